@@ -1,0 +1,104 @@
+"""piiguard: protect customers' personal information in e-commerce backends.
+
+Typed PII fields on pydantic models, validators for Chinese and international formats,
+layout-preserving masking, and detection in free text; encryption, tokenization, consent,
+retention and audit follow (see the documentation).
+
+    >>> import piiguard as pg
+    >>> pg.mask("13812345678", "phone")
+    '138****5678'
+    >>> pg.redact("call 13812345678")
+    'call 138****5678'
+"""
+
+from piiguard.detect import Finding, redact, redact_many, scan, scan_many
+from piiguard.errors import InvalidPII, PiiGuardError, PolicyViolation, UnknownKind, UnknownRole
+from piiguard.fields import (
+    Address,
+    BankCard,
+    CNLicensePlate,
+    CNPassport,
+    CNResidentID,
+    DateOfBirth,
+    Email,
+    FieldSpec,
+    IPv4,
+    IPv6,
+    PersonName,
+    Phone,
+    PIIModel,
+    PIIStr,
+    inventory,
+)
+from piiguard.kinds import BUILTIN_KINDS, Category, PIIKind, get_kind, is_valid, normalise
+from piiguard.masking import (
+    ALL_KINDS,
+    AddressMask,
+    DateOfBirthMask,
+    EmailMask,
+    IPv4Mask,
+    IPv6Mask,
+    KeepEnds,
+    MaskAll,
+    MaskingPolicy,
+    MaskRule,
+    PersonNameMask,
+    PhoneMask,
+    Replace,
+    mask,
+    mask_many,
+    mask_model,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ALL_KINDS",
+    "BUILTIN_KINDS",
+    "Address",
+    "AddressMask",
+    "BankCard",
+    "CNLicensePlate",
+    "CNPassport",
+    "CNResidentID",
+    "Category",
+    "DateOfBirth",
+    "DateOfBirthMask",
+    "Email",
+    "EmailMask",
+    "FieldSpec",
+    "Finding",
+    "IPv4",
+    "IPv4Mask",
+    "IPv6",
+    "IPv6Mask",
+    "InvalidPII",
+    "KeepEnds",
+    "MaskAll",
+    "MaskRule",
+    "MaskingPolicy",
+    "PIIKind",
+    "PIIModel",
+    "PIIStr",
+    "PersonName",
+    "PersonNameMask",
+    "Phone",
+    "PhoneMask",
+    "PiiGuardError",
+    "PolicyViolation",
+    "Replace",
+    "UnknownKind",
+    "UnknownRole",
+    "__version__",
+    "get_kind",
+    "inventory",
+    "is_valid",
+    "mask",
+    "mask_many",
+    "mask_model",
+    "normalise",
+    "redact",
+    "redact_many",
+    "scan",
+    "scan_many",
+]

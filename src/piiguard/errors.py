@@ -1,0 +1,71 @@
+"""The one exception tree of piiguard.
+
+Every error piiguard raises on purpose derives from :class:`PiiGuardError`, so an
+application can catch the whole family with one ``except``::
+
+    PiiGuardError
+    ├── InvalidPII (ValueError)          a value is not a valid value of its kind
+    ├── UnknownKind (LookupError)        no PII kind of that name is registered
+    └── PolicyViolation                  a masking policy or rule is misused
+        └── UnknownRole (LookupError)    a MaskingPolicy has no rules for that role
+
+Messages are fixed templates: they name the kind, the rule or the role, never the value
+that was refused, so an error can go to a log or an error tracker as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["InvalidPII", "PiiGuardError", "PolicyViolation", "UnknownKind", "UnknownRole"]
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _printable_name(name: object) -> str:
+    """Echo a caller's kind or role name only when it looks like one.
+
+    Arguments passed in the wrong order (``mask("phone", "13812345678")``) must not put the
+    value into the error message.
+    """
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return repr(name)
+    return "<not a valid name>"
+
+
+class PiiGuardError(Exception):
+    """Base class of every error piiguard raises on purpose."""
+
+
+class InvalidPII(PiiGuardError, ValueError):
+    """A value is not a valid value of its PII kind.
+
+    Attributes:
+        kind: the PII kind that was checked, e.g. ``"cn_resident_id"``.
+        code: a stable, machine-readable reason, e.g. ``"checksum"``.
+    """
+
+    def __init__(self, kind: str, code: str, message: str) -> None:
+        super().__init__(f"invalid {kind}: {message}")
+        self.kind = kind
+        self.code = code
+        self.message = message
+
+
+class UnknownKind(PiiGuardError, LookupError):
+    """No PII kind of that name is registered."""
+
+    def __init__(self, kind: object) -> None:
+        super().__init__(f"unknown PII kind {_printable_name(kind)}")
+
+
+class PolicyViolation(PiiGuardError):
+    """A masking rule or policy is misused (a rule built with bad parameters, say)."""
+
+
+class UnknownRole(PolicyViolation, LookupError):
+    """A MaskingPolicy has no rules for the role asked for (least privilege: no fallback)."""
+
+    def __init__(self, role: object) -> None:
+        super().__init__(f"masking policy has no rules for role {_printable_name(role)}")

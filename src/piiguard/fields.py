@@ -1,0 +1,340 @@
+"""Typed PII fields for pydantic models, and the inventory of a model's PII.
+
+A PII field is a :class:`PIIStr`: a ``str`` holding the checked, normalised value (so it
+goes to a database driver, a template or ``guard.encrypt`` as it is), whose ``repr()`` is
+masked. :class:`PIIModel` is a pydantic model whose validation errors never hold the input.
+
+    >>> class Customer(PIIModel):
+    ...     name: PersonName
+    ...     phone: Phone
+    >>> Customer(name="张三丰", phone="138 1234 5678")
+    Customer(name=PersonName('张**'), phone=Phone('+86138****5678'))
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+from piiguard.errors import InvalidPII
+from piiguard.kinds import Category, PIIKind, get_kind
+from piiguard.masking import masker_for
+
+__all__ = [
+    "Address",
+    "BankCard",
+    "CNLicensePlate",
+    "CNPassport",
+    "CNResidentID",
+    "DateOfBirth",
+    "Email",
+    "FieldSpec",
+    "IPv4",
+    "IPv6",
+    "PIIModel",
+    "PIIStr",
+    "PersonName",
+    "Phone",
+    "inventory",
+]
+
+#: What validation errors of a PIIModel show in place of the input.
+REDACTED_INPUT = "<redacted>"
+
+
+class PIIStr(str):
+    """Text that is personal information: checked, normalised, masked in ``repr()``.
+
+    Subclass it with a kind to type an application's own PII::
+
+        class Diagnosis(PIIStr, kind="health"): ...
+
+    ``str(value)``, f-strings and ``==`` see the full value: it is the value. Only
+    ``repr()`` (and so the repr of models, lists and log events that use it) is masked.
+
+    Raises:
+        InvalidPII: on construction, when the value is not valid for the kind.
+    """
+
+    __slots__ = ()
+    pii_kind: ClassVar[PIIKind] = get_kind("personal_info")
+    _masker: ClassVar[Callable[[str], str]] = masker_for(pii_kind)
+    _check: ClassVar[Callable[[object], str | InvalidPII]] = staticmethod(pii_kind.check)
+
+    def __init_subclass__(cls, *, kind: str | PIIKind | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.pii_kind = get_kind(kind)
+            cls._masker = masker_for(cls.pii_kind)
+            cls._check = staticmethod(cls.pii_kind.check)
+
+    def __new__(cls, value: object) -> Self:
+        if type(value) is cls:
+            return value
+        result = cls._check(value)
+        if isinstance(result, str):
+            return str.__new__(cls, result)
+        del value
+        raise result
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({type(self)._masker(self)!r})"
+
+    def masked(self) -> str:
+        """Return the value masked by its kind's default rule."""
+        return type(self)._masker(self)
+
+    def __reduce__(self) -> tuple[type[Self], tuple[str]]:
+        return (type(self), (str(self),))
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(_pydantic_validator(cls))
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": cls.pii_kind.name, "x-pii-kind": cls.pii_kind.name}
+
+
+def _pydantic_validator(cls: type[PIIStr]) -> Callable[[Any], PIIStr]:
+    """The function pydantic calls per value: the class's check, errors as pydantic errors.
+
+    Built per class with everything bound to locals: it runs once per field per record.
+    """
+    check = cls._check
+    new = str.__new__
+
+    def validate(value: Any) -> PIIStr:
+        if type(value) is cls:
+            return value
+        result = check(value)
+        if type(result) is str:
+            return new(cls, result)
+        if isinstance(result, InvalidPII):
+            raise PydanticCustomError(
+                "invalid_pii",
+                f"invalid {result.kind}: {result.message}",
+                {"kind": result.kind, "reason": result.code},
+            )
+        return new(cls, result)
+
+    return validate
+
+
+class Phone(PIIStr, kind="phone"):
+    """A phone number, normalised to E.164 (``+8613812345678``); default region CN."""
+
+    __slots__ = ()
+
+
+class Email(PIIStr, kind="email"):
+    """An e-mail address, syntax-checked (no DNS), domain lower-cased."""
+
+    __slots__ = ()
+
+
+class PersonName(PIIStr, kind="person_name"):
+    """A person's name, spaces collapsed."""
+
+    __slots__ = ()
+
+
+class Address(PIIStr, kind="address"):
+    """A postal address, full-width digits made ASCII and spaces collapsed."""
+
+    __slots__ = ()
+
+
+class DateOfBirth(PIIStr, kind="date_of_birth"):
+    """A birth date as ISO ``YYYY-MM-DD``; accepts a ``datetime.date`` too."""
+
+    __slots__ = ()
+
+
+class CNResidentID(PIIStr, kind="cn_resident_id"):
+    """A Chinese resident ID number: 18 characters, MOD 11-2 check, real birth date; x -> X."""
+
+    __slots__ = ()
+
+
+class CNPassport(PIIStr, kind="cn_passport"):
+    """A Chinese passport number, upper-cased."""
+
+    __slots__ = ()
+
+
+class BankCard(PIIStr, kind="bank_card"):
+    """A bank-card number, Luhn-checked, digits only."""
+
+    __slots__ = ()
+
+
+class CNLicensePlate(PIIStr, kind="cn_license_plate"):
+    """A Chinese vehicle licence plate, without separators."""
+
+    __slots__ = ()
+
+
+class IPv4(PIIStr, kind="ipv4"):
+    """An IPv4 address in dotted-quad form."""
+
+    __slots__ = ()
+
+
+class IPv6(PIIStr, kind="ipv6"):
+    """An IPv6 address in compressed lower-case form."""
+
+    __slots__ = ()
+
+
+def _without_inputs(error: PydanticValidationError) -> PydanticValidationError:
+    """The same errors with every input replaced, so no value survives in ``errors()``."""
+    return PydanticValidationError.from_exception_data(
+        error.title,
+        [
+            {
+                "type": PydanticCustomError(line["type"], line["msg"]),
+                "loc": line["loc"],
+                "input": REDACTED_INPUT,
+            }
+            for line in error.errors(include_url=False, include_context=False, include_input=False)
+        ],
+        hide_input=True,
+    )
+
+
+class PIIModel(BaseModel):
+    """A pydantic model for records holding PII.
+
+    Its validation errors (``str()``, ``repr()`` and ``errors()``) never hold an input, and
+    the locals of its validating frames are cleared before an error leaves them. Its repr
+    shows PII fields masked. Disabling ``hide_input_in_errors`` in a subclass is refused.
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.model_config.get("hide_input_in_errors", False):
+            raise TypeError("a PIIModel must keep hide_input_in_errors=True")
+
+    def __init__(self, /, **data: Any) -> None:
+        # BaseModel.__init__ is this one call; calling the validator directly saves a frame
+        # on every record and lets the error leave from a frame whose locals we clear.
+        error = None
+        try:
+            self.__pydantic_validator__.validate_python(data, self_instance=self)
+        except PydanticValidationError as exc:
+            error = _without_inputs(exc)
+        if error is not None:
+            data.clear()
+            raise error
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate an object, as pydantic's ``model_validate``, with inputs kept out of errors."""
+        error = None
+        try:
+            return super().model_validate(obj, **kwargs)
+        except PydanticValidationError as exc:
+            error = _without_inputs(exc)
+        del obj
+        raise error
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        """Validate JSON, as pydantic's ``model_validate_json``, with inputs kept out of errors."""
+        error = None
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except PydanticValidationError as exc:
+            error = _without_inputs(exc)
+        del json_data
+        raise error
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate string data, as pydantic's ``model_validate_strings``, inputs kept out."""
+        error = None
+        try:
+            return super().model_validate_strings(obj, **kwargs)
+        except PydanticValidationError as exc:
+            error = _without_inputs(exc)
+        del obj
+        raise error
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        error = None
+        try:
+            super().__setattr__(name, value)
+        except PydanticValidationError as exc:
+            error = _without_inputs(exc)
+        else:
+            return
+        del value
+        raise error
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One PII field of a model, as :func:`inventory` reports it.
+
+    Attributes:
+        name: the field's name; a nested model's fields are ``outer.inner``.
+        kind: the PII kind's name.
+        category: its GB/T 35273 category.
+        sensitive: whether PIPL Art. 28 makes it sensitive.
+    """
+
+    name: str
+    kind: str
+    category: Category
+    sensitive: bool
+
+
+def _pii_types(annotation: Any) -> Iterator[type[PIIStr] | type[BaseModel]]:
+    """Every PIIStr subclass and nested model inside an annotation (Optional, list, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, PIIStr | BaseModel):
+        yield annotation
+        return
+    for argument in typing.get_args(annotation):
+        if not isinstance(argument, types.EllipsisType):
+            yield from _pii_types(argument)
+
+
+def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
+    """List the PII fields of a model class (or of an instance's class), in field order.
+
+    Example:
+        >>> class Customer(PIIModel):
+        ...     phone: Phone
+        ...     id_number: CNResidentID | None = None
+        >>> [(spec.name, spec.kind, spec.sensitive) for spec in inventory(Customer)]
+        [('phone', 'phone', False), ('id_number', 'cn_resident_id', True)]
+    """
+    model_class = model if isinstance(model, type) else type(model)
+    specs: list[FieldSpec] = []
+    for name, info in model_class.model_fields.items():
+        for found in _pii_types(info.annotation):
+            if issubclass(found, PIIStr):
+                kind = found.pii_kind
+                specs.append(FieldSpec(name, kind.name, kind.category, kind.sensitive))
+            else:
+                specs.extend(
+                    FieldSpec(f"{name}.{inner.name}", inner.kind, inner.category, inner.sensitive)
+                    for inner in inventory(found)
+                )
+    return specs
