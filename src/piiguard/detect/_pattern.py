@@ -36,7 +36,7 @@ CANDIDATES = re.compile(
             r"(?P<grouped_card>(?<![0-9])[0-9]{4}(?:[ -][0-9]{4}){2,3}"
             r"(?:[ -][0-9]{1,4})?(?![0-9]))",
             # an unbroken run of 11 to 19 digits, with an ID's trailing X
-            r"(?P<digits>(?<![0-9])[0-9]{11,19}(?:[Xx](?![A-Za-z0-9]))?(?![0-9]))",
+            r"(?P<digits>(?<![0-9])[0-9]{11,19}[Xx]?(?![0-9]))",
             rf"(?P<ipv4>(?<![0-9.])(?:{_OCTET}\.){{3}}{_OCTET}(?![0-9]|\.[0-9]))",
             rf"(?P<ipv6>(?<![0-9A-Za-z:])(?:{_HEX})?(?::(?:{_HEX})?){{2,7}}(?![0-9A-Za-z:]))",
             rf"(?P<cn_passport>(?<![A-Za-z0-9]){CN_PASSPORT_PATTERN}(?![A-Za-z0-9]))",

@@ -97,9 +97,14 @@ def scan(text: str) -> list[Finding]:
         raise TypeError(f"scan() takes a str, not {type(text).__name__}")
     findings = []
     for match in CANDIDATES.finditer(text):
-        kind = _classify(match.lastgroup, match.group())
+        candidate = match.group()
+        kind = _classify(match.lastgroup, candidate)
+        end = match.end()
+        if kind is None and candidate[-1] in "Xx" and match.lastgroup == "digits":
+            kind = _classify_digits(candidate[:-1])  # an X that made no ID: the digits alone
+            end -= 1
         if kind is not None:
-            findings.append(Finding(kind, match.start(), match.end()))
+            findings.append(Finding(kind, match.start(), end))
     return findings
 
 

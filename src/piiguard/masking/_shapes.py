@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from piiguard.validate._text import strip_separators
+from piiguard.validate.documents import CN_PLATE_FIRST_CHARS
 
 __all__ = ["SHAPES"]
 
@@ -35,12 +36,14 @@ def _phone(value: str) -> bool:
     return _PHONE_CHARS.issuperset(value) and 7 <= sum(char.isdigit() for char in value) <= 15
 
 
-def _alnum_run(low: int, high: int) -> Callable[[str], bool]:
-    def shaped(value: str) -> bool:
-        compact = strip_separators(value).replace("·", "")
-        return compact.isalnum() and low <= len(compact) <= high
+def _cn_passport(value: str) -> bool:
+    # every format is one or two letters, then digits, the last seven always digits
+    return 8 <= len(value) <= 9 and value[0].isalpha() and value.isalnum() and value[-7:].isdigit()
 
-    return shaped
+
+def _cn_license_plate(value: str) -> bool:
+    compact = strip_separators(value).replace("·", "")
+    return 7 <= len(compact) <= 8 and compact[0] in CN_PLATE_FIRST_CHARS and compact.isalnum()
 
 
 #: Kind name -> shape test, for the kinds where a partial reveal of a non-value would leak.
@@ -49,7 +52,7 @@ SHAPES: Mapping[str, Callable[[str], bool]] = MappingProxyType(
         "cn_resident_id": _cn_resident_id,
         "bank_card": _digit_run(12, 19),
         "phone": _phone,
-        "cn_passport": _alnum_run(8, 9),
-        "cn_license_plate": _alnum_run(7, 8),
+        "cn_passport": _cn_passport,
+        "cn_license_plate": _cn_license_plate,
     }
 )

@@ -78,10 +78,15 @@ def _not_text(value: object) -> TypeError:
 
 
 def _resolve(kind: str | PIIKind, rule: MaskRule | None) -> MaskRule | PiiGuardError:
+    """The masker, or the error unraised and without the frames that held ``kind``.
+
+    A kind name is code, not data, but arguments passed the wrong way round would put the
+    value there: ``mask("phone", "13812345678")``.
+    """
     try:
         return masker_for(kind, rule)
     except PiiGuardError as error:
-        return error
+        return error.with_traceback(None)
 
 
 def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> str:
@@ -110,7 +115,7 @@ def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> st
     resolved = _resolve(kind, rule)
     if isinstance(resolved, PiiGuardError) or not isinstance(value, str):
         error = resolved if isinstance(resolved, PiiGuardError) else _not_text(value)
-        del value
+        del value, kind
         raise error
     return resolved(value)
 
@@ -130,7 +135,7 @@ def mask_many(
     del values
     if isinstance(masker, PiiGuardError) or not all(isinstance(value, str) for value in batch):
         error = masker if isinstance(masker, PiiGuardError) else TypeError("masking takes text")
-        del batch
+        del batch, kind
         raise error
     return list(map(masker, batch))
 

@@ -77,7 +77,9 @@ class MaskingPolicy:
         if role is not None:
             table = self._roles.get(role)
             if table is None:
-                raise UnknownRole(role)
+                error = UnknownRole(role)
+                del role  # a role is a name, but never keep a misplaced value in the locals
+                raise error
             rule = table.get(name) or table.get(ALL_KINDS)
             if rule is not None:
                 return rule

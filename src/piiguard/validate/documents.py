@@ -16,6 +16,7 @@ from piiguard.validate._text import to_halfwidth
 
 __all__ = [
     "CN_PASSPORT_PATTERN",
+    "CN_PLATE_FIRST_CHARS",
     "check_cn_license_plate",
     "check_cn_passport",
 ]
@@ -25,6 +26,8 @@ _LETTER = "A-HJ-NP-Z"
 CN_PASSPORT_PATTERN = rf"(?:[EG][0-9]{{8}}|E[{_LETTER}][0-9]{{7}}|[DSP]E[0-9]{{7}})"
 _fullmatch_passport = re.compile(CN_PASSPORT_PATTERN).fullmatch
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+#: The characters a Chinese licence plate can start with: a province, or 使/领 (diplomatic).
+CN_PLATE_FIRST_CHARS = frozenset(_PROVINCES + "使领")
 _fullmatch_plate = re.compile(
     rf"[{_PROVINCES}][{_LETTER}](?:[{_LETTER}0-9]{{5}}|[DF][{_LETTER}0-9]{{5}}"
     rf"|[0-9]{{5}}[DF]|[{_LETTER}0-9]{{4}}[挂学警港澳])"

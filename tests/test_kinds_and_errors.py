@@ -1,0 +1,91 @@
+"""The kind registry and the exception tree."""
+
+from __future__ import annotations
+
+import pytest
+
+import piiguard as pg
+from piiguard import Category, PIIKind
+
+SENSITIVE = {
+    "cn_resident_id",
+    "cn_passport",
+    "bank_card",
+    "biometric",
+    "health",
+    "location",
+    "religion",
+    "specific_identity",
+}
+
+
+def test_sensitivity_follows_pipl_article_28() -> None:
+    """ID numbers, financial accounts, biometrics, health, whereabouts, religion and specific
+    identity are sensitive; contact and basic information are not."""
+    assert {name for name, kind in pg.BUILTIN_KINDS.items() if kind.sensitive} == SENSITIVE
+
+
+def test_required_kinds_exist() -> None:
+    """The kinds the foundation promises are all registered."""
+    required = {
+        "phone",
+        "email",
+        "cn_resident_id",
+        "bank_card",
+        "person_name",
+        "address",
+        "date_of_birth",
+        "ipv4",
+        "ipv6",
+        "cn_passport",
+        "cn_license_plate",
+        "biometric",
+        "health",
+        "location",
+        "religion",
+    }
+    assert required <= set(pg.BUILTIN_KINDS)
+
+
+def test_get_kind_by_name_or_object() -> None:
+    """A name looks up the built-in kind; a PIIKind is returned as it is."""
+    custom = PIIKind("member_no", Category.IDENTITY, False)
+    assert pg.get_kind("phone").category is Category.CONTACT
+    assert pg.get_kind(custom) is custom
+    with pytest.raises(pg.UnknownKind, match="'telephone'"):
+        pg.get_kind("telephone")
+    with pytest.raises(pg.UnknownKind, match="not a valid name"):
+        pg.get_kind(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [("Phone", Category.CONTACT), ("my kind", Category.BASIC), ("ok", "basic")],
+)
+def test_kinds_are_checked_when_built(name: str, category: object) -> None:
+    """Kind names are lower-case identifiers and categories are Category members."""
+    with pytest.raises((ValueError, TypeError)):
+        PIIKind(name, category, False)  # type: ignore[arg-type]
+
+
+def test_is_valid_and_normalise() -> None:
+    """The module-level helpers accept names and kinds."""
+    assert pg.is_valid("13812345678", "phone")
+    assert not pg.is_valid("1381234567", pg.get_kind("phone"))
+    assert pg.normalise("13812345678", "phone") == "+8613812345678"
+
+
+def test_exception_tree() -> None:
+    """Every error derives from PiiGuardError; each also has its standard base."""
+    assert issubclass(pg.InvalidPII, pg.PiiGuardError)
+    assert issubclass(pg.InvalidPII, ValueError)
+    assert issubclass(pg.UnknownKind, LookupError)
+    assert issubclass(pg.UnknownRole, pg.PolicyViolation)
+    assert issubclass(pg.UnknownRole, LookupError)
+
+
+def test_invalid_pii_carries_kind_code_and_message() -> None:
+    """The attributes callers branch on, and a message built from them only."""
+    error = pg.InvalidPII("phone", "format", "not a phone number")
+    assert (error.kind, error.code, error.message) == ("phone", "format", "not a phone number")
+    assert str(error) == "invalid phone: not a phone number"
