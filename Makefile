@@ -35,7 +35,7 @@ test: lint typecheck
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 docs: $(VENV)/.installed-dev
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py

@@ -48,6 +48,7 @@ from piiguard.masking import (
     mask,
     mask_many,
     mask_model,
+    masker_for,
 )
 
 __version__ = "0.1.0.dev0"
@@ -96,6 +97,7 @@ __all__ = [
     "mask",
     "mask_many",
     "mask_model",
+    "masker_for",
     "normalise",
     "redact",
     "redact_many",

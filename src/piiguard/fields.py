@@ -318,7 +318,7 @@ def _pii_types(annotation: Any) -> Iterator[type[PIIStr] | type[BaseModel]]:
 def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
     """List the PII fields of a model class (or of an instance's class), in field order.
 
-    Example:
+    Examples:
         >>> class Customer(PIIModel):
         ...     phone: Phone
         ...     id_number: CNResidentID | None = None

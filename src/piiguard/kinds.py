@@ -165,7 +165,7 @@ def get_kind(kind: str | PIIKind) -> PIIKind:
 def normalise(value: object, kind: str | PIIKind) -> str:
     """Check ``value`` as a value of ``kind`` and return its normalised form.
 
-    Example:
+    Examples:
         >>> normalise("138 1234 5678", "phone")
         '+8613812345678'
 

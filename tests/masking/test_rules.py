@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+import piiguard as pg
 from piiguard import (
     AddressMask,
     DateOfBirthMask,
@@ -19,7 +20,7 @@ from piiguard import (
     Replace,
     mask,
 )
-from piiguard.masking.api import _fast_cn_mobile, _fast_cn_resident_id, masker_for
+from piiguard.masking.api import _build_masker, _fast_cn_mobile, _fast_cn_resident_id, masker_for
 from tests.strategies import cards, mobiles, resident_ids
 
 LAYOUT_RULES = [
@@ -76,7 +77,7 @@ def test_fast_phone_path_equals_the_rule(text: str) -> None:
 @given(st.one_of(ANY_TEXT, resident_ids(), st.text("0123456789Xx", min_size=18, max_size=18)))
 def test_fast_id_path_equals_the_guarded_rule(text: str) -> None:
     """The inlined ID path gives exactly what the shape-guarded KeepEnds(1, 1) gives."""
-    assert _fast_cn_resident_id(text) == masker_for("cn_resident_id", KeepEnds(1, 1))(text)
+    assert _fast_cn_resident_id(text) == _build_masker("cn_resident_id", KeepEnds(1, 1))(text)
 
 
 @given(mobiles)
@@ -180,3 +181,10 @@ def test_rule_examples(rule: object, value: str, expected: str) -> None:
     """Parameters change what is kept; the wrong shape is masked whole."""
     assert callable(rule)
     assert rule(value) == expected
+
+
+def test_masker_for_returns_the_fast_default_for_built_in_kinds() -> None:
+    """Resolving once gives the same function mask() uses, by name or by kind object."""
+    assert masker_for("cn_resident_id") is _fast_cn_resident_id
+    assert masker_for(pg.get_kind("phone")) is _fast_cn_mobile
+    assert masker_for("phone", KeepEnds(3, 4)) is not _fast_cn_mobile

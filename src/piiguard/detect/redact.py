@@ -18,7 +18,7 @@ def redact(text: str, policy: MaskingPolicy | None = None, *, role: str | None =
         policy: rules per role; without one, each kind's default rule.
         role: the role whose rules apply (needs ``policy``).
 
-    Example:
+    Examples:
         >>> redact("call 13812345678")
         'call 138****5678'
     """

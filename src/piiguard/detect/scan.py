@@ -86,7 +86,7 @@ def scan(text: str) -> list[Finding]:
     characters and birth dates, Luhn, numbering plans), and only valid ones are reported.
     Findings do not overlap: where an 18-digit run is a valid ID it is an ID, not a card.
 
-    Example:
+    Examples:
         >>> scan("call 13812345678")
         [Finding(kind='phone', start=5, end=16)]
 

@@ -26,15 +26,7 @@ def _shape_guarded(shape: Callable[[str], bool], rule: MaskRule) -> MaskRule:
     return masker
 
 
-def masker_for(kind: str | PIIKind, rule: MaskRule | None = None) -> MaskRule:
-    """Return the function that masks values of ``kind`` with ``rule`` (default: the kind's).
-
-    For built-in kinds the rule only sees values of the kind's shape; anything else is
-    masked whole, so ``KeepEnds(1, 1)`` never shows two characters of a stray note.
-
-    Raises:
-        UnknownKind: ``kind`` names no built-in kind.
-    """
+def _build_masker(kind: str | PIIKind, rule: MaskRule | None) -> MaskRule:
     resolved = get_kind(kind)
     builtin = BUILTIN_KINDS.get(resolved.name) is resolved
     if rule is None:
@@ -55,22 +47,48 @@ def _fast_cn_mobile(value: str) -> str:
     return _GENERAL_PHONE(value)
 
 
-_GENERAL_CN_RESIDENT_ID = masker_for("cn_resident_id")
+_GENERAL_CN_RESIDENT_ID = _build_masker("cn_resident_id", None)
+
+
+_ID_LAST_CHARS = frozenset("0123456789Xx")
 
 
 def _fast_cn_resident_id(value: str) -> str:
     """The default ID rule, with the common 18-character number inlined (same output)."""
-    if len(value) == 18 and (value.isdigit() or (value[17] in "Xx" and value[:17].isdigit())):
-        return value[0] + "****************" + value[17]
+    if len(value) == 18 and value[:17].isdigit() and value[17] in _ID_LAST_CHARS:
+        return f"{value[0]}****************{value[17]}"
     return _GENERAL_CN_RESIDENT_ID(value)
 
 
 #: Built-in kind name -> its default masker; the hot path of mask().
 _DEFAULT_MASKERS: Mapping[str, MaskRule] = {
-    **{name: masker_for(name) for name in BUILTIN_KINDS},
+    **{name: _build_masker(name, None) for name in BUILTIN_KINDS},
     "phone": _fast_cn_mobile,
     "cn_resident_id": _fast_cn_resident_id,
 }
+
+
+def masker_for(kind: str | PIIKind, rule: MaskRule | None = None) -> MaskRule:
+    """Return the function that masks values of ``kind`` with ``rule`` (default: the kind's).
+
+    Resolve once, call many times: in a hot loop this skips the per-call look-up of
+    :func:`mask`. For built-in kinds the rule only sees values of the kind's shape; anything
+    else is masked whole, so ``KeepEnds(1, 1)`` never shows two characters of a stray note.
+
+    Examples:
+        >>> mask_id = masker_for("cn_resident_id")
+        >>> mask_id("11010519491231002X")
+        '1****************X'
+
+    Raises:
+        UnknownKind: ``kind`` names no built-in kind.
+    """
+    if rule is None:
+        name = kind.name if isinstance(kind, PIIKind) else kind
+        default = _DEFAULT_MASKERS.get(name) if isinstance(name, str) else None
+        if default is not None and BUILTIN_KINDS.get(name) is get_kind(kind):
+            return default
+    return _build_masker(kind, rule)
 
 
 def _not_text(value: object) -> TypeError:
@@ -104,14 +122,18 @@ def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> st
         UnknownKind: ``kind`` names no built-in kind.
         TypeError: ``value`` is not text.
 
-    Example:
+    Examples:
         >>> mask("13812345678", "phone")
         '138****5678'
     """
-    if rule is None and type(kind) is str and isinstance(value, str):
-        masker = _DEFAULT_MASKERS.get(kind)
-        if masker is not None:
-            return masker(value)
+    if rule is None:
+        try:  # the hot path: a built-in kind's name; free in CPython 3.11+ when nothing raises
+            masker = _DEFAULT_MASKERS[kind]  # type: ignore[index]
+        except (KeyError, TypeError):  # a PIIKind, an unknown name, an unhashable mistake
+            pass
+        else:
+            if isinstance(value, str):
+                return masker(value)
     resolved = _resolve(kind, rule)
     if isinstance(resolved, PiiGuardError) or not isinstance(value, str):
         error = resolved if isinstance(resolved, PiiGuardError) else _not_text(value)
@@ -129,7 +151,7 @@ def mask_many(
         UnknownKind: ``kind`` names no built-in kind.
         TypeError: a value is not text (nothing is returned).
     """
-    default = _DEFAULT_MASKERS.get(kind) if rule is None and type(kind) is str else None
+    default = _DEFAULT_MASKERS.get(kind) if rule is None and isinstance(kind, str) else None
     masker = default if default is not None else _resolve(kind, rule)
     batch = values if isinstance(values, list) else list(values)
     del values

@@ -41,7 +41,7 @@ class MaskingPolicy:
     Asking for a role the policy does not define raises :class:`~piiguard.UnknownRole`:
     an unknown role gets no rules of another role by accident.
 
-    Example:
+    Examples:
         >>> from piiguard import MaskingPolicy, KeepEnds, MaskAll, mask
         >>> policy = MaskingPolicy(
         ...     {"courier": {"phone": KeepEnds(0, 4)}, "analyst": {"*": MaskAll()}}
