@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from piiguard import InvalidPII, get_kind, is_valid, normalise
 from piiguard.validate import check_date_of_birth
+from piiguard.validate.email import EMAIL_PATTERN
 
 
 @pytest.mark.parametrize(
@@ -139,3 +141,21 @@ def test_every_check_returns_text_or_invalid_pii(text: str) -> None:
     ):
         result = get_kind(kind).check(text)
         assert isinstance(result, str | InvalidPII)
+
+
+# The dot-atom grammar written the plain way (nested optional groups), to check the
+# backtracking-free pattern piiguard uses against.
+_REFERENCE_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_REFERENCE_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+REFERENCE_EMAIL = re.compile(
+    rf"{_REFERENCE_ATEXT}+(?:\.{_REFERENCE_ATEXT}+)*@(?:{_REFERENCE_LABEL}\.)+"
+    r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+
+
+@given(st.text(alphabet="ab1-.@_xn", max_size=30) | st.from_regex(REFERENCE_EMAIL, fullmatch=True))
+def test_email_pattern_equals_the_plain_grammar(text: str) -> None:
+    """The possessive pattern accepts exactly what the plain grammar accepts."""
+    assert (re.fullmatch(EMAIL_PATTERN, text) is not None) is (
+        REFERENCE_EMAIL.fullmatch(text) is not None
+    )

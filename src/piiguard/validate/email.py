@@ -16,10 +16,12 @@ __all__ = ["EMAIL_PATTERN", "check_email"]
 
 KIND = "email"
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# Possessive quantifiers and look-arounds instead of nested optional groups: the same
+# language (labels of 1-63 letters, digits and inner hyphens), without backtracking.
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}+(?<!-)"
 _TLD = r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
 #: The address syntax piiguard accepts, also used by detection.
-EMAIL_PATTERN = rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+{_TLD}"
+EMAIL_PATTERN = rf"{_ATEXT}++(?:\.{_ATEXT}++)*+@(?:{_LABEL}\.)++{_TLD}"
 _fullmatch_email = re.compile(EMAIL_PATTERN).fullmatch
 
 
