@@ -11,8 +11,22 @@ retention and audit follow (see the documentation).
     'call 138****5678'
 """
 
+from piiguard import keys
 from piiguard.detect import Finding, redact, redact_many, scan, scan_many
-from piiguard.errors import InvalidPII, PiiGuardError, PolicyViolation, UnknownKind, UnknownRole
+from piiguard.errors import (
+    DecryptionError,
+    InsecureKeyFile,
+    InvalidPII,
+    KeyDestroyed,
+    KeyNotFound,
+    KeyProviderError,
+    PiiGuardError,
+    PolicyViolation,
+    StoreError,
+    UnknownKind,
+    UnknownRole,
+)
+from piiguard.events import AccessEvent, EventSink
 from piiguard.fields import (
     Address,
     BankCard,
@@ -30,6 +44,7 @@ from piiguard.fields import (
     PIIStr,
     inventory,
 )
+from piiguard.guard import Guard
 from piiguard.kinds import BUILTIN_KINDS, Category, PIIKind, get_kind, is_valid, normalise
 from piiguard.masking import (
     ALL_KINDS,
@@ -56,6 +71,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ALL_KINDS",
     "BUILTIN_KINDS",
+    "AccessEvent",
     "Address",
     "AddressMask",
     "BankCard",
@@ -65,16 +81,23 @@ __all__ = [
     "Category",
     "DateOfBirth",
     "DateOfBirthMask",
+    "DecryptionError",
     "Email",
     "EmailMask",
+    "EventSink",
     "FieldSpec",
     "Finding",
+    "Guard",
     "IPv4",
     "IPv4Mask",
     "IPv6",
     "IPv6Mask",
+    "InsecureKeyFile",
     "InvalidPII",
     "KeepEnds",
+    "KeyDestroyed",
+    "KeyNotFound",
+    "KeyProviderError",
     "MaskAll",
     "MaskRule",
     "MaskingPolicy",
@@ -88,12 +111,14 @@ __all__ = [
     "PiiGuardError",
     "PolicyViolation",
     "Replace",
+    "StoreError",
     "UnknownKind",
     "UnknownRole",
     "__version__",
     "get_kind",
     "inventory",
     "is_valid",
+    "keys",
     "mask",
     "mask_many",
     "mask_model",

@@ -6,8 +6,14 @@ application can catch the whole family with one ``except``::
     PiiGuardError
     ├── InvalidPII (ValueError)          a value is not a valid value of its kind
     ├── UnknownKind (LookupError)        no PII kind of that name is registered
-    └── PolicyViolation                  a masking policy or rule is misused
-        └── UnknownRole (LookupError)    a MaskingPolicy has no rules for that role
+    ├── PolicyViolation                  a masking policy or rule is misused
+    │   └── UnknownRole (LookupError)    a MaskingPolicy has no rules for that role
+    ├── DecryptionError                  a ciphertext does not open: one error for every cause
+    │   └── KeyDestroyed                 its data key was shredded (erasure)
+    ├── KeyNotFound (LookupError)        no key with that id is known to the keyring or store
+    ├── KeyProviderError                 a KEK (file, HSM, KMS) refused or failed to wrap/unwrap
+    ├── InsecureKeyFile                  a local key file is readable by group or others
+    └── StoreError                       the storage layer cannot be opened or migrated
 
 Messages are fixed templates: they name the kind, the rule or the role, never the value
 that was refused, so an error can go to a log or an error tracker as it is.
@@ -17,7 +23,19 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["InvalidPII", "PiiGuardError", "PolicyViolation", "UnknownKind", "UnknownRole"]
+__all__ = [
+    "DecryptionError",
+    "InsecureKeyFile",
+    "InvalidPII",
+    "KeyDestroyed",
+    "KeyNotFound",
+    "KeyProviderError",
+    "PiiGuardError",
+    "PolicyViolation",
+    "StoreError",
+    "UnknownKind",
+    "UnknownRole",
+]
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -69,3 +87,42 @@ class UnknownRole(PolicyViolation, LookupError):
 
     def __init__(self, role: object) -> None:
         super().__init__(f"masking policy has no rules for role {_printable_name(role)}")
+
+
+class DecryptionError(PiiGuardError):
+    """A ciphertext does not open: tampered, moved to another context, or under a wrong key.
+
+    Deliberately one error with one message for every cause, so that no answer tells an
+    attacker which byte or which check failed.
+    """
+
+    def __init__(self, message: str = "the ciphertext cannot be decrypted in this context") -> None:
+        super().__init__(message)
+
+
+class KeyDestroyed(DecryptionError):
+    """The data key of this ciphertext was destroyed (its subject was erased)."""
+
+    def __init__(self) -> None:
+        super().__init__("the data key of this ciphertext was destroyed")
+
+
+class KeyNotFound(PiiGuardError, LookupError):
+    """No key with this id is known."""
+
+    def __init__(self, key_id: object) -> None:
+        shown = key_id if isinstance(key_id, int) else _printable_name(key_id)
+        super().__init__(f"no key with id {shown}")
+        self.key_id = key_id
+
+
+class KeyProviderError(PiiGuardError):
+    """A key-encryption key refused or failed to wrap or unwrap a data key."""
+
+
+class InsecureKeyFile(PiiGuardError):
+    """A key file is readable or writable by group or others (it must be mode 0600)."""
+
+
+class StoreError(PiiGuardError):
+    """The storage layer cannot be opened, or its schema is newer than this piiguard."""

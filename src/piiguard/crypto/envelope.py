@@ -1,0 +1,258 @@
+"""Field encryption recipes: randomized and deterministic, bound to a context, audited reveals.
+
+Callers give a value, a context and optionally a subject; they never give a nonce, a mode
+or a key. Every failure to decrypt is one :class:`~piiguard.DecryptionError`, raised with no
+cause and no plaintext or key bytes in its message, args or the locals of these frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from cryptography.exceptions import InvalidTag
+
+from piiguard.crypto import wire
+from piiguard.crypto._nonces import random_nonce
+from piiguard.crypto.aad import encode_context
+from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
+from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
+from piiguard.crypto.keyring import Keyring
+from piiguard.errors import DecryptionError, KeyNotFound
+from piiguard.events import AccessEvent, EventSink
+
+__all__ = ["Envelope"]
+
+Ciphertext = str | bytes
+_RANDOMIZED_MIN = wire.HEADER_SIZE + wire.NONCE_SIZE + TAG_SIZE
+
+
+def _plaintext_bytes(value: object) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    raise TypeError("encrypt() takes a str")
+
+
+def _ciphertext_bytes(ciphertext: object) -> bytes | None:
+    if isinstance(ciphertext, str):
+        return wire.from_text(ciphertext)
+    if isinstance(ciphertext, bytes | bytearray | memoryview):
+        return bytes(ciphertext)
+    return None
+
+
+class Envelope:
+    """Encrypts and decrypts field values with a keyring's keys."""
+
+    def __init__(self, keyring: Keyring, events: EventSink, clock: Callable[[], datetime]) -> None:
+        self._keyring = keyring
+        self._events = events
+        self._clock = clock
+        self._code = keyring.suite.code
+        self._deterministic_code = self._code | wire.DETERMINISTIC_FLAG
+        self._headers: dict[int, bytes] = {}
+
+    def _header(self, key_id: int) -> bytes:
+        header = self._headers.get(key_id)
+        if header is None:
+            header = self._headers[key_id] = wire.pack_header(self._code, key_id)
+        return header
+
+    def _scope(self, subject: str | None) -> str:
+        return "default" if subject is None else self._keyring.subject_scope(subject)
+
+    # -- randomized ----------------------------------------------------------------------
+
+    def encrypt_bytes(
+        self, value: str, *, context: Mapping[str, str], subject: str | None = None
+    ) -> bytes:
+        """Encrypt to the bytes form (for BLOB/BYTEA columns)."""
+        plaintext = value.encode() if type(value) is str else _plaintext_bytes(value)
+        aad_context = encode_context(context)
+        key_id, aead = self._keyring.encryption_key(
+            "default" if subject is None else self._keyring.subject_scope(subject)
+        )
+        header = self._header(key_id)
+        nonce = random_nonce()
+        return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
+
+    def encrypt(self, value: str, *, context: Mapping[str, str], subject: str | None = None) -> str:
+        """Encrypt to the text form (URL-safe base64, for TEXT columns)."""
+        return wire.to_text(self.encrypt_bytes(value, context=context, subject=subject))
+
+    def encrypt_many(
+        self,
+        values: Sequence[str],
+        *,
+        contexts: Sequence[Mapping[str, str]],
+        subject: str | None = None,
+    ) -> list[str]:
+        """Encrypt a batch under one key, reserving its uses once."""
+        if len(values) != len(contexts):
+            raise ValueError("one context per value")
+        plaintexts = [_plaintext_bytes(value) for value in values]
+        aads = [encode_context(context) for context in contexts]
+        if not plaintexts:
+            return []
+        key_id, aead = self._keyring.encryption_key_for(self._scope(subject), len(plaintexts))
+        header = self._header(key_id)
+        out = []
+        for plaintext, aad in zip(plaintexts, aads, strict=True):
+            nonce = random_nonce()
+            out.append(wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad)))
+        return out
+
+    def decrypt(
+        self,
+        ciphertext: Ciphertext,
+        *,
+        context: Mapping[str, str],
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> str:
+        """Decrypt either form; with an actor, report the reveal to the event sink.
+
+        Raises:
+            DecryptionError: for every way the ciphertext can be wrong (KeyDestroyed when its
+                key was shredded).
+            ValueError: an actor without a purpose, or a purpose without an actor.
+        """
+        if (actor is None) != (purpose is None):
+            raise ValueError("a reveal names both its actor and its purpose")
+        aad_context = encode_context(context)
+        blob = _ciphertext_bytes(ciphertext)
+        del ciphertext
+        result = self._open(blob, aad_context)
+        if isinstance(result, DecryptionError):
+            raise result
+        key_id, plaintext = result
+        if actor is not None and purpose is not None:
+            self._report(
+                action="decrypt",
+                actor=actor,
+                purpose=purpose,
+                context=context,
+                key_id=key_id,
+                count=1,
+            )
+        return plaintext
+
+    def decrypt_many(
+        self,
+        ciphertexts: Sequence[Ciphertext],
+        *,
+        contexts: Sequence[Mapping[str, str]],
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> list[str]:
+        """Decrypt a batch; one access event for the whole batch when an actor is given."""
+        if len(ciphertexts) != len(contexts):
+            raise ValueError("one context per ciphertext")
+        if (actor is None) != (purpose is None):
+            raise ValueError("a reveal names both its actor and its purpose")
+        out: list[str] = []
+        for ciphertext, context in zip(ciphertexts, contexts, strict=True):
+            result = self._open(_ciphertext_bytes(ciphertext), encode_context(context))
+            if isinstance(result, DecryptionError):
+                out.clear()
+                raise result
+            out.append(result[1])
+        if actor is not None and purpose is not None and contexts:
+            self._report(
+                action="decrypt",
+                actor=actor,
+                purpose=purpose,
+                context=contexts[0],
+                key_id=None,
+                count=len(out),
+            )
+        return out
+
+    def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
+        header = wire.unpack_header(blob) if blob is not None else None
+        if blob is None or header is None or header.version != wire.VERSION:
+            return DecryptionError()
+        try:
+            if header.suite_code == self._code and len(blob) >= _RANDOMIZED_MIN:
+                aead = self._keyring.decryption_key(header.key_id)
+                nonce = blob[wire.HEADER_SIZE : wire.HEADER_SIZE + wire.NONCE_SIZE]
+                body = blob[wire.HEADER_SIZE + wire.NONCE_SIZE :]
+                plaintext = aead.decrypt(nonce, body, blob[: wire.HEADER_SIZE] + aad_context)
+            elif header.suite_code == self._deterministic_code:
+                plaintext = self._open_deterministic(blob, header.key_id, aad_context)
+            else:
+                return DecryptionError()
+            return header.key_id, plaintext.decode()
+        except DecryptionError as error:  # KeyDestroyed
+            return error.with_traceback(None)
+        except (InvalidTag, KeyNotFound, UnicodeDecodeError, ValueError):
+            return DecryptionError()
+
+    def _report(
+        self,
+        *,
+        action: str,
+        actor: str,
+        purpose: str,
+        context: Mapping[str, str],
+        key_id: int | None,
+        count: int,
+    ) -> None:
+        self._events.record(
+            AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
+        )
+
+    # -- deterministic -------------------------------------------------------------------
+
+    def encrypt_deterministically(self, value: str, *, context: Mapping[str, str]) -> str:
+        """Equal values in equal contexts give equal ciphertexts: joins and lookups work,
+        and so does counting equal values. Use it for columns that need equality only.
+
+        The key is derived per context (domain separation per column), so the same value
+        in two columns gives unrelated ciphertexts. AES-256-SIV (RFC 5297) in the aes256gcm
+        suite; in sm4gcm, SM4-GCM with a nonce derived by HMAC-SM3 from key, context and value.
+        """
+        plaintext = _plaintext_bytes(value)
+        aad_context = encode_context(context)
+        key_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
+        header = wire.pack_header(self._deterministic_code, key_id)
+        if self._keyring.suite.name == "aes256gcm":
+            return wire.to_text(header + AesSiv(key).encrypt(plaintext, [header, aad_context]))
+        nonce = hmac_digest(self._keyring.suite.mac, key[32:], header + aad_context + plaintext)[
+            :12
+        ]
+        aead = self._keyring.suite.aead(key[: self._keyring.suite.dek_size])
+        return wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad_context))
+
+    def _open_deterministic(self, blob: bytes, key_id: int, aad_context: bytes) -> bytes:
+        found_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
+        if found_id != key_id:
+            raise ValueError
+        header, body = blob[: wire.HEADER_SIZE], blob[wire.HEADER_SIZE :]
+        if self._keyring.suite.name == "aes256gcm":
+            return AesSiv(key).decrypt(body, [header, aad_context])
+        nonce, sealed = body[:12], body[12:]
+        aead = self._keyring.suite.aead(key[: self._keyring.suite.dek_size])
+        plaintext = aead.decrypt(nonce, sealed, header + aad_context)
+        if not hmac_verify(
+            self._keyring.suite.mac, key[32:], header + aad_context + plaintext, nonce
+        ):
+            raise ValueError
+        return plaintext
+
+    # -- blind index ---------------------------------------------------------------------
+
+    def blind_index(self, value: str, *, field: str, bits: int | None = None) -> str:
+        """A keyed digest for equality search on an encrypted column.
+
+        The key is derived per field, apart from every encryption key, so the same phone
+        indexes differently in two fields. ``bits`` truncates (multiple of 8, >= 16): fewer
+        bits give collisions on purpose, so an index alone cannot confirm a guess.
+        """
+        if not isinstance(field, str) or not field:
+            raise TypeError("field must be a non-empty str")
+        if bits is not None and (bits % 8 or not 16 <= bits <= 256):
+            raise ValueError("bits must be a multiple of 8 between 16 and 256")
+        _, key = self._keyring.derived_key("index", b"index/" + field.encode(), 32)
+        digest = hmac_digest(self._keyring.suite.mac, key, _plaintext_bytes(value))
+        return wire.to_text(digest[: (bits or 256) // 8])

@@ -1,0 +1,174 @@
+"""Guard: the one object an application configures and passes around.
+
+It owns a store, a keyring under a KEK, the encryption recipes and an event sink, and
+exposes them as the calls of DESIGN §3. No global state: open as many as you need.
+
+    >>> import tempfile, piiguard as pg
+    >>> home = tempfile.mkdtemp()
+    >>> with pg.Guard.open(f"sqlite:///{home}/app.db",
+    ...                    kek=pg.keys.LocalKEK.generate(f"{home}/kek.key")) as guard:
+    ...     ct = guard.encrypt("13812345678", context={"table": "customers", "field": "phone"})
+    ...     guard.decrypt(ct, context={"table": "customers", "field": "phone"})
+    '13812345678'
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from piiguard.crypto import DEFAULT_MAX_USES, Envelope, Keyring, RotationReport, get_suite
+from piiguard.events import EventSink, NullSink
+from piiguard.keys import KEKProvider, LocalKEK
+from piiguard.store import Store
+
+__all__ = ["Guard", "KeyManager"]
+
+DEFAULT_HOME = Path(".piiguard")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KeyManager:
+    """Key operations: KEK rotation and key statistics (``guard.keys``)."""
+
+    __slots__ = ("_keyring",)
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def rotate_kek(self, new_kek: KEKProvider, *, batch_size: int = 500) -> RotationReport:
+        """Rewrap every data key under ``new_kek``; old ciphertexts keep decrypting.
+
+        Resumable: after a crash, open the Guard with either KEK (the other in
+        ``previous_keks``) and call it again.
+        """
+        return self._keyring.rotate_kek(new_kek, batch_size=batch_size)
+
+    def counts(self) -> Mapping[str, int]:
+        """How many data keys are active, retired and destroyed."""
+        return self._keyring.key_counts()
+
+
+class Guard:
+    """Encryption, blind indexes and erasure of PII fields, over one store.
+
+    Thread-safe. Use :meth:`open`; close it (or use it as a context manager) when done.
+    """
+
+    def __init__(
+        self, store: Store, keyring: Keyring, events: EventSink, clock: Callable[[], datetime]
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._envelope = Envelope(keyring, events, clock)
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.keys = KeyManager(keyring)
+        # the hot calls, bound once
+        self.encrypt = self._envelope.encrypt
+        self.encrypt_bytes = self._envelope.encrypt_bytes
+        self.decrypt = self._envelope.decrypt
+        self.encrypt_many = self._envelope.encrypt_many
+        self.decrypt_many = self._envelope.decrypt_many
+        self.encrypt_deterministically = self._envelope.encrypt_deterministically
+        self.blind_index = self._envelope.blind_index
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        kek: KEKProvider | None = None,
+        suite: str = "aes256gcm",
+        schema: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        events: EventSink | None = None,
+        previous_keks: Sequence[KEKProvider] = (),
+        dek_max_uses: int = DEFAULT_MAX_USES,
+        dek_max_age: timedelta = timedelta(minutes=15),
+    ) -> Guard:
+        """Open a Guard on a store, creating and migrating piiguard's tables.
+
+        Args:
+            url: an SQLAlchemy URL; default ``sqlite:///.piiguard/piiguard.db``.
+            kek: the key-encryption key; default (only with no url) a LocalKEK in
+                ``.piiguard/kek.key``, generated on first open with mode 0600.
+            suite: ``"aes256gcm"`` (default) or ``"sm4gcm"`` (国密: SM4-GCM, HMAC-SM3).
+            schema: a PostgreSQL schema for piiguard's tables.
+            clock: returns the current time (timezone-aware); injectable for tests.
+            events: where reveals are reported; default: dropped.
+            previous_keks: KEKs still accepted for unwrapping (during a rotation).
+            dek_max_uses: encryptions per data key before it retires (at most 2**32).
+            dek_max_age: how long a plaintext data key stays cached.
+
+        Raises:
+            ValueError: an unknown suite, or a url given without a kek.
+            StoreError: the store cannot be opened.
+        """
+        suite_spec = get_suite(suite)
+        if url is None:
+            DEFAULT_HOME.mkdir(mode=0o700, exist_ok=True)
+            url = f"sqlite:///{DEFAULT_HOME / 'piiguard.db'}"
+            if kek is None:
+                key_file = DEFAULT_HOME / "kek.key"
+                kek = (
+                    LocalKEK.from_file(key_file)
+                    if key_file.exists()
+                    else LocalKEK.generate(key_file)
+                )
+        elif kek is None:
+            raise ValueError("a store url needs a kek: where are its data keys wrapped?")
+        store = Store.open(url, schema=schema)
+        keyring = Keyring(
+            store,
+            kek,
+            suite_spec,
+            clock=clock or _utc_now,
+            max_uses=dek_max_uses,
+            max_age=dek_max_age,
+            previous_keks=previous_keks,
+        )
+        return cls(store, keyring, events or NullSink(), clock or _utc_now)
+
+    def shred(self, subject: str) -> int:
+        """Destroy every data key of a subject; return how many.
+
+        Every ciphertext encrypted with ``subject=`` that subject, in the database and in
+        every backup of it, then raises :class:`~piiguard.KeyDestroyed`. New data for the
+        subject gets a new key.
+        """
+        return self._keyring.shred(self._keyring.subject_scope(subject))
+
+    @property
+    def store(self) -> Store:
+        """The storage layer (for the later parts and for operators)."""
+        return self._store
+
+    def close(self) -> None:
+        """Release the store's connections. Idempotent."""
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                self._store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = self._store.engine.url.render_as_string(hide_password=True)
+        return f"Guard(suite={self._keyring.suite.name!r}, store={url!r})"

@@ -1,0 +1,5 @@
+"""The storage layer: piiguard's own tables through SQLAlchemy Core (SQLite or PostgreSQL)."""
+
+from piiguard.store.store import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,54 @@
+"""piiguard's tables, and the schema version this code writes.
+
+Every table piiguard keeps lives here, created and migrated on open. Later parts (consent
+ledger, vault, retention schedule, audit log) add tables and a migration step each.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+__all__ = ["SCHEMA_VERSION", "Tables"]
+
+#: The version of the schema this code creates and understands.
+SCHEMA_VERSION = 1
+
+
+class Tables:
+    """The tables in one MetaData, optionally in a PostgreSQL schema."""
+
+    def __init__(self, schema: str | None) -> None:
+        self.metadata = MetaData(schema=schema)
+        self.meta = Table(
+            "piiguard_meta",
+            self.metadata,
+            Column("name", String(64), primary_key=True),
+            Column("value", String(256), nullable=False),
+        )
+        self.keys = Table(
+            "piiguard_keys",
+            self.metadata,
+            # BigInteger on PostgreSQL, INTEGER (rowid) on SQLite: ids reach 2^32 - 1
+            Column("key_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+            Column("scope", String(80), nullable=False),
+            Column("purpose", String(32), nullable=False),
+            Column("suite", String(16), nullable=False),
+            Column("status", String(16), nullable=False),
+            Column("wrapped", LargeBinary, nullable=True),
+            Column("kek_id", String(128), nullable=True),
+            Column("uses_reserved", BigInteger, nullable=False),
+            Column("max_uses", BigInteger, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("destroyed_at", DateTime(timezone=True), nullable=True),
+            Index("piiguard_keys_scope", "scope", "purpose", "status"),
+        )

@@ -1,0 +1,141 @@
+"""Store: one storage layer on SQLAlchemy Core for everything piiguard persists.
+
+``sqlite:///path`` is the embedded default (WAL journal, writers serialised with
+``BEGIN IMMEDIATE``, a busy timeout so concurrent processes wait instead of failing);
+``postgresql+psycopg://...`` is the same code, optionally inside a named schema, and is
+what several application instances share. The schema is created and migrated on open,
+under a lock, so many processes may open the same store at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from piiguard.errors import StoreError
+from piiguard.store._schema import SCHEMA_VERSION, Tables
+
+__all__ = ["Store"]
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_MIGRATION_LOCK = zlib.crc32(b"piiguard schema migration")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # let the "begin" hook below open transactions
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """A handle on piiguard's tables in one database.
+
+    Use :meth:`open`; the handle is thread-safe (a connection pool) and must be closed.
+    """
+
+    def __init__(self, engine: Engine, tables: Tables) -> None:
+        self.engine = engine
+        self.tables = tables
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None) -> Store:
+        """Connect, then create or migrate piiguard's tables.
+
+        Args:
+            url: an SQLAlchemy URL: ``sqlite:///path/to.db`` or
+                ``postgresql+psycopg://user@host/db``.
+            schema: a PostgreSQL schema to hold the tables, created if absent.
+
+        Raises:
+            StoreError: the database cannot be reached, or holds a newer schema.
+            ValueError: a schema name on SQLite, or one that is not a plain identifier.
+        """
+        parsed = make_url(url)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if schema is not None and (is_sqlite or not _SCHEMA_NAME.fullmatch(schema)):
+            raise ValueError("schema is a lower-case identifier, and only for PostgreSQL")
+        if is_sqlite:
+            engine = cls._sqlite_engine(url, parsed.database)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        store = cls(engine, Tables(schema))
+        try:
+            store._migrate(schema, is_sqlite)
+        except SQLAlchemyError as error:
+            engine.dispose()
+            raise StoreError(f"cannot open the store: {type(error).__name__}") from None
+        except StoreError:
+            engine.dispose()
+            raise
+        return store
+
+    @staticmethod
+    def _sqlite_engine(url: str, database: str | None) -> Engine:
+        if database and database != ":memory:":
+            path = Path(database)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():  # created private: it will hold wrapped keys and ledgers
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # NullPool: a SQLite connection is cheap, and none is shared across threads
+        engine = create_engine(url, poolclass=NullPool)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+
+    def _migrate(self, schema: str | None, is_sqlite: bool) -> None:
+        with self.engine.begin() as connection:
+            if not is_sqlite:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+                if schema is not None:
+                    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            self.tables.metadata.create_all(connection, checkfirst=True)
+            meta = self.tables.meta
+            found = connection.execute(
+                select(meta.c.value).where(meta.c.name == "schema_version")
+            ).scalar_one_or_none()
+            if found is None:
+                connection.execute(
+                    meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION))
+                )
+            elif int(found) > SCHEMA_VERSION:
+                raise StoreError("the store was written by a newer piiguard; upgrade piiguard")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success, rolled back on error."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version recorded in the store."""
+        meta = self.tables.meta
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(meta.c.value).where(meta.c.name == "schema_version")
+                ).scalar_one()
+            )
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
