@@ -7,6 +7,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import piiguard
+
 VECTORS = Path(__file__).parent / "vectors"
 
 #: Synthetic values that must never appear in reprs, errors, logs or tracebacks.
@@ -58,3 +60,15 @@ def assert_no_canary(text: str) -> None:
     """Fail if any canary value appears in ``text``."""
     for canary in CANARIES:
         assert canary not in text, "a canary value leaked"
+
+
+def piiguard_frames_text(error: BaseException) -> str:
+    """The message and the locals of piiguard's own frames (not the test's), rendered."""
+    package = str(Path(piiguard.__file__).parent)
+    formatted = traceback.TracebackException.from_exception(error, capture_locals=True)
+    frames = [
+        f"{frame.filename}:{frame.name} {frame.locals}"
+        for frame in formatted.stack
+        if frame.filename.startswith(package)
+    ]
+    return str(error) + repr(error.args) + "".join(frames)

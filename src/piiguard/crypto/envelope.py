@@ -23,7 +23,7 @@ from piiguard.events import AccessEvent, EventSink
 
 __all__ = ["Envelope"]
 
-Ciphertext = str | bytes
+Ciphertext = str | bytes | bytearray | memoryview
 _RANDOMIZED_MIN = wire.HEADER_SIZE + wire.NONCE_SIZE + TAG_SIZE
 
 

@@ -12,14 +12,14 @@ import base64
 import hashlib
 import os
 import stat
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from piiguard.crypto.aad import encode_context
-from piiguard.crypto.hazmat.aead import AesGcm
 from piiguard.errors import InsecureKeyFile, KeyProviderError
 
 __all__ = ["LocalKEK"]
@@ -28,6 +28,16 @@ _HEADER = b"piiguard local KEK v1\n"
 _KEY_SIZE = 32
 _NONCE_SIZE = 12
 _CONSTRUCT = object()
+
+
+def context_bytes(context: Mapping[str, str]) -> bytes:
+    """The wrap context as associated data: sorted, each key and value length-prefixed."""
+    parts = [struct.pack(">H", len(context))]
+    for key in sorted(context):
+        for text in (key, context[key]):
+            encoded = text.encode()
+            parts.append(struct.pack(">H", len(encoded)) + encoded)
+    return b"".join(parts)
 
 
 class LocalKEK:
@@ -42,7 +52,7 @@ class LocalKEK:
     def __init__(self, key: bytes, *, _token: object = None) -> None:
         if _token is not _CONSTRUCT:
             raise TypeError("use LocalKEK.generate(path) or LocalKEK.from_file(path)")
-        self._aead = AesGcm(key)
+        self._aead = AESGCM(key)
         self._id = "local:" + hashlib.sha256(b"piiguard KEK id\x00" + key).hexdigest()[:24]
 
     @classmethod
@@ -91,13 +101,13 @@ class LocalKEK:
     def wrap(self, dek: bytes, context: Mapping[str, str]) -> bytes:
         """AES-256-GCM: nonce | wrapped key | tag, bound to ``context``."""
         nonce = os.urandom(_NONCE_SIZE)
-        return nonce + self._aead.encrypt(nonce, dek, encode_context(context))
+        return nonce + self._aead.encrypt(nonce, dek, context_bytes(context))
 
     def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
         """The data key, or KeyProviderError for a wrong KEK, context or damaged bytes."""
         try:
             return self._aead.decrypt(
-                wrapped[:_NONCE_SIZE], wrapped[_NONCE_SIZE:], encode_context(context)
+                wrapped[:_NONCE_SIZE], wrapped[_NONCE_SIZE:], context_bytes(context)
             )
         except (InvalidTag, ValueError):
             raise KeyProviderError("the data key does not unwrap under this KEK") from None

@@ -75,15 +75,18 @@ class Store:
             engine = cls._sqlite_engine(url, parsed.database)
         else:
             engine = create_engine(url, pool_pre_ping=True)
+        del url  # it may hold a password: keep it out of the locals of a failing frame
         store = cls(engine, Tables(schema))
+        failure: StoreError | None = None
         try:
             store._migrate(schema, is_sqlite)
         except SQLAlchemyError as error:
+            failure = StoreError(f"cannot open the store: {type(error).__name__}")
+        except StoreError as error:
+            failure = error.with_traceback(None)
+        if failure is not None:
             engine.dispose()
-            raise StoreError(f"cannot open the store: {type(error).__name__}") from None
-        except StoreError:
-            engine.dispose()
-            raise
+            raise failure
         return store
 
     @staticmethod

@@ -1,0 +1,276 @@
+"""Field encryption through a Guard, on SQLite and PostgreSQL: the promises of DESIGN §2."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import piiguard as pg
+from piiguard.crypto import wire
+from piiguard.crypto._nonces import random_nonce
+from piiguard.crypto.aad import encode_context
+from piiguard.events import ListSink
+from piiguard.keys import LocalKEK
+from tests.conftest import StoreTarget
+
+CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
+PHONE = "13812345678"
+FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+
+
+def test_round_trip_in_both_forms(guard: pg.Guard) -> None:
+    """Text and bytes forms decrypt to the value, with and without a subject."""
+    assert guard.decrypt(guard.encrypt(PHONE, context=CONTEXT), context=CONTEXT) == PHONE
+    as_bytes = guard.encrypt_bytes(PHONE, context=CONTEXT, subject="u1")
+    assert guard.decrypt(as_bytes, context=CONTEXT) == PHONE
+    assert guard.decrypt(bytearray(as_bytes), context=CONTEXT) == PHONE
+
+
+@FIXTURE_OK
+@given(st.text())
+def test_any_text_round_trips(guard: pg.Guard, value: str) -> None:
+    """Every str, empty and non-ASCII included."""
+    assert guard.decrypt(guard.encrypt(value, context=CONTEXT), context=CONTEXT) == value
+
+
+def test_wire_overhead_is_at_most_48_characters(guard: pg.Guard) -> None:
+    """An 11-character phone becomes 59 URL-safe characters."""
+    text = guard.encrypt(PHONE, context=CONTEXT)
+    assert len(text) - len(PHONE) <= 48
+    assert set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_ciphertexts_are_self_describing(guard: pg.Guard) -> None:
+    """The header carries format version 1, the suite code and a key id."""
+    header = wire.unpack_header(wire.from_text(guard.encrypt(PHONE, context=CONTEXT)) or b"")
+    assert header is not None
+    assert (header.version, header.suite_code) == (1, 1)
+    assert header.key_id > 0
+
+
+def test_same_value_encrypts_differently_each_time(guard: pg.Guard) -> None:
+    """Random nonces: two encryptions of one value differ."""
+    assert guard.encrypt(PHONE, context=CONTEXT) != guard.encrypt(PHONE, context=CONTEXT)
+
+
+@FIXTURE_OK
+@given(st.data())
+def test_any_single_character_change_fails(guard: pg.Guard, data: st.DataObject) -> None:
+    """Header, key id, nonce, body or tag: one changed character gives DecryptionError."""
+    text = guard.encrypt(PHONE, context=CONTEXT)
+    position = data.draw(st.integers(0, len(text) - 1))
+    replacement = data.draw(st.sampled_from("AQgw-_09az+/=!").filter(lambda c: c != text[position]))
+    changed = text[:position] + replacement + text[position + 1 :]
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(changed, context=CONTEXT)
+
+
+@FIXTURE_OK
+@given(st.data())
+def test_any_flipped_bit_of_the_bytes_form_fails(guard: pg.Guard, data: st.DataObject) -> None:
+    """Every bit of the bytes form is authenticated."""
+    blob = bytearray(guard.encrypt_bytes(PHONE, context=CONTEXT))
+    position = data.draw(st.integers(0, len(blob) * 8 - 1))
+    blob[position // 8] ^= 1 << (position % 8)
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(bytes(blob), context=CONTEXT)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {**CONTEXT, "id": "u2"},  # another row
+        {**CONTEXT, "field": "email"},  # another column
+        {**CONTEXT, "table": "orders"},  # another table
+        {**CONTEXT, "tenant": "shop-2"},  # another tenant
+        {"table": "customers", "field": "phone"},  # a missing entry
+    ],
+)
+def test_a_ciphertext_moved_elsewhere_does_not_decrypt(
+    guard: pg.Guard, other: dict[str, str]
+) -> None:
+    """The context is bound: row, column, table and tenant swaps all fail."""
+    text = guard.encrypt(PHONE, context=CONTEXT)
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(text, context=other)
+
+
+def test_context_order_does_not_matter_but_boundaries_do(guard: pg.Guard) -> None:
+    """The encoding is canonical: insertion order is irrelevant; ("ab","c") != ("a","bc")."""
+    reordered = dict(reversed(list(CONTEXT.items())))
+    assert guard.decrypt(guard.encrypt(PHONE, context=CONTEXT), context=reordered) == PHONE
+    assert encode_context({"a": "bc"}) != encode_context({"ab": "c"})
+    assert encode_context({"a": "b", "c": "d"}) != encode_context({"a": "bc", "c": ""})
+    text = guard.encrypt(PHONE, context={"a": "bc"})
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(text, context={"ab": "c"})
+
+
+@given(
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), min_size=1, max_size=4),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), min_size=1, max_size=4),
+)
+def test_context_encoding_is_injective(first: dict[str, str], second: dict[str, str]) -> None:
+    """Different mappings never encode alike; equal mappings always do."""
+    assert (encode_context(first) == encode_context(second)) is (first == second)
+
+
+@pytest.mark.parametrize(
+    ("context", "error"),
+    [
+        ({}, ValueError),
+        ({"id": 1}, TypeError),
+        ({1: "x"}, TypeError),
+        ([("a", "b")], TypeError),
+        ({"id": "x" * 70000}, ValueError),
+    ],
+)
+def test_bad_contexts_are_refused(guard: pg.Guard, context: object, error: type) -> None:
+    """A context is a non-empty mapping of str to str: anything else fails before encrypting."""
+    with pytest.raises(error):
+        guard.encrypt(PHONE, context=context)  # type: ignore[arg-type]
+
+
+@FIXTURE_OK
+@given(st.one_of(st.binary(max_size=120), st.text(max_size=120)))
+def test_random_input_raises_only_decryption_error(guard: pg.Guard, junk: bytes | str) -> None:
+    """Fuzz: random bytes or text never raise IndexError, KeyError, UnicodeDecodeError, ..."""
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(junk, context=CONTEXT)
+
+
+def test_random_input_with_a_real_header_raises_only_decryption_error(guard: pg.Guard) -> None:
+    """Junk behind a valid header and key id (the key is looked up) still fails cleanly."""
+    header = wire.from_text(guard.encrypt(PHONE, context=CONTEXT))[: wire.HEADER_SIZE]  # type: ignore[index]
+    for size in (0, 1, 11, 12, 27, 28, 29, 64):
+        with pytest.raises(pg.DecryptionError):
+            guard.decrypt(header + bytes(size), context=CONTEXT)
+    unknown = wire.pack_header(1, 999_999)
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(unknown + bytes(40), context=CONTEXT)
+
+
+def test_key_is_chosen_by_id_never_by_trial(guard: pg.Guard) -> None:
+    """A ciphertext relabelled with another key's id fails, though that key exists: no
+    trial decryption, so a ciphertext crafted to open under two keys cannot."""
+    default = wire.from_text(guard.encrypt(PHONE, context=CONTEXT))
+    subject = wire.from_text(guard.encrypt(PHONE, context=CONTEXT, subject="u1"))
+    assert default is not None
+    assert subject is not None
+    assert default[1:5] != subject[1:5]
+    relabelled = subject[:1] + default[1:5] + subject[5:]
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(relabelled, context=CONTEXT)
+
+
+def test_non_text_values_and_ciphertexts_are_refused(guard: pg.Guard) -> None:
+    """encrypt takes str; decrypt of a non-ciphertext type is a DecryptionError."""
+    with pytest.raises(TypeError):
+        guard.encrypt(13812345678, context=CONTEXT)  # type: ignore[arg-type]
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(13812345678, context=CONTEXT)  # type: ignore[arg-type]
+
+
+def test_batches_equal_single_calls(guard: pg.Guard) -> None:
+    """encrypt_many/decrypt_many round-trip, one context per value."""
+    values = [PHONE, "13912345678", ""]
+    contexts = [{**CONTEXT, "id": f"u{i}"} for i in range(3)]
+    texts = guard.encrypt_many(values, contexts=contexts, subject="u1")
+    assert guard.decrypt_many(texts, contexts=contexts) == values
+    assert guard.encrypt_many([], contexts=[]) == []
+    with pytest.raises(ValueError, match="one context"):
+        guard.encrypt_many(values, contexts=contexts[:2])
+    with pytest.raises(ValueError, match="one context"):
+        guard.decrypt_many(texts, contexts=contexts[:2])
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt_many(texts, contexts=list(reversed(contexts)))
+
+
+def test_a_million_nonces_never_repeat() -> None:
+    """The nonce pool hands out distinct 96-bit values."""
+    seen = {random_nonce() for _ in range(1_000_000)}
+    assert len(seen) == 1_000_000
+    assert all(len(nonce) == 12 for nonce in list(seen)[:100])
+
+
+def test_reveals_are_reported_with_actor_and_purpose_only(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """A decrypt with an actor emits one access event; the event holds no value."""
+    sink = ListSink()
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, events=sink) as guard:
+        text = guard.encrypt(PHONE, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT)
+        assert sink.events == []
+        guard.decrypt(text, context=CONTEXT, actor="cs-7", purpose="after_sales")
+        guard.decrypt_many([text], contexts=[CONTEXT], actor="cs-7", purpose="refund")
+        with pytest.raises(ValueError, match="actor"):
+            guard.decrypt(text, context=CONTEXT, actor="cs-7")
+    assert [(e.action, e.actor, e.purpose, e.count) for e in sink.events] == [
+        ("decrypt", "cs-7", "after_sales", 1),
+        ("decrypt", "cs-7", "refund", 1),
+    ]
+    assert sink.events[0].context == CONTEXT
+    assert PHONE not in repr(sink.events)
+
+
+def test_blind_index_is_keyed_per_field(guard: pg.Guard) -> None:
+    """Equal in one field, different across fields, never an unkeyed hash, truncatable."""
+    first = guard.blind_index(PHONE, field="customers.phone")
+    assert first == guard.blind_index(PHONE, field="customers.phone")
+    assert first != guard.blind_index(PHONE, field="orders.phone")
+    assert first != guard.blind_index("13912345678", field="customers.phone")
+    unkeyed = base64.urlsafe_b64encode(hashlib.sha256(PHONE.encode()).digest()).rstrip(b"=")
+    assert first != unkeyed.decode()
+    short = guard.blind_index(PHONE, field="customers.phone", bits=32)
+    assert len(wire.from_text(short) or b"") == 4
+    assert first.startswith(short[:4])
+    for bits in (0, 12, 8, 264):
+        with pytest.raises(ValueError, match="bits"):
+            guard.blind_index(PHONE, field="customers.phone", bits=bits)
+    with pytest.raises(TypeError):
+        guard.blind_index(PHONE, field="")
+
+
+def test_deterministic_encryption_is_equal_per_column_only(guard: pg.Guard) -> None:
+    """Same value and column: same ciphertext (joins work); another column: unrelated."""
+    column = {"table": "customers", "field": "phone"}
+    first = guard.encrypt_deterministically(PHONE, context=column)
+    assert first == guard.encrypt_deterministically(PHONE, context=column)
+    assert first != guard.encrypt_deterministically(PHONE, context={**column, "field": "backup"})
+    assert guard.decrypt(first, context=column) == PHONE
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(first, context={**column, "field": "backup"})
+    tampered = first[:-2] + ("A" if first[-2] != "A" else "B") + first[-1]
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(tampered, context=column)
+
+
+def test_sm4_suite_round_trips_and_is_labelled(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """The 国密 suite: SM4-GCM data, HMAC-SM3 indexes, its own suite code."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, suite="sm4gcm") as guard:
+        text = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
+        assert guard.decrypt(text, context=CONTEXT) == PHONE
+        header = wire.unpack_header(wire.from_text(text) or b"")
+        assert header is not None
+        assert header.suite_code == 2
+        column = {"table": "customers", "field": "phone"}
+        deterministic = guard.encrypt_deterministically(PHONE, context=column)
+        assert deterministic == guard.encrypt_deterministically(PHONE, context=column)
+        assert guard.decrypt(deterministic, context=column) == PHONE
+        flipped = deterministic[:-1] + ("A" if deterministic[-1] != "A" else "B")
+        with pytest.raises(pg.DecryptionError):
+            guard.decrypt(flipped, context=column)
+        assert len(guard.blind_index(PHONE, field="f")) == 43
+
+
+def test_unknown_suite_is_refused(tmp_path: object, kek: LocalKEK) -> None:
+    """Suites are chosen by name from a closed list."""
+    with pytest.raises(ValueError, match="suite"):
+        pg.Guard.open("sqlite:///:memory:", kek=kek, suite="aes128cbc")

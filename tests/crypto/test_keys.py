@@ -1,0 +1,279 @@
+"""Data-key lifecycle: use limits, cache age, shredding, KEK rotation; the local KEK file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import stat
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import piiguard as pg
+from piiguard.crypto import Keyring, get_suite, wire
+from piiguard.keys import KEKProvider, LocalKEK
+from piiguard.store import Store
+from tests.conftest import StoreTarget
+
+CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
+PHONE = "13812345678"
+
+
+def _key_id(text: str) -> int:
+    header = wire.unpack_header(wire.from_text(text) or b"")
+    assert header is not None
+    return header.key_id
+
+
+class CountingKEK:
+    """A real KEK (it delegates to a LocalKEK) that counts its calls, and can fail on cue."""
+
+    def __init__(self, inner: LocalKEK, fail_after_wraps: int | None = None) -> None:
+        self.inner = inner
+        self.wraps = 0
+        self.unwraps = 0
+        self.fail_after_wraps = fail_after_wraps
+
+    @property
+    def kek_id(self) -> str:
+        return self.inner.kek_id
+
+    def wrap(self, dek: bytes, context: Mapping[str, str]) -> bytes:
+        if self.fail_after_wraps is not None and self.wraps >= self.fail_after_wraps:
+            raise pg.KeyProviderError("the KEK service went away")
+        self.wraps += 1
+        return self.inner.wrap(dek, context)
+
+    def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+        self.unwraps += 1
+        return self.inner.unwrap(wrapped, context)
+
+
+def test_counting_kek_satisfies_the_protocol(kek: LocalKEK) -> None:
+    """Both shipped and test KEKs are KEKProviders."""
+    assert isinstance(kek, KEKProvider)
+    assert isinstance(CountingKEK(kek), KEKProvider)
+
+
+def test_a_key_retires_at_its_use_limit(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """With a limit of 3, the 4th encryption uses a new key; the old one still decrypts."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, dek_max_uses=3) as guard:
+        texts = [guard.encrypt(PHONE, context=CONTEXT) for _ in range(7)]
+        assert [_key_id(t) for t in texts] == [_key_id(texts[0])] * 3 + [_key_id(texts[3])] * 3 + [
+            _key_id(texts[6])
+        ]
+        assert len({_key_id(t) for t in texts}) == 3
+        assert all(guard.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+        assert guard.keys.counts() == {"active": 1, "retired": 2}
+
+
+def test_batch_never_straddles_the_use_limit(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """A batch is encrypted under one key with room for all of it."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, dek_max_uses=5) as guard:
+        guard.encrypt(PHONE, context=CONTEXT)
+        batch = guard.encrypt_many([PHONE] * 5, contexts=[CONTEXT] * 5)
+        assert len({_key_id(t) for t in batch}) == 1
+        with pytest.raises(ValueError, match="use limit"):
+            guard.encrypt_many([PHONE] * 6, contexts=[CONTEXT] * 6)
+
+
+def test_no_kek_call_per_encryption_once_cached(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """A thousand encryptions and decryptions cost one wrap and no unwrap."""
+    counting = CountingKEK(kek)
+    url, schema = store_target
+    with pg.Guard.open(url, kek=counting, schema=schema) as guard:
+        texts = [guard.encrypt(PHONE, context=CONTEXT) for _ in range(1000)]
+        for text in texts[:100]:
+            guard.decrypt(text, context=CONTEXT)
+    assert (counting.wraps, counting.unwraps) == (1, 0)
+
+
+def test_cached_keys_expire_after_max_age(tmp_path: Path, kek: LocalKEK) -> None:
+    """Past max_age the KEK unwraps the key again; within it, never."""
+    now = [1000.0]
+    counting = CountingKEK(kek)
+    store = Store.open(f"sqlite:///{tmp_path / 'k.db'}")
+    keyring = Keyring(
+        store,
+        counting,
+        get_suite("aes256gcm"),
+        clock=lambda: datetime.now(UTC),
+        max_age=timedelta(seconds=60),
+        monotonic=lambda: now[0],
+    )
+    key_id, _ = keyring.encryption_key("default")
+    keyring.decryption_key(key_id)
+    assert counting.unwraps == 0
+    now[0] += 61
+    keyring.decryption_key(key_id)
+    assert counting.unwraps == 1
+    now[0] += 61
+    assert keyring.encryption_key("default")[0] == key_id  # same key, unwrapped again
+    assert counting.unwraps == 2
+    store.close()
+
+
+@pytest.mark.parametrize(("uses", "age"), [(0, 60), (2**32 + 1, 60), (10, 0)])
+def test_keyring_limits_are_checked(tmp_path: Path, kek: LocalKEK, uses: int, age: int) -> None:
+    """Use limits between 1 and 2^32, and a positive max age."""
+    store = Store.open(f"sqlite:///{tmp_path / 'k.db'}")
+    with pytest.raises(ValueError, match="max_"):
+        Keyring(
+            store,
+            kek,
+            get_suite("aes256gcm"),
+            clock=lambda: datetime.now(UTC),
+            max_uses=uses,
+            max_age=timedelta(seconds=age),
+        )
+    store.close()
+
+
+def test_shredding_a_subject_destroys_only_its_keys(guard: pg.Guard) -> None:
+    """u1's ciphertexts raise KeyDestroyed; u2's and unscoped data still decrypt; new data
+    for u1 gets a new key; the destroyed key stays as a tombstone."""
+    u1 = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
+    u2 = guard.encrypt(PHONE, context=CONTEXT, subject="u2")
+    shared = guard.encrypt(PHONE, context=CONTEXT)
+    assert guard.shred("u1") == 1
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(u1, context=CONTEXT)
+    with pytest.raises(pg.DecryptionError):  # KeyDestroyed is a DecryptionError
+        guard.decrypt(u1, context=CONTEXT)
+    assert guard.decrypt(u2, context=CONTEXT) == PHONE
+    assert guard.decrypt(shared, context=CONTEXT) == PHONE
+    fresh = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
+    assert _key_id(fresh) != _key_id(u1)
+    assert guard.decrypt(fresh, context=CONTEXT) == PHONE
+    assert guard.keys.counts()["destroyed"] == 1
+    assert guard.shred("nobody") == 0
+
+
+def test_shredding_reaches_other_guards_and_restored_copies(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """Another process's cached key goes once its cache ages out; a copy of the data made
+    before the shred (a backup) does not decrypt after it."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as first:
+        backup = first.encrypt(PHONE, context=CONTEXT, subject="u1")
+        first.shred("u1")
+    with pg.Guard.open(url, kek=kek, schema=schema) as second, pytest.raises(pg.KeyDestroyed):
+        second.decrypt(backup, context=CONTEXT)
+
+
+def test_key_table_names_no_subject(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """Subject scopes are keyed pseudonyms: the subject id is not in the key table."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        guard.encrypt(PHONE, context=CONTEXT, subject="customer-31337")
+        keys = guard.store.tables.keys
+        with guard.store.engine.connect() as connection:
+            scopes = [row.scope for row in connection.execute(keys.select())]
+    assert scopes
+    assert not any("31337" in scope for scope in scopes)
+    with pytest.raises(TypeError):
+        guard.encrypt(PHONE, context=CONTEXT, subject="")
+
+
+def test_kek_rotation_rewraps_and_keeps_old_ciphertexts(
+    store_target: StoreTarget, tmp_path: Path
+) -> None:
+    """After rotation the new KEK alone opens everything; the old KEK alone opens nothing."""
+    url, schema = store_target
+    old, new = LocalKEK.generate(tmp_path / "old.key"), LocalKEK.generate(tmp_path / "new.key")
+    with pg.Guard.open(url, kek=old, schema=schema, dek_max_uses=2) as guard:
+        texts = [guard.encrypt(PHONE, context=CONTEXT, subject=f"u{i % 3}") for i in range(9)]
+        report = guard.keys.rotate_kek(new, batch_size=2)
+        assert report.remaining == 0
+        assert report.rewrapped >= 4
+        after = guard.encrypt(PHONE, context=CONTEXT)
+        assert all(guard.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+    with pg.Guard.open(url, kek=new, schema=schema) as reopened:
+        assert all(reopened.decrypt(t, context=CONTEXT) == PHONE for t in [*texts, after])
+    with pg.Guard.open(url, kek=old, schema=schema) as stale, pytest.raises(pg.KeyProviderError):
+        stale.decrypt(texts[0], context=CONTEXT)
+
+
+def test_interrupted_rotation_resumes(store_target: StoreTarget, tmp_path: Path) -> None:
+    """A rotation that dies half-way leaves every key readable with both KEKs; running it
+    again finishes the job."""
+    url, schema = store_target
+    old = LocalKEK.generate(tmp_path / "old.key")
+    new = LocalKEK.generate(tmp_path / "new.key")
+    with pg.Guard.open(url, kek=old, schema=schema) as guard:
+        texts = [guard.encrypt(PHONE, context=CONTEXT, subject=f"u{i}") for i in range(6)]
+        flaky = CountingKEK(new, fail_after_wraps=3)
+        with pytest.raises(pg.KeyProviderError):
+            guard.keys.rotate_kek(flaky, batch_size=2)
+    with pg.Guard.open(url, kek=old, schema=schema, previous_keks=[new]) as resumed:
+        assert all(resumed.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+        report = resumed.keys.rotate_kek(new)
+        assert report.remaining == 0
+    with pg.Guard.open(url, kek=new, schema=schema) as finished:
+        assert all(finished.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+
+
+def test_local_kek_file_is_private_and_reloads(tmp_path: Path) -> None:
+    """generate writes mode 0600 and never overwrites; from_file loads the same key."""
+    path = tmp_path / "keys" / "kek.key"
+    kek = LocalKEK.generate(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = LocalKEK.from_file(path)
+    assert again.kek_id == kek.kek_id
+    context = {"a": "b"}
+    assert again.unwrap(kek.wrap(b"k" * 32, context), context) == b"k" * 32
+    with pytest.raises(FileExistsError):
+        LocalKEK.generate(path)
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+def test_local_kek_refuses_readable_files(tmp_path: Path, mode: int) -> None:
+    """A key file readable or writable by group or others is refused."""
+    path = tmp_path / "kek.key"
+    LocalKEK.generate(path)
+    os.chmod(path, mode)
+    with pytest.raises(pg.InsecureKeyFile):
+        LocalKEK.from_file(path)
+
+
+@pytest.mark.parametrize(
+    "content", [b"not a key\n", b"piiguard local KEK v1\nAAAA\n", b"piiguard local KEK v1\n!!\n"]
+)
+def test_local_kek_refuses_damaged_files(tmp_path: Path, content: bytes) -> None:
+    """Wrong header, short key, bad base64: a clear KeyProviderError."""
+    path = tmp_path / "kek.key"
+    path.write_bytes(content)
+    os.chmod(path, 0o600)
+    with pytest.raises(pg.KeyProviderError):
+        LocalKEK.from_file(path)
+
+
+def test_local_kek_is_an_opaque_handle(tmp_path: Path) -> None:
+    """No public constructor, a redacted repr, no pickling, wrapped keys bound to context."""
+    kek = LocalKEK.generate(tmp_path / "kek.key")
+    with pytest.raises(TypeError):
+        LocalKEK(b"x" * 32)
+    assert repr(kek) == f"LocalKEK(id={kek.kek_id!r}, [secure])"
+    with pytest.raises(TypeError):
+        pickle.dumps(kek)
+    wrapped = kek.wrap(b"k" * 32, {"key_id": "1"})
+    with pytest.raises(pg.KeyProviderError):
+        kek.unwrap(wrapped, {"key_id": "2"})
+    with pytest.raises(pg.KeyProviderError):
+        kek.unwrap(wrapped[:-1], {"key_id": "1"})
+
+
+def test_secret_bytes_hide_themselves() -> None:
+    """Key material's repr and str are redacted, and it cannot be pickled."""
+    from piiguard.crypto._secret import SecretBytes
+
+    secret = SecretBytes(b"\x01" * 32)
+    assert repr(secret) == str(secret) == "SecretBytes(<redacted>)"
+    assert secret == b"\x01" * 32
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
