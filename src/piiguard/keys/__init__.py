@@ -1,6 +1,12 @@
-"""Key-encryption keys: where the keys that wrap piiguard's data keys live."""
+"""Key-encryption keys: where the keys that wrap piiguard's data keys live.
 
+``LocalKEK`` (a 0600 file), ``Pkcs11KEK`` (an HSM over PKCS#11, extra ``hsm``) and
+``AwsKmsKEK`` (AWS KMS, extra ``aws``) all satisfy the two-method ``KEKProvider`` Protocol.
+"""
+
+from piiguard.keys.aws import AwsKmsKEK
 from piiguard.keys.local import LocalKEK
+from piiguard.keys.pkcs11 import Pkcs11KEK
 from piiguard.keys.protocol import KEKProvider
 
-__all__ = ["KEKProvider", "LocalKEK"]
+__all__ = ["AwsKmsKEK", "KEKProvider", "LocalKEK", "Pkcs11KEK"]

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import os
 import stat
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
@@ -21,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from piiguard.errors import InsecureKeyFile, KeyProviderError
+from piiguard.keys._context import context_bytes
 
 __all__ = ["LocalKEK"]
 
@@ -28,16 +28,6 @@ _HEADER = b"piiguard local KEK v1\n"
 _KEY_SIZE = 32
 _NONCE_SIZE = 12
 _CONSTRUCT = object()
-
-
-def context_bytes(context: Mapping[str, str]) -> bytes:
-    """The wrap context as associated data: sorted, each key and value length-prefixed."""
-    parts = [struct.pack(">H", len(context))]
-    for key in sorted(context):
-        for text in (key, context[key]):
-            encoded = text.encode()
-            parts.append(struct.pack(">H", len(encoded)) + encoded)
-    return b"".join(parts)
 
 
 class LocalKEK:
