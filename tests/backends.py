@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -20,7 +21,7 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-def require_or_skip(reason: str) -> None:
+def require_or_skip(reason: str) -> NoReturn:
     """Skip, or fail when the environment says every backend must be there."""
     if os.environ.get("PIIGUARD_REQUIRE_BACKENDS") == "1":
         pytest.fail(f"required backend missing: {reason}")
