@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
+from benchmarks.encryption import encryption
 
 PHONE = "13812345678"
 ID_NUMBER = "11010519491231002X"
@@ -165,4 +166,4 @@ def fields() -> list[Ratio]:
     ]
 
 
-SUITES = {"masking": masking, "detection": detection, "fields": fields}
+SUITES = {"masking": masking, "detection": detection, "fields": fields, "encryption": encryption}

@@ -51,6 +51,8 @@ class Envelope:
         self._code = keyring.suite.code
         self._deterministic_code = self._code | wire.DETERMINISTIC_FLAG
         self._headers: dict[int, bytes] = {}
+        self._first_byte = (wire.VERSION << 4) | self._code
+        self._deterministic_first_byte = (wire.VERSION << 4) | self._deterministic_code
 
     def _header(self, key_id: int) -> bytes:
         header = self._headers.get(key_id)
@@ -72,7 +74,7 @@ class Envelope:
         key_id, aead = self._keyring.encryption_key(
             "default" if subject is None else self._keyring.subject_scope(subject)
         )
-        header = self._header(key_id)
+        header = self._headers.get(key_id) or self._header(key_id)
         nonce = random_nonce()
         return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
 
@@ -169,20 +171,23 @@ class Envelope:
         return out
 
     def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
-        header = wire.unpack_header(blob) if blob is not None else None
-        if blob is None or header is None or header.version != wire.VERSION:
+        if blob is None or len(blob) < wire.HEADER_SIZE:
             return DecryptionError()
+        first = blob[0]
+        key_id = int.from_bytes(blob[1 : wire.HEADER_SIZE], "big")
         try:
-            if header.suite_code == self._code and len(blob) >= _RANDOMIZED_MIN:
-                aead = self._keyring.decryption_key(header.key_id)
-                nonce = blob[wire.HEADER_SIZE : wire.HEADER_SIZE + wire.NONCE_SIZE]
-                body = blob[wire.HEADER_SIZE + wire.NONCE_SIZE :]
-                plaintext = aead.decrypt(nonce, body, blob[: wire.HEADER_SIZE] + aad_context)
-            elif header.suite_code == self._deterministic_code:
-                plaintext = self._open_deterministic(blob, header.key_id, aad_context)
+            if first == self._first_byte and len(blob) >= _RANDOMIZED_MIN:
+                aead = self._keyring.decryption_key(key_id)
+                plaintext = aead.decrypt(
+                    blob[wire.HEADER_SIZE : wire.HEADER_SIZE + wire.NONCE_SIZE],
+                    blob[wire.HEADER_SIZE + wire.NONCE_SIZE :],
+                    blob[: wire.HEADER_SIZE] + aad_context,
+                )
+            elif first == self._deterministic_first_byte:
+                plaintext = self._open_deterministic(blob, key_id, aad_context)
             else:
                 return DecryptionError()
-            return header.key_id, plaintext.decode()
+            return key_id, plaintext.decode()
         except DecryptionError as error:  # KeyDestroyed
             return error.with_traceback(None)
         except (InvalidTag, KeyNotFound, UnicodeDecodeError, ValueError):

@@ -40,7 +40,7 @@ __all__ = ["DEFAULT_MAX_USES", "Keyring", "RotationReport"]
 #: NIST SP 800-38D: at most 2^32 encryptions with random 96-bit nonces under one key.
 DEFAULT_MAX_USES = 2**32
 _MAX_KEY_ID = 2**32 - 1
-_RESERVE_BLOCK = 4096
+_RESERVE_BLOCK = 2**20  # one store write per million encryptions
 _ACTIVE, _RETIRED, _DESTROYED = "active", "retired", "destroyed"
 _DEFAULT_SCOPE, _ROOT_SCOPE = "default", "root"
 _AEAD, _ROOT = "aead", "root"
@@ -233,6 +233,9 @@ class Keyring:
             KeyDestroyed: the key was shredded.
             KeyNotFound: no such key in the store (or not an AEAD key of this suite).
         """
+        cached = self._cache.get(key_id)
+        if cached is not None and self._monotonic() < cached.expires:
+            return cached.aead
         with self._lock:
             return self._fresh(key_id).aead
 

@@ -12,7 +12,6 @@ Deterministic ciphertexts use suite codes with the high bit set (9 for AES-256-S
 
 from __future__ import annotations
 
-import base64
 import binascii
 import struct
 from dataclasses import dataclass
@@ -66,17 +65,32 @@ def to_text(blob: bytes) -> str:
     return binascii.b2a_base64(blob, newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#: The last character of a text whose length is 2 or 3 (mod 4) carries 4 or 2 unused bits,
+#: which must be zero for the text to be the one canonical encoding of its bytes.
+_CANONICAL_LAST = {
+    2: frozenset(_ALPHABET[index] for index in range(0, 64, 16)),
+    3: frozenset(_ALPHABET[index] for index in range(0, 64, 4)),
+}
+_PADDING = {0: b"", 2: b"==", 3: b"="}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
 def from_text(text: str) -> bytes | None:
     """The bytes of a text ciphertext, or None unless it is canonical URL-safe base64.
 
-    ``urlsafe_b64decode`` alone drops characters outside the alphabet, accepts ``+`` and
-    ``/`` for ``-`` and ``_``, and ignores the unused bits of the last character: each would
-    let a changed text decrypt. Only the one text that encodes these bytes is accepted.
+    Exactly one text encodes given bytes: characters outside the URL-safe alphabet
+    (``+``, ``/``, ``=``, spaces), a length of 1 (mod 4) and non-zero unused bits in the last
+    character are all refused, so no changed text decrypts.
     """
-    if not text.isascii():
+    if not text.isascii() or "+" in text or "/" in text or "=" in text:
+        return None
+    remainder = len(text) % 4
+    if remainder == 1 or (remainder and text[-1] not in _CANONICAL_LAST[remainder]):
         return None
     try:
-        blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(
+            text.encode().translate(_TO_STANDARD) + _PADDING[remainder], strict_mode=True
+        )
+    except binascii.Error:
         return None
-    return blob if to_text(blob) == text else None
