@@ -135,3 +135,48 @@ def test_sm4_gcm_known_answer_rfc_8998() -> None:
         aead.decrypt(nonce, expected[:-1] + bytes([expected[-1] ^ 1]), aad)
     with pytest.raises(InvalidTag):
         aead.decrypt(nonce, expected[:10], aad)
+
+
+def _kw_cases(name: str) -> list[Any]:
+    padded = name == "aes_kwp_test.json"
+    return [
+        pytest.param(padded, case, id=f"{name[:-10]}-tc{case['tcId']}")
+        for group in json.loads((WYCHEPROOF / name).read_text())["testGroups"]
+        for case in group["tests"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("padded", "case"), _kw_cases("aes_wrap_test.json") + _kw_cases("aes_kwp_test.json")
+)
+def test_wycheproof_key_wrap_of_the_library_piiguard_relies_on(
+    padded: bool, case: dict[str, Any]
+) -> None:
+    """AES-KW and AES-KWP (RFC 3394/5649) as cryptography implements them.
+
+    piiguard wraps data keys with AES-GCM instead (in files and inside HSMs), because key
+    wrap cannot bind the wrap context; these vectors pin the library for interoperating with
+    HSMs that export keys under KW/KWP.
+    """
+    from cryptography.hazmat.primitives import keywrap
+
+    key, message, wrapped = _hex(case["key"]), _hex(case["msg"]), _hex(case["ct"])
+    unwrap = keywrap.aes_key_unwrap_with_padding if padded else keywrap.aes_key_unwrap
+    if case["result"] == "valid":
+        assert unwrap(key, wrapped) == message
+    elif case["result"] == "invalid":
+        with pytest.raises((keywrap.InvalidUnwrap, ValueError)):
+            unwrap(key, wrapped)
+
+
+def test_rfc3394_vectors_and_a_flipped_bit() -> None:
+    """RFC 3394 section 4: exact wraps; one changed bit fails the integrity check."""
+    from cryptography.hazmat.primitives import keywrap
+
+    data = json.loads((VECTORS / "rfc3394_aes_kw.json").read_text())
+    for vector in data["vectors"]:
+        wrapped = keywrap.aes_key_wrap(_hex(vector["kek"]), _hex(vector["key_data"]))
+        assert wrapped == _hex(vector["ciphertext"])
+    for negative in data["negative"]:
+        with pytest.raises(keywrap.InvalidUnwrap):
+            keywrap.aes_key_unwrap(_hex(negative["kek"]), _hex(negative["ciphertext"]))
