@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +16,13 @@ from piiguard.crypto import Keyring, get_suite, wire
 from piiguard.keys import KEKProvider, LocalKEK
 from piiguard.store import Store
 from tests.conftest import StoreTarget
+from tests.helpers import (
+    CANARY_ID,
+    CANARY_PHONE,
+    assert_no_canary,
+    exception_text,
+    piiguard_frames_text,
+)
 
 CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
 PHONE = "13812345678"
@@ -277,3 +284,50 @@ def test_secret_bytes_hide_themselves() -> None:
     assert secret == b"\x01" * 32
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+class FailingSink:
+    """An event sink whose store is down."""
+
+    def record(self, event: object) -> None:
+        raise OSError("audit store unreachable")
+
+
+def test_failures_during_encryption_keep_the_value_out_of_every_frame(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """A KEK outage while a new key is made, a bad context, a non-text value: the error's
+    traceback, with every local rendered, holds no canary."""
+    url, schema = store_target
+    down = CountingKEK(kek, fail_after_wraps=0)
+    with pg.Guard.open(url, kek=down, schema=schema) as guard:
+        calls: list[Callable[[], object]] = [
+            lambda: guard.encrypt(CANARY_PHONE, context=CONTEXT),
+            lambda: guard.encrypt_bytes(CANARY_PHONE, context=CONTEXT, subject="u1"),
+            lambda: guard.encrypt_many([CANARY_PHONE], contexts=[CONTEXT]),
+            lambda: guard.encrypt_deterministically(CANARY_ID, context=CONTEXT),
+            lambda: guard.blind_index(CANARY_PHONE, field="customers.phone"),
+            lambda: guard.encrypt(CANARY_PHONE, context={"id": 1}),  # type: ignore[dict-item]
+            lambda: guard.encrypt(int(CANARY_PHONE), context=CONTEXT),  # type: ignore[arg-type]
+            lambda: guard.blind_index(int(CANARY_PHONE), field="f"),  # type: ignore[arg-type]
+        ]
+        for call in calls:
+            with pytest.raises((pg.KeyProviderError, TypeError)) as caught:
+                call()
+            assert_no_canary(exception_text(caught.value))
+
+
+def test_an_audited_reveal_that_cannot_be_recorded_fails_closed(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """When the event sink fails, decrypt raises its error and reveals nothing."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, events=FailingSink()) as guard:
+        text = guard.encrypt(CANARY_PHONE, context=CONTEXT)
+        assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE  # no actor: not audited
+        with pytest.raises(OSError, match="audit store") as caught:
+            guard.decrypt(text, context=CONTEXT, actor="cs-7", purpose="after_sales")
+        assert_no_canary(piiguard_frames_text(caught.value))
+        with pytest.raises(OSError, match="audit store") as caught:
+            guard.decrypt_many([text], contexts=[CONTEXT], actor="cs-7", purpose="refund")
+        assert_no_canary(piiguard_frames_text(caught.value))

@@ -30,7 +30,9 @@ _RANDOMIZED_MIN = wire.HEADER_SIZE + wire.NONCE_SIZE + TAG_SIZE
 def _plaintext_bytes(value: object) -> bytes:
     if isinstance(value, str):
         return value.encode()
-    raise TypeError("encrypt() takes a str")
+    error = TypeError(f"encryption takes a str, not {type(value).__name__}")
+    del value  # a phone passed as an int is still a phone
+    raise error
 
 
 def _ciphertext_bytes(ciphertext: object) -> bytes | None:
@@ -65,22 +67,46 @@ class Envelope:
 
     # -- randomized ----------------------------------------------------------------------
 
+    def _seal(
+        self, value: object, context: Mapping[str, str], subject: str | None
+    ) -> bytes | Exception:
+        """The bytes form, or the error (returned, not raised) once no local holds the value.
+
+        Any failure (a malformed context, a KEK outage while a new key is made) would
+        otherwise travel through frames whose locals hold the plaintext, and error trackers
+        record those locals.
+        """
+        plaintext = None
+        try:
+            plaintext = value.encode() if type(value) is str else _plaintext_bytes(value)
+            aad_context = encode_context(context)
+            key_id, aead = self._keyring.encryption_key(
+                "default" if subject is None else self._keyring.subject_scope(subject)
+            )
+            header = self._headers.get(key_id) or self._header(key_id)
+            nonce = random_nonce()
+            return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
+        except Exception as error:  # handed back to the caller, unchanged
+            value = plaintext = None
+            return error
+
     def encrypt_bytes(
         self, value: str, *, context: Mapping[str, str], subject: str | None = None
     ) -> bytes:
         """Encrypt to the bytes form (for BLOB/BYTEA columns)."""
-        plaintext = value.encode() if type(value) is str else _plaintext_bytes(value)
-        aad_context = encode_context(context)
-        key_id, aead = self._keyring.encryption_key(
-            "default" if subject is None else self._keyring.subject_scope(subject)
-        )
-        header = self._headers.get(key_id) or self._header(key_id)
-        nonce = random_nonce()
-        return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
+        sealed = self._seal(value, context, subject)
+        if type(sealed) is bytes:
+            return sealed
+        del value
+        raise sealed  # type: ignore[misc]
 
     def encrypt(self, value: str, *, context: Mapping[str, str], subject: str | None = None) -> str:
         """Encrypt to the text form (URL-safe base64, for TEXT columns)."""
-        return wire.to_text(self.encrypt_bytes(value, context=context, subject=subject))
+        sealed = self._seal(value, context, subject)
+        if type(sealed) is bytes:
+            return wire.to_text(sealed)
+        del value
+        raise sealed  # type: ignore[misc]
 
     def encrypt_many(
         self,
@@ -92,16 +118,35 @@ class Envelope:
         """Encrypt a batch under one key, reserving its uses once."""
         if len(values) != len(contexts):
             raise ValueError("one context per value")
-        plaintexts = [_plaintext_bytes(value) for value in values]
-        aads = [encode_context(context) for context in contexts]
-        if not plaintexts:
-            return []
-        key_id, aead = self._keyring.encryption_key_for(self._scope(subject), len(plaintexts))
-        header = self._header(key_id)
-        out = []
-        for plaintext, aad in zip(plaintexts, aads, strict=True):
-            nonce = random_nonce()
-            out.append(wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad)))
+        sealed = self._seal_many(values, contexts, subject)
+        if isinstance(sealed, list):
+            return sealed
+        del values
+        raise sealed
+
+    def _seal_many(
+        self,
+        values: Sequence[str],
+        contexts: Sequence[Mapping[str, str]],
+        subject: str | None,
+    ) -> list[str] | Exception:
+        plaintexts: list[bytes] = []
+        try:
+            plaintexts = [_plaintext_bytes(value) for value in values]
+            aads = [encode_context(context) for context in contexts]
+            if not plaintexts:
+                return []
+            key_id, aead = self._keyring.encryption_key_for(self._scope(subject), len(plaintexts))
+            header = self._header(key_id)
+            out = []
+            for plaintext, aad in zip(plaintexts, aads, strict=True):
+                nonce = random_nonce()
+                out.append(
+                    wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad))
+                )
+        except Exception as error:  # handed back to the caller, unchanged
+            values = plaintexts = plaintext = None  # type: ignore[assignment]
+            return error
         return out
 
     def decrypt(
@@ -122,14 +167,16 @@ class Envelope:
         if (actor is None) != (purpose is None):
             raise ValueError("a reveal names both its actor and its purpose")
         aad_context = encode_context(context)
-        blob = _ciphertext_bytes(ciphertext)
+        blob = (
+            wire.from_text(ciphertext) if type(ciphertext) is str else _ciphertext_bytes(ciphertext)
+        )
         del ciphertext
         result = self._open(blob, aad_context)
         if isinstance(result, DecryptionError):
             raise result
         key_id, plaintext = result
         if actor is not None and purpose is not None:
-            self._report(
+            reported = self._report(
                 action="decrypt",
                 actor=actor,
                 purpose=purpose,
@@ -137,6 +184,9 @@ class Envelope:
                 key_id=key_id,
                 count=1,
             )
+            if reported is not None:  # an audited reveal that cannot be recorded does not happen
+                del plaintext, result
+                raise reported
         return plaintext
 
     def decrypt_many(
@@ -160,7 +210,7 @@ class Envelope:
                 raise result
             out.append(result[1])
         if actor is not None and purpose is not None and contexts:
-            self._report(
+            reported = self._report(
                 action="decrypt",
                 actor=actor,
                 purpose=purpose,
@@ -168,6 +218,10 @@ class Envelope:
                 key_id=None,
                 count=len(out),
             )
+            if reported is not None:  # an audited reveal that cannot be recorded does not happen
+                out.clear()
+                result = None
+                raise reported
         return out
 
     def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
@@ -202,10 +256,15 @@ class Envelope:
         context: Mapping[str, str],
         key_id: int | None,
         count: int,
-    ) -> None:
-        self._events.record(
-            AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
-        )
+    ) -> Exception | None:
+        """Record the reveal; return (not raise) the sink's error, if it had one."""
+        try:
+            self._events.record(
+                AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
+            )
+        except Exception as error:  # handed back to the caller, unchanged
+            return error
+        return None
 
     # -- deterministic -------------------------------------------------------------------
 
@@ -217,17 +276,30 @@ class Envelope:
         in two columns gives unrelated ciphertexts. AES-256-SIV (RFC 5297) in the aes256gcm
         suite; in sm4gcm, SM4-GCM with a nonce derived by HMAC-SM3 from key, context and value.
         """
-        plaintext = _plaintext_bytes(value)
-        aad_context = encode_context(context)
-        key_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
-        header = wire.pack_header(self._deterministic_code, key_id)
-        if self._keyring.suite.name == "aes256gcm":
-            return wire.to_text(header + AesSiv(key).encrypt(plaintext, [header, aad_context]))
-        nonce = hmac_digest(self._keyring.suite.mac, key[32:], header + aad_context + plaintext)[
-            :12
-        ]
-        aead = self._keyring.suite.aead(key[: self._keyring.suite.dek_size])
-        return wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad_context))
+        sealed = self._seal_deterministic(value, context)
+        if type(sealed) is str:
+            return sealed
+        del value
+        raise sealed  # type: ignore[misc]
+
+    def _seal_deterministic(self, value: object, context: Mapping[str, str]) -> str | Exception:
+        plaintext = None
+        try:
+            plaintext = _plaintext_bytes(value)
+            aad_context = encode_context(context)
+            key_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
+            header = wire.pack_header(self._deterministic_code, key_id)
+            suite = self._keyring.suite
+            if suite.name == "aes256gcm":
+                return wire.to_text(header + AesSiv(key).encrypt(plaintext, [header, aad_context]))
+            nonce = hmac_digest(suite.mac, key[32:], header + aad_context + plaintext)[:12]
+            aead = suite.aead(key[: suite.dek_size])
+            return wire.to_text(
+                header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
+            )
+        except Exception as error:  # handed back to the caller, unchanged
+            value = plaintext = None
+            return error
 
     def _open_deterministic(self, blob: bytes, key_id: int, aad_context: bytes) -> bytes:
         found_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
@@ -258,6 +330,16 @@ class Envelope:
             raise TypeError("field must be a non-empty str")
         if bits is not None and (bits % 8 or not 16 <= bits <= 256):
             raise ValueError("bits must be a multiple of 8 between 16 and 256")
-        _, key = self._keyring.derived_key("index", b"index/" + field.encode(), 32)
-        digest = hmac_digest(self._keyring.suite.mac, key, _plaintext_bytes(value))
-        return wire.to_text(digest[: (bits or 256) // 8])
+        digest = self._digest(value, field)
+        if type(digest) is bytes:
+            return wire.to_text(digest[: (bits or 256) // 8])
+        del value
+        raise digest  # type: ignore[misc]
+
+    def _digest(self, value: object, field: str) -> bytes | Exception:
+        try:
+            _, key = self._keyring.derived_key("index", b"index/" + field.encode(), 32)
+            return hmac_digest(self._keyring.suite.mac, key, _plaintext_bytes(value))
+        except Exception as error:  # handed back to the caller, unchanged
+            value = None
+            return error
