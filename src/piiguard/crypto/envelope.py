@@ -220,7 +220,7 @@ class Envelope:
             )
             if reported is not None:  # an audited reveal that cannot be recorded does not happen
                 out.clear()
-                result = None
+                del result
                 raise reported
         return out
 
