@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"errors"},
     "keys": {"errors"},
     "crypto": {"errors", "events", "keys", "store"},
-    "guard": {"errors", "events", "keys", "store", "crypto"},
+    "tokens": {"errors", "crypto", "store", "events", "kinds", "validate"},
+    "guard": {"errors", "events", "keys", "store", "crypto", "tokens"},
     "cli": {"*"},
 }
 
