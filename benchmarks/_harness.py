@@ -52,7 +52,7 @@ class Ratio:
 
     def row(self) -> str:
         verdict = {True: "ok", False: "MISSED", None: "peer"}[self.met]
-        bar = f"<= {self.bar:g}x" if self.bar is not None else ""
+        bar = f"<= {self.bar:.3g}x" if self.bar is not None else ""
         return (
             f"{self.label:<58} {self.ours_ns:>10.0f} ns {self.baseline_ns:>10.0f} ns "
             f"{self.value:>7.2f}x {bar:>8} {verdict}"

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
 from benchmarks.encryption import encryption
+from benchmarks.tokenization import tokenization
 
 PHONE = "13812345678"
 ID_NUMBER = "11010519491231002X"
@@ -166,4 +167,10 @@ def fields() -> list[Ratio]:
     ]
 
 
-SUITES = {"masking": masking, "detection": detection, "fields": fields, "encryption": encryption}
+SUITES = {
+    "masking": masking,
+    "detection": detection,
+    "fields": fields,
+    "encryption": encryption,
+    "tokenization": tokenization,
+}
