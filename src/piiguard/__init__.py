@@ -11,7 +11,7 @@ retention and audit follow (see the documentation).
     'call 138****5678'
 """
 
-from piiguard import keys
+from piiguard import keys, tokens
 from piiguard.detect import Finding, redact, redact_many, scan, scan_many
 from piiguard.errors import (
     DecryptionError,
@@ -128,4 +128,5 @@ __all__ = [
     "redact_many",
     "scan",
     "scan_many",
+    "tokens",
 ]

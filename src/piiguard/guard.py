@@ -25,6 +25,7 @@ from piiguard.crypto import DEFAULT_MAX_USES, Envelope, Keyring, RotationReport,
 from piiguard.events import EventSink, NullSink
 from piiguard.keys import KEKProvider, LocalKEK
 from piiguard.store import Store
+from piiguard.tokens import Tokens
 
 __all__ = ["Guard", "KeyManager"]
 
@@ -71,6 +72,7 @@ class Guard:
         self._closed = False
         self._close_lock = threading.Lock()
         self.keys = KeyManager(keyring)
+        self.tokens = Tokens(keyring)
         # the hot calls, bound once
         self.encrypt = self._envelope.encrypt
         self.encrypt_bytes = self._envelope.encrypt_bytes

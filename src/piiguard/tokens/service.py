@@ -1,0 +1,224 @@
+"""Tokens: deterministic keyed tokens and format-preserving tokens per kind (``guard.tokens``).
+
+- :meth:`Tokens.token` is an HMAC of the *normalised* value under a key derived per kind:
+  stable across processes sharing a store, linkable (equal values give equal tokens, which is
+  what joins need), irreversible, and never an unkeyed digest. It names its format version and
+  key id: ``tok_`` + URL-safe base64 of ``version | key id | 20-byte HMAC``.
+- :meth:`Tokens.fpe` is FF1 under a key derived per kind, shaped so the token passes the
+  validators the original passed (see docs/tokenization.md for each kind); ``fpe_decrypt``
+  reverses it. Tweaks bind tokens to a tenant or a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+
+from piiguard.crypto import Keyring, wire
+from piiguard.crypto.hazmat.mac import hmac_digest
+from piiguard.errors import InvalidPII
+from piiguard.kinds import PIIKind, get_kind
+from piiguard.tokens.ff1 import FF1
+from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
+
+__all__ = ["Tokens"]
+
+_TOKEN_PREFIX = "tok_"  # noqa: S105 - a token prefix, not a secret
+_TOKEN_VERSION = b"\x01"
+_TOKEN_DIGEST = 20
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
+#: Birth dates a format-preserving ID token can carry: a fixed window, so tokens never move.
+_ID_FIRST_DAY = date(1900, 1, 1)
+_ID_DAYS = (date(2019, 12, 31) - _ID_FIRST_DAY).days + 1
+_ID_DOMAIN = _ID_DAYS * 1000  # day index * 1000 + 3-digit sequence number
+
+
+def _unsupported(kind: str) -> InvalidPII:
+    return InvalidPII(kind, "fpe_unsupported", "no format-preserving token for this value")
+
+
+class Tokens:
+    """Deterministic and format-preserving tokens under one keyring's root keys."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._token_keys: dict[str, tuple[bytes, bytes]] = {}
+        self._ff1: dict[str, FF1] = {}
+        self._fpe: dict[str, Callable[[FF1, str, bytes, bool], str | InvalidPII]] = {
+            "phone": _fpe_phone,
+            "bank_card": _fpe_bank_card,
+            "cn_resident_id": _fpe_cn_resident_id,
+            "email": _fpe_email,
+        }
+
+    # -- deterministic tokens -------------------------------------------------------------
+
+    def _token_key(self, kind: PIIKind) -> tuple[bytes, bytes]:
+        found = self._token_keys.get(kind.name)
+        if found is None:
+            key_id, key = self._keyring.derived_key("token", b"token/" + kind.name.encode(), 32)
+            prefix = _TOKEN_VERSION + key_id.to_bytes(4, "big")
+            found = self._token_keys[kind.name] = (prefix, bytes(key))
+        return found
+
+    def token(self, value: str, *, kind: str | PIIKind) -> str:
+        """A deterministic, keyed, irreversible token of the normalised value.
+
+        Raises:
+            InvalidPII: the value is not valid for ``kind`` (the error never holds it).
+            UnknownKind: no such kind.
+        """
+        resolved = get_kind(kind)
+        normalised = resolved.check(value)
+        if not isinstance(normalised, str):
+            del value
+            raise normalised
+        prefix, key = self._token_key(resolved)
+        digest = hmac_digest(self._keyring.suite.mac, key, normalised.encode())
+        return _TOKEN_PREFIX + wire.to_text(prefix + digest[:_TOKEN_DIGEST])
+
+    def token_many(self, values: Sequence[str], *, kind: str | PIIKind) -> list[str]:
+        """Tokens of many values of one kind; the key is resolved once.
+
+        Raises:
+            InvalidPII: any value is invalid (no tokens are returned).
+        """
+        resolved = get_kind(kind)
+        prefix, key = self._token_key(resolved)
+        mac = self._keyring.suite.mac
+        out: list[str] = []
+        for value in values:
+            normalised = resolved.check(value)
+            if not isinstance(normalised, str):
+                out.clear()
+                del value, values
+                raise normalised
+            out.append(
+                _TOKEN_PREFIX
+                + wire.to_text(prefix + hmac_digest(mac, key, normalised.encode())[:_TOKEN_DIGEST])
+            )
+        return out
+
+    # -- format-preserving tokens ----------------------------------------------------------
+
+    def _cipher(self, kind: str) -> FF1:
+        found = self._ff1.get(kind)
+        if found is None:
+            _, key = self._keyring.derived_key("fpe", b"fpe/" + kind.encode(), 32)
+            found = self._ff1[kind] = FF1(bytes(key), "0123456789" if kind != "email" else _ALNUM)
+        return found
+
+    def _run(
+        self, value: object, kind: str | PIIKind, tweak: bytes, decrypt: bool
+    ) -> str | Exception:
+        try:
+            resolved = get_kind(kind)
+            shaper = self._fpe.get(resolved.name)
+            if shaper is None or not isinstance(tweak, bytes):
+                return (
+                    _unsupported(resolved.name) if shaper is None else TypeError("tweak is bytes")
+                )
+            normalised = resolved.check(value)
+            if not isinstance(normalised, str):
+                return normalised
+            return shaper(self._cipher(resolved.name), normalised, tweak, decrypt)
+        except Exception as error:  # handed back to the caller, unchanged
+            value = normalised = None
+            return error
+
+    def fpe(self, value: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
+        """A format-preserving token: a value of the same kind and shape, reversible.
+
+        Raises:
+            InvalidPII: the value is invalid, its kind has no format-preserving token, or its
+                domain is below the 10^6 that FF1 requires (refused, not weakened).
+        """
+        result = self._run(value, kind, tweak, decrypt=False)
+        if isinstance(result, str):
+            return result
+        del value
+        raise result
+
+    def fpe_decrypt(self, token: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
+        """The value a format-preserving token stands for (same kind and tweak)."""
+        result = self._run(token, kind, tweak, decrypt=True)
+        if isinstance(result, str):
+            return result
+        raise result
+
+
+def _fpe_phone(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+    """CN mobiles: keep +86 and the carrier prefix that keeps every completion a mobile."""
+    national = value[3:]
+    if not value.startswith("+86") or not is_cn_mobile(national):
+        return _unsupported("phone")
+    keep = next(
+        size
+        for size in (3, 4, 5, 6)
+        if all(
+            is_cn_mobile(national[:size] + fill[: 11 - size])
+            for fill in ("00000000", "99999999", "12345678", "87654321", "50505050")
+        )
+    )
+    run = ff1.decrypt if decrypt else ff1.encrypt
+    return (
+        "+86"
+        + national[:keep]
+        + run(national[keep:], b"phone|" + national[:keep].encode() + b"|" + tweak)
+    )
+
+
+def _fpe_bank_card(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+    """Keep the first 6 (BIN) and last 4; encrypt the middle, cycle-walking to a Luhn-valid
+    number so the token passes card validators (decryption walks back the same cycle)."""
+    if len(value) < 16:
+        return InvalidPII(
+            "bank_card", "fpe_domain", "the middle digits are below FF1's 10^6 domain"
+        )
+    first, middle, last = value[:6], value[6:-4], value[-4:]
+    bound = b"bank_card|" + first.encode() + last.encode() + b"|" + tweak
+    run = ff1.decrypt if decrypt else ff1.encrypt
+    middle = run(middle, bound)
+    while not luhn_valid(first + middle + last):
+        middle = run(middle, bound)
+    return first + middle + last
+
+
+def _fpe_cn_resident_id(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+    """Keep the region; encrypt (birth day, sequence number) within 1900-2019 by cycle-walking
+    over 8 digits, so the token has a real past birth date and a right check character."""
+    born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    day = (born - _ID_FIRST_DAY).days
+    if not 0 <= day < _ID_DAYS:
+        return InvalidPII("cn_resident_id", "fpe_domain", "birth dates 1900-2019 only")
+    number = f"{day * 1000 + int(value[14:17]):08d}"
+    bound = b"cn_resident_id|" + value[:6].encode() + b"|" + tweak
+    run = ff1.decrypt if decrypt else ff1.encrypt
+    number = run(number, bound)
+    while int(number) >= _ID_DOMAIN:
+        number = run(number, bound)
+    day_index, sequence = divmod(int(number), 1000)
+    first17 = (
+        value[:6]
+        + (_ID_FIRST_DAY + timedelta(days=day_index)).strftime("%Y%m%d")
+        + f"{sequence:03d}"
+    )
+    return first17 + cn_resident_id_check_char(first17)
+
+
+def _fpe_email(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+    """Keep the domain and the local part's punctuation; encrypt its letters and digits
+    (lower-cased) as one FF1 text over [0-9a-z]."""
+    local, _, domain = value.rpartition("@")
+    local = local.lower()
+    positions = [index for index, char in enumerate(local) if char in _ALNUM]
+    if len(positions) < ff1.min_length:
+        return InvalidPII("email", "fpe_domain", "too few letters and digits for FF1's domain")
+    run = ff1.decrypt if decrypt else ff1.encrypt
+    encrypted = run(
+        "".join(local[index] for index in positions), b"email|" + domain.encode() + b"|" + tweak
+    )
+    chars = list(local)
+    for index, char in zip(positions, encrypted, strict=True):
+        chars[index] = char
+    return "".join(chars) + "@" + domain
