@@ -10,7 +10,7 @@ from pydantic import BaseModel
 import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
 from benchmarks.encryption import encryption
-from benchmarks.tokenization import tokenization
+from benchmarks.tokenization import keyed_tokens_and_vault, tokenization
 
 PHONE = "13812345678"
 ID_NUMBER = "11010519491231002X"
@@ -173,4 +173,5 @@ SUITES = {
     "fields": fields,
     "encryption": encryption,
     "tokenization": tokenization,
+    "tokens": keyed_tokens_and_vault,
 }

@@ -23,6 +23,8 @@ from piiguard.errors import (
     PiiGuardError,
     PolicyViolation,
     StoreError,
+    TokenExpired,
+    TokenNotFound,
     UnknownKind,
     UnknownRole,
 )
@@ -112,6 +114,8 @@ __all__ = [
     "PolicyViolation",
     "Replace",
     "StoreError",
+    "TokenExpired",
+    "TokenNotFound",
     "UnknownKind",
     "UnknownRole",
     "__version__",

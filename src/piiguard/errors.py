@@ -11,6 +11,8 @@ application can catch the whole family with one ``except``::
     ├── DecryptionError                  a ciphertext does not open: one error for every cause
     │   └── KeyDestroyed                 its data key was shredded (erasure)
     ├── KeyNotFound (LookupError)        no key with that id is known to the keyring or store
+    ├── TokenNotFound (LookupError)      no vault entry for that token (or it was deleted)
+    │   └── TokenExpired                 the vault entry's time to live has passed
     ├── KeyProviderError                 a KEK (file, HSM, KMS) refused or failed to wrap/unwrap
     ├── InsecureKeyFile                  a local key file is readable by group or others
     └── StoreError                       the storage layer cannot be opened or migrated
@@ -33,6 +35,8 @@ __all__ = [
     "PiiGuardError",
     "PolicyViolation",
     "StoreError",
+    "TokenExpired",
+    "TokenNotFound",
     "UnknownKind",
     "UnknownRole",
 ]
@@ -126,3 +130,17 @@ class InsecureKeyFile(PiiGuardError):
 
 class StoreError(PiiGuardError):
     """The storage layer cannot be opened, or its schema is newer than this piiguard."""
+
+
+class TokenNotFound(PiiGuardError, LookupError):
+    """No vault entry for this token: never issued, or deleted with its subject."""
+
+    def __init__(self) -> None:
+        super().__init__("no vault entry for this token")
+
+
+class TokenExpired(TokenNotFound):
+    """The vault entry's time to live has passed."""
+
+    def __init__(self) -> None:
+        PiiGuardError.__init__(self, "the vault entry for this token has expired")

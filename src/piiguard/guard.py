@@ -25,7 +25,7 @@ from piiguard.crypto import DEFAULT_MAX_USES, Envelope, Keyring, RotationReport,
 from piiguard.events import EventSink, NullSink
 from piiguard.keys import KEKProvider, LocalKEK
 from piiguard.store import Store
-from piiguard.tokens import Tokens
+from piiguard.tokens import Tokens, TokenVault
 
 __all__ = ["Guard", "KeyManager"]
 
@@ -73,6 +73,7 @@ class Guard:
         self._close_lock = threading.Lock()
         self.keys = KeyManager(keyring)
         self.tokens = Tokens(keyring)
+        self.vault = TokenVault(store, keyring, self._envelope, events, clock)
         # the hot calls, bound once
         self.encrypt = self._envelope.encrypt
         self.encrypt_bytes = self._envelope.encrypt_bytes

@@ -21,7 +21,7 @@ from sqlalchemy import (
 __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: meta, keys; 2: vault
 
 
 class Tables:
@@ -51,4 +51,16 @@ class Tables:
             Column("created_at", DateTime(timezone=True), nullable=False),
             Column("destroyed_at", DateTime(timezone=True), nullable=True),
             Index("piiguard_keys_scope", "scope", "purpose", "status"),
+        )
+        self.vault = Table(
+            "piiguard_vault",
+            self.metadata,
+            Column("token", String(64), primary_key=True),
+            Column("scope", String(80), nullable=False),
+            Column("kind", String(40), nullable=False),
+            Column("lookup", String(64), nullable=False),
+            Column("ciphertext", LargeBinary, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("expires_at", DateTime(timezone=True), nullable=True),
+            Index("piiguard_vault_lookup", "scope", "kind", "lookup"),
         )

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -121,6 +121,12 @@ class Store:
                 )
             elif int(found) > SCHEMA_VERSION:
                 raise StoreError("the store was written by a newer piiguard; upgrade piiguard")
+            elif int(found) < SCHEMA_VERSION:  # new tables were created above; nothing to alter yet
+                connection.execute(
+                    update(meta)
+                    .where(meta.c.name == "schema_version")
+                    .values(value=str(SCHEMA_VERSION))
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

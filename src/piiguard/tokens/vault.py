@@ -1,0 +1,211 @@
+"""TokenVault: random tokens that a permitted person can turn back into the value.
+
+The vault table holds, per token, the value encrypted under its subject's data key and bound
+to the token (a row copied under another token does not decrypt), the kind, a pseudonymous
+scope, expiry, and a keyed lookup digest used to give the same live token for the same value
+of the same subject and kind. The lookup mixes the subject's scope into the HMAC input, so
+two subjects sharing a value (a family phone) are not linked by the table. A dump of the table
+without the KEK reveals nothing; shredding a subject makes its entries undecryptable, and
+:meth:`TokenVault.delete_subject` removes them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from piiguard.crypto import Envelope, Keyring, wire
+from piiguard.errors import DecryptionError, TokenExpired, TokenNotFound
+from piiguard.events import AccessEvent, EventSink
+from piiguard.kinds import get_kind
+from piiguard.store import Store
+
+__all__ = ["TokenVault"]
+
+_PREFIX = "vt_"
+_LOOKUP_BATCH = 500
+
+
+def _context(token: str, kind: str) -> dict[str, str]:
+    return {"piiguard": "vault", "token": token, "kind": kind}
+
+
+class TokenVault:
+    """Reversible tokens in the store (``guard.vault``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        envelope: Envelope,
+        events: EventSink,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._envelope = envelope
+        self._events = events
+        self._clock = clock
+
+    def _scope(self, subject: str | None) -> str:
+        return "default" if subject is None else self._keyring.subject_scope(subject)
+
+    def tokenize(
+        self,
+        value: str,
+        *,
+        subject: str | None = None,
+        kind: str = "personal_info",
+        ttl: timedelta | None = None,
+    ) -> str:
+        """Store ``value`` and return its token (the existing live one for a repeat).
+
+        Raises:
+            InvalidPII: the value is not valid for ``kind``.
+        """
+        tokens = self._tokenize([value], subject, kind, ttl)
+        if isinstance(tokens, list):
+            return tokens[0]
+        del value
+        raise tokens
+
+    def tokenize_many(
+        self,
+        values: Sequence[str],
+        *,
+        subject: str | None = None,
+        kind: str = "personal_info",
+        ttl: timedelta | None = None,
+    ) -> list[str]:
+        """Tokenize a batch in one transaction; repeats get one token."""
+        tokens = self._tokenize(values, subject, kind, ttl)
+        if isinstance(tokens, list):
+            return tokens
+        del values
+        raise tokens
+
+    def _tokenize(
+        self, values: Sequence[str], subject: str | None, kind: str, ttl: timedelta | None
+    ) -> list[str] | Exception:
+        normalised: list[str] = []
+        try:
+            resolved = get_kind(kind)
+            for value in values:
+                checked = resolved.check(value)
+                if not isinstance(checked, str):
+                    return checked
+                normalised.append(checked)
+            scope = self._scope(subject)
+            now = self._clock()
+            field = "vault/" + resolved.name
+            lookups = [
+                self._envelope.blind_index(scope + "\x1f" + item, field=field)
+                for item in normalised
+            ]
+            live = self._live_tokens(scope, resolved.name, set(lookups), now)
+            fresh: dict[str, tuple[str, str]] = {}  # lookup -> (token, value)
+            for lookup, item in zip(lookups, normalised, strict=True):
+                if lookup not in live and lookup not in fresh:
+                    fresh[lookup] = (_PREFIX + wire.to_text(os.urandom(16)), item)
+            if fresh:
+                pairs = list(fresh.values())
+                sealed = self._envelope.encrypt_many(
+                    [item for _, item in pairs],
+                    contexts=[_context(token, resolved.name) for token, _ in pairs],
+                    subject=subject,
+                )
+                expires = now + ttl if ttl is not None else None
+                rows = [
+                    {
+                        "token": token,
+                        "scope": scope,
+                        "kind": resolved.name,
+                        "lookup": lookup,
+                        "ciphertext": wire.from_text(text),
+                        "created_at": now,
+                        "expires_at": expires,
+                    }
+                    for (lookup, (token, _)), text in zip(fresh.items(), sealed, strict=True)
+                ]
+                with self._store.transaction() as connection:
+                    connection.execute(self._store.tables.vault.insert(), rows)
+            return [live.get(lookup) or fresh[lookup][0] for lookup in lookups]
+        except Exception as error:  # handed back to the caller, unchanged
+            values = normalised = []
+            fresh = {}
+            return error
+
+    def _live_tokens(
+        self, scope: str, kind: str, lookups: set[str], now: datetime
+    ) -> dict[str, str]:
+        vault = self._store.tables.vault
+        found: dict[str, str] = {}
+        ordered = sorted(lookups)
+        with self._store.engine.connect() as connection:
+            for start in range(0, len(ordered), _LOOKUP_BATCH):
+                rows = connection.execute(
+                    select(vault.c.lookup, vault.c.token, vault.c.expires_at).where(
+                        vault.c.scope == scope,
+                        vault.c.kind == kind,
+                        vault.c.lookup.in_(ordered[start : start + _LOOKUP_BATCH]),
+                    )
+                )
+                for row in rows:
+                    if row.expires_at is None or _aware(row.expires_at) > now:
+                        found[row.lookup] = row.token
+        return found
+
+    def detokenize(self, token: str, *, actor: str, purpose: str) -> str:
+        """The value behind a token, reported as a reveal by ``actor`` for ``purpose``.
+
+        Raises:
+            TokenNotFound: no such token (never issued, or deleted).
+            TokenExpired: its time to live has passed.
+            KeyDestroyed: its subject was shredded.
+            ValueError: no actor or no purpose.
+        """
+        if not actor or not purpose:
+            raise ValueError("detokenize names its actor and its purpose")
+        vault = self._store.tables.vault
+        with self._store.engine.connect() as connection:
+            row = connection.execute(select(vault).where(vault.c.token == token)).first()
+        if row is None:
+            raise TokenNotFound
+        if row.expires_at is not None and _aware(row.expires_at) <= self._clock():
+            raise TokenExpired
+        try:
+            value = self._envelope.decrypt(row.ciphertext, context=_context(token, row.kind))
+        except DecryptionError as error:
+            raise error.with_traceback(None) from None
+        try:
+            self._events.record(
+                AccessEvent("detokenize", actor, purpose, self._clock(), {"kind": row.kind})
+            )
+        except Exception as error:  # an audited reveal that cannot be recorded does not happen
+            failure = error
+        else:
+            return value
+        del value
+        raise failure
+
+    def delete_subject(self, subject: str) -> int:
+        """Delete every vault entry of a subject; return how many (erasure calls this)."""
+        vault = self._store.tables.vault
+        with self._store.transaction() as connection:
+            result = connection.execute(delete(vault).where(vault.c.scope == self._scope(subject)))
+        return int(result.rowcount)
+
+    def purge_expired(self) -> int:
+        """Delete entries whose time to live has passed; return how many."""
+        vault = self._store.tables.vault
+        with self._store.transaction() as connection:
+            result = connection.execute(delete(vault).where(vault.c.expires_at <= self._clock()))
+        return int(result.rowcount)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back; piiguard writes UTC, so read them as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,195 @@
+"""The token vault: reversible tokens, audited reveals, expiry, erasure, and an opaque table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+import piiguard as pg
+from piiguard.events import ListSink
+from piiguard.keys import LocalKEK
+from piiguard.store import Store
+from tests.conftest import StoreTarget
+from tests.helpers import (
+    CANARY_ID,
+    CANARY_PHONE,
+    assert_no_canary,
+    exception_text,
+    piiguard_frames_text,
+)
+
+CARD = "6222021234567890128"
+
+
+class Clock:
+    """A settable clock (timezone-aware, as the Guard requires)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_tokenize_and_detokenize(guard: pg.Guard) -> None:
+    """DESIGN §3: tokenize with a subject, detokenize with actor and purpose."""
+    token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
+    assert token.startswith("vt_")
+    assert CARD not in token
+    assert guard.vault.detokenize(token, actor="finance-1", purpose="refund") == CARD
+
+
+def test_repeats_get_one_token_per_subject_and_kind(guard: pg.Guard) -> None:
+    """The same value, subject and kind give the same live token; another subject or kind
+    gives another; values are normalised first."""
+    first = guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+    assert guard.vault.tokenize("+86 138 1234 5678", subject="u1", kind="phone") == first
+    assert guard.vault.tokenize(CANARY_PHONE, subject="u2", kind="phone") != first
+    assert guard.vault.tokenize(CANARY_PHONE, subject="u1") != first
+
+
+def test_the_table_does_not_link_subjects_sharing_a_value(guard: pg.Guard) -> None:
+    """Two subjects with one phone get unrelated lookup digests."""
+    guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+    guard.vault.tokenize(CANARY_PHONE, subject="u2", kind="phone")
+    vault = guard.store.tables.vault
+    with guard.store.engine.connect() as connection:
+        lookups = connection.execute(select(vault.c.lookup)).scalars().all()
+    assert len(set(lookups)) == 2
+
+
+def test_batches_tokenize_in_one_go(guard: pg.Guard) -> None:
+    """tokenize_many gives one token per value, repeats collapsed, each reversible."""
+    values = [CARD, "4242424242424242", CARD]
+    tokens = guard.vault.tokenize_many(values, subject="u1", kind="bank_card")
+    assert tokens[0] == tokens[2] != tokens[1]
+    assert [guard.vault.detokenize(t, actor="a", purpose="p") for t in tokens] == values
+    assert guard.vault.tokenize_many([], subject="u1") == []
+
+
+def test_reveals_are_audited_and_need_actor_and_purpose(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """Each detokenize emits one event naming actor, purpose and kind, never the value."""
+    sink = ListSink()
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, events=sink) as guard:
+        token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
+        guard.vault.detokenize(token, actor="finance-1", purpose="refund")
+        with pytest.raises(ValueError, match="actor"):
+            guard.vault.detokenize(token, actor="", purpose="refund")
+    assert [(e.action, e.actor, e.purpose, e.context) for e in sink.events] == [
+        ("detokenize", "finance-1", "refund", {"kind": "bank_card"})
+    ]
+    assert CARD not in repr(sink.events)
+
+
+def test_unknown_expired_and_shredded_tokens_fail_cleanly(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """TokenNotFound, TokenExpired, KeyDestroyed; purge removes expired entries."""
+    clock = Clock()
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        with pytest.raises(pg.TokenNotFound):
+            guard.vault.detokenize("vt_unknown", actor="a", purpose="p")
+        short = guard.vault.tokenize(CARD, subject="u1", kind="bank_card", ttl=timedelta(hours=1))
+        clock.now += timedelta(minutes=59)
+        assert guard.vault.detokenize(short, actor="a", purpose="p") == CARD
+        clock.now += timedelta(minutes=2)
+        with pytest.raises(pg.TokenExpired):
+            guard.vault.detokenize(short, actor="a", purpose="p")
+        renewed = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
+        assert renewed != short  # an expired token is not handed out again
+        assert guard.vault.purge_expired() == 1
+        kept = guard.vault.tokenize(CANARY_ID, subject="u2", kind="cn_resident_id")
+        guard.shred("u2")
+        with pytest.raises(pg.KeyDestroyed) as caught:
+            guard.vault.detokenize(kept, actor="a", purpose="p")
+        assert_no_canary(exception_text(caught.value))
+
+
+def test_deleting_a_subject_removes_its_entries_only(guard: pg.Guard) -> None:
+    """One call erases a subject's vault entries; other subjects keep theirs."""
+    gone = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
+    guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+    kept = guard.vault.tokenize(CARD, subject="u2", kind="bank_card")
+    assert guard.vault.delete_subject("u1") == 2
+    with pytest.raises(pg.TokenNotFound):
+        guard.vault.detokenize(gone, actor="a", purpose="p")
+    assert guard.vault.detokenize(kept, actor="a", purpose="p") == CARD
+
+
+def test_a_row_moved_to_another_token_does_not_decrypt(guard: pg.Guard) -> None:
+    """Each ciphertext is bound to its token: swapping rows gives DecryptionError."""
+    first = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
+    second = guard.vault.tokenize("4242424242424242", subject="u1", kind="bank_card")
+    vault = guard.store.tables.vault
+    with guard.store.transaction() as connection:
+        blob = connection.execute(
+            select(vault.c.ciphertext).where(vault.c.token == first)
+        ).scalar_one()
+        connection.execute(update(vault).where(vault.c.token == second).values(ciphertext=blob))
+    with pytest.raises(pg.DecryptionError):
+        guard.vault.detokenize(second, actor="a", purpose="p")
+
+
+def test_invalid_values_are_refused_without_echo(guard: pg.Guard) -> None:
+    """A value invalid for its kind is refused before anything is stored."""
+    with pytest.raises(pg.InvalidPII) as caught:
+        guard.vault.tokenize(CANARY_ID[:-1] + "3", subject="u1", kind="cn_resident_id")
+    assert_no_canary(exception_text(caught.value))
+    with pytest.raises(pg.InvalidPII):
+        guard.vault.tokenize_many([CARD, "123"], subject="u1", kind="bank_card")
+    vault = guard.store.tables.vault
+    with guard.store.engine.connect() as connection:
+        assert connection.execute(select(vault)).all() == []
+
+
+def test_a_dump_of_the_vault_reveals_nothing(tmp_path: Path, kek: LocalKEK) -> None:
+    """The SQLite file holds neither values nor subject ids."""
+    path = tmp_path / "vault.db"
+    with pg.Guard.open(f"sqlite:///{path}", kek=kek) as guard:
+        guard.vault.tokenize_many(
+            [CANARY_PHONE, "13912345678"], subject="customer-77", kind="phone"
+        )
+        guard.vault.tokenize(CANARY_ID, subject="customer-77", kind="cn_resident_id")
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*"))
+    for secret in (CANARY_PHONE, CANARY_ID, "13912345678", "customer-77"):
+        assert secret.encode() not in raw
+
+
+def test_a_version_1_store_migrates_to_version_2(tmp_path: Path, kek: LocalKEK) -> None:
+    """Opening a store written before the vault adds the vault table and bumps the version."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store.open(url)
+    with store.transaction() as connection:
+        store.tables.vault.drop(connection)
+        meta = store.tables.meta
+        connection.execute(update(meta).where(meta.c.name == "schema_version").values(value="1"))
+    store.close()
+    with pg.Guard.open(url, kek=kek) as guard:
+        assert guard.store.schema_version == 2
+        token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
+        assert guard.vault.detokenize(token, actor="a", purpose="p") == CARD
+
+
+class FailingSink:
+    """An event sink whose store is down."""
+
+    def record(self, event: object) -> None:
+        raise OSError("audit store unreachable")
+
+
+def test_detokenize_fails_closed_when_the_reveal_cannot_be_recorded(
+    tmp_path: Path, kek: LocalKEK
+) -> None:
+    """No audit record, no value: the sink's error is raised and no frame holds the value."""
+    with pg.Guard.open(f"sqlite:///{tmp_path / 'v.db'}", kek=kek, events=FailingSink()) as guard:
+        token = guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+        with pytest.raises(OSError, match="audit store") as caught:
+            guard.vault.detokenize(token, actor="a", purpose="p")
+    assert_no_canary(piiguard_frames_text(caught.value))
