@@ -97,10 +97,23 @@ def test_mobile_tokens_stay_mobiles_with_their_carrier(
 ) -> None:
     """11 digits, the carrier prefix kept, a valid CN mobile; reversible."""
     token = guard.tokens.fpe(mobile, kind="phone", tweak=tweak)
-    assert token.startswith("+86" + mobile[:3])
+    assert token.startswith(mobile[:3])
     assert pg.is_valid(token, "phone")
-    assert len(token) == 14
-    assert guard.tokens.fpe_decrypt(token, kind="phone", tweak=tweak) == "+86" + mobile
+    assert len(token) == 11
+    assert token.isdigit()
+    assert guard.tokens.fpe_decrypt(token, kind="phone", tweak=tweak) == mobile
+    e164 = guard.tokens.fpe("+86" + mobile, kind="phone", tweak=tweak)
+    assert e164 == "+86" + token
+
+
+def test_phone_and_card_tokens_keep_the_layout(guard: pg.Guard) -> None:
+    """DESIGN §3: same length and alphabet; separators stay where they were."""
+    token = guard.tokens.fpe("138 1234 5678", kind="phone")
+    assert (len(token), token[3], token[8]) == (13, " ", " ")
+    assert guard.tokens.fpe_decrypt(token, kind="phone") == "138 1234 5678"
+    card = guard.tokens.fpe("6222 0212 3456 7890 128", kind="bank_card")
+    assert [i for i, c in enumerate(card) if c == " "] == [4, 9, 14, 19]
+    assert guard.tokens.fpe_decrypt(card, kind="bank_card") == "6222 0212 3456 7890 128"
 
 
 @FIXTURE_OK
@@ -139,7 +152,8 @@ def test_tweaks_bind_tokens_to_a_tenant(guard: pg.Guard) -> None:
     first = guard.tokens.fpe(CANARY_PHONE, kind="phone", tweak=b"tenant-1")
     second = guard.tokens.fpe(CANARY_PHONE, kind="phone", tweak=b"tenant-2")
     assert first != second
-    assert guard.tokens.fpe_decrypt(first, kind="phone", tweak=b"tenant-2") != "+86" + CANARY_PHONE
+    assert guard.tokens.fpe_decrypt(first, kind="phone", tweak=b"tenant-1") == CANARY_PHONE
+    assert guard.tokens.fpe_decrypt(first, kind="phone", tweak=b"tenant-2") != CANARY_PHONE
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from piiguard.errors import InvalidPII
 from piiguard.kinds import PIIKind, get_kind
 from piiguard.tokens.ff1 import FF1
 from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
+from piiguard.validate._text import to_halfwidth
 
 __all__ = ["Tokens"]
 
@@ -44,7 +45,7 @@ class Tokens:
         self._keyring = keyring
         self._token_keys: dict[str, tuple[bytes, bytes]] = {}
         self._ff1: dict[str, FF1] = {}
-        self._fpe: dict[str, Callable[[FF1, str, bytes, bool], str | InvalidPII]] = {
+        self._fpe: dict[str, Callable[[FF1, str, str, bytes, bool], str | InvalidPII]] = {
             "phone": _fpe_phone,
             "bank_card": _fpe_bank_card,
             "cn_resident_id": _fpe_cn_resident_id,
@@ -111,6 +112,8 @@ class Tokens:
     def _run(
         self, value: object, kind: str | PIIKind, tweak: bytes, decrypt: bool
     ) -> str | Exception:
+        normalised: str | InvalidPII | None = None
+        layout: str | None = None
         try:
             resolved = get_kind(kind)
             shaper = self._fpe.get(resolved.name)
@@ -121,13 +124,14 @@ class Tokens:
             normalised = resolved.check(value)
             if not isinstance(normalised, str):
                 return normalised
-            return shaper(self._cipher(resolved.name), normalised, tweak, decrypt)
+            layout = to_halfwidth(value).strip() if isinstance(value, str) else ""
+            return shaper(self._cipher(resolved.name), layout, normalised, tweak, decrypt)
         except Exception as error:  # handed back to the caller, unchanged
-            value = normalised = None
+            value = normalised = layout = None
             return error
 
     def fpe(self, value: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
-        """A format-preserving token: a value of the same kind and shape, reversible.
+        """A format-preserving token: a value of the same kind, length and layout, reversible.
 
         Raises:
             InvalidPII: the value is invalid, its kind has no format-preserving token, or its
@@ -147,8 +151,16 @@ class Tokens:
         raise result
 
 
-def _fpe_phone(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
-    """CN mobiles: keep +86 and the carrier prefix that keeps every completion a mobile."""
+def _replace_digits(layout: str, digits: str) -> str:
+    """``layout`` with its ASCII digits replaced, in order, by ``digits``."""
+    replacement = iter(digits)
+    return "".join(next(replacement) if "0" <= char <= "9" else char for char in layout)
+
+
+def _fpe_phone(ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+    """CN mobiles: keep the country code and the carrier prefix that keeps every completion a
+    mobile; encrypt the rest. The token keeps the input's layout (``138 1234 5678`` stays
+    three groups; ``+86...`` keeps its prefix)."""
     national = value[3:]
     if not value.startswith("+86") or not is_cn_mobile(national):
         return _unsupported("phone")
@@ -161,14 +173,16 @@ def _fpe_phone(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | Inval
         )
     )
     run = ff1.decrypt if decrypt else ff1.encrypt
-    return (
-        "+86"
-        + national[:keep]
-        + run(national[keep:], b"phone|" + national[:keep].encode() + b"|" + tweak)
+    token = national[:keep] + run(
+        national[keep:], b"phone|" + national[:keep].encode() + b"|" + tweak
     )
+    digits = "".join(char for char in layout if "0" <= char <= "9")
+    return _replace_digits(layout, digits[:-11] + token)
 
 
-def _fpe_bank_card(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+def _fpe_bank_card(
+    ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool
+) -> str | InvalidPII:
     """Keep the first 6 (BIN) and last 4; encrypt the middle, cycle-walking to a Luhn-valid
     number so the token passes card validators (decryption walks back the same cycle)."""
     if len(value) < 16:
@@ -181,10 +195,12 @@ def _fpe_bank_card(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | I
     middle = run(middle, bound)
     while not luhn_valid(first + middle + last):
         middle = run(middle, bound)
-    return first + middle + last
+    return _replace_digits(layout, first + middle + last)
 
 
-def _fpe_cn_resident_id(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+def _fpe_cn_resident_id(
+    ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool
+) -> str | InvalidPII:
     """Keep the region; encrypt (birth day, sequence number) within 1900-2019 by cycle-walking
     over 8 digits, so the token has a real past birth date and a right check character."""
     born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -206,7 +222,7 @@ def _fpe_cn_resident_id(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> st
     return first17 + cn_resident_id_check_char(first17)
 
 
-def _fpe_email(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+def _fpe_email(ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
     """Keep the domain and the local part's punctuation; encrypt its letters and digits
     (lower-cased) as one FF1 text over [0-9a-z]."""
     local, _, domain = value.rpartition("@")
