@@ -37,6 +37,10 @@ FAILING_CALLS: dict[str, Callable[[], object]] = {
     "mask(unknown kind)": lambda: pg.mask(CANARY_PHONE, "telephone"),
     "mask(swapped args)": lambda: pg.mask("phone", CANARY_PHONE),
     "mask(int)": lambda: pg.mask(int(CANARY_PHONE), "phone"),  # type: ignore[arg-type]
+    "mask(bytes)": lambda: pg.mask(CANARY_ID.encode(), "cn_resident_id"),  # type: ignore[arg-type]
+    "mask(list)": lambda: pg.mask(list(CANARY_ID), "cn_resident_id"),  # type: ignore[arg-type]
+    "mask(bytes phone)": lambda: pg.mask(CANARY_PHONE.encode(), "phone"),  # type: ignore[arg-type]
+    "mask(bytes health)": lambda: pg.mask(CANARY_ID.encode(), "health"),  # type: ignore[arg-type]
     "mask_many(unknown kind)": lambda: pg.mask_many([CANARY_PHONE], "telephone"),
     "mask_many(int)": lambda: pg.mask_many([CANARY_PHONE, int(CANARY_PHONE)], "phone"),  # type: ignore[list-item]
     "upgrade_legacy_cn_id": lambda: upgrade_legacy_cn_id(CANARY_ID),

@@ -44,6 +44,8 @@ def _fast_cn_mobile(value: str) -> str:
     """The default phone rule, with the common 11-digit mobile inlined (same output)."""
     if len(value) == 11 and value.isdigit() and value[0] == "1":
         return value[:3] + "****" + value[7:]
+    if not isinstance(value, str):
+        raise TypeError("masking takes text")  # mask() turns this into its own clean error
     return _GENERAL_PHONE(value)
 
 
@@ -127,13 +129,13 @@ def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> st
         '138****5678'
     """
     if rule is None:
-        try:  # the hot path: a built-in kind's name; free in CPython 3.11+ when nothing raises
-            masker = _DEFAULT_MASKERS[kind]  # type: ignore[index]
-        except (KeyError, TypeError):  # a PIIKind, an unknown name, an unhashable mistake
+        # The hot path: a built-in kind's name and text. try is free in CPython 3.11+ when
+        # nothing raises; a PIIKind, an unknown name or a value that is not text falls
+        # through to the checked path below, which raises a clean error.
+        try:
+            return _DEFAULT_MASKERS[kind](value)  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError):
             pass
-        else:
-            if isinstance(value, str):
-                return masker(value)
     resolved = _resolve(kind, rule)
     if isinstance(resolved, PiiGuardError) or not isinstance(value, str):
         error = resolved if isinstance(resolved, PiiGuardError) else _not_text(value)

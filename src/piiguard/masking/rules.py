@@ -121,6 +121,8 @@ class Replace(_Rule):
             raise TypeError("text must be a str")
 
     def __call__(self, value: str) -> str:
+        if not isinstance(value, str):
+            raise TypeError("masking takes text")
         return self.text
 
 
