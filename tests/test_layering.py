@@ -23,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "keys": {"errors"},
     "crypto": {"errors", "events", "keys", "store"},
     "tokens": {"errors", "crypto", "store", "events", "kinds", "validate"},
-    "guard": {"errors", "events", "keys", "store", "crypto", "tokens"},
+    "consent": {"errors", "kinds", "validate", "store"},
+    "guard": {"errors", "events", "keys", "store", "crypto", "tokens", "consent"},
     "cli": {"*"},
 }
 

@@ -12,8 +12,10 @@ retention and audit follow (see the documentation).
 """
 
 from piiguard import keys, tokens
+from piiguard.consent import Purpose
 from piiguard.detect import Finding, redact, redact_many, scan, scan_many
 from piiguard.errors import (
+    ConsentRequired,
     DecryptionError,
     InsecureKeyFile,
     InvalidPII,
@@ -26,6 +28,7 @@ from piiguard.errors import (
     TokenExpired,
     TokenNotFound,
     UnknownKind,
+    UnknownPurpose,
     UnknownRole,
 )
 from piiguard.events import AccessEvent, EventSink
@@ -81,6 +84,7 @@ __all__ = [
     "CNPassport",
     "CNResidentID",
     "Category",
+    "ConsentRequired",
     "DateOfBirth",
     "DateOfBirthMask",
     "DecryptionError",
@@ -112,11 +116,13 @@ __all__ = [
     "PhoneMask",
     "PiiGuardError",
     "PolicyViolation",
+    "Purpose",
     "Replace",
     "StoreError",
     "TokenExpired",
     "TokenNotFound",
     "UnknownKind",
+    "UnknownPurpose",
     "UnknownRole",
     "__version__",
     "get_kind",

@@ -11,6 +11,8 @@ application can catch the whole family with one ``except``::
     ├── DecryptionError                  a ciphertext does not open: one error for every cause
     │   └── KeyDestroyed                 its data key was shredded (erasure)
     ├── KeyNotFound (LookupError)        no key with that id is known to the keyring or store
+    ├── ConsentRequired (PermissionError)  a subject lacks consent: names the missing purposes
+    ├── UnknownPurpose (LookupError)     no purpose of that name is registered
     ├── TokenNotFound (LookupError)      no vault entry for that token (or it was deleted)
     │   └── TokenExpired                 the vault entry's time to live has passed
     ├── KeyProviderError                 a KEK (file, HSM, KMS) refused or failed to wrap/unwrap
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ConsentRequired",
     "DecryptionError",
     "InsecureKeyFile",
     "InvalidPII",
@@ -38,6 +41,7 @@ __all__ = [
     "TokenExpired",
     "TokenNotFound",
     "UnknownKind",
+    "UnknownPurpose",
     "UnknownRole",
 ]
 
@@ -144,3 +148,22 @@ class TokenExpired(TokenNotFound):
 
     def __init__(self) -> None:
         PiiGuardError.__init__(self, "the vault entry for this token has expired")
+
+
+class ConsentRequired(PiiGuardError, PermissionError):
+    """The subject has not (or no longer) consented to every purpose the call needs.
+
+    Attributes:
+        missing: the purposes without valid consent, sorted.
+    """
+
+    def __init__(self, missing: frozenset[str] | set[str]) -> None:
+        self.missing = tuple(sorted(missing))
+        super().__init__(f"consent required for: {', '.join(self.missing)}")
+
+
+class UnknownPurpose(PiiGuardError, LookupError):
+    """No purpose of this name is registered."""
+
+    def __init__(self, purpose: object) -> None:
+        super().__init__(f"unknown purpose {_printable_name(purpose)}")

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import ParamSpec, Self, TypeVar
 
+from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import DEFAULT_MAX_USES, Envelope, Keyring, RotationReport, get_suite
 from piiguard.events import EventSink, NullSink
 from piiguard.keys import KEKProvider, LocalKEK
@@ -29,7 +30,11 @@ from piiguard.tokens import Tokens, TokenVault
 
 __all__ = ["Guard", "KeyManager"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 DEFAULT_HOME = Path(".piiguard")
+_EVIDENCE_CONTEXT = {"piiguard": "consent-evidence"}
 
 
 def _utc_now() -> datetime:
@@ -74,6 +79,15 @@ class Guard:
         self.keys = KeyManager(keyring)
         self.tokens = Tokens(keyring)
         self.vault = TokenVault(store, keyring, self._envelope, events, clock)
+        self.consent = ConsentLedger(
+            store,
+            pseudonym=keyring.subject_scope,
+            seal=lambda text, subject: self._envelope.encrypt(
+                text, context=_EVIDENCE_CONTEXT, subject=subject
+            ),
+            unseal=lambda sealed: self._envelope.decrypt(sealed, context=_EVIDENCE_CONTEXT),
+            clock=clock,
+        )
         # the hot calls, bound once
         self.encrypt = self._envelope.encrypt
         self.encrypt_bytes = self._envelope.encrypt_bytes
@@ -139,6 +153,21 @@ class Guard:
             previous_keks=previous_keks,
         )
         return cls(store, keyring, events or NullSink(), clock or _utc_now)
+
+    def requires_consent(
+        self, *purposes: str, subject: SubjectSource = "user_id"
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Decorate a handler (sync or async) so it runs only with the subject's consent.
+
+        Args:
+            purposes: the registered purposes the handler needs.
+            subject: the parameter holding the subject id (default ``user_id``), a callable
+                given the call's arguments, or a ContextVar.
+
+        Raises (at call time):
+            ConsentRequired: naming the purposes without consent.
+        """
+        return requires_consent(self.consent.missing, purposes, subject)
 
     def shred(self, subject: str) -> int:
         """Destroy every data key of a subject; return how many.

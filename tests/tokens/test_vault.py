@@ -12,6 +12,7 @@ import piiguard as pg
 from piiguard.events import ListSink
 from piiguard.keys import LocalKEK
 from piiguard.store import Store
+from piiguard.store._schema import SCHEMA_VERSION
 from tests.conftest import StoreTarget
 from tests.helpers import (
     CANARY_ID,
@@ -172,7 +173,7 @@ def test_a_version_1_store_migrates_to_version_2(tmp_path: Path, kek: LocalKEK) 
         connection.execute(update(meta).where(meta.c.name == "schema_version").values(value="1"))
     store.close()
     with pg.Guard.open(url, kek=kek) as guard:
-        assert guard.store.schema_version == 2
+        assert guard.store.schema_version == SCHEMA_VERSION
         token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
         assert guard.vault.detokenize(token, actor="a", purpose="p") == CARD
 

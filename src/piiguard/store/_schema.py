@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -21,7 +22,7 @@ from sqlalchemy import (
 __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
-SCHEMA_VERSION = 2  # 1: meta, keys; 2: vault
+SCHEMA_VERSION = 3  # 1: meta, keys; 2: vault; 3: consent
 
 
 class Tables:
@@ -63,4 +64,34 @@ class Tables:
             Column("created_at", DateTime(timezone=True), nullable=False),
             Column("expires_at", DateTime(timezone=True), nullable=True),
             Index("piiguard_vault_lookup", "scope", "kind", "lookup"),
+        )
+        self.purposes = Table(
+            "piiguard_purposes",
+            self.metadata,
+            Column("name", String(64), primary_key=True),
+            Column("version", Integer, nullable=False),
+            Column("definition", String(2048), nullable=False),  # canonical JSON
+            Column("registered_at", DateTime(timezone=True), nullable=False),
+        )
+        self.notices = Table(
+            "piiguard_notices",
+            self.metadata,
+            Column("version", String(64), primary_key=True),
+            Column("purposes", String(4096), nullable=False),  # JSON list of names
+            Column("material", Boolean, nullable=False),
+            Column("published_at", DateTime(timezone=True), nullable=False),
+        )
+        self.consent_events = Table(
+            "piiguard_consent_events",
+            self.metadata,
+            Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+            Column("subject", String(80), nullable=False),  # a keyed pseudonym, never the id
+            Column("purpose", String(64), nullable=False),
+            Column("action", String(16), nullable=False),
+            Column("notice", String(64), nullable=True),
+            Column("purpose_version", Integer, nullable=False),
+            Column("evidence", String(4096), nullable=True),  # sealed under the subject's key
+            Column("at", DateTime(timezone=True), nullable=False),
+            Index("piiguard_consent_subject", "subject", "purpose", "event_id"),
+            Index("piiguard_consent_purpose", "purpose", "event_id"),
         )

@@ -1,0 +1,385 @@
+"""Consent: purposes, notices, the append-only ledger, the rules of PIPL, and the decorator."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import piiguard as pg
+from piiguard.keys import LocalKEK
+from piiguard.validate import cn_resident_id_check_char
+from tests.conftest import StoreTarget
+
+NOTICE = "2026-11"
+
+
+def _setup(guard: pg.Guard) -> None:
+    guard.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
+    guard.consent.register(
+        pg.Purpose("face_login", basis="consent", kinds={"biometric"}, separate=True)
+    )
+    guard.consent.register(
+        pg.Purpose(
+            "delivery", basis="contract", kinds={"phone", "address", "person_name"}, essential=True
+        )
+    )
+    guard.consent.register(pg.Purpose("analytics", basis="consent", kinds={"ipv4"}))
+    guard.consent.publish_notice(
+        NOTICE, purposes=["marketing_sms", "face_login", "delivery", "analytics"]
+    )
+
+
+@pytest.fixture
+def shop(guard: pg.Guard) -> pg.Guard:
+    """A Guard with the shop's purposes and a published notice."""
+    _setup(guard)
+    return guard
+
+
+def _event_count(guard: pg.Guard) -> int:
+    events = guard.store.tables.consent_events
+    with guard.store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+# -- purposes --------------------------------------------------------------------------------
+
+
+def test_sensitive_purposes_need_separate_consent() -> None:
+    """PIPL Art. 29: a purpose processing sensitive PI must be marked separate."""
+    with pytest.raises(pg.PolicyViolation, match="separate=True"):
+        pg.Purpose("face_login", kinds={"biometric"})
+    with pytest.raises(pg.PolicyViolation):
+        pg.Purpose("kyc", kinds={"cn_resident_id", "phone"})
+    assert pg.Purpose("kyc", kinds={"cn_resident_id"}, separate=True).separate
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"name": "Marketing"}, ValueError),
+        ({"name": "marketing", "basis": "legitimate_interest"}, ValueError),
+        ({"name": "marketing", "kinds": {"telephone"}}, pg.UnknownKind),
+        ({"name": "x" * 65}, ValueError),
+    ],
+)
+def test_purposes_are_checked_when_built(kwargs: dict[str, object], error: type) -> None:
+    """Names, the bases of PIPL Art. 13 (no 'legitimate interest' in China), known kinds."""
+    with pytest.raises(error):
+        pg.Purpose(**kwargs)  # type: ignore[arg-type]
+
+
+def test_redefining_a_purpose_bumps_its_version_and_stales_grants(shop: pg.Guard) -> None:
+    """PIPL Art. 14: a changed purpose needs fresh consent; an identical one changes nothing."""
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+    assert shop.consent.register(pg.Purpose("marketing_sms", kinds={"phone"})) == 1
+    assert shop.consent.check("u1", "marketing_sms")
+    assert shop.consent.register(pg.Purpose("marketing_sms", kinds={"phone", "email"})) == 2
+    assert not shop.consent.check("u1", "marketing_sms")
+    shop.consent.publish_notice("2026-12", purposes=["marketing_sms"])
+    shop.consent.grant("u1", "marketing_sms", notice="2026-12")
+    assert shop.consent.check("u1", "marketing_sms")
+    assert shop.consent.purpose("marketing_sms").kinds == {"phone", "email"}
+    with pytest.raises(TypeError):
+        shop.consent.register("marketing_sms")  # type: ignore[arg-type]
+
+
+def test_notices_are_versioned_and_checked(shop: pg.Guard) -> None:
+    """A notice names registered purposes; a version is published once."""
+    assert shop.consent.notice(NOTICE) is not None
+    assert shop.consent.notice("nope") is None
+    with pytest.raises(ValueError, match="already"):
+        shop.consent.publish_notice(NOTICE, purposes=["delivery"])
+    with pytest.raises(pg.UnknownPurpose):
+        shop.consent.publish_notice("2027-01", purposes=["telemarketing"])
+    with pytest.raises(ValueError, match="version"):
+        shop.consent.publish_notice("", purposes=["delivery"])
+
+
+# -- grants ------------------------------------------------------------------------------------
+
+
+def test_grant_check_withdraw(shop: pg.Guard) -> None:
+    """DESIGN §3: grant, check, withdraw; withdrawal takes effect at once."""
+    assert not shop.consent.check("u1", "marketing_sms")
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE, evidence={"channel": "app"})
+    assert shop.consent.check("u1", "marketing_sms")
+    assert not shop.consent.check("u2", "marketing_sms")
+    shop.consent.withdraw("u1", "marketing_sms")
+    assert not shop.consent.check("u1", "marketing_sms")
+
+
+def test_withdrawal_reaches_another_guard_at_once(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """PIPL Art. 15: a withdrawal in one instance is seen by the next check of another."""
+    url, schema = store_target
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema) as first,
+        pg.Guard.open(url, kek=kek, schema=schema) as second,
+    ):
+        _setup(first)
+        first.consent.grant("u1", "marketing_sms", notice=NOTICE)
+        assert second.consent.check("u1", "marketing_sms")
+        first.consent.withdraw("u1", "marketing_sms")
+        assert not second.consent.check("u1", "marketing_sms")
+
+
+def test_separate_consent_is_never_bundled(shop: pg.Guard) -> None:
+    """grant_many refuses a separate purpose and writes nothing at all."""
+    with pytest.raises(pg.PolicyViolation, match="face_login"):
+        shop.consent.grant_many("u1", ["marketing_sms", "face_login"], notice=NOTICE)
+    assert _event_count(shop) == 0
+    shop.consent.grant_many("u1", ["marketing_sms", "analytics"], notice=NOTICE)
+    assert shop.consent.missing("u1", ["marketing_sms", "analytics", "face_login"]) == {
+        "face_login"
+    }
+    shop.consent.grant("u1", "face_login", notice=NOTICE, evidence={"channel": "app"})
+    assert shop.consent.check("u1", "face_login")
+
+
+def test_bad_input_writes_nothing(shop: pg.Guard) -> None:
+    """Unknown purposes, empty subjects, unpublished or silent notices, malformed evidence."""
+    attempts: list[tuple[Callable[[], object], type[BaseException]]] = [
+        (lambda: shop.consent.grant("u1", "telemarketing", notice=NOTICE), pg.UnknownPurpose),
+        (lambda: shop.consent.grant("", "marketing_sms", notice=NOTICE), ValueError),
+        (lambda: shop.consent.grant("u1", "marketing_sms", notice="1999-01"), ValueError),
+        (
+            lambda: shop.consent.grant("u1", "marketing_sms", notice=NOTICE, evidence={"ip": 1}),  # type: ignore[dict-item]
+            ValueError,
+        ),
+        (
+            lambda: shop.consent.grant("u1", "marketing_sms", notice=NOTICE, evidence=["app"]),  # type: ignore[arg-type]
+            ValueError,
+        ),
+        (
+            lambda: shop.consent.grant(
+                "u1", "marketing_sms", notice=NOTICE, evidence={"bad key": "x"}
+            ),
+            ValueError,
+        ),
+        (
+            lambda: shop.consent.grant(
+                "u1", "marketing_sms", notice=NOTICE, evidence={"ua": "x" * 600}
+            ),
+            ValueError,
+        ),
+        (
+            lambda: shop.consent.grant_many(
+                "u1", ["marketing_sms", "telemarketing"], notice=NOTICE
+            ),
+            pg.UnknownPurpose,
+        ),
+        (lambda: shop.consent.withdraw("u1", "telemarketing"), pg.UnknownPurpose),
+        (lambda: shop.consent.check("u1", "telemarketing"), pg.UnknownPurpose),
+    ]
+    for attempt, error in attempts:
+        with pytest.raises(error):
+            attempt()
+    assert _event_count(shop) == 0
+
+
+def test_a_notice_that_does_not_describe_a_purpose_cannot_carry_its_consent(shop: pg.Guard) -> None:
+    """Informed consent: the notice shown must describe the purpose granted."""
+    shop.consent.publish_notice("delivery-only", purposes=["delivery"])
+    with pytest.raises(pg.PolicyViolation, match="does not describe"):
+        shop.consent.grant("u1", "marketing_sms", notice="delivery-only")
+
+
+def test_children_under_14_need_a_guardian(shop: pg.Guard) -> None:
+    """PIPL Art. 31: by birth date or by resident ID, a minor's grant names a guardian."""
+    young = date.today() - timedelta(days=365 * 10)
+    with pytest.raises(pg.PolicyViolation, match="guardian"):
+        shop.consent.grant("kid-1", "marketing_sms", notice=NOTICE, born=young)
+    shop.consent.grant(
+        "kid-1", "marketing_sms", notice=NOTICE, born=young, evidence={"guardian": "parent-1"}
+    )
+    assert shop.consent.check("kid-1", "marketing_sms")
+    first17 = "440308" + young.strftime("%Y%m%d") + "002"
+    child_id = first17 + cn_resident_id_check_char(first17)
+    with pytest.raises(pg.PolicyViolation, match="guardian"):
+        shop.consent.grant("kid-2", "marketing_sms", notice=NOTICE, id_number=child_id)
+    adult = date.today() - timedelta(days=365 * 30)
+    shop.consent.grant("adult", "marketing_sms", notice=NOTICE, born=adult)
+    with pytest.raises(pg.InvalidPII):
+        shop.consent.grant("kid-3", "marketing_sms", notice=NOTICE, id_number="11010519491231002Y")
+
+
+def test_a_material_notice_makes_earlier_grants_stale(shop: pg.Guard) -> None:
+    """A material change needs re-consent; a non-material one does not."""
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+    shop.consent.grant("u1", "analytics", notice=NOTICE)
+    shop.consent.publish_notice("typo-fix", purposes=["marketing_sms"], material=False)
+    assert shop.consent.check("u1", "marketing_sms")
+    shop.consent.publish_notice("2027-01", purposes=["marketing_sms"], material=True)
+    assert not shop.consent.check("u1", "marketing_sms")
+    assert shop.consent.check("u1", "analytics")  # the new notice does not cover it
+    shop.consent.grant("u1", "marketing_sms", notice="2027-01")
+    assert shop.consent.check("u1", "marketing_sms")
+
+
+def test_non_consent_bases_need_no_grant_and_essentials_are_never_blocked(shop: pg.Guard) -> None:
+    """Delivery (contract) holds without a grant; declining marketing does not block it."""
+    assert shop.consent.check("u9", "delivery")
+    shop.consent.grant("u9", "marketing_sms", notice=NOTICE)
+    shop.consent.withdraw("u9", "marketing_sms")
+    assert shop.consent.missing("u9", ["delivery", "marketing_sms"]) == {"marketing_sms"}
+
+    @shop.requires_consent("delivery", subject="user_id")
+    def ship(user_id: str) -> str:
+        return "shipped"
+
+    assert ship("u9") == "shipped"
+
+
+# -- history, proof, filter --------------------------------------------------------------------
+
+
+def test_history_and_proof(shop: pg.Guard) -> None:
+    """The ledger only grows; proof names notice, purpose version and evidence."""
+    shop.consent.grant(
+        "u1", "marketing_sms", notice=NOTICE, evidence={"channel": "app", "ip": "10.1.2.3"}
+    )
+    shop.consent.withdraw("u1", "marketing_sms", evidence={"channel": "web"})
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE, evidence={"channel": "sms"})
+    assert [(e.purpose, e.action, e.notice) for e in shop.consent.history("u1")] == [
+        ("marketing_sms", "grant", NOTICE),
+        ("marketing_sms", "withdraw", None),
+        ("marketing_sms", "grant", NOTICE),
+    ]
+    proof = shop.consent.proof("u1", "marketing_sms")
+    assert proof.valid
+    assert proof.evidence == {"channel": "sms"}
+    assert proof.notice is not None
+    assert proof.notice.version == NOTICE
+    assert proof.purpose_version == 1
+    assert proof.grant is not None
+    assert proof.grant.at <= datetime.now(UTC)
+    empty = shop.consent.proof("u2", "marketing_sms")
+    assert (empty.valid, empty.grant, empty.evidence) == (False, None, {})
+
+
+def test_filter_streams_campaign_audiences(shop: pg.Guard) -> None:
+    """filter() keeps order, crosses chunk boundaries, and honours withdrawals."""
+    subjects = [f"s{i}" for i in range(1200)]
+    for subject in subjects[::3]:
+        shop.consent.grant(subject, "marketing_sms", notice=NOTICE)
+    shop.consent.withdraw("s0", "marketing_sms")
+    expected = [s for s in subjects[::3] if s != "s0"]
+    assert list(shop.consent.filter(iter(subjects), "marketing_sms")) == expected
+    assert list(shop.consent.filter(["a", "b"], "delivery")) == ["a", "b"]
+
+
+def test_the_ledger_names_no_subject_and_seals_evidence(tmp_path: Path, kek: LocalKEK) -> None:
+    """Subject ids and evidence (an IP, a user agent) are not in the database file in clear."""
+    path = tmp_path / "consent.db"
+    with pg.Guard.open(f"sqlite:///{path}", kek=kek) as guard:
+        _setup(guard)
+        guard.consent.grant(
+            "customer-4711",
+            "marketing_sms",
+            notice=NOTICE,
+            evidence={"ip": "203.0.113.77", "user_agent": "ShopApp/9.1"},
+        )
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("consent.db*"))
+    for secret in (b"customer-4711", b"203.0.113.77", b"ShopApp/9.1"):
+        assert secret not in raw
+
+
+def test_concurrent_grants_and_withdrawals_lose_no_event(shop: pg.Guard) -> None:
+    """Eight threads append at once: every event is kept; the state is the last event's."""
+
+    def churn(worker: int) -> None:
+        for i in range(15):
+            subject = f"w{worker}"
+            if i % 2 == 0:
+                shop.consent.grant(subject, "marketing_sms", notice=NOTICE)
+            else:
+                shop.consent.withdraw(subject, "marketing_sms")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(churn, range(8)))
+    assert _event_count(shop) == 8 * 15
+    for worker in range(8):
+        history = shop.consent.history(f"w{worker}")
+        assert len(history) == 15
+        assert shop.consent.check(f"w{worker}", "marketing_sms") is (history[-1].action == "grant")
+
+
+# -- the decorator -----------------------------------------------------------------------------
+
+
+def test_decorator_reads_the_subject_from_a_parameter(shop: pg.Guard) -> None:
+    """Positional, keyword or default; ConsentRequired names what is missing."""
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+
+    @shop.requires_consent("marketing_sms", "analytics", subject="user_id")
+    def send_promo(text: str, user_id: str = "u1") -> str:
+        """Send one promotional SMS."""
+        return f"sent {text}"
+
+    with pytest.raises(pg.ConsentRequired) as caught:
+        send_promo("hi")
+    assert caught.value.missing == ("analytics",)
+    assert isinstance(caught.value, PermissionError)
+    shop.consent.grant("u1", "analytics", notice=NOTICE)
+    assert send_promo("hi") == "sent hi"
+    assert send_promo("hi", "u1") == "sent hi"
+    with pytest.raises(pg.ConsentRequired, match="analytics, marketing_sms"):
+        send_promo("hi", user_id="u2")
+    assert send_promo.__name__ == "send_promo"
+    assert send_promo.__doc__ == "Send one promotional SMS."
+    assert inspect.signature(send_promo) == inspect.signature(send_promo.__wrapped__)  # type: ignore[attr-defined]
+
+
+def test_decorator_supports_async_callables_and_context_variables(shop: pg.Guard) -> None:
+    """Coroutine functions stay coroutine functions; the subject can come from anywhere."""
+    current_user: ContextVar[str] = ContextVar("current_user")
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+
+    @shop.requires_consent("marketing_sms", subject=current_user)
+    async def promo() -> str:
+        return "async sent"
+
+    @shop.requires_consent("marketing_sms", subject=lambda order: order["buyer"])
+    def promo_for(order: dict[str, str]) -> str:
+        return "sent"
+
+    assert inspect.iscoroutinefunction(promo)
+    current_user.set("u1")
+    assert asyncio.run(promo()) == "async sent"
+    current_user.set("u2")
+    with pytest.raises(pg.ConsentRequired):
+        asyncio.run(promo())
+    assert promo_for({"buyer": "u1"}) == "sent"
+    with pytest.raises(pg.ConsentRequired):
+        promo_for({"buyer": "u2"})
+
+
+def test_decorator_misuse_fails_early(shop: pg.Guard) -> None:
+    """A missing subject parameter fails at decoration; an unknown purpose at the call."""
+    with pytest.raises(TypeError, match="user_id"):
+
+        @shop.requires_consent("marketing_sms")
+        def no_subject(customer: str) -> None: ...
+
+    with pytest.raises(TypeError, match="purpose"):
+        shop.requires_consent()
+
+    @shop.requires_consent("telemarketing")
+    def call(user_id: str) -> None: ...
+
+    with pytest.raises(pg.UnknownPurpose):
+        call("u1")
+
+    @shop.requires_consent("marketing_sms")
+    def needs_subject(user_id: str) -> None: ...
+
+    with pytest.raises(TypeError, match="user_id"):
+        needs_subject()  # type: ignore[call-arg]
