@@ -238,7 +238,8 @@ class ConsentLedger:
             notice: the notice version shown; it must be published and cover the purpose.
             evidence: how consent was given (``channel``, ``ip``, ``user_agent``, ...); for a
                 subject under 14, ``guardian`` names who consented (PIPL Art. 31).
-            born, id_number: the subject's birth date, or a CN resident ID to read it from.
+            born: the subject's birth date, if known.
+            id_number: the subject's CN resident ID, to read the birth date from.
 
         Raises:
             UnknownPurpose, PolicyViolation, ValueError, InvalidPII: nothing is written.
