@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
+from benchmarks.consent import consent
 from benchmarks.encryption import encryption
 from benchmarks.tokenization import keyed_tokens_and_vault, tokenization
 
@@ -174,4 +175,5 @@ SUITES = {
     "encryption": encryption,
     "tokenization": tokenization,
     "tokens": keyed_tokens_and_vault,
+    "consent": consent,
 }

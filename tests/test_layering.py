@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "tokens": {"errors", "crypto", "store", "events", "kinds", "validate"},
     "consent": {"errors", "kinds", "validate", "store"},
     "guard": {"errors", "events", "keys", "store", "crypto", "tokens", "consent"},
+    "integrations": {"errors", "guard"},
     "cli": {"*"},
 }
 
@@ -64,8 +65,9 @@ def test_imports_follow_the_design(path: Path) -> None:
     assert _imported_parts(path) - allowed - {part} == set()
 
 
-def test_nothing_imports_the_cli() -> None:
-    """The command is a leaf: no library module depends on it."""
+def test_nothing_imports_the_cli_or_the_integrations() -> None:
+    """The command and the framework integrations are leaves: nothing depends on them."""
     for path in MODULES:
-        if _part(path) != "cli":
-            assert "cli" not in _imported_parts(path), path
+        for leaf in ("cli", "integrations"):
+            if _part(path) != leaf:
+                assert leaf not in _imported_parts(path), path

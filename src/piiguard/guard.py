@@ -82,6 +82,7 @@ class Guard:
         self.consent = ConsentLedger(
             store,
             pseudonym=keyring.subject_scope,
+            bulk_pseudonym=keyring.subject_scope_function,
             seal=lambda text, subject: self._envelope.encrypt(
                 text, context=_EVIDENCE_CONTEXT, subject=subject
             ),

@@ -331,3 +331,13 @@ def test_an_audited_reveal_that_cannot_be_recorded_fails_closed(
         with pytest.raises(OSError, match="audit store") as caught:
             guard.decrypt_many([text], contexts=[CONTEXT], actor="cs-7", purpose="refund")
         assert_no_canary(piiguard_frames_text(caught.value))
+
+
+@pytest.mark.parametrize("suite", ["aes256gcm", "sm4gcm"])
+def test_bulk_pseudonyms_equal_the_cached_ones(tmp_path: Path, kek: LocalKEK, suite: str) -> None:
+    """The uncached function for campaigns maps subjects exactly as subject_scope does."""
+    subjects = ("u1", "用户", "x" * 300)
+    with pg.Guard.open(f"sqlite:///{tmp_path / 'p.db'}", kek=kek, suite=suite) as guard:
+        keyring = guard._keyring
+        bulk = keyring.subject_scope_function()
+        assert [bulk(s) for s in subjects] == [keyring.subject_scope(s) for s in subjects]

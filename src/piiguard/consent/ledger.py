@@ -32,7 +32,6 @@ __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
 _GRANT, _WITHDRAW = "grant", "withdraw"
 _MAX_EVIDENCE = 16
 _GUARDIAN_AGE = 14  # PIPL Art. 31
-_FILTER_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +91,7 @@ class ConsentLedger:
     Args:
         store: where purposes, notices and events live.
         pseudonym: maps a subject id to the keyed pseudonym the ledger stores.
+        bulk_pseudonym: returns the same mapping tuned for millions of distinct subjects.
         seal: encrypts evidence JSON for a subject; ``unseal`` reverses it.
         clock: the current time (timezone-aware).
     """
@@ -101,16 +101,23 @@ class ConsentLedger:
         store: Store,
         *,
         pseudonym: Callable[[str], str],
+        bulk_pseudonym: Callable[[], Callable[[str], str]] | None = None,
         seal: Callable[[str, str], str],
         unseal: Callable[[str], str],
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
         self._pseudonym = pseudonym
+        self._bulk_pseudonym = bulk_pseudonym or (lambda: pseudonym)
         self._seal = seal
         self._unseal = unseal
         self._clock = clock
         self._tables = store.tables
+        # Derived states, valid while the store's change counter stays the same (SQLite);
+        # without a counter (PostgreSQL) every check reads the store.
+        self._changes = store.change_counter()
+        self._seen_change: int | None = None
+        self._states: dict[tuple[str, str], bool] = {}
 
     # -- purposes and notices ----------------------------------------------------------
 
@@ -371,53 +378,61 @@ class ConsentLedger:
         Raises:
             UnknownPurpose: the purpose is not registered.
         """
-        pseudonym = self._subject(subject)
-        with self._store.engine.connect() as connection:
-            return self._valid(connection, pseudonym, purpose)[0]
+        return self._state(self._subject(subject), purpose)
 
     def missing(self, subject: str, purposes: Iterable[str]) -> set[str]:
         """The purposes among ``purposes`` the subject's consent does not cover now."""
         pseudonym = self._subject(subject)
+        return {name for name in purposes if not self._state(pseudonym, name)}
+
+    def _state(self, pseudonym: str, purpose: str) -> bool:
+        if self._changes is not None:
+            change = self._changes()
+            if change != self._seen_change:  # someone committed: nothing cached holds
+                self._states = {}
+                self._seen_change = change
+            found = self._states.get((pseudonym, purpose))
+            if found is not None:
+                return found
         with self._store.engine.connect() as connection:
-            return {name for name in purposes if not self._valid(connection, pseudonym, name)[0]}
+            valid = self._valid(connection, pseudonym, purpose)[0]
+        if self._changes is not None and len(self._states) < 100_000:
+            self._states[(pseudonym, purpose)] = valid
+        return valid
 
     def filter(self, subjects: Iterable[str], purpose: str) -> Iterator[str]:
-        """Yield the subjects whose consent to ``purpose`` holds, streaming in chunks
-        (one query per chunk of subjects, never one per subject)."""
+        """Yield, in order, the subjects whose consent to ``purpose`` holds.
+
+        For campaigns: the purpose's current state per subject is read once, in one streamed
+        pass over its events (never one query per subject), then the subjects stream through it.
+        """
         target, version = self._purpose_row(purpose)
         if not target.needs_grant:
             yield from subjects
             return
-        chunk: list[tuple[str, str]] = []
+        granted = self._granted_pseudonyms(purpose, version)
+        pseudonym = self._bulk_pseudonym()
         for subject in subjects:
-            chunk.append((subject, self._subject(subject)))
-            if len(chunk) >= _FILTER_CHUNK:
-                yield from self._filter_chunk(chunk, purpose, version)
-                chunk = []
-        if chunk:
-            yield from self._filter_chunk(chunk, purpose, version)
-
-    def _filter_chunk(
-        self, chunk: list[tuple[str, str]], purpose: str, version: int
-    ) -> Iterator[str]:
-        events = self._tables.consent_events
-        with self._store.engine.connect() as connection:
-            rows = connection.execute(
-                select(events.c.subject, events.c.action, events.c.notice, events.c.purpose_version)
-                .where(events.c.purpose == purpose, events.c.subject.in_([p for _, p in chunk]))
-                .order_by(events.c.event_id)
-            ).all()
-            latest = {row.subject: row for row in rows}
-            stale = self._stale_notices(connection, purpose)
-        for subject, pseudonym in chunk:
-            row = latest.get(pseudonym)
-            if (
-                row is not None
-                and row.action == _GRANT
-                and row.purpose_version == version
-                and row.notice not in stale
-            ):
+            if pseudonym(self._checked_subject(subject)) in granted:
                 yield subject
+
+    def _granted_pseudonyms(self, purpose: str, version: int) -> set[str]:
+        events = self._tables.consent_events
+        latest: dict[str, tuple[str, str | None, int]] = {}
+        with self._store.engine.connect() as connection:
+            stale = self._stale_notices(connection, purpose)
+            rows = connection.execution_options(stream_results=True, yield_per=10_000).execute(
+                select(events.c.subject, events.c.action, events.c.notice, events.c.purpose_version)
+                .where(events.c.purpose == purpose)
+                .order_by(events.c.event_id)
+            )
+            for subject, action, notice, purpose_version in rows:
+                latest[subject] = (action, notice, purpose_version)
+        return {
+            subject
+            for subject, (action, notice, purpose_version) in latest.items()
+            if action == _GRANT and purpose_version == version and notice not in stale
+        }
 
     def _stale_notices(self, connection: Connection, purpose: str) -> set[str]:
         """Notice versions that a later material notice for ``purpose`` supersedes."""
@@ -501,6 +516,10 @@ class ConsentLedger:
         return ConsentProof(target, version, valid, event, self.notice(grant.notice), evidence)
 
     def _subject(self, subject: str) -> str:
+        return self._pseudonym(self._checked_subject(subject))
+
+    @staticmethod
+    def _checked_subject(subject: object) -> str:
         if not isinstance(subject, str) or not subject:
             raise ValueError("subject is a non-empty str")
-        return self._pseudonym(subject)
+        return subject

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,8 @@ class Store:
     def __init__(self, engine: Engine, tables: Tables) -> None:
         self.engine = engine
         self.tables = tables
+        self._watch: sqlite3.Connection | None = None
+        self._watch_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None) -> Store:
@@ -145,6 +149,35 @@ class Store:
                 ).scalar_one()
             )
 
+    def change_counter(self) -> Callable[[], int] | None:
+        """A function whose value changes whenever any connection commits, or None.
+
+        SQLite only (``PRAGMA data_version`` on a connection kept for it): caches of derived
+        state compare it on every read and stay correct across processes. On PostgreSQL this
+        returns None, and callers read the store each time.
+        """
+        database = self.engine.url.database
+        if self.engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return None
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = sqlite3.connect(
+                    database, check_same_thread=False, isolation_level=None
+                )
+        watch, lock = self._watch, self._watch_lock
+
+        def read() -> int:
+            with lock:
+                for (version,) in watch.execute("PRAGMA data_version"):
+                    return int(version)
+            return 0  # pragma: no cover - the pragma always returns a row
+
+        return read
+
     def close(self) -> None:
         """Release every connection."""
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         self.engine.dispose()

@@ -1,0 +1,77 @@
+"""The FastAPI and Flask adapters, driven by the frameworks' own test clients."""
+
+from __future__ import annotations
+
+import pytest
+
+import piiguard as pg
+from tests.consent.test_consent import NOTICE, _setup
+
+
+@pytest.fixture
+def shop(guard: pg.Guard) -> pg.Guard:
+    """A Guard with the shop's purposes; u1 consented to SMS marketing."""
+    _setup(guard)
+    guard.consent.grant("u1", "marketing_sms", notice=NOTICE)
+    return guard
+
+
+def test_fastapi_dependency_answers_403_with_a_problem_body(shop: pg.Guard) -> None:
+    """RFC 9457: application/problem+json naming the missing purposes; consent lets it through."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from piiguard.integrations import fastapi as adapter
+
+    app = FastAPI()
+    adapter.install(app)
+    needs_sms = adapter.consent(shop, "marketing_sms", subject=adapter.path("user_id"))
+
+    @app.post("/promo/{user_id}", dependencies=[needs_sms])
+    async def promo(user_id: str) -> dict[str, str]:
+        return {"sent": user_id}
+
+    @app.post("/face/{user_id}")
+    @shop.requires_consent("face_login", subject="user_id")
+    async def face(user_id: str) -> dict[str, str]:
+        return {"ok": user_id}
+
+    client = TestClient(app)
+    assert client.post("/promo/u1").json() == {"sent": "u1"}
+    refused = client.post("/promo/u2")
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json() == {
+        "type": "urn:piiguard:problem:consent-required",
+        "title": "Consent required",
+        "status": 403,
+        "detail": "consent required for: marketing_sms",
+        "missing_purposes": ["marketing_sms"],
+    }
+    assert client.post("/face/u1").json()["missing_purposes"] == ["face_login"]
+    shop.consent.withdraw("u1", "marketing_sms")
+    assert client.post("/promo/u1").status_code == 403
+
+
+def test_flask_decorator_answers_403_with_a_problem_body(shop: pg.Guard) -> None:
+    """The Flask view runs only with consent; otherwise the same problem body."""
+    from flask import Flask, request
+
+    from piiguard.integrations import flask as adapter
+
+    app = Flask(__name__)
+    adapter.install(app)
+
+    @app.post("/promo/<user_id>")
+    @adapter.consent(
+        shop, "marketing_sms", subject=lambda: str((request.view_args or {})["user_id"])
+    )
+    def promo(user_id: str) -> dict[str, str]:
+        return {"sent": user_id}
+
+    client = app.test_client()
+    assert client.post("/promo/u1").get_json() == {"sent": "u1"}
+    refused = client.post("/promo/u2")
+    assert refused.status_code == 403
+    assert refused.mimetype == "application/problem+json"
+    assert refused.get_json()["missing_purposes"] == ["marketing_sms"]
