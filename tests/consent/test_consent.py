@@ -383,3 +383,43 @@ def test_decorator_misuse_fails_early(shop: pg.Guard) -> None:
 
     with pytest.raises(TypeError, match="user_id"):
         needs_subject()  # type: ignore[call-arg]
+
+
+def test_an_expired_consent_no_longer_holds(shop: pg.Guard) -> None:
+    """expire() appends an 'expire' event: consent lapses without a withdrawal."""
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+    shop.consent.expire("u1", "marketing_sms")
+    assert not shop.consent.check("u1", "marketing_sms")
+    assert [e.action for e in shop.consent.history("u1")] == ["grant", "expire"]
+    with pytest.raises(pg.UnknownPurpose):
+        shop.consent.expire("u1", "telemarketing")
+
+
+def _churn(url: str, schema: str | None, kek_path: str, worker: int) -> None:
+    kek = LocalKEK.from_file(kek_path)
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        for i in range(12):
+            if i % 2 == 0:
+                guard.consent.grant(f"p{worker}", "marketing_sms", notice=NOTICE)
+            else:
+                guard.consent.withdraw(f"p{worker}", "marketing_sms")
+            guard.consent.grant("shared", "analytics", notice=NOTICE)
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_concurrent_processes_lose_no_event(
+    store_target: StoreTarget, tmp_path: Path, processes: int
+) -> None:
+    """Several processes append to one ledger at once: every event is kept."""
+    import multiprocessing
+
+    url, schema = store_target
+    kek_path = tmp_path / "kek.key"
+    with pg.Guard.open(url, kek=LocalKEK.generate(kek_path), schema=schema) as guard:
+        _setup(guard)
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            pool.starmap(_churn, [(url, schema, str(kek_path), w) for w in range(processes)])
+        assert _event_count(guard) == processes * 24
+        for worker in range(processes):
+            assert not guard.consent.check(f"p{worker}", "marketing_sms")  # last event: withdraw
+        assert len(guard.consent.history("shared")) == processes * 12

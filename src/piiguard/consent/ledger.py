@@ -29,7 +29,7 @@ from piiguard.validate import check_cn_resident_id, cn_resident_id_birth_date
 
 __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
 
-_GRANT, _WITHDRAW = "grant", "withdraw"
+_GRANT, _WITHDRAW, _EXPIRE = "grant", "withdraw", "expire"
 _MAX_EVIDENCE = 16
 _GUARDIAN_AGE = 14  # PIPL Art. 31
 
@@ -351,6 +351,16 @@ class ConsentLedger:
         self, subject: str, purpose: str, *, evidence: Mapping[str, str] | None = None
     ) -> None:
         """Record a withdrawal: effective at once, for every Guard on this store (Art. 15)."""
+        self._append(subject, purpose, _WITHDRAW, evidence)
+
+    def expire(self, subject: str, purpose: str) -> None:
+        """Record that a consent lapsed (a period ended, a retention rule ran): the subject did
+        not withdraw it, but it no longer holds."""
+        self._append(subject, purpose, _EXPIRE, None)
+
+    def _append(
+        self, subject: str, purpose: str, action: str, evidence: Mapping[str, str] | None
+    ) -> None:
         pseudonym = self._subject(subject)
         facts = _check_evidence(evidence)
         _, version = self._purpose_row(purpose)
@@ -360,7 +370,7 @@ class ConsentLedger:
                 self._tables.consent_events.insert().values(
                     subject=pseudonym,
                     purpose=purpose,
-                    action=_WITHDRAW,
+                    action=action,
                     notice=None,
                     purpose_version=version,
                     evidence=sealed,
