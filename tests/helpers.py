@@ -72,3 +72,10 @@ def piiguard_frames_text(error: BaseException) -> str:
         if frame.filename.startswith(package)
     ]
     return str(error) + repr(error.args) + "".join(frames)
+
+
+class FailingSink:
+    """An event sink whose store is down: every record() raises."""
+
+    def record(self, event: object) -> None:
+        raise OSError("audit store unreachable")

@@ -261,6 +261,8 @@ def test_history_and_proof(shop: pg.Guard) -> None:
     assert proof.purpose_version == 1
     assert proof.grant is not None
     assert proof.grant.at <= datetime.now(UTC)
+    shop.consent.grant("u3", "marketing_sms", notice=NOTICE, evidence={"ip": "203.0.113.9"})
+    assert "203.0.113.9" not in repr(shop.consent.proof("u3", "marketing_sms"))
     empty = shop.consent.proof("u2", "marketing_sms")
     assert (empty.valid, empty.grant, empty.evidence) == (False, None, {})
 

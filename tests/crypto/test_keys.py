@@ -19,6 +19,7 @@ from tests.conftest import StoreTarget
 from tests.helpers import (
     CANARY_ID,
     CANARY_PHONE,
+    FailingSink,
     assert_no_canary,
     exception_text,
     piiguard_frames_text,
@@ -284,13 +285,6 @@ def test_secret_bytes_hide_themselves() -> None:
     assert secret == b"\x01" * 32
     with pytest.raises(TypeError):
         pickle.dumps(secret)
-
-
-class FailingSink:
-    """An event sink whose store is down."""
-
-    def record(self, event: object) -> None:
-        raise OSError("audit store unreachable")
 
 
 def test_failures_during_encryption_keep_the_value_out_of_every_frame(

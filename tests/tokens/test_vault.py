@@ -17,6 +17,7 @@ from tests.conftest import StoreTarget
 from tests.helpers import (
     CANARY_ID,
     CANARY_PHONE,
+    FailingSink,
     assert_no_canary,
     exception_text,
     piiguard_frames_text,
@@ -176,13 +177,6 @@ def test_a_version_1_store_migrates_to_version_2(tmp_path: Path, kek: LocalKEK) 
         assert guard.store.schema_version == SCHEMA_VERSION
         token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
         assert guard.vault.detokenize(token, actor="a", purpose="p") == CARD
-
-
-class FailingSink:
-    """An event sink whose store is down."""
-
-    def record(self, event: object) -> None:
-        raise OSError("audit store unreachable")
 
 
 def test_detokenize_fails_closed_when_the_reveal_cannot_be_recorded(

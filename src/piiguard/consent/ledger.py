@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, and_, exists, select
@@ -65,7 +65,7 @@ class ConsentProof:
     valid: bool
     grant: ConsentEvent | None
     notice: Notice | None
-    evidence: Mapping[str, str]
+    evidence: Mapping[str, str] = field(repr=False)  # an IP, a user agent: PI of its own
 
 
 def _aware(moment: datetime) -> datetime:
