@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "crypto": {"errors", "events", "keys", "store"},
     "tokens": {"errors", "crypto", "store", "events", "kinds", "validate"},
     "consent": {"errors", "kinds", "validate", "store"},
-    "guard": {"errors", "events", "keys", "store", "crypto", "tokens", "consent"},
+    "retention": {"errors", "store"},
+    "guard": {"errors", "events", "keys", "store", "crypto", "tokens", "consent", "retention"},
     "integrations": {"errors", "guard"},
     "cli": {"*"},
 }

@@ -70,6 +70,7 @@ from piiguard.masking import (
     mask_model,
     masker_for,
 )
+from piiguard.retention import RetentionPolicy
 
 __version__ = "0.1.0.dev0"
 
@@ -118,6 +119,7 @@ __all__ = [
     "PolicyViolation",
     "Purpose",
     "Replace",
+    "RetentionPolicy",
     "StoreError",
     "TokenExpired",
     "TokenNotFound",

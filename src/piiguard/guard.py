@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import ParamSpec, Self, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import DEFAULT_MAX_USES, Envelope, Keyring, RotationReport, get_suite
 from piiguard.events import EventSink, NullSink
 from piiguard.keys import KEKProvider, LocalKEK
+from piiguard.retention import Erasure, ErasureReceipt, Retention
 from piiguard.store import Store
 from piiguard.tokens import Tokens, TokenVault
 
@@ -87,6 +88,22 @@ class Guard:
                 text, context=_EVIDENCE_CONTEXT, subject=subject
             ),
             unseal=lambda sealed: self._envelope.decrypt(sealed, context=_EVIDENCE_CONTEXT),
+            clock=clock,
+        )
+        self.retention = Retention(
+            store, pseudonym=keyring.subject_scope, shred_scope=keyring.shred, clock=clock
+        )
+        self._erasure = Erasure(
+            store,
+            self.retention,
+            pseudonym=keyring.subject_scope,
+            delete_vault_entries=self.vault.delete_subject,
+            vault_entries=lambda subject: self.vault.entries(
+                subject, actor="access-request", purpose="access_request"
+            ),
+            withdraw_consents=self.consent.withdraw_all,
+            consent_history=self.consent.history,
+            shred=self.shred,
             clock=clock,
         )
         # the hot calls, bound once
@@ -169,6 +186,19 @@ class Guard:
             ConsentRequired: naming the purposes without consent.
         """
         return requires_consent(self.consent.missing, purposes, subject)
+
+    def erase(self, subject: str, reason: str = "request") -> ErasureReceipt:
+        """Erase a subject: records through the hooks (or frozen for a legal minimum), vault
+        entries, consents, keys. Returns the persisted receipt; run it again to resume."""
+        return self._erasure.erase(subject, reason)
+
+    def export(self, subject: str) -> dict[str, Any]:
+        """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45)."""
+        return self._erasure.export(subject)
+
+    def erasure_receipts(self, subject: str) -> list[Mapping[str, Any]]:
+        """The persisted receipts of a subject's erasure requests, oldest first."""
+        return self._erasure.receipts(subject)
 
     def shred(self, subject: str) -> int:
         """Destroy every data key of a subject; return how many.

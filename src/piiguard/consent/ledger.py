@@ -353,6 +353,21 @@ class ConsentLedger:
         """Record a withdrawal: effective at once, for every Guard on this store (Art. 15)."""
         self._append(subject, purpose, _WITHDRAW, evidence)
 
+    def withdraw_all(self, subject: str) -> list[str]:
+        """Withdraw every consent the subject holds now (erasure); return the purposes."""
+        pseudonym = self._subject(subject)
+        purposes = self._tables.purposes
+        with self._store.engine.connect() as connection:
+            names = connection.execute(select(purposes.c.name)).scalars().all()
+        granted = [
+            name
+            for name in names
+            if self._state(pseudonym, name) and self.purpose(name).needs_grant
+        ]
+        for name in granted:
+            self._append(subject, name, _WITHDRAW, None)
+        return granted
+
     def expire(self, subject: str, purpose: str) -> None:
         """Record that a consent lapsed (a period ended, a retention rule ran): the subject did
         not withdraw it, but it no longer holds."""

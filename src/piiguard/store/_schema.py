@@ -22,7 +22,7 @@ from sqlalchemy import (
 __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
-SCHEMA_VERSION = 3  # 1: meta, keys; 2: vault; 3: consent
+SCHEMA_VERSION = 4  # 1: meta, keys; 2: vault; 3: consent; 4: retention
 
 
 class Tables:
@@ -94,4 +94,49 @@ class Tables:
             Column("at", DateTime(timezone=True), nullable=False),
             Index("piiguard_consent_subject", "subject", "purpose", "event_id"),
             Index("piiguard_consent_purpose", "purpose", "event_id"),
+        )
+        self.retention = Table(
+            "piiguard_retention",
+            self.metadata,
+            Column("category", String(64), primary_key=True),
+            Column("record_id", String(128), primary_key=True),
+            Column("subject", String(80), nullable=True),  # a keyed pseudonym
+            Column("event_at", DateTime(timezone=True), nullable=False),
+            Column("due_at", DateTime(timezone=True), nullable=False),
+            # pending, running, done, failed, frozen
+            Column("status", String(16), nullable=False),
+            Column("attempts", Integer, nullable=False),
+            Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+            Column("claimed_at", DateTime(timezone=True), nullable=True),
+            Column("last_error", String(200), nullable=True),
+            Column("done_at", DateTime(timezone=True), nullable=True),
+            Index("piiguard_retention_due", "status", "due_at"),
+            Index("piiguard_retention_subject", "subject"),
+        )
+        self.holds = Table(
+            "piiguard_retention_holds",
+            self.metadata,
+            Column("hold_id", String(40), primary_key=True),
+            Column("subject", String(80), nullable=True),
+            Column("category", String(64), nullable=True),
+            Column("record_id", String(128), nullable=True),
+            Column("reason", String(200), nullable=False),
+            Column("until", DateTime(timezone=True), nullable=True),
+            Column("released_at", DateTime(timezone=True), nullable=True),
+        )
+        self.scheduled_shreds = Table(
+            "piiguard_scheduled_shreds",
+            self.metadata,
+            Column("scope", String(80), primary_key=True),
+            Column("due_at", DateTime(timezone=True), nullable=False),
+        )
+        self.receipts = Table(
+            "piiguard_erasure_receipts",
+            self.metadata,
+            Column("receipt_id", String(40), primary_key=True),
+            Column("subject", String(80), nullable=False),
+            Column("reason", String(64), nullable=False),
+            Column("requested_at", DateTime(timezone=True), nullable=False),
+            Column("completed", Boolean, nullable=False),
+            Column("steps", String(16000), nullable=False),  # JSON, no PII
         )

@@ -191,6 +191,23 @@ class TokenVault:
         del value
         raise failure
 
+    def entries(self, subject: str, *, actor: str, purpose: str) -> list[dict[str, str]]:
+        """A subject's live vault entries with their values (an access request): each value
+        is revealed like ``detokenize`` does, with an access event."""
+        vault = self._store.tables.vault
+        with self._store.engine.connect() as connection:
+            tokens = connection.execute(
+                select(vault.c.token, vault.c.kind).where(vault.c.scope == self._scope(subject))
+            ).all()
+        out = []
+        for token, kind in tokens:
+            try:
+                value = self.detokenize(token, actor=actor, purpose=purpose)
+            except TokenNotFound:  # expired between the two reads
+                continue
+            out.append({"token": token, "kind": kind, "value": value})
+        return out
+
     def delete_subject(self, subject: str) -> int:
         """Delete every vault entry of a subject; return how many (erasure calls this)."""
         vault = self._store.tables.vault

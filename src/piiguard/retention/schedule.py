@@ -1,0 +1,481 @@
+"""The retention schedule: tracked records, legal holds, hooks, and crash-safe sweeps.
+
+A sweep *claims* a batch of due, unheld records in one transaction (marking them running,
+with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several processes never claim the same
+rows), calls the category's hook outside the transaction, and marks them done only after the
+hook returns. A hook that raises marks its batch failed, with the error's *type* only (never
+its message, which may hold PII), and the batch is retried on a later sweep after a backoff.
+A process that dies mid-sweep leaves its claimed rows running; after a lease they are claimed
+again, so nothing is skipped, and since hooks must be idempotent a repeated call is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from piiguard.errors import PolicyViolation
+from piiguard.retention.policy import RetentionPolicy
+from piiguard.store import Store
+
+__all__ = ["Hook", "Retention", "SweepReport"]
+
+Hook = Callable[[list[str]], object]
+_PENDING, _RUNNING, _DONE, _FAILED, _FROZEN = "pending", "running", "done", "failed", "frozen"
+_LEASE = timedelta(minutes=10)
+_MAX_BACKOFF = timedelta(hours=24)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; piiguard writes aware ones, so read them as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(timedelta(minutes=2 ** min(attempts, 20)), _MAX_BACKOFF)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What a sweep did (or, with ``dry_run``, would do), in counts of records."""
+
+    done: int = 0
+    failed: int = 0
+    held: int = 0
+    not_yet_due: int = 0
+    shredded_subjects: int = 0
+    dry_run: bool = False
+    by_category: Mapping[str, int] = field(default_factory=dict)
+
+
+class Retention:
+    """Retention of one store's records (``guard.retention``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        pseudonym: Callable[[str], str],
+        shred_scope: Callable[[str], int],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._tables = store.tables
+        self._pseudonym = pseudonym
+        self._shred_scope = shred_scope
+        self._clock = clock
+        self._policies: dict[str, RetentionPolicy] = {}
+        self._hooks: dict[str, Hook] = {}
+        self._exporters: dict[str, Callable[[list[str]], Any]] = {}
+
+    # -- configuration -------------------------------------------------------------------
+
+    def policy(self, policy: RetentionPolicy) -> RetentionPolicy:
+        """Register (or replace) the policy of a category."""
+        if not isinstance(policy, RetentionPolicy):
+            raise TypeError("policy() takes a piiguard.RetentionPolicy")
+        self._policies[policy.category] = policy
+        return policy
+
+    def policy_for(self, category: str) -> RetentionPolicy:
+        """The registered policy of a category.
+
+        Raises:
+            PolicyViolation: none is registered.
+        """
+        found = self._policies.get(category)
+        if found is None:
+            raise PolicyViolation(f"no retention policy for category {category!r}")
+        return found
+
+    def hook(self, category: str) -> Callable[[Hook], Hook]:
+        """Register the function that deletes (or anonymizes) due records of a category.
+
+        It is called with batches of record ids, must be idempotent, and may raise.
+        """
+
+        def register(function: Hook) -> Hook:
+            self._hooks[category] = function
+            return function
+
+        return register
+
+    def exporter(
+        self, category: str
+    ) -> Callable[[Callable[[list[str]], Any]], Callable[[list[str]], Any]]:
+        """Register the function that returns a subject's records of a category for an access
+        request (JSON-serialisable)."""
+
+        def register(function: Callable[[list[str]], Any]) -> Callable[[list[str]], Any]:
+            self._exporters[category] = function
+            return function
+
+        return register
+
+    # -- tracking --------------------------------------------------------------------------
+
+    def track(
+        self,
+        category: str,
+        record_id: str,
+        *,
+        subject: str | None = None,
+        at: datetime | None = None,
+    ) -> datetime:
+        """Record the triggering event of a record; return when it falls due.
+
+        Idempotent on (category, record_id); a later event moves the due date, an earlier
+        one changes nothing; a record already dealt with stays so.
+        """
+        policy = self.policy_for(category)
+        if not isinstance(record_id, str) or not 0 < len(record_id) <= 128:
+            raise ValueError("a record id is a text of 1 to 128 characters")
+        event_at = at or self._clock()
+        if event_at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+        due = event_at + policy.keep
+        scope = self._pseudonym(subject) if subject is not None else None
+        table = self._tables.retention
+        with self._store.transaction() as connection:
+            row = connection.execute(
+                select(table.c.event_at, table.c.status)
+                .where(table.c.category == category, table.c.record_id == record_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                connection.execute(
+                    table.insert().values(
+                        category=category,
+                        record_id=record_id,
+                        subject=scope,
+                        event_at=event_at,
+                        due_at=due,
+                        status=_PENDING,
+                        attempts=0,
+                    )
+                )
+                return due
+            if row.status in (_DONE, _FROZEN) or event_at <= _aware(row.event_at):
+                return _aware(row.event_at) + policy.keep
+            connection.execute(
+                update(table)
+                .where(table.c.category == category, table.c.record_id == record_id)
+                .values(event_at=event_at, due_at=due)
+            )
+            return due
+
+    def hold(
+        self,
+        *,
+        subject: str | None = None,
+        category: str | None = None,
+        record_id: str | None = None,
+        reason: str,
+        until: datetime | None = None,
+    ) -> str:
+        """Put a legal hold on a subject, a category, or one record; return the hold's id.
+
+        Held records are never swept or erased until the hold is released or ``until`` passes.
+        """
+        if subject is None and category is None:
+            raise ValueError("a hold names a subject, a category, or a category and a record")
+        if record_id is not None and category is None:
+            raise ValueError("a record hold names its category")
+        if not isinstance(reason, str) or not 0 < len(reason) <= 200:
+            raise ValueError("a hold gives a reason of 1 to 200 characters")
+        hold_id = "hold_" + os.urandom(12).hex()
+        with self._store.transaction() as connection:
+            connection.execute(
+                self._tables.holds.insert().values(
+                    hold_id=hold_id,
+                    subject=self._pseudonym(subject) if subject is not None else None,
+                    category=category,
+                    record_id=record_id,
+                    reason=reason,
+                    until=until,
+                )
+            )
+        return hold_id
+
+    def release(self, hold_id: str) -> None:
+        """End a hold; the records it kept become due as their policy says."""
+        holds = self._tables.holds
+        with self._store.transaction() as connection:
+            connection.execute(
+                update(holds).where(holds.c.hold_id == hold_id).values(released_at=self._clock())
+            )
+
+    def _held(self, now: datetime) -> Any:
+        """An SQL condition: the retention row is under an active hold."""
+        holds, table = self._tables.holds, self._tables.retention
+        active = and_(
+            holds.c.released_at.is_(None), or_(holds.c.until.is_(None), holds.c.until > now)
+        )
+        return (
+            select(holds.c.hold_id)
+            .where(
+                active,
+                or_(
+                    and_(holds.c.subject.is_not(None), holds.c.subject == table.c.subject),
+                    and_(
+                        holds.c.category == table.c.category,
+                        or_(holds.c.record_id.is_(None), holds.c.record_id == table.c.record_id),
+                    ),
+                ),
+            )
+            .exists()
+        )
+
+    def held_records(self, scope: str, now: datetime) -> set[tuple[str, str]]:
+        """(category, record id) of the subject's open records that a hold keeps."""
+        table = self._tables.retention
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(
+                select(table.c.category, table.c.record_id).where(
+                    table.c.subject == scope, table.c.status != _DONE, self._held(now)
+                )
+            ).all()
+        return {(row.category, row.record_id) for row in rows}
+
+    def is_frozen(self, category: str, record_id: str) -> bool:
+        """Whether a record is frozen: kept for a legal minimum after an erasure request, and
+        not to be processed any more."""
+        table = self._tables.retention
+        with self._store.engine.connect() as connection:
+            status = connection.execute(
+                select(table.c.status).where(
+                    table.c.category == category, table.c.record_id == record_id
+                )
+            ).scalar_one_or_none()
+        return status == _FROZEN
+
+    # -- sweeps ---------------------------------------------------------------------------
+
+    def sweep(
+        self,
+        now: datetime | None = None,
+        *,
+        batch: int = 1000,
+        dry_run: bool = False,
+        progress: Callable[[SweepReport], object] | None = None,
+    ) -> SweepReport:
+        """Act on every due, unheld record, in batches; see the module docstring.
+
+        Args:
+            now: the time to sweep at (default: the Guard's clock).
+            batch: records per hook call.
+            dry_run: count what would go, by category, and call nothing.
+            progress: called with the running report after each batch.
+        """
+        if batch < 1:
+            raise ValueError("batch is at least 1")
+        moment = now or self._clock()
+        if dry_run:
+            return self._dry_run(moment)
+        done = failed = 0
+        by_category: dict[str, int] = {}
+        for category in sorted(self._policies):
+            while True:
+                claimed = self._claim(category, moment, batch)
+                if not claimed:
+                    break
+                ok = self._act(category, claimed, moment)
+                if ok:
+                    done += len(claimed)
+                    by_category[category] = by_category.get(category, 0) + len(claimed)
+                else:
+                    failed += len(claimed)
+                if progress is not None:
+                    progress(SweepReport(done=done, failed=failed, by_category=dict(by_category)))
+        shredded = self._run_scheduled_shreds(moment)
+        held, not_due = self._counts(moment)
+        return SweepReport(done, failed, held, not_due, shredded, False, by_category)
+
+    def _claimable(self, category: str, now: datetime) -> Any:
+        table = self._tables.retention
+        retry = and_(table.c.status == _FAILED, table.c.next_attempt_at <= now)
+        stale = and_(table.c.status == _RUNNING, table.c.claimed_at <= now - _LEASE)
+        frozen_due = table.c.status == _FROZEN
+        return and_(
+            table.c.category == category,
+            table.c.due_at <= now,
+            or_(table.c.status == _PENDING, retry, stale, frozen_due),
+            ~self._held(now),
+        )
+
+    def _claim(self, category: str, now: datetime, batch: int) -> list[tuple[str, str | None]]:
+        table = self._tables.retention
+        with self._store.transaction() as connection:
+            rows = connection.execute(
+                select(table.c.record_id, table.c.subject)
+                .where(self._claimable(category, now))
+                .order_by(table.c.due_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if rows:
+                connection.execute(
+                    update(table)
+                    .where(
+                        table.c.category == category,
+                        table.c.record_id.in_([row.record_id for row in rows]),
+                    )
+                    .values(status=_RUNNING, claimed_at=now)
+                )
+        return [(row.record_id, row.subject) for row in rows]
+
+    def _act(self, category: str, claimed: list[tuple[str, str | None]], now: datetime) -> bool:
+        policy = self._policies[category]
+        hook = self._hooks.get(category)
+        ids = [record_id for record_id, _ in claimed]
+        error: str | None = None
+        try:
+            if policy.action == "shred":
+                for scope in {subject for _, subject in claimed if subject is not None}:
+                    self._shred_scope(scope)
+            elif hook is None:
+                error = "NoHookRegistered"
+            if hook is not None and error is None:
+                hook(list(ids))
+        except Exception as failure:  # recorded by type only: messages may hold PII
+            error = type(failure).__name__
+        self._finish(category, ids, now, error)
+        return error is None
+
+    def _finish(self, category: str, ids: list[str], now: datetime, error: str | None) -> None:
+        table = self._tables.retention
+        where = and_(table.c.category == category, table.c.record_id.in_(ids))
+        with self._store.transaction() as connection:
+            if error is None:
+                connection.execute(
+                    update(table).where(where).values(status=_DONE, done_at=now, last_error=None)
+                )
+                return
+            rows = connection.execute(
+                select(table.c.record_id, table.c.attempts).where(where)
+            ).all()
+            for row in rows:
+                attempts = int(row.attempts) + 1
+                connection.execute(
+                    update(table)
+                    .where(table.c.category == category, table.c.record_id == row.record_id)
+                    .values(
+                        status=_FAILED,
+                        attempts=attempts,
+                        next_attempt_at=now + _backoff(attempts),
+                        last_error=error[:200],
+                    )
+                )
+
+    def _dry_run(self, now: datetime) -> SweepReport:
+        table = self._tables.retention
+        by_category: dict[str, int] = {}
+        with self._store.engine.connect() as connection:
+            for category in sorted(self._policies):
+                count = connection.execute(
+                    select(func.count()).select_from(table).where(self._claimable(category, now))
+                ).scalar_one()
+                if count:
+                    by_category[category] = int(count)
+        held, not_due = self._counts(now)
+        return SweepReport(sum(by_category.values()), 0, held, not_due, 0, True, by_category)
+
+    def _counts(self, now: datetime) -> tuple[int, int]:
+        table = self._tables.retention
+        open_rows = table.c.status.in_([_PENDING, _FAILED, _RUNNING, _FROZEN])
+        with self._store.engine.connect() as connection:
+            held = connection.execute(
+                select(func.count()).select_from(table).where(open_rows, self._held(now))
+            ).scalar_one()
+            not_due = connection.execute(
+                select(func.count())
+                .select_from(table)
+                .where(open_rows, table.c.due_at > now, ~self._held(now))
+            ).scalar_one()
+        return int(held), int(not_due)
+
+    # -- erasure support -----------------------------------------------------------------------
+
+    def subject_records(self, scope: str, connection: Connection) -> list[Any]:
+        """The open records of a subject (by pseudonym), for erasure."""
+        table = self._tables.retention
+        rows = connection.execute(
+            select(table).where(
+                table.c.subject == scope, table.c.status.in_([_PENDING, _FAILED, _RUNNING, _FROZEN])
+            )
+        ).all()
+        return list(rows)
+
+    def records_of(self, scope: str) -> dict[str, list[str]]:
+        """A subject's tracked record ids, by category (for access requests)."""
+        table = self._tables.retention
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(
+                select(table.c.category, table.c.record_id).where(
+                    table.c.subject == scope, table.c.status != _DONE
+                )
+            ).all()
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.category, []).append(row.record_id)
+        return found
+
+    def schedule_shred(self, scope: str, due: datetime) -> None:
+        """Shred a subject's keys once frozen data no longer needs them."""
+        table = self._tables.scheduled_shreds
+        with self._store.transaction() as connection:
+            current = connection.execute(
+                select(table.c.due_at).where(table.c.scope == scope)
+            ).scalar_one_or_none()
+            if current is None:
+                connection.execute(table.insert().values(scope=scope, due_at=due))
+            elif _aware(current) < due:
+                connection.execute(update(table).where(table.c.scope == scope).values(due_at=due))
+
+    def _run_scheduled_shreds(self, now: datetime) -> int:
+        table = self._tables.scheduled_shreds
+        with self._store.engine.connect() as connection:
+            scopes = (
+                connection.execute(select(table.c.scope).where(table.c.due_at <= now))
+                .scalars()
+                .all()
+            )
+        for scope in scopes:
+            self._shred_scope(scope)
+            with self._store.transaction() as connection:
+                connection.execute(delete(table).where(table.c.scope == scope))
+        return len(scopes)
+
+    def freeze(self, category: str, record_ids: Iterable[str]) -> None:
+        """Mark records frozen: kept until their due date, then swept as usual."""
+        table = self._tables.retention
+        with self._store.transaction() as connection:
+            connection.execute(
+                update(table)
+                .where(table.c.category == category, table.c.record_id.in_(list(record_ids)))
+                .values(status=_FROZEN)
+            )
+
+    def delete_now(self, category: str, record_ids: list[str], now: datetime) -> str | None:
+        """Call a category's hook for records now (an erasure request); return the error type."""
+        hook = self._hooks.get(category)
+        error: str | None = None
+        try:
+            if hook is None:
+                error = "NoHookRegistered"
+            else:
+                hook(list(record_ids))
+        except Exception as failure:  # recorded by type only
+            error = type(failure).__name__
+        self._finish(category, record_ids, now, error)
+        return error
+
+    def export_category(self, category: str, record_ids: list[str]) -> Any:
+        """The category exporter's view of these records, or None without an exporter."""
+        exporter = self._exporters.get(category)
+        return exporter(list(record_ids)) if exporter is not None else None
