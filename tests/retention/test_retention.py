@@ -355,3 +355,43 @@ def test_receipts_and_schedule_name_no_subject(tmp_path: Path, kek: LocalKEK, cl
         guard.erase("customer-4711")
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("r.db*"))
     assert b"customer-4711" not in raw
+
+
+def _sweep_and_die(url: str, schema: str | None, kek_path: str) -> None:
+    """A worker whose process dies inside the hook, after claiming a batch."""
+    import os
+
+    with pg.Guard.open(
+        url, kek=LocalKEK.from_file(kek_path), schema=schema, clock=lambda: START
+    ) as guard:
+        guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
+        guard.retention.hook("chats")(lambda ids: os._exit(1))
+        guard.retention.sweep(batch=3)
+
+
+def test_a_process_killed_mid_sweep_loses_nothing(
+    store_target: StoreTarget, tmp_path: Path, clock: Clock
+) -> None:
+    """A real process dies holding a claimed batch: after the lease another sweep deletes
+    every record, each once."""
+    import multiprocessing
+
+    url, schema = store_target
+    kek_path = tmp_path / "kek.key"
+    hook = Recorder()
+    with pg.Guard.open(url, kek=LocalKEK.generate(kek_path), schema=schema, clock=clock) as guard:
+        guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
+        guard.retention.hook("chats")(hook)
+        for i in range(7):
+            guard.retention.track("chats", f"c{i}", at=START - timedelta(days=31))
+        worker = multiprocessing.get_context("spawn").Process(
+            target=_sweep_and_die, args=(url, schema, str(kek_path))
+        )
+        worker.start()
+        worker.join(timeout=60)
+        assert worker.exitcode == 1
+        assert guard.retention.sweep().done == 4  # the dead worker's 3 wait for their lease
+        clock.now += timedelta(minutes=11)
+        assert guard.retention.sweep().done == 3
+    assert hook.deleted == [f"c{i}" for i in range(7)]
+    assert sum(len(call) for call in hook.calls) == 7

@@ -296,38 +296,57 @@ class Retention:
         held, not_due = self._counts(moment)
         return SweepReport(done, failed, held, not_due, shredded, False, by_category)
 
+    def _claimable_states(self, now: datetime) -> list[Any]:
+        """The states a due record can be claimed from, each an index-friendly condition
+        (one query per state walks the (status, due_at) index; an OR of them would not)."""
+        table = self._tables.retention
+        return [
+            table.c.status == _PENDING,
+            and_(table.c.status == _FAILED, table.c.next_attempt_at <= now),
+            and_(table.c.status == _RUNNING, table.c.claimed_at <= now - _LEASE),
+            table.c.status == _FROZEN,
+        ]
+
     def _claimable(self, category: str, now: datetime) -> Any:
         table = self._tables.retention
-        retry = and_(table.c.status == _FAILED, table.c.next_attempt_at <= now)
-        stale = and_(table.c.status == _RUNNING, table.c.claimed_at <= now - _LEASE)
-        frozen_due = table.c.status == _FROZEN
         return and_(
             table.c.category == category,
             table.c.due_at <= now,
-            or_(table.c.status == _PENDING, retry, stale, frozen_due),
+            or_(*self._claimable_states(now)),
             ~self._held(now),
         )
 
     def _claim(self, category: str, now: datetime, batch: int) -> list[tuple[str, str | None]]:
         table = self._tables.retention
+        found: list[Any] = []
         with self._store.transaction() as connection:
-            rows = connection.execute(
-                select(table.c.record_id, table.c.subject)
-                .where(self._claimable(category, now))
-                .order_by(table.c.due_at)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if rows:
+            for state in self._claimable_states(now):
+                if len(found) >= batch:
+                    break
+                found.extend(
+                    connection.execute(
+                        select(table.c.record_id, table.c.subject)
+                        .where(
+                            state,
+                            table.c.due_at <= now,
+                            table.c.category == category,
+                            ~self._held(now),
+                        )
+                        .order_by(table.c.due_at)
+                        .limit(batch - len(found))
+                        .with_for_update(skip_locked=True)
+                    ).all()
+                )
+            if found:
                 connection.execute(
                     update(table)
                     .where(
                         table.c.category == category,
-                        table.c.record_id.in_([row.record_id for row in rows]),
+                        table.c.record_id.in_([row.record_id for row in found]),
                     )
                     .values(status=_RUNNING, claimed_at=now)
                 )
-        return [(row.record_id, row.subject) for row in rows]
+        return [(row.record_id, row.subject) for row in found]
 
     def _act(self, category: str, claimed: list[tuple[str, str | None]], now: datetime) -> bool:
         policy = self._policies[category]
