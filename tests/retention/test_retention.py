@@ -395,3 +395,14 @@ def test_a_process_killed_mid_sweep_loses_nothing(
         assert guard.retention.sweep().done == 3
     assert hook.deleted == [f"c{i}" for i in range(7)]
     assert sum(len(call) for call in hook.calls) == 7
+
+
+def test_the_anonymize_action_calls_the_hook(shop: tuple[pg.Guard, Recorder, Recorder]) -> None:
+    """piiguard owns none of an anonymized category's data: the application's hook does it."""
+    guard, _, _ = shop
+    guard.retention.policy(pg.RetentionPolicy("reviews", keep=YEAR, action="anonymize"))
+    anonymizer = Recorder()
+    guard.retention.hook("reviews")(anonymizer)
+    guard.retention.track("reviews", "r1", subject="u1", at=START - 2 * YEAR)
+    assert guard.retention.sweep().done == 1
+    assert anonymizer.deleted == ["r1"]
