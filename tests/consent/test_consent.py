@@ -276,6 +276,8 @@ def test_filter_streams_campaign_audiences(shop: pg.Guard) -> None:
     expected = [s for s in subjects[::3] if s != "s0"]
     assert list(shop.consent.filter(iter(subjects), "marketing_sms")) == expected
     assert list(shop.consent.filter(["a", "b"], "delivery")) == ["a", "b"]
+    with pytest.raises(ValueError, match="subject"):
+        list(shop.consent.filter(["s3", ""], "marketing_sms"))
 
 
 def test_the_ledger_names_no_subject_and_seals_evidence(tmp_path: Path, kek: LocalKEK) -> None:

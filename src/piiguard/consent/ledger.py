@@ -438,7 +438,9 @@ class ConsentLedger:
         granted = self._granted_pseudonyms(purpose, version)
         pseudonym = self._bulk_pseudonym()
         for subject in subjects:
-            if pseudonym(self._checked_subject(subject)) in granted:
+            if type(subject) is not str or not subject:
+                self._checked_subject(subject)  # raises the same error as every other call
+            if pseudonym(subject) in granted:
                 yield subject
 
     def _granted_pseudonyms(self, purpose: str, version: int) -> set[str]:
