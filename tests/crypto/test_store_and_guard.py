@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -176,3 +177,32 @@ def test_concurrent_processes_lose_no_key(
                 assert (
                     guard.decrypt(text, context={"w": str(worker), "i": str(i)}) == f"{worker}-{i}"
                 )
+
+
+def _derived_values(
+    url: str, schema: str | None, kek_path: str, barrier: Any
+) -> tuple[str, str, str]:
+    with pg.Guard.open(url, kek=LocalKEK.from_file(kek_path), schema=schema) as guard:
+        barrier.wait()  # everyone reaches the first use of the root keys at once
+        return (
+            guard._keyring.subject_scope("u1"),
+            guard.blind_index(CANARY_PHONE, field="customers.phone"),
+            guard.tokens.token(CANARY_PHONE, kind="phone"),
+        )
+
+
+def test_processes_opening_a_fresh_store_agree_on_root_keys(
+    store_target: StoreTarget, tmp_path: Path
+) -> None:
+    """Four processes racing to create the root keys of a new store end up with one set:
+    the same pseudonyms, blind indexes and tokens everywhere."""
+    url, schema = store_target
+    kek_path = tmp_path / "kek.key"
+    LocalKEK.generate(kek_path)
+    if schema is not None:  # create the empty schema first, so the race is on the keys
+        Store.open(url, schema=schema).close()
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(4) as pool:
+        barrier = manager.Barrier(4)
+        results = pool.starmap(_derived_values, [(url, schema, str(kek_path), barrier)] * 4)
+    assert len(set(results)) == 1

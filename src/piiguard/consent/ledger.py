@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import Connection, and_, exists, select
 
 from piiguard.consent.purposes import Purpose
 from piiguard.errors import InvalidPII, PolicyViolation, UnknownPurpose
-from piiguard.store import Store
+from piiguard.store import Store, aware
 from piiguard.validate import check_cn_resident_id, cn_resident_id_birth_date
 
 __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
@@ -66,10 +66,6 @@ class ConsentProof:
     grant: ConsentEvent | None
     notice: Notice | None
     evidence: Mapping[str, str] = field(repr=False)  # an IP, a user agent: PI of its own
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _check_evidence(evidence: Mapping[str, str] | None) -> dict[str, str]:
@@ -132,6 +128,7 @@ class ConsentLedger:
         table = self._tables.purposes
         definition = purpose.definition()
         with self._store.transaction() as connection:
+            self._store.serialize(connection, "purpose:" + purpose.name)
             row = connection.execute(
                 select(table.c.version, table.c.definition)
                 .where(table.c.name == purpose.name)
@@ -197,6 +194,7 @@ class ConsentLedger:
         notice = Notice(version, names, bool(material), self._clock())
         table = self._tables.notices
         with self._store.transaction() as connection:
+            self._store.serialize(connection, "notice:" + version)
             if connection.execute(
                 select(table.c.version).where(table.c.version == version)
             ).first():
@@ -222,7 +220,7 @@ class ConsentLedger:
             row.version,
             frozenset(json.loads(row.purposes)),
             bool(row.material),
-            _aware(row.published_at),
+            aware(row.published_at),
         )
 
     # -- grants and withdrawals ----------------------------------------------------------
@@ -512,7 +510,7 @@ class ConsentLedger:
             ).all()
         return [
             ConsentEvent(
-                row.purpose, row.action, row.notice, int(row.purpose_version), _aware(row.at)
+                row.purpose, row.action, row.notice, int(row.purpose_version), aware(row.at)
             )
             for row in rows
         ]
@@ -538,7 +536,7 @@ class ConsentLedger:
             return ConsentProof(target, version, valid, None, None, {})
         evidence = json.loads(self._unseal(grant.evidence)) if grant.evidence else {}
         event = ConsentEvent(
-            grant.purpose, grant.action, grant.notice, int(grant.purpose_version), _aware(grant.at)
+            grant.purpose, grant.action, grant.notice, int(grant.purpose_version), aware(grant.at)
         )
         return ConsentProof(target, version, valid, event, self.notice(grant.notice), evidence)
 

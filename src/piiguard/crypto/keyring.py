@@ -277,6 +277,7 @@ class Keyring:
             keys = self._store.tables.keys
             name = f"{_ROOT}:{purpose}"
             with self._store.transaction() as connection:
+                self._store.serialize(connection, name)  # one root key, whoever comes first
                 key_id = connection.execute(
                     select(keys.c.key_id)
                     .where(keys.c.scope == _ROOT_SCOPE, keys.c.purpose == name)

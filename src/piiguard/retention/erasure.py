@@ -14,13 +14,13 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from piiguard.retention.schedule import Retention
-from piiguard.store import Store
+from piiguard.store import Store, aware
 
 __all__ = ["Erasure", "ErasureReceipt", "ErasureStep", "KeptRecords"]
 
@@ -56,10 +56,6 @@ class ErasureReceipt:
     completed: bool
     steps: tuple[ErasureStep, ...]
     kept: tuple[KeptRecords, ...] = field(default=())
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Erasure:
@@ -146,7 +142,7 @@ class Erasure:
                 steps.append(ErasureStep("records", category, "frozen", f"{count} under a hold"))
             if not free:
                 continue
-            due = max(_aware(row.due_at) for row in free)
+            due = max(aware(row.due_at) for row in free)
             ids = [row.record_id for row in free]
             if self._retention.policy_for(category).legal_minimum and due > now:
                 self._retention.freeze(category, ids)

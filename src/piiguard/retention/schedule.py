@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from piiguard.errors import PolicyViolation
 from piiguard.retention.policy import RetentionPolicy
-from piiguard.store import Store
+from piiguard.store import Store, aware
 
 __all__ = ["Hook", "Retention", "SweepReport"]
 
@@ -29,11 +29,6 @@ Hook = Callable[[list[str]], object]
 _PENDING, _RUNNING, _DONE, _FAILED, _FROZEN = "pending", "running", "done", "failed", "frozen"
 _LEASE = timedelta(minutes=10)
 _MAX_BACKOFF = timedelta(hours=24)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; piiguard writes aware ones, so read them as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -142,6 +137,7 @@ class Retention:
         scope = self._pseudonym(subject) if subject is not None else None
         table = self._tables.retention
         with self._store.transaction() as connection:
+            self._store.serialize(connection, f"track:{category}:{record_id}")
             row = connection.execute(
                 select(table.c.event_at, table.c.status)
                 .where(table.c.category == category, table.c.record_id == record_id)
@@ -160,8 +156,8 @@ class Retention:
                     )
                 )
                 return due
-            if row.status in (_DONE, _FROZEN) or event_at <= _aware(row.event_at):
-                return _aware(row.event_at) + policy.keep
+            if row.status in (_DONE, _FROZEN) or event_at <= aware(row.event_at):
+                return aware(row.event_at) + policy.keep
             connection.execute(
                 update(table)
                 .where(table.c.category == category, table.c.record_id == record_id)
@@ -448,12 +444,13 @@ class Retention:
         """Shred a subject's keys once frozen data no longer needs them."""
         table = self._tables.scheduled_shreds
         with self._store.transaction() as connection:
+            self._store.serialize(connection, "shred:" + scope)
             current = connection.execute(
                 select(table.c.due_at).where(table.c.scope == scope)
             ).scalar_one_or_none()
             if current is None:
                 connection.execute(table.insert().values(scope=scope, due_at=due))
-            elif _aware(current) < due:
+            elif aware(current) < due:
                 connection.execute(update(table).where(table.c.scope == scope).values(due_at=due))
 
     def _run_scheduled_shreds(self, now: datetime) -> int:

@@ -1,5 +1,5 @@
 """The storage layer: piiguard's own tables through SQLAlchemy Core (SQLite or PostgreSQL)."""
 
-from piiguard.store.store import Store
+from piiguard.store.store import Store, aware
 
-__all__ = ["Store"]
+__all__ = ["Store", "aware"]

@@ -16,6 +16,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from piiguard.errors import StoreError
 from piiguard.store._schema import SCHEMA_VERSION, Tables
 
-__all__ = ["Store"]
+__all__ = ["Store", "aware"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = zlib.crc32(b"piiguard schema migration")
@@ -43,6 +44,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def aware(moment: datetime) -> datetime:
+    """A datetime read back from the store, timezone-aware.
+
+    SQLite hands back naive datetimes; piiguard writes aware UTC ones, so naive means UTC.
+    """
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Store:
@@ -131,6 +140,18 @@ class Store:
                     .where(meta.c.name == "schema_version")
                     .values(value=str(SCHEMA_VERSION))
                 )
+
+    def serialize(self, connection: Connection, name: str) -> None:
+        """Serialise, until this transaction ends, every transaction that says the same name.
+
+        For "select, else create" of a row that may not exist yet: ``FOR UPDATE`` cannot lock
+        a missing row, so two PostgreSQL transactions would both create it. There this takes a
+        transaction-scoped advisory lock; SQLite needs nothing (``BEGIN IMMEDIATE`` already
+        serialises writers).
+        """
+        if connection.dialect.name == "postgresql":
+            key = zlib.crc32(b"piiguard:" + name.encode())
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

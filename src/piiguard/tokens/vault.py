@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -21,7 +21,7 @@ from piiguard.crypto import Envelope, Keyring, wire
 from piiguard.errors import DecryptionError, TokenExpired, TokenNotFound
 from piiguard.events import AccessEvent, EventSink
 from piiguard.kinds import get_kind
-from piiguard.store import Store
+from piiguard.store import Store, aware
 
 __all__ = ["TokenVault"]
 
@@ -154,7 +154,7 @@ class TokenVault:
                     )
                 )
                 for row in rows:
-                    if row.expires_at is None or _aware(row.expires_at) > now:
+                    if row.expires_at is None or aware(row.expires_at) > now:
                         found[row.lookup] = row.token
         return found
 
@@ -174,7 +174,7 @@ class TokenVault:
             row = connection.execute(select(vault).where(vault.c.token == token)).first()
         if row is None:
             raise TokenNotFound
-        if row.expires_at is not None and _aware(row.expires_at) <= self._clock():
+        if row.expires_at is not None and aware(row.expires_at) <= self._clock():
             raise TokenExpired
         try:
             value = self._envelope.decrypt(row.ciphertext, context=_context(token, row.kind))
@@ -221,8 +221,3 @@ class TokenVault:
         with self._store.transaction() as connection:
             result = connection.execute(delete(vault).where(vault.c.expires_at <= self._clock()))
         return int(result.rowcount)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives naive datetimes back; piiguard writes UTC, so read them as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
