@@ -418,7 +418,7 @@ class ConsentLedger:
             if found is not None:
                 return found
         with self._store.engine.connect() as connection:
-            valid = self._valid(connection, pseudonym, purpose)[0]
+            valid = self._valid(connection, pseudonym, purpose)
         if self._changes is not None and len(self._states) < 100_000:
             self._states[(pseudonym, purpose)] = valid
         return valid
@@ -471,10 +471,10 @@ class ConsentLedger:
             seen.append(row.version)
         return stale
 
-    def _valid(self, connection: Connection, pseudonym: str, purpose: str) -> tuple[bool, object]:
+    def _valid(self, connection: Connection, pseudonym: str, purpose: str) -> bool:
         target, version = self._purpose_row(purpose, connection)
         if not target.needs_grant:
-            return True, None
+            return True
         events, notices = self._tables.consent_events, self._tables.notices
         last = connection.execute(
             select(events, notices.c.published_at)
@@ -484,7 +484,7 @@ class ConsentLedger:
             .limit(1)
         ).first()
         if last is None or last.action != _GRANT or last.purpose_version != version:
-            return False, last
+            return False
         superseded = connection.execute(
             select(
                 exists().where(
@@ -496,7 +496,7 @@ class ConsentLedger:
                 )
             )
         ).scalar()
-        return not superseded, last
+        return not superseded
 
     # -- what subjects and regulators ask for ------------------------------------------------
 
@@ -520,7 +520,7 @@ class ConsentLedger:
         pseudonym = self._subject(subject)
         events = self._tables.consent_events
         with self._store.engine.connect() as connection:
-            valid, _ = self._valid(connection, pseudonym, purpose)
+            valid = self._valid(connection, pseudonym, purpose)
             target, version = self._purpose_row(purpose, connection)
             grant = connection.execute(
                 select(events)

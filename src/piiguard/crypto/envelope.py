@@ -80,9 +80,7 @@ class Envelope:
         try:
             plaintext = value.encode() if type(value) is str else _plaintext_bytes(value)
             aad_context = encode_context(context)
-            key_id, aead = self._keyring.encryption_key(
-                "default" if subject is None else self._keyring.subject_scope(subject)
-            )
+            key_id, aead = self._keyring.encryption_key(self._scope(subject))
             header = self._headers.get(key_id) or self._header(key_id)
             nonce = random_nonce()
             return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)

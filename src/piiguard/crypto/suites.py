@@ -45,7 +45,6 @@ SUITES: Mapping[str, Suite] = MappingProxyType(
         "sm4gcm": Suite("sm4gcm", 2, 16, "sm3", Sm4Gcm),
     }
 )
-_BY_CODE = {suite.code: suite for suite in SUITES.values()}
 
 
 def get_suite(name: str) -> Suite:
@@ -58,8 +57,3 @@ def get_suite(name: str) -> Suite:
     if suite is None:
         raise ValueError(f"unknown suite; choose one of {sorted(SUITES)}")
     return suite
-
-
-def suite_by_code(code: int) -> Suite | None:
-    """The suite of a wire-format code, or None."""
-    return _BY_CODE.get(code)

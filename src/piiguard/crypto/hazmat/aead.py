@@ -1,8 +1,8 @@
 """HAZARDOUS: AEAD primitives with caller-chosen nonces. Use piiguard.Guard instead.
 
-``AesGcm`` and ``Sm4Gcm`` share one shape: built once per key, then ``encrypt(nonce,
-plaintext, aad)`` returns ciphertext with the 16-byte tag appended, and ``decrypt`` raises
-``cryptography.exceptions.InvalidTag`` on any mismatch.
+``Sm4Gcm`` has the shape of cryptography's ``AESGCM`` (the ``Aead`` Protocol): built once per
+key, then ``encrypt(nonce, plaintext, aad)`` returns ciphertext with the 16-byte tag appended,
+and ``decrypt`` raises ``cryptography.exceptions.InvalidTag`` on any mismatch.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
-__all__ = ["TAG_SIZE", "Aead", "AesGcm", "AesSiv", "Sm4Gcm"]
+__all__ = ["TAG_SIZE", "Aead", "AesSiv", "Sm4Gcm"]
 
 TAG_SIZE = 16
 
@@ -26,23 +26,6 @@ class Aead(Protocol):
 
     def decrypt(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
         """Plaintext, or InvalidTag."""
-
-
-class AesGcm:
-    """AES-GCM (NIST SP 800-38D) with a 16-byte tag."""
-
-    __slots__ = ("_cipher",)
-
-    def __init__(self, key: bytes) -> None:
-        self._cipher = AESGCM(key)
-
-    def encrypt(self, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-        """Ciphertext followed by the tag."""
-        return self._cipher.encrypt(nonce, plaintext, aad)
-
-    def decrypt(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
-        """Plaintext, or InvalidTag."""
-        return self._cipher.decrypt(nonce, ciphertext, aad)
 
 
 class Sm4Gcm:
