@@ -19,7 +19,13 @@ from pydantic import ValidationError
 
 import piiguard as pg
 from piiguard.validate import upgrade_legacy_cn_id
-from tests.helpers import CANARY_ID, CANARY_PHONE, assert_no_canary, exception_text
+from tests.helpers import (
+    CANARY_ID,
+    CANARY_PHONE,
+    assert_no_canary,
+    exception_text,
+    piiguard_frames_text,
+)
 
 
 class Customer(pg.PIIModel):
@@ -112,3 +118,46 @@ def test_no_error_message_echoes_its_input(text: str) -> None:
         result = kind.check(CANARY_PHONE + text)
         if isinstance(result, pg.InvalidPII):
             assert CANARY_PHONE not in str(result)
+
+
+def test_ff1_refusals_keep_the_text_out_of_every_frame() -> None:
+    """A character outside the alphabet: no frame of the error holds the text."""
+    from piiguard.tokens import FF1
+
+    ff1 = FF1(b"k" * 16)
+    for call in (
+        lambda: ff1.encrypt(CANARY_PHONE + "a"),
+        lambda: ff1.decrypt(CANARY_PHONE + "a"),
+        lambda: ff1.encrypt_many(["1234567", CANARY_PHONE + "a"]),
+        lambda: ff1.decrypt_many([CANARY_PHONE + "a"]),
+    ):
+        with pytest.raises(ValueError, match="alphabet") as caught:
+            call()
+        assert_no_canary(exception_text(caught.value))
+
+
+def test_consent_refusals_keep_id_numbers_and_evidence_out_of_every_frame(tmp_path: object) -> None:
+    """An invalid ID number or malformed evidence (an IP among it) is refused without any frame
+    of the error holding them."""
+    from piiguard.keys import LocalKEK
+
+    with pg.Guard.open(
+        f"sqlite:///{tmp_path}/c.db", kek=LocalKEK.generate(f"{tmp_path}/k.key")
+    ) as guard:
+        guard.consent.register(pg.Purpose("marketing_sms", kinds={"phone"}))
+        guard.consent.publish_notice("n1", purposes=["marketing_sms"])
+        bad_evidence = {"phone": CANARY_PHONE, "bad key": "x"}
+        calls: list[Callable[[], object]] = [
+            lambda: guard.consent.grant(
+                "u1", "marketing_sms", notice="n1", id_number=CANARY_ID[:-1] + "3"
+            ),
+            lambda: guard.consent.grant("u1", "marketing_sms", notice="n1", evidence=bad_evidence),
+            lambda: guard.consent.grant_many(
+                "u1", ["marketing_sms"], notice="n1", evidence=bad_evidence
+            ),
+            lambda: guard.consent.withdraw("u1", "marketing_sms", evidence=bad_evidence),
+        ]
+        for call in calls:
+            with pytest.raises((pg.InvalidPII, ValueError)) as caught:
+                call()
+            assert_no_canary(piiguard_frames_text(caught.value))

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, and_, exists, select
 
 from piiguard.consent.purposes import Purpose
-from piiguard.errors import InvalidPII, PolicyViolation, UnknownPurpose
+from piiguard.errors import InvalidPII, PiiGuardError, PolicyViolation, UnknownPurpose
 from piiguard.store import Store, aware
 from piiguard.validate import check_cn_resident_id, cn_resident_id_birth_date
 
@@ -249,15 +249,20 @@ class ConsentLedger:
         Raises:
             UnknownPurpose, PolicyViolation, ValueError, InvalidPII: nothing is written.
         """
-        self._grant(
-            subject,
-            [purpose],
-            notice=notice,
-            evidence=evidence,
-            born=born,
-            id_number=id_number,
-            bundle=False,
+        failure = self._attempt(
+            lambda: self._grant(
+                subject,
+                [purpose],
+                notice=notice,
+                evidence=evidence,
+                born=born,
+                id_number=id_number,
+                bundle=False,
+            )
         )
+        if failure is not None:
+            del evidence, born, id_number  # an IP, an ID number: out of the error's frames
+            raise failure
 
     def grant_many(
         self,
@@ -274,15 +279,36 @@ class ConsentLedger:
         Raises:
             PolicyViolation: any purpose needs separate consent (it is never bundled).
         """
-        self._grant(
-            subject,
-            list(purposes),
-            notice=notice,
-            evidence=evidence,
-            born=born,
-            id_number=id_number,
-            bundle=True,
+        failure = self._attempt(
+            lambda: self._grant(
+                subject,
+                list(purposes),
+                notice=notice,
+                evidence=evidence,
+                born=born,
+                id_number=id_number,
+                bundle=True,
+            )
         )
+        if failure is not None:
+            del evidence, born, id_number
+            raise failure
+
+    @staticmethod
+    def _attempt(action: Callable[[], None]) -> Exception | None:
+        """Run ``action``; return (not raise) its error.
+
+        piiguard's own refusals come back without their frames, which hold the evidence and ID
+        numbers being refused; other errors (the store's) keep theirs for debugging, and the
+        frames they pass through have dropped those values before touching the store.
+        """
+        try:
+            action()
+        except (PiiGuardError, ValueError, TypeError) as error:
+            return error.with_traceback(None)
+        except Exception as error:  # handed back to the caller, unchanged
+            return error
+        return None
 
     def _grant(
         self,
@@ -315,6 +341,7 @@ class ConsentLedger:
                 "the subject is under 14: consent needs a guardian (PIPL Art. 31)"
             )
         sealed = self._seal(json.dumps(facts, sort_keys=True), subject) if facts else None
+        del evidence, facts, born, id_number  # sealed or checked: no longer needed in clear
         now = self._clock()
         rows = [
             {
@@ -349,18 +376,22 @@ class ConsentLedger:
         self, subject: str, purpose: str, *, evidence: Mapping[str, str] | None = None
     ) -> None:
         """Record a withdrawal: effective at once, for every Guard on this store (Art. 15)."""
-        self._append(subject, purpose, _WITHDRAW, evidence)
+        failure = self._attempt(lambda: self._append(subject, purpose, _WITHDRAW, evidence))
+        if failure is not None:
+            del evidence
+            raise failure
 
     def withdraw_all(self, subject: str) -> list[str]:
         """Withdraw every consent the subject holds now (erasure); return the purposes."""
         pseudonym = self._subject(subject)
         purposes = self._tables.purposes
         with self._store.engine.connect() as connection:
-            names = connection.execute(select(purposes.c.name)).scalars().all()
+            rows = connection.execute(select(purposes.c.name, purposes.c.definition)).all()
         granted = [
-            name
-            for name in names
-            if self._state(pseudonym, name) and self.purpose(name).needs_grant
+            row.name
+            for row in rows
+            if Purpose.from_definition(row.name, row.definition).needs_grant
+            and self._state(pseudonym, row.name)
         ]
         for name in granted:
             self._append(subject, name, _WITHDRAW, None)
@@ -378,6 +409,7 @@ class ConsentLedger:
         facts = _check_evidence(evidence)
         _, version = self._purpose_row(purpose)
         sealed = self._seal(json.dumps(facts, sort_keys=True), subject) if facts else None
+        del evidence, facts
         with self._store.transaction() as connection:
             connection.execute(
                 self._tables.consent_events.insert().values(

@@ -114,33 +114,49 @@ class FF1:
 
         Raises:
             ValueError: a character outside the alphabet, a length outside the domain, or a
-                tweak over 256 bytes. The message never contains the text.
+                tweak over 256 bytes. Neither the message nor any frame's locals hold the text.
         """
-        return self._one(text, tweak, decrypt=False)
+        result = self._many([text], tweak, decrypt=False)
+        if isinstance(result, list):
+            return result[0]
+        del text
+        raise result
 
     def decrypt(self, text: str, tweak: bytes = b"") -> str:
         """Decrypt one text produced by :meth:`encrypt` with the same tweak."""
-        return self._one(text, tweak, decrypt=True)
+        result = self._many([text], tweak, decrypt=True)
+        if isinstance(result, list):
+            return result[0]
+        del text
+        raise result
 
     def encrypt_many(self, texts: Sequence[str], tweak: bytes = b"") -> list[str]:
         """Encrypt a batch; texts of one length share every AES call of each round."""
-        return self._many(texts, tweak, decrypt=False)
+        result = self._many(texts, tweak, decrypt=False)
+        if isinstance(result, list):
+            return result
+        del texts
+        raise result
 
     def decrypt_many(self, texts: Sequence[str], tweak: bytes = b"") -> list[str]:
         """Decrypt a batch produced by :meth:`encrypt_many` with the same tweak."""
-        return self._many(texts, tweak, decrypt=True)
+        result = self._many(texts, tweak, decrypt=True)
+        if isinstance(result, list):
+            return result
+        del texts
+        raise result
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _one(self, text: str, tweak: bytes, *, decrypt: bool) -> str:
-        return self._many([text], tweak, decrypt=decrypt)[0]
-
-    def _many(self, texts: Sequence[str], tweak: bytes, *, decrypt: bool) -> list[str]:
+    def _many(self, texts: Sequence[str], tweak: bytes, *, decrypt: bool) -> list[str] | Exception:
+        """The results, or the error (returned, not raised, so no frame keeps the texts)."""
         if not isinstance(tweak, bytes | bytearray) or len(tweak) > _MAX_TWEAK:
-            raise ValueError("an FF1 tweak is bytes, at most 256 of them")
+            return ValueError("an FF1 tweak is bytes, at most 256 of them")
         by_length: dict[int, list[int]] = {}
         for position, text in enumerate(texts):
-            self._check(text)
+            problem = self._problem(text)
+            if problem is not None:
+                return problem
             by_length.setdefault(len(text), []).append(position)
         out: list[str] = [""] * len(texts)
         for length, positions in by_length.items():
@@ -149,19 +165,21 @@ class FF1:
                 out[position] = result
         return out
 
-    def _check(self, text: object) -> None:
+    def _problem(self, text: object) -> Exception | None:
+        """Why a text cannot be enciphered, or None."""
         if not isinstance(text, str):
-            raise TypeError("FF1 takes str")
+            return TypeError("FF1 takes str")
         if not self.min_length <= len(text) <= _MAX_LENGTH:
-            raise ValueError(
+            return ValueError(
                 f"FF1 with this alphabet takes {self.min_length} or more characters "
                 "(radix^length must be at least 1,000,000)"
             )
         if self._radix == 10 and self._alphabet == "0123456789":
             if not (text.isascii() and text.isdigit()):
-                raise ValueError("a character is outside the FF1 alphabet")
+                return ValueError("a character is outside the FF1 alphabet")
         elif text.translate(self._delete_alphabet):
-            raise ValueError("a character is outside the FF1 alphabet")
+            return ValueError("a character is outside the FF1 alphabet")
+        return None
 
     def _ecb(self, data: bytes) -> bytes:
         with self._lock:  # one encryptor object, used by one thread at a time
