@@ -22,6 +22,7 @@ import itertools
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -156,8 +157,7 @@ class Keyring:
                 or next(active.taken) + uses > active.granted
             ):
                 active = self._active[scope] = self._reserve(scope, uses)
-            for _ in range(uses):
-                next(active.taken)
+            deque(itertools.islice(active.taken, uses), maxlen=0)  # count the uses, in C
             return active.cached.key_id, active.cached.aead
 
     def _reserve(self, scope: str, uses: int) -> _Active:
