@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import stat
+import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import piiguard as pg
 from piiguard.crypto import Keyring, get_suite, wire
-from piiguard.keys import KEKProvider, LocalKEK
+from piiguard.keys import EpochKeyFile, EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.store import Store
 from tests.conftest import StoreTarget
 from tests.helpers import (
@@ -36,13 +37,17 @@ def _key_id(text: str) -> int:
 
 
 class CountingKEK:
-    """A real KEK (it delegates to a LocalKEK) that counts its calls, and can fail on cue."""
+    """A real KEK (it delegates to a LocalKEK) that counts its calls, and can fail on cue.
+
+    Its epoch objects live in an EpochKeyFile that it wraps, so they are counted too.
+    """
 
     def __init__(self, inner: LocalKEK, fail_after_wraps: int | None = None) -> None:
         self.inner = inner
         self.wraps = 0
         self.unwraps = 0
         self.fail_after_wraps = fail_after_wraps
+        self.epoch_keys = EpochKeyFile(Path(tempfile.mkdtemp()) / "counting.epochs", self)
 
     @property
     def kek_id(self) -> str:
@@ -90,38 +95,41 @@ def test_batch_never_straddles_the_use_limit(store_target: StoreTarget, kek: Loc
 
 
 def test_no_kek_call_per_encryption_once_cached(store_target: StoreTarget, kek: LocalKEK) -> None:
-    """A thousand encryptions and decryptions cost one wrap and no unwrap."""
+    """A thousand encryptions and decryptions cost the KEK one wrap and one unwrap: the
+    epoch object, made and opened once."""
     counting = CountingKEK(kek)
     url, schema = store_target
     with pg.Guard.open(url, kek=counting, schema=schema) as guard:
         texts = [guard.encrypt(PHONE, context=CONTEXT) for _ in range(1000)]
         for text in texts[:100]:
             guard.decrypt(text, context=CONTEXT)
-    assert (counting.wraps, counting.unwraps) == (1, 0)
+    assert (counting.wraps, counting.unwraps) == (1, 1)
 
 
 def test_cached_keys_expire_after_max_age(tmp_path: Path, kek: LocalKEK) -> None:
-    """Past max_age the KEK unwraps the key again; within it, never."""
+    """Past max_age a data key is unwrapped again (a new plaintext copy); within it, never."""
     now = [1000.0]
-    counting = CountingKEK(kek)
     store = Store.open(f"sqlite:///{tmp_path / 'k.db'}")
     keyring = Keyring(
         store,
-        counting,
+        kek,
         get_suite("aes256gcm"),
         clock=lambda: datetime.now(UTC),
         max_age=timedelta(seconds=60),
         monotonic=lambda: now[0],
     )
     key_id, _ = keyring.encryption_key("default")
+    first = keyring._cache[key_id]
     keyring.decryption_key(key_id)
-    assert counting.unwraps == 0
+    assert keyring._cache[key_id] is first
     now[0] += 61
     keyring.decryption_key(key_id)
-    assert counting.unwraps == 1
+    second = keyring._cache[key_id]
+    assert second is not first
     now[0] += 61
     assert keyring.encryption_key("default")[0] == key_id  # same key, unwrapped again
-    assert counting.unwraps == 2
+    assert keyring._cache[key_id] is not second
+    keyring.close()
     store.close()
 
 
@@ -207,17 +215,32 @@ def test_kek_rotation_rewraps_and_keeps_old_ciphertexts(
         stale.decrypt(texts[0], context=CONTEXT)
 
 
+class UndestroyableHolder:
+    """A real epoch holder whose destroy fails (a KMS outage at the end of a rotation)."""
+
+    def __init__(self, inner: EpochKeyHolder) -> None:
+        self.inner = inner
+        self.holder_id = inner.holder_id
+        self.create_epoch = inner.create_epoch
+        self.seal_epoch_key = inner.seal_epoch_key
+        self.open_epoch_key = inner.open_epoch_key
+
+    def destroy_epoch(self, ref: str) -> None:
+        raise pg.KeyProviderError("the KMS went away")
+
+
 def test_interrupted_rotation_resumes(store_target: StoreTarget, tmp_path: Path) -> None:
-    """A rotation that dies half-way leaves every key readable with both KEKs; running it
-    again finishes the job."""
+    """A rotation that dies before it destroys the old epoch leaves every key readable with
+    both KEKs; running it again finishes the job."""
     url, schema = store_target
     old = LocalKEK.generate(tmp_path / "old.key")
     new = LocalKEK.generate(tmp_path / "new.key")
-    with pg.Guard.open(url, kek=old, schema=schema) as guard:
+    flaky = UndestroyableHolder(old.epoch_keys)
+    assert isinstance(flaky, EpochKeyHolder)
+    with pg.Guard.open(url, kek=old, schema=schema, epoch_keys=flaky) as guard:
         texts = [guard.encrypt(PHONE, context=CONTEXT, subject=f"u{i}") for i in range(6)]
-        flaky = CountingKEK(new, fail_after_wraps=3)
         with pytest.raises(pg.KeyProviderError):
-            guard.keys.rotate_kek(flaky, batch_size=2)
+            guard.keys.rotate_kek(new, batch_size=2)
     with pg.Guard.open(url, kek=old, schema=schema, previous_keks=[new]) as resumed:
         assert all(resumed.decrypt(t, context=CONTEXT) == PHONE for t in texts)
         report = resumed.keys.rotate_kek(new)
@@ -265,7 +288,7 @@ def test_local_kek_is_an_opaque_handle(tmp_path: Path) -> None:
     """No public constructor, a redacted repr, no pickling, wrapped keys bound to context."""
     kek = LocalKEK.generate(tmp_path / "kek.key")
     with pytest.raises(TypeError):
-        LocalKEK(b"x" * 32)
+        LocalKEK(b"x" * 32, tmp_path / "kek.key")
     assert repr(kek) == f"LocalKEK(id={kek.kek_id!r}, [secure])"
     with pytest.raises(TypeError):
         pickle.dumps(kek)

@@ -2,7 +2,10 @@
 
 Data keys are wrapped with KMS ``Encrypt`` and the wrap context as the KMS encryption
 context, which KMS binds cryptographically and writes to CloudTrail. The KEK never leaves
-KMS. Needs the ``aws`` extra: ``pip install "piiguard[aws]"``.
+KMS. Epoch objects are KMS keys of their own, made by ``CreateKey``; destroying an epoch
+schedules its key's deletion (KMS refuses every use of a key pending deletion at once, and
+deletes it after the waiting period, 7 days by default). Needs the ``aws`` extra:
+``pip install "piiguard[aws]"``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from piiguard.errors import KeyProviderError
+from piiguard.errors import KeyDestroyed, KeyProviderError
 
 __all__ = ["AwsKmsKEK"]
 
@@ -21,11 +24,14 @@ class AwsKmsKEK:
     Args:
         key_id: the KMS key to wrap under.
         client: a boto3 KMS client; default ``boto3.client("kms")`` from the environment.
+        epoch_deletion_days: KMS's waiting period when an epoch key is destroyed (7-30).
     """
 
-    __slots__ = ("_client", "_errors", "_key_id")
+    __slots__ = ("_client", "_deletion_days", "_errors", "_key_id")
 
-    def __init__(self, *, key_id: str, client: Any = None) -> None:
+    def __init__(self, *, key_id: str, client: Any = None, epoch_deletion_days: int = 7) -> None:
+        if not 7 <= epoch_deletion_days <= 30:
+            raise ValueError("KMS waits 7 to 30 days before deleting a key")
         try:
             import boto3
             from botocore.exceptions import BotoCoreError, ClientError
@@ -35,6 +41,7 @@ class AwsKmsKEK:
             ) from None
         self._client = client if client is not None else boto3.client("kms")
         self._key_id = key_id
+        self._deletion_days = epoch_deletion_days
         self._errors = (BotoCoreError, ClientError)
 
     @property
@@ -57,15 +64,68 @@ class AwsKmsKEK:
 
     def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
         """KMS Decrypt with the same encryption context (and the key id pinned)."""
+        return self._decrypt(self._key_id, wrapped, context)
+
+    def _decrypt(self, key_id: str, wrapped: bytes, context: Mapping[str, str]) -> bytes:
         failure: KeyProviderError | None = None
         try:
             response = self._client.decrypt(
-                CiphertextBlob=wrapped, KeyId=self._key_id, EncryptionContext=dict(context)
+                CiphertextBlob=wrapped, KeyId=key_id, EncryptionContext=dict(context)
             )
             return bytes(response["Plaintext"])
         except self._errors as error:
             failure = KeyProviderError(f"KMS refused to decrypt: {type(error).__name__}")
         raise failure
+
+    # -- epoch objects (EpochKeyHolder) ---------------------------------------------------
+
+    @property
+    def epoch_keys(self) -> AwsKmsKEK:
+        """KMS holds the epoch objects too, one KMS key each."""
+        return self
+
+    @property
+    def holder_id(self) -> str:
+        """The KEK's id."""
+        return self.kek_id
+
+    def _kms(self, operation: str, **arguments: Any) -> Any:
+        failure: KeyProviderError | None = None
+        try:
+            return getattr(self._client, operation)(**arguments)
+        except self._errors as error:
+            failure = KeyProviderError(f"KMS refused {operation}: {type(error).__name__}")
+        raise failure
+
+    def create_epoch(self) -> str:
+        """A new symmetric KMS key; its KeyId is the ref."""
+        response = self._kms(
+            "create_key",
+            Description="piiguard epoch key",
+            KeyUsage="ENCRYPT_DECRYPT",
+            Tags=[{"TagKey": "piiguard", "TagValue": "epoch"}],
+        )
+        return str(response["KeyMetadata"]["KeyId"])
+
+    def seal_epoch_key(self, ref: str, key: bytes, context: Mapping[str, str]) -> bytes:
+        """KMS Encrypt under the epoch's KMS key."""
+        response = self._kms("encrypt", KeyId=ref, Plaintext=key, EncryptionContext=dict(context))
+        return bytes(response["CiphertextBlob"])
+
+    def open_epoch_key(self, ref: str, sealed: bytes, context: Mapping[str, str]) -> bytes:
+        """KMS Decrypt under the epoch's KMS key; KeyDestroyed once its deletion is scheduled
+        (checked here too, not only by KMS)."""
+        state = self._kms("describe_key", KeyId=ref)["KeyMetadata"]["KeyState"]
+        if state != "Enabled":
+            raise KeyDestroyed
+        return self._decrypt(ref, sealed, context)
+
+    def destroy_epoch(self, ref: str) -> None:
+        """Schedule the deletion of the epoch's KMS key (KMS refuses its use from now on)."""
+        state = self._kms("describe_key", KeyId=ref)["KeyMetadata"]["KeyState"]
+        if state in ("PendingDeletion", "PendingReplicaDeletion"):
+            return
+        self._kms("schedule_key_deletion", KeyId=ref, PendingWindowInDays=self._deletion_days)
 
     def __repr__(self) -> str:
         return f"AwsKmsKEK(id={self.kek_id!r})"

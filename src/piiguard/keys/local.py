@@ -1,17 +1,19 @@
 """LocalKEK: a key-encryption key in a local file, for development and single hosts.
 
-The file holds 32 random bytes (base64, after a one-line header) and must be mode 0600:
-a group- or world-readable file is refused. Wrapping is AES-256-GCM with a random nonce and
-the wrap context as associated data. For production, keep the KEK in an HSM
-(:class:`~piiguard.keys.Pkcs11KEK`) or a KMS (:class:`~piiguard.keys.AwsKmsKEK`).
+The file holds 32 random bytes (base64, after a one-line header) and must be mode 0600, owned
+by the reading user, in a directory that group and others cannot write. Wrapping is AES-256-GCM
+with a random nonce and the wrap context as associated data. Epoch keys live in a second file
+beside it, ``<key file>.epochs`` (:class:`~piiguard.keys.EpochKeyFile`): keep both off the
+database's backups. For production, keep the KEK in an HSM (:class:`~piiguard.keys.Pkcs11KEK`)
+or a KMS (:class:`~piiguard.keys.AwsKmsKEK`).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
@@ -19,8 +21,11 @@ from typing import NoReturn
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from piiguard.errors import InsecureKeyFile, KeyProviderError
+from piiguard.errors import KeyProviderError
 from piiguard.keys._context import context_bytes
+from piiguard.keys._files import read_private, write_private
+from piiguard.keys._secret import SecretBytes
+from piiguard.keys.epoch_file import EpochKeyFile
 
 __all__ = ["LocalKEK"]
 
@@ -37,13 +42,14 @@ class LocalKEK:
     get one are :meth:`generate` and :meth:`from_file`.
     """
 
-    __slots__ = ("_aead", "_id")
+    __slots__ = ("_aead", "_id", "_path")
 
-    def __init__(self, key: bytes, *, _token: object = None) -> None:
+    def __init__(self, key: bytes, path: Path, *, _token: object = None) -> None:
         if _token is not _CONSTRUCT:
             raise TypeError("use LocalKEK.generate(path) or LocalKEK.from_file(path)")
         self._aead = AESGCM(key)
         self._id = "local:" + hashlib.sha256(b"piiguard KEK id\x00" + key).hexdigest()[:24]
+        self._path = path
 
     @classmethod
     def generate(cls, path: str | os.PathLike[str]) -> LocalKEK:
@@ -52,41 +58,36 @@ class LocalKEK:
         Raises:
             FileExistsError: the file exists (a key is never overwritten).
         """
-        key = os.urandom(_KEY_SIZE)
+        key = SecretBytes(os.urandom(_KEY_SIZE))
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(_HEADER + base64.b64encode(key) + b"\n")
-        return cls(key, _token=_CONSTRUCT)
+        content = SecretBytes(_HEADER + base64.b64encode(key) + b"\n")
+        write_private(target, content, replace=False)
+        return cls(key, target, _token=_CONSTRUCT)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> LocalKEK:
         """Load a KEK written by :meth:`generate`.
 
         Raises:
-            InsecureKeyFile: the file is readable or writable by group or others.
-            KeyProviderError: the file is not a piiguard KEK file.
+            InsecureKeyFile: the file is readable or writable by group or others, belongs to
+                another user, or sits in a directory that group or others may write.
+            KeyProviderError: the file is not a piiguard KEK file, or is damaged.
         """
         target = Path(path)
-        mode = target.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise InsecureKeyFile("the KEK file must be mode 0600 (readable by its owner only)")
-        content = target.read_bytes()
-        if not content.startswith(_HEADER):
-            raise KeyProviderError("not a piiguard KEK file")
-        try:
-            key = base64.b64decode(content[len(_HEADER) :].strip(), validate=True)
-        except ValueError:
-            key = b""
-        if len(key) != _KEY_SIZE:
-            raise KeyProviderError("the KEK file is damaged")
-        return cls(key, _token=_CONSTRUCT)
+        key = _parse(read_private(target))  # the file's text never is a local of this frame
+        if isinstance(key, KeyProviderError):
+            raise key
+        return cls(key, target, _token=_CONSTRUCT)
 
     @property
     def kek_id(self) -> str:
         """``local:`` and a fingerprint of the key (a hash, not the key)."""
         return self._id
+
+    @property
+    def epoch_keys(self) -> EpochKeyFile:
+        """The epoch-key file beside the key file (``<key file>.epochs``)."""
+        return EpochKeyFile(self._path.with_name(self._path.name + ".epochs"), self)
 
     def wrap(self, dek: bytes, context: Mapping[str, str]) -> bytes:
         """AES-256-GCM: nonce | wrapped key | tag, bound to ``context``."""
@@ -107,3 +108,18 @@ class LocalKEK:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a KEK cannot be pickled")
+
+
+def _parse(content: bytes) -> SecretBytes | KeyProviderError:
+    """The key in a KEK file's content, or the error to raise (returned, so that no frame
+    an error passes through holds the file's text)."""
+    if not content.startswith(_HEADER):
+        return KeyProviderError("not a piiguard KEK file")
+    try:
+        key = SecretBytes(base64.b64decode(content[len(_HEADER) :].strip(), validate=True))
+    except (ValueError, binascii.Error):
+        key = SecretBytes()
+    del content
+    if len(key) != _KEY_SIZE:
+        return KeyProviderError("the KEK file is damaged")
+    return key
