@@ -22,9 +22,17 @@ from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
-from piiguard.crypto import DEFAULT_MAX_USES, Envelope, Keyring, RotationReport, get_suite
+from piiguard.crypto import (
+    DEFAULT_MAX_USES,
+    Envelope,
+    EpochReport,
+    ErasureLog,
+    Keyring,
+    RotationReport,
+    get_suite,
+)
 from piiguard.events import EventSink, NullSink
-from piiguard.keys import KEKProvider, LocalKEK
+from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.retention import Erasure, ErasureReceipt, Retention
 from piiguard.store import Store
 from piiguard.tokens import Tokens, TokenVault
@@ -43,7 +51,7 @@ def _utc_now() -> datetime:
 
 
 class KeyManager:
-    """Key operations: KEK rotation and key statistics (``guard.keys``)."""
+    """Key operations: epochs, KEK rotation and key statistics (``guard.keys``)."""
 
     __slots__ = ("_keyring",)
 
@@ -58,6 +66,17 @@ class KeyManager:
         """
         return self._keyring.rotate_kek(new_kek, batch_size=batch_size)
 
+    def advance_epoch(
+        self, *, batch_size: int = 1000, progress: Callable[[int], object] | None = None
+    ) -> EpochReport:
+        """Make a new epoch key, rewrap every live data key under it, destroy the old one.
+
+        After it returns, no copy of the store taken earlier opens the data of a subject
+        shredded earlier: its keys are wrapped under an epoch that no longer exists. Safe
+        while other Guards run; after a crash, call it again.
+        """
+        return self._keyring.advance_epoch(batch_size=batch_size, progress=progress)
+
     def counts(self) -> Mapping[str, int]:
         """How many data keys are active, retired and destroyed."""
         return self._keyring.key_counts()
@@ -70,7 +89,12 @@ class Guard:
     """
 
     def __init__(
-        self, store: Store, keyring: Keyring, events: EventSink, clock: Callable[[], datetime]
+        self,
+        store: Store,
+        keyring: Keyring,
+        events: EventSink,
+        clock: Callable[[], datetime],
+        key_epoch: timedelta | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -91,7 +115,15 @@ class Guard:
             clock=clock,
         )
         self.retention = Retention(
-            store, pseudonym=keyring.subject_scope, shred_scope=keyring.shred, clock=clock
+            store,
+            pseudonym=keyring.subject_scope,
+            shred_scope=keyring.shred,
+            clock=clock,
+            maintenance=(
+                None
+                if key_epoch is None
+                else lambda now: keyring.advance_epoch_if_due(now, key_epoch) is not None
+            ),
         )
         self._erasure = Erasure(
             store,
@@ -128,6 +160,9 @@ class Guard:
         previous_keks: Sequence[KEKProvider] = (),
         dek_max_uses: int = DEFAULT_MAX_USES,
         dek_max_age: timedelta = timedelta(minutes=15),
+        epoch_keys: EpochKeyHolder | None = None,
+        key_epoch: timedelta | None = timedelta(days=1),
+        erasure_log: str | Path | None = None,
     ) -> Guard:
         """Open a Guard on a store, creating and migrating piiguard's tables.
 
@@ -141,7 +176,14 @@ class Guard:
             events: where reveals are reported; default: dropped.
             previous_keks: KEKs still accepted for unwrapping (during a rotation).
             dek_max_uses: encryptions per data key before it retires (at most 2**32).
-            dek_max_age: how long a plaintext data key stays cached.
+            dek_max_age: how long a plaintext data key stays in memory.
+            epoch_keys: where epoch objects live; default the KEK's own (an ``.epochs`` file
+                beside a LocalKEK's key file, token objects in the HSM, KMS keys).
+            key_epoch: how old the epoch may get before ``retention.sweep()`` advances it
+                (default one day; None: only ``guard.keys.advance_epoch()`` does).
+            erasure_log: a file outside the store's backups that names every shredded
+                subject; on open, subjects named there whose keys are live (a restored
+                backup) are shredded again before ``open`` returns.
 
         Raises:
             ValueError: an unknown suite, or a url given without a kek.
@@ -169,8 +211,11 @@ class Guard:
             max_uses=dek_max_uses,
             max_age=dek_max_age,
             previous_keks=previous_keks,
+            epoch_keys=epoch_keys,
+            erasure_log=ErasureLog(erasure_log) if erasure_log is not None else None,
         )
-        return cls(store, keyring, events or NullSink(), clock or _utc_now)
+        keyring.replay_erasures()
+        return cls(store, keyring, events or NullSink(), clock or _utc_now, key_epoch)
 
     def requires_consent(
         self, *purposes: str, subject: SubjectSource = "user_id"
@@ -219,6 +264,7 @@ class Guard:
         with self._close_lock:
             if not self._closed:
                 self._closed = True
+                self._keyring.close()
                 self._store.close()
 
     def __enter__(self) -> Self:

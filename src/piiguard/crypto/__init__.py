@@ -4,13 +4,18 @@
 """
 
 from piiguard.crypto.envelope import Envelope
-from piiguard.crypto.keyring import DEFAULT_MAX_USES, Keyring, RotationReport
+from piiguard.crypto.epochs import EpochReport
+from piiguard.crypto.erasure_log import ErasureLog
+from piiguard.crypto.keyring import DEFAULT_MAX_USES, LIVENESS_INTERVAL, Keyring, RotationReport
 from piiguard.crypto.suites import SUITES, Suite, get_suite
 
 __all__ = [
     "DEFAULT_MAX_USES",
+    "LIVENESS_INTERVAL",
     "SUITES",
     "Envelope",
+    "EpochReport",
+    "ErasureLog",
     "Keyring",
     "RotationReport",
     "Suite",

@@ -46,6 +46,7 @@ class SweepReport:
     shredded_subjects: int = 0
     dry_run: bool = False
     by_category: Mapping[str, int] = field(default_factory=dict)
+    epoch_advanced: bool = False
 
 
 class Retention:
@@ -58,8 +59,10 @@ class Retention:
         pseudonym: Callable[[str], str],
         shred_scope: Callable[[str], int],
         clock: Callable[[], datetime],
+        maintenance: Callable[[datetime], bool] | None = None,
     ) -> None:
         self._store = store
+        self._maintenance = maintenance
         self._tables = store.tables
         self._pseudonym = pseudonym
         self._shred_scope = shred_scope
@@ -267,6 +270,9 @@ class Retention:
             batch: records per hook call.
             dry_run: count what would go, by category, and call nothing.
             progress: called with the running report after each batch.
+
+        After the scheduled key shreds, the key epoch is advanced when it is due (the Guard's
+        ``key_epoch``), so shreds reach copies of the store within that period.
         """
         if batch < 1:
             raise ValueError("batch is at least 1")
@@ -290,7 +296,8 @@ class Retention:
                     progress(SweepReport(done=done, failed=failed, by_category=dict(by_category)))
         shredded = self._run_scheduled_shreds(moment)
         held, not_due = self._counts(moment)
-        return SweepReport(done, failed, held, not_due, shredded, False, by_category)
+        advanced = self._maintenance(moment) if self._maintenance is not None else False
+        return SweepReport(done, failed, held, not_due, shredded, False, by_category, advanced)
 
     def _claimable_states(self, now: datetime) -> list[Any]:
         """The states a due record can be claimed from, each an index-friendly condition

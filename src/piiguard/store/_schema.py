@@ -22,7 +22,7 @@ from sqlalchemy import (
 __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
-SCHEMA_VERSION = 4  # 1: meta, keys; 2: vault; 3: consent; 4: retention
+SCHEMA_VERSION = 5  # 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs
 
 
 class Tables:
@@ -51,7 +51,28 @@ class Tables:
             Column("max_uses", BigInteger, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False),
             Column("destroyed_at", DateTime(timezone=True), nullable=True),
+            # the epoch whose key wraps this row; NULL: wrapped by the KEK itself (schema < 5)
+            Column("epoch", Integer, nullable=True),
             Index("piiguard_keys_scope", "scope", "purpose", "status"),
+        )
+        self.epochs = Table(
+            "piiguard_epochs",
+            self.metadata,
+            Column("epoch", Integer, primary_key=True),
+            Column("holder_id", String(160), nullable=False),
+            Column("ref", String(256), nullable=True),  # the holder's name of its epoch object
+            Column("sealed", LargeBinary, nullable=True),  # the epoch key, sealed by the holder
+            Column("status", String(16), nullable=False),  # active, retiring, destroyed
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("destroyed_at", DateTime(timezone=True), nullable=True),
+        )
+        self.key_events = Table(
+            "piiguard_key_events",
+            self.metadata,
+            # one row per shredded scope or destroyed epoch, in commit order: other Guards poll it
+            Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+            Column("scope", String(80), nullable=False),
+            Column("at", DateTime(timezone=True), nullable=False),
         )
         self.vault = Table(
             "piiguard_vault",

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -134,12 +134,21 @@ class Store:
                 )
             elif int(found) > SCHEMA_VERSION:
                 raise StoreError("the store was written by a newer piiguard; upgrade piiguard")
-            elif int(found) < SCHEMA_VERSION:  # new tables were created above; nothing to alter yet
+            elif int(found) < SCHEMA_VERSION:  # new tables were created above
+                self._add_columns(connection)
                 connection.execute(
                     update(meta)
                     .where(meta.c.name == "schema_version")
                     .values(value=str(SCHEMA_VERSION))
                 )
+
+    def _add_columns(self, connection: Connection) -> None:
+        """Columns that later schema versions added to existing tables (5: keys.epoch)."""
+        keys = self.tables.keys
+        present = {c["name"] for c in inspect(connection).get_columns(keys.name, keys.schema)}
+        if "epoch" not in present:
+            name = f'"{keys.schema}".{keys.name}' if keys.schema else keys.name
+            connection.execute(text(f"ALTER TABLE {name} ADD COLUMN epoch INTEGER"))
 
     def serialize(self, connection: Connection, name: str) -> None:
         """Serialise, until this transaction ends, every transaction that says the same name.

@@ -1,0 +1,310 @@
+"""Key epochs: data keys are wrapped under an epoch key whose object lives outside the store.
+
+The store's epoch table holds each epoch key *sealed* by an epoch object that an
+:class:`~piiguard.keys.EpochKeyHolder` keeps (an HSM object, a KMS key, an entry of the epoch-key
+file). Advancing the epoch makes a new epoch, rewraps every live data key under it in
+batches, then destroys the previous epoch objects. From then on a copy of the store taken
+before the advance opens nothing: its data keys are wrapped under epochs whose objects are
+gone. That is what makes a shred reach backups.
+
+Every data key is created under the one *active* epoch, read inside the creating transaction
+(``FOR SHARE`` on PostgreSQL; SQLite serialises writers), and an advance marks the old epoch
+*retiring* in a transaction of its own before it rewraps: so no data key is ever left behind
+under an epoch that is then destroyed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+
+from piiguard.crypto.hazmat.aead import Aead
+from piiguard.crypto.suites import Suite
+from piiguard.errors import KeyDestroyed, KeyProviderError
+from piiguard.keys._context import context_bytes
+from piiguard.keys._secret import SecretBytes
+from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
+from piiguard.store import Store, aware
+
+__all__ = ["EpochReport", "Epochs", "epoch_holder"]
+
+_ACTIVE, _RETIRING, _DESTROYED = "active", "retiring", "destroyed"
+_NONCE = 12
+
+
+@dataclass(frozen=True, slots=True)
+class EpochReport:
+    """What advancing the epoch (or rotating the KEK) did.
+
+    Attributes:
+        epoch: the new epoch's number.
+        rewrapped: data keys rewrapped under it.
+        destroyed: earlier epochs destroyed.
+        unreadable: ids of key rows that could not be unwrapped (damaged, or under an epoch
+            already destroyed): left as they were, and reported.
+    """
+
+    epoch: int
+    rewrapped: int
+    destroyed: int
+    unreadable: tuple[int, ...] = ()
+
+
+def epoch_holder(kek: KEKProvider) -> EpochKeyHolder:
+    """Where a KEK keeps its epoch objects: the KEK itself, or its ``epoch_keys``.
+
+    Raises:
+        TypeError: the KEK keeps none (give ``Guard.open(epoch_keys=EpochKeyFile(...))``).
+    """
+    if isinstance(kek, EpochKeyHolder):
+        return kek
+    holder = getattr(kek, "epoch_keys", None)
+    if isinstance(holder, EpochKeyHolder):
+        return holder
+    raise TypeError(
+        "this KEK keeps no epoch keys: pass epoch_keys=piiguard.keys.EpochKeyFile(path, kek)"
+    )
+
+
+def _epoch_context(epoch: int) -> dict[str, str]:
+    return {"piiguard": "epoch-key", "epoch": str(epoch)}
+
+
+class Epochs:
+    """The epoch keys of one store, under one current holder (plus earlier ones)."""
+
+    def __init__(
+        self,
+        store: Store,
+        suite: Suite,
+        holder: EpochKeyHolder,
+        *,
+        previous: Iterable[EpochKeyHolder],
+        keks: Mapping[str, KEKProvider],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._suite = suite
+        self._holder = holder
+        self._holders = {h.holder_id: h for h in (*previous, holder)}
+        self._keks = keks  # for rows wrapped by a KEK directly (stores before schema 5)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[int, Aead] = {}
+
+    # -- the active epoch -----------------------------------------------------------------
+
+    def wrap(
+        self, connection: Connection, secret: bytes, context: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        """Wrap a new data key under the active epoch, inside the transaction creating it."""
+        epoch, aead = self._active(connection)
+        nonce = os.urandom(_NONCE)
+        aad = context_bytes({**context, "epoch": str(epoch)})
+        return epoch, nonce + aead.encrypt(nonce, secret, aad)
+
+    def _active(self, connection: Connection) -> tuple[int, Aead]:
+        table = self._store.tables.epochs
+        newest = (
+            select(table.c.epoch)
+            .where(table.c.status == _ACTIVE)
+            .order_by(table.c.epoch.desc())
+            .limit(1)
+        )
+        epoch = connection.execute(newest.with_for_update(read=True)).scalar_one_or_none()
+        if epoch is None:
+            self._store.serialize(connection, "epoch")
+            epoch = connection.execute(newest).scalar_one_or_none()
+            if epoch is None:
+                return self._create(connection, self._holder)
+        return int(epoch), self.key(int(epoch))
+
+    def _create(self, connection: Connection, holder: EpochKeyHolder) -> tuple[int, Aead]:
+        table = self._store.tables.epochs
+        epoch = int(
+            connection.execute(
+                table.insert()
+                .values(holder_id=holder.holder_id, status=_ACTIVE, created_at=self._clock())
+                .returning(table.c.epoch)
+            ).scalar_one()
+        )
+        ref = holder.create_epoch()
+        key = SecretBytes(os.urandom(self._suite.dek_size))
+        sealed = holder.seal_epoch_key(ref, key, _epoch_context(epoch))
+        connection.execute(
+            update(table).where(table.c.epoch == epoch).values(ref=ref, sealed=sealed)
+        )
+        aead = self._keys[epoch] = self._suite.aead(key)
+        return epoch, aead
+
+    # -- opening -----------------------------------------------------------------------
+
+    def key(self, epoch: int) -> Aead:
+        """The AEAD of an epoch key, opened by its holder once and then cached.
+
+        Raises:
+            KeyDestroyed: the epoch was destroyed.
+            KeyProviderError: its holder was not given to this Guard, or refused.
+        """
+        found = self._keys.get(epoch)
+        if found is not None:
+            return found
+        table = self._store.tables.epochs
+        with self._store.engine.connect() as connection:
+            row = connection.execute(select(table).where(table.c.epoch == epoch)).first()
+        if row is None or row.status == _DESTROYED or row.sealed is None or row.ref is None:
+            raise KeyDestroyed
+        holder = self._holders.get(row.holder_id)
+        if holder is None:
+            raise KeyProviderError("an epoch key is held by a holder this Guard was not given")
+        key = SecretBytes(holder.open_epoch_key(row.ref, row.sealed, _epoch_context(epoch)))
+        with self._lock:
+            aead = self._keys[epoch] = self._suite.aead(key)
+        return aead
+
+    def unwrap(self, row: Any, context: Mapping[str, str]) -> SecretBytes:
+        """The data key of a key row (under its epoch, or its KEK before schema 5)."""
+        if row.epoch is None:
+            provider = self._keks.get(row.kek_id)
+            if provider is None:
+                raise KeyProviderError("the key is wrapped by a KEK this Guard was not given")
+            return SecretBytes(provider.unwrap(row.wrapped, context))
+        aad = context_bytes({**context, "epoch": str(row.epoch)})
+        try:
+            return SecretBytes(
+                self.key(int(row.epoch)).decrypt(row.wrapped[:_NONCE], row.wrapped[_NONCE:], aad)
+            )
+        except InvalidTag:
+            raise KeyProviderError("a data key does not unwrap under its epoch key") from None
+
+    def forget(self, epoch: int) -> None:
+        """Drop an epoch key from memory (it was destroyed, maybe by another process)."""
+        self._keys.pop(epoch, None)
+
+    def add_holder(self, holder: EpochKeyHolder) -> None:
+        """Accept epochs of another holder (a KEK rotation's target)."""
+        self._holders[holder.holder_id] = holder
+
+    # -- advancing ---------------------------------------------------------------------
+
+    def due(self, now: datetime, period: Any) -> bool:
+        """Whether the newest active epoch is older than ``period``."""
+        table = self._store.tables.epochs
+        with self._store.engine.connect() as connection:
+            created = connection.execute(
+                select(func.max(table.c.created_at)).where(table.c.status == _ACTIVE)
+            ).scalar_one_or_none()
+        return created is None or aware(created) + period <= now
+
+    def advance(
+        self,
+        holder: EpochKeyHolder,
+        *,
+        wrap_context: Callable[[Any], Mapping[str, str]],
+        batch_size: int,
+        progress: Callable[[int], object] | None,
+        on_destroyed: Callable[[Connection, int], None],
+    ) -> EpochReport:
+        """Make a new epoch under ``holder``, rewrap every live key, destroy older epochs.
+
+        Always a *new* epoch, even when resuming a crashed advance: an epoch made before an
+        erasure may hold that erasure's keys in a copy of the store.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size is at least 1")
+        self.add_holder(holder)
+        table = self._store.tables.epochs
+        with self._store.transaction() as connection:
+            self._store.serialize(connection, "epoch")
+            connection.execute(
+                update(table).where(table.c.status == _ACTIVE).values(status=_RETIRING)
+            )
+            epoch, aead = self._create(connection, holder)
+        rewrapped, unreadable = self._rewrap(epoch, aead, wrap_context, batch_size, progress)
+        destroyed = self._destroy_retiring(on_destroyed)
+        return EpochReport(epoch, rewrapped, destroyed, tuple(unreadable))
+
+    def _rewrap(
+        self,
+        epoch: int,
+        aead: Aead,
+        wrap_context: Callable[[Any], Mapping[str, str]],
+        batch_size: int,
+        progress: Callable[[int], object] | None,
+    ) -> tuple[int, list[int]]:
+        keys = self._store.tables.keys
+        rewrapped, last, unreadable = 0, -1, []
+        while True:
+            with self._store.transaction() as connection:
+                rows = connection.execute(
+                    select(keys)
+                    .where(
+                        keys.c.key_id > last,
+                        keys.c.wrapped.is_not(None),
+                        or_(keys.c.epoch.is_(None), keys.c.epoch != epoch),
+                    )
+                    .order_by(keys.c.key_id)
+                    .limit(batch_size)
+                    .with_for_update()
+                ).all()
+                updates = []
+                for row in rows:
+                    context = wrap_context(row)
+                    try:
+                        secret = self.unwrap(row, context)
+                    except (KeyDestroyed, KeyProviderError):
+                        unreadable.append(int(row.key_id))
+                        continue
+                    nonce = os.urandom(_NONCE)
+                    aad = context_bytes({**context, "epoch": str(epoch)})
+                    updates.append(
+                        {
+                            "id": row.key_id,
+                            "w": nonce + aead.encrypt(nonce, secret, aad),
+                        }
+                    )
+                if updates:
+                    connection.execute(
+                        update(keys)
+                        .where(keys.c.key_id == bindparam("id"))
+                        .values(wrapped=bindparam("w"), epoch=epoch, kek_id=None),
+                        updates,
+                    )
+                rewrapped += len(updates)
+            if rows:
+                last = int(rows[-1].key_id)
+                if progress is not None:
+                    progress(rewrapped)
+            if len(rows) < batch_size:
+                return rewrapped, unreadable
+
+    def _destroy_retiring(self, on_destroyed: Callable[[Connection, int], None]) -> int:
+        table = self._store.tables.epochs
+        with self._store.engine.connect() as connection:
+            retiring = connection.execute(
+                select(table.c.epoch, table.c.holder_id, table.c.ref).where(
+                    table.c.status == _RETIRING
+                )
+            ).all()
+        for row in retiring:
+            holder = self._holders.get(row.holder_id)
+            if holder is None:
+                raise KeyProviderError("an epoch is held by a holder this Guard was not given")
+            if row.ref is not None:
+                holder.destroy_epoch(row.ref)
+            with self._store.transaction() as connection:
+                connection.execute(
+                    update(table)
+                    .where(table.c.epoch == row.epoch)
+                    .values(status=_DESTROYED, sealed=None, destroyed_at=self._clock())
+                )
+                on_destroyed(connection, int(row.epoch))
+            self.forget(int(row.epoch))
+        return len(retiring)

@@ -1,0 +1,58 @@
+"""The erasure log: a file outside the store naming every shredded subject, for restores.
+
+A backup restored over the live store brings back the wrapped keys of subjects erased since
+it was taken. ``Guard.open(..., erasure_log=PATH)`` replays this log on open and shreds each
+of those subjects again before ``open`` returns. The log names subjects by their keyed
+pseudonym (the key scope), never by id; a line is appended and synced *before* the keys are
+shredded, so a crash in between errs on the side of erasure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+__all__ = ["ErasureLog"]
+
+_SCOPE = re.compile(rb"subject:[0-9a-f]{40}")
+
+
+class ErasureLog:
+    """An append-only file of shredded subject scopes, one per line."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+
+    def append(self, scope: str) -> None:
+        """Add one scope, durably (written and fsynced before returning)."""
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(
+            self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            os.write(descriptor, scope.encode("ascii") + b"\n")
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    def read(self, start: int) -> tuple[list[str], int]:
+        """The scopes from byte ``start`` on (from 0 when the file is shorter: replaced or
+        truncated), and the offset after the last whole line."""
+        try:
+            content = self._path.read_bytes()
+        except FileNotFoundError:
+            return [], 0
+        if start > len(content):
+            start = 0
+        end = content.rfind(b"\n") + 1
+        if end <= start:
+            return [], max(start, end)
+        scopes = [
+            line.decode("ascii")
+            for line in content[start:end].splitlines()
+            if _SCOPE.fullmatch(line)
+        ]
+        return scopes, end

@@ -1,0 +1,252 @@
+"""Key epochs: an erasure reaches copies of the store once the epoch advances (issue 9).
+
+Each test does what an attacker holding a backup, or an operator restoring one, would do:
+copy the store before an erasure, erase, advance the epoch, and open the copy with the same
+KEK provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import piiguard as pg
+from piiguard.keys import EpochKeyFile, LocalKEK
+from tests.conftest import StoreTarget
+from tests.crypto.stores import copy_store, drop_copy
+from tests.helpers import CANARY_PHONE
+
+CONTEXT = {"table": "customers", "field": "phone"}
+NOTICE = "2026-11"
+EVIDENCE = {"channel": "app", "ip": "198.51.100.7"}
+OTHER_PHONE = "13912345678"
+
+
+@dataclass
+class Planted:
+    """What a shop holds on one subject: a field, a vault token, consent evidence."""
+
+    subject: str
+    phone: str
+    ciphertext: str
+    token: str
+
+
+def _prepare(guard: pg.Guard) -> None:
+    guard.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
+    guard.consent.publish_notice(NOTICE, purposes=["marketing_sms"])
+
+
+def _plant(guard: pg.Guard, subject: str, phone: str) -> Planted:
+    ciphertext = guard.encrypt(phone, context=CONTEXT, subject=subject)
+    token = guard.vault.tokenize(phone, subject=subject, kind="phone")
+    guard.consent.grant(subject, "marketing_sms", notice=NOTICE, evidence=EVIDENCE)
+    return Planted(subject, phone, ciphertext, token)
+
+
+def _reads(guard: pg.Guard, planted: Planted) -> tuple[str, str, dict[str, str]]:
+    """The subject's field, vault entry and consent evidence, as the guard opens them."""
+    return (
+        guard.decrypt(planted.ciphertext, context=CONTEXT),
+        guard.vault.detokenize(planted.token, actor="ops", purpose="support"),
+        dict(guard.consent.proof(planted.subject, "marketing_sms").evidence),
+    )
+
+
+def _assert_opens_nothing(guard: pg.Guard, planted: Planted) -> None:
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(planted.ciphertext, context=CONTEXT)
+    with pytest.raises((pg.DecryptionError, pg.TokenNotFound)):
+        guard.vault.detokenize(planted.token, actor="ops", purpose="support")
+    with pytest.raises(pg.DecryptionError):
+        guard.consent.proof(planted.subject, "marketing_sms")
+
+
+@pytest.fixture
+def copies() -> Iterator[list[StoreTarget]]:
+    """Copies made by a test, dropped afterwards."""
+    made: list[StoreTarget] = []
+    yield made
+    for target in made:
+        drop_copy(target)
+
+
+def _copy(target: StoreTarget, copies: list[StoreTarget]) -> StoreTarget:
+    copy = copy_store(target)
+    copies.append(copy)
+    return copy
+
+
+def test_a_copy_from_before_an_erase_opens_nothing_after_an_advance(
+    store_target: StoreTarget, kek: LocalKEK, copies: list[StoreTarget]
+) -> None:
+    """The promise: erase, advance once, and no earlier copy opens the subject's data; the
+    live store still opens everyone else's."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        _prepare(guard)
+        erased = _plant(guard, "u1", CANARY_PHONE)
+        kept = _plant(guard, "u2", OTHER_PHONE)
+        early = _copy(store_target, copies)  # a nightly backup
+        guard.encrypt("later", context=CONTEXT, subject="u1")
+        late = _copy(store_target, copies)  # taken just before the erasure
+        guard.erase("u1")
+        report = guard.keys.advance_epoch()
+        assert report.destroyed >= 1
+        assert report.unreadable == ()
+        assert _reads(guard, kept) == (OTHER_PHONE, "+86" + OTHER_PHONE, EVIDENCE)
+        _assert_opens_nothing(guard, erased)
+    for copy_url, copy_schema in (early, late):
+        with pg.Guard.open(copy_url, kek=kek, schema=copy_schema) as restored:
+            _assert_opens_nothing(restored, erased)
+
+
+def test_a_copy_opens_until_the_next_advance(
+    store_target: StoreTarget, kek: LocalKEK, copies: list[StoreTarget]
+) -> None:
+    """The documented window: before the advance, a pre-erase copy still opens the subject
+    (without an erasure log); the advance closes it."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        _prepare(guard)
+        erased = _plant(guard, "u1", CANARY_PHONE)
+        backup = _copy(store_target, copies)
+        guard.erase("u1")
+        with pg.Guard.open(backup[0], kek=kek, schema=backup[1]) as restored:
+            assert restored.decrypt(erased.ciphertext, context=CONTEXT) == CANARY_PHONE
+        guard.keys.advance_epoch()
+    with pg.Guard.open(backup[0], kek=kek, schema=backup[1]) as restored:
+        _assert_opens_nothing(restored, erased)
+
+
+def test_a_restored_backup_replays_the_erasure_log(
+    store_target: StoreTarget, kek: LocalKEK, copies: list[StoreTarget], tmp_path: Path
+) -> None:
+    """Restore a pre-erase copy inside the epoch: open shreds the logged subjects again before
+    it returns; everyone else still opens, and a second open replays nothing."""
+    url, schema = store_target
+    log = tmp_path / "erasures.log"
+    with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log) as guard:
+        _prepare(guard)
+        erased = _plant(guard, "u1", CANARY_PHONE)
+        kept = _plant(guard, "u2", OTHER_PHONE)
+        backup = _copy(store_target, copies)
+        guard.erase("u1")
+    assert log.read_text().count("subject:") == 1
+    assert "u1" not in log.read_text()
+    with pg.Guard.open(backup[0], kek=kek, schema=backup[1], erasure_log=log) as restored:
+        _assert_opens_nothing(restored, erased)
+        assert _reads(restored, kept) == (OTHER_PHONE, "+86" + OTHER_PHONE, EVIDENCE)
+        destroyed = restored.keys.counts()["destroyed"]
+    with pg.Guard.open(backup[0], kek=kek, schema=backup[1], erasure_log=log) as again:
+        assert again.keys.counts()["destroyed"] == destroyed
+        assert again._keyring.replay_erasures() == 0
+
+
+def test_an_advance_resumes_after_a_crash(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """A crash half-way (here: the progress callback raising after one batch) loses no key;
+    running it again makes a new epoch, finishes, and destroys every earlier epoch."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        texts = [guard.encrypt(CANARY_PHONE, context=CONTEXT, subject=f"u{i}") for i in range(7)]
+
+        def crash(done: int) -> None:
+            raise RuntimeError("power cut")
+
+        with pytest.raises(RuntimeError):
+            guard.keys.advance_epoch(batch_size=3, progress=crash)
+        assert [guard.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 7
+        report = guard.keys.advance_epoch(batch_size=3)
+        assert report.destroyed == 2  # the first epoch and the crashed advance's
+        epochs = guard.store.tables.epochs
+        with guard.store.engine.connect() as connection:
+            statuses = connection.execute(
+                select(epochs.c.epoch, epochs.c.status).order_by(epochs.c.epoch)
+            ).all()
+        assert [status for _, status in statuses] == ["destroyed", "destroyed", "active"]
+    with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
+        assert [fresh.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 7
+
+
+def test_the_epoch_file_forgets_destroyed_epochs(tmp_path: Path, kek: LocalKEK) -> None:
+    """A LocalKEK's epoch objects live in a file beside its key; destroying one rewrites the
+    file without it, so a copy of the file made later cannot open it."""
+    holder = kek.epoch_keys
+    assert isinstance(holder, EpochKeyFile)
+    ref = holder.create_epoch()
+    sealed = holder.seal_epoch_key(ref, b"\x01" * 32, {"epoch": "1"})
+    assert holder.open_epoch_key(ref, sealed, {"epoch": "1"}) == b"\x01" * 32
+    with pytest.raises(pg.KeyProviderError):
+        holder.open_epoch_key(ref, sealed, {"epoch": "2"})
+    holder.destroy_epoch(ref)
+    with pytest.raises(pg.KeyDestroyed):
+        holder.open_epoch_key(ref, sealed, {"epoch": "1"})
+    assert ref not in (tmp_path / "kek.key.epochs").read_text()
+
+
+def test_a_sweep_advances_the_epoch_when_it_is_due(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """``key_epoch`` makes retention.sweep() advance: not before the period, then once."""
+    url, schema = store_target
+    now = [datetime(2026, 12, 1, tzinfo=UTC)]
+    with pg.Guard.open(
+        url, kek=kek, schema=schema, clock=lambda: now[0], key_epoch=timedelta(hours=6)
+    ) as guard:
+        guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
+        assert guard.retention.sweep().epoch_advanced is False
+        now[0] += timedelta(hours=6)
+        assert guard.retention.sweep().epoch_advanced is True
+        assert guard.retention.sweep().epoch_advanced is False
+    with pg.Guard.open(
+        url, kek=kek, schema=schema, clock=lambda: now[0] + timedelta(days=9), key_epoch=None
+    ) as never:
+        assert never.retention.sweep().epoch_advanced is False
+
+
+def test_keys_made_during_an_advance_are_not_lost(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """A second Guard creating keys between the advance's batches: every key ends under the
+    new epoch or is rewrapped, none is left under a destroyed one."""
+    url, schema = store_target
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema) as advancing,
+        pg.Guard.open(url, kek=kek, schema=schema) as writing,
+    ):
+        texts = [advancing.encrypt("x", context=CONTEXT, subject=f"a{i}") for i in range(5)]
+
+        def write_between_batches(done: int) -> None:
+            texts.append(writing.encrypt("y", context=CONTEXT, subject=f"w{done}"))
+
+        report = advancing.keys.advance_epoch(batch_size=2, progress=write_between_batches)
+        assert report.unreadable == ()
+    with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
+        opened = [fresh.decrypt(t, context=CONTEXT) for t in texts]
+    assert opened.count("x") == 5
+    assert opened.count("y") == len(texts) - 5
+
+
+def test_a_damaged_key_row_is_reported_not_fatal(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """KEK rotation and epoch advances report a corrupted wrapped row and carry on."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        good = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="good")
+        guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="bad")
+        keys = guard.store.tables.keys
+        scope = guard._keyring.subject_scope("bad")
+        with guard.store.transaction() as connection:
+            wrapped = connection.execute(
+                select(keys.c.wrapped).where(keys.c.scope == scope)
+            ).scalar_one()
+            connection.execute(
+                keys.update()
+                .where(keys.c.scope == scope)
+                .values(wrapped=wrapped[:-1] + bytes([wrapped[-1] ^ 1]))
+            )
+        report = guard.keys.advance_epoch()
+        assert len(report.unreadable) == 1
+        assert guard.decrypt(good, context=CONTEXT) == CANARY_PHONE
