@@ -6,7 +6,13 @@
   key id: ``tok_`` + URL-safe base64 of ``version | key id | 20-byte HMAC``.
 - :meth:`Tokens.fpe` is FF1 under a key derived per kind, shaped so the token passes the
   validators the original passed (see docs/tokenization.md for each kind); ``fpe_decrypt``
-  reverses it. Tweaks bind tokens to a tenant or a field.
+  reverses it. Tweaks bind tokens to a tenant or a field. The token is computed from the
+  normalised value and written back over the input's layout only when that layout's digits are
+  exactly the normalised digits; any other accepted spelling (Arabic-Indic digits, an extension)
+  gets the token in the canonical form, so no input comes back unchanged.
+
+Keys stay the :class:`SecretBytes` the keyring returns, never copied to plain ``bytes``, so a
+frame an error passes through shows ``SecretBytes(<redacted>)`` for a key.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from piiguard.errors import InvalidPII
 from piiguard.kinds import PIIKind, get_kind
 from piiguard.tokens.ff1 import FF1
 from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
-from piiguard.validate._text import to_halfwidth
+from piiguard.validate._text import SEPARATORS, to_halfwidth
 
 __all__ = ["Tokens"]
 
@@ -32,6 +38,12 @@ _ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
 _ID_FIRST_DAY = date(1900, 1, 1)
 _ID_DAYS = (date(2019, 12, 31) - _ID_FIRST_DAY).days + 1
 _ID_DOMAIN = _ID_DAYS * 1000  # day index * 1000 + 3-digit sequence number
+#: What a layout may hold besides ASCII digits for the token to be written back over it.
+_PHONE_PUNCTUATION = SEPARATORS + "+"
+_CARD_PUNCTUATION = SEPARATORS
+#: Digits a phone layout may carry before the 11-digit national number: none, the country
+#: code, or the international prefix with it (the forms check_phone reads as a CN mobile).
+_PHONE_PREFIXES = ("", "86", "0086")
 
 
 def _unsupported(kind: str) -> InvalidPII:
@@ -45,21 +57,29 @@ class Tokens:
         self._keyring = keyring
         self._token_keys: dict[str, tuple[bytes, bytes]] = {}
         self._ff1: dict[str, FF1] = {}
-        self._fpe: dict[str, Callable[[FF1, str, str, bytes, bool], str | InvalidPII]] = {
+        self._fpe: dict[str, Callable[[FF1, str, bytes, bool], str | InvalidPII]] = {
             "phone": _fpe_phone,
             "bank_card": _fpe_bank_card,
             "cn_resident_id": _fpe_cn_resident_id,
             "email": _fpe_email,
         }
+        #: Kinds whose layout (separators) a token keeps; the others are always canonical.
+        self._layouts: dict[str, Callable[[str, str, str], str | None]] = {
+            "phone": _phone_layout,
+            "bank_card": _card_layout,
+        }
 
     # -- deterministic tokens -------------------------------------------------------------
 
     def _token_key(self, kind: PIIKind) -> tuple[bytes, bytes]:
+        """(token prefix, key); the key is kept as the keyring's SecretBytes, not copied to
+        plain bytes, so the frames that hold it (token_many's, when a value is invalid)
+        show it redacted."""
         found = self._token_keys.get(kind.name)
         if found is None:
             key_id, key = self._keyring.derived_key("token", b"token/" + kind.name.encode(), 32)
             prefix = _TOKEN_VERSION + key_id.to_bytes(4, "big")
-            found = self._token_keys[kind.name] = (prefix, bytes(key))
+            found = self._token_keys[kind.name] = (prefix, key)
         return found
 
     def token(self, value: str, *, kind: str | PIIKind) -> str:
@@ -103,17 +123,20 @@ class Tokens:
     # -- format-preserving tokens ----------------------------------------------------------
 
     def _cipher(self, kind: str) -> FF1:
+        """The kind's FF1, given the keyring's SecretBytes (no plain copy in this frame)."""
         found = self._ff1.get(kind)
         if found is None:
             _, key = self._keyring.derived_key("fpe", b"fpe/" + kind.encode(), 32)
-            found = self._ff1[kind] = FF1(bytes(key), "0123456789" if kind != "email" else _ALNUM)
+            found = self._ff1[kind] = FF1(key, "0123456789" if kind != "email" else _ALNUM)
         return found
 
     def _run(
         self, value: object, kind: str | PIIKind, tweak: bytes, decrypt: bool
     ) -> str | Exception:
+        """The token (or plaintext) of the normalised value, laid out like ``value`` when its
+        layout allows; or the error, returned so the caller raises it from a clean frame."""
         normalised: str | InvalidPII | None = None
-        layout: str | None = None
+        token: str | InvalidPII | None = None
         try:
             resolved = get_kind(kind)
             shaper = self._fpe.get(resolved.name)
@@ -124,11 +147,25 @@ class Tokens:
             normalised = resolved.check(value)
             if not isinstance(normalised, str):
                 return normalised
-            layout = to_halfwidth(value).strip() if isinstance(value, str) else ""
-            return shaper(self._cipher(resolved.name), layout, normalised, tweak, decrypt)
-        except Exception as error:  # handed back to the caller, unchanged
-            value = normalised = layout = None
-            return error
+            token = shaper(self._cipher(resolved.name), normalised, tweak, decrypt)
+            return self._lay_out(resolved, value, normalised, token)
+        except Exception as error:  # handed back to the caller
+            value = normalised = token = None
+            # Without its traceback: the frames below (the shaper's, FF1's) hold the value,
+            # parts of it in the bound tweak, and the cipher.
+            return error.with_traceback(None)
+
+    def _lay_out(
+        self, kind: PIIKind, value: object, normalised: str, token: str | InvalidPII
+    ) -> str | InvalidPII:
+        """``token`` written over ``value``'s layout when the kind keeps layouts and the
+        layout's digits are exactly the normalised digits; the canonical token otherwise."""
+        relayout = self._layouts.get(kind.name)
+        if not isinstance(token, str) or relayout is None or not isinstance(value, str):
+            return token
+        laid_out = relayout(to_halfwidth(value).strip(), normalised, token)
+        # Kept only if it reads back as the canonical token: a layout is cosmetic.
+        return laid_out if laid_out is not None and kind.check(laid_out) == token else token
 
     def fpe(self, value: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
         """A format-preserving token: a value of the same kind, length and layout, reversible.
@@ -148,6 +185,7 @@ class Tokens:
         result = self._run(token, kind, tweak, decrypt=True)
         if isinstance(result, str):
             return result
+        del token  # an invalid "token" may be a plaintext value passed by mistake
         raise result
 
 
@@ -157,10 +195,41 @@ def _replace_digits(layout: str, digits: str) -> str:
     return "".join(next(replacement) if "0" <= char <= "9" else char for char in layout)
 
 
-def _fpe_phone(ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
-    """CN mobiles: keep the country code and the carrier prefix that keeps every completion a
-    mobile; encrypt the rest. The token keeps the input's layout (``138 1234 5678`` stays
-    three groups; ``+86...`` keeps its prefix)."""
+def _layout_digits(layout: str, punctuation: str) -> str | None:
+    """The ASCII digits of a layout made only of them and ``punctuation``; else None.
+
+    Anything else (a digit of another script, a letter, an extension's text) means the
+    token cannot be written over the layout digit for digit.
+    """
+    if layout.translate(_deleter(punctuation + "0123456789")):
+        return None
+    return layout.translate(_deleter(punctuation))
+
+
+def _deleter(chars: str) -> dict[int, None]:
+    return dict.fromkeys(map(ord, chars))
+
+
+def _phone_layout(layout: str, normalised: str, token: str) -> str | None:
+    """The E.164 token written over a layout whose digits are the national number, with
+    nothing, ``86`` or ``0086`` before it (``138 1234 5678``, ``+86 138-...``); else None."""
+    digits = _layout_digits(layout, _PHONE_PUNCTUATION)
+    national = normalised[3:]
+    if digits is None or digits[-11:] != national or digits[:-11] not in _PHONE_PREFIXES:
+        return None
+    return _replace_digits(layout, digits[:-11] + token[3:])
+
+
+def _card_layout(layout: str, normalised: str, token: str) -> str | None:
+    """The token written over a layout whose digits are exactly the card number; else None."""
+    if _layout_digits(layout, _CARD_PUNCTUATION) != normalised:
+        return None
+    return _replace_digits(layout, token)
+
+
+def _fpe_phone(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+    """CN mobiles (E.164 in, E.164 out): keep the country code and the carrier prefix that
+    keeps every completion a mobile; encrypt the rest."""
     national = value[3:]
     if not value.startswith("+86") or not is_cn_mobile(national):
         return _unsupported("phone")
@@ -173,16 +242,14 @@ def _fpe_phone(ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool) -
         )
     )
     run = ff1.decrypt if decrypt else ff1.encrypt
-    token = national[:keep] + run(
-        national[keep:], b"phone|" + national[:keep].encode() + b"|" + tweak
+    return (
+        "+86"
+        + national[:keep]
+        + run(national[keep:], b"phone|" + national[:keep].encode() + b"|" + tweak)
     )
-    digits = "".join(char for char in layout if "0" <= char <= "9")
-    return _replace_digits(layout, digits[:-11] + token)
 
 
-def _fpe_bank_card(
-    ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool
-) -> str | InvalidPII:
+def _fpe_bank_card(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
     """Keep the first 6 (BIN) and last 4; encrypt the middle, cycle-walking to a Luhn-valid
     number so the token passes card validators (decryption walks back the same cycle)."""
     if len(value) < 16:
@@ -195,12 +262,10 @@ def _fpe_bank_card(
     middle = run(middle, bound)
     while not luhn_valid(first + middle + last):
         middle = run(middle, bound)
-    return _replace_digits(layout, first + middle + last)
+    return first + middle + last
 
 
-def _fpe_cn_resident_id(
-    ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool
-) -> str | InvalidPII:
+def _fpe_cn_resident_id(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
     """Keep the region; encrypt (birth day, sequence number) within 1900-2019 by cycle-walking
     over 8 digits, so the token has a real past birth date and a right check character."""
     born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -222,7 +287,7 @@ def _fpe_cn_resident_id(
     return first17 + cn_resident_id_check_char(first17)
 
 
-def _fpe_email(ff1: FF1, layout: str, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
+def _fpe_email(ff1: FF1, value: str, tweak: bytes, decrypt: bool) -> str | InvalidPII:
     """Keep the domain and the local part's punctuation; encrypt its letters and digits
     (lower-cased) as one FF1 text over [0-9a-z]."""
     local, _, domain = value.rpartition("@")
