@@ -71,6 +71,7 @@ from piiguard.masking import (
     masker_for,
 )
 from piiguard.retention import RetentionPolicy
+from piiguard.subjects import ErasureReceipt
 
 __version__ = "0.1.0.dev0"
 
@@ -91,6 +92,7 @@ __all__ = [
     "DecryptionError",
     "Email",
     "EmailMask",
+    "ErasureReceipt",
     "EventSink",
     "FieldSpec",
     "Finding",

@@ -33,8 +33,9 @@ from piiguard.crypto import (
 )
 from piiguard.events import EventSink, NullSink
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
-from piiguard.retention import Erasure, ErasureReceipt, Retention
+from piiguard.retention import Retention
 from piiguard.store import Store
+from piiguard.subjects import ErasureReceipt, Subjects
 from piiguard.tokens import Tokens, TokenVault
 
 __all__ = ["Guard", "KeyManager"]
@@ -119,23 +120,22 @@ class Guard:
             pseudonym=keyring.subject_scope,
             shred_scope=keyring.shred,
             clock=clock,
+            deferred_shreds=lambda now: self.subjects.run_deferred(now),  # noqa: PLW0108 - made below
             maintenance=(
                 None
                 if key_epoch is None
                 else lambda now: keyring.advance_epoch_if_due(now, key_epoch) is not None
             ),
         )
-        self._erasure = Erasure(
+        self.subjects = Subjects(
             store,
-            self.retention,
             pseudonym=keyring.subject_scope,
-            delete_vault_entries=self.vault.delete_subject,
-            vault_entries=lambda subject: self.vault.entries(
-                subject, actor="access-request", purpose="access_request"
-            ),
-            withdraw_consents=self.consent.withdraw_all,
-            consent_history=self.consent.history,
-            shred=self.shred,
+            records=self.retention.participant,
+            parts=(self.vault, self.consent),
+            shred=keyring.shred,
+            shred_blocked=self.retention.shred_blocked,
+            linking=keyring.linking_purposes,
+            key_counts=keyring.scope_key_counts,
             clock=clock,
         )
         # the hot calls, bound once
@@ -233,24 +233,28 @@ class Guard:
         return requires_consent(self.consent.missing, purposes, subject)
 
     def erase(self, subject: str, reason: str = "request") -> ErasureReceipt:
-        """Erase a subject: records through the hooks (or frozen for a legal minimum), vault
-        entries, consents, keys. Returns the persisted receipt; run it again to resume."""
-        return self._erasure.erase(subject, reason)
+        """Erase a subject from every participant: tracked records (through the hooks, or
+        frozen for a legal minimum or a hold), the application's tables
+        (``@guard.subjects.eraser``), vault entries, consents; then the keys, now or when
+        nothing blocks them. Returns the persisted receipt; run it again to resume."""
+        return self.subjects.erase(subject, reason)
 
     def export(self, subject: str) -> dict[str, Any]:
         """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45)."""
-        return self._erasure.export(subject)
+        return self.subjects.export(subject)
 
     def erasure_receipts(self, subject: str) -> list[Mapping[str, Any]]:
         """The persisted receipts of a subject's erasure requests, oldest first."""
-        return self._erasure.receipts(subject)
+        return self.subjects.receipts(subject)
 
     def shred(self, subject: str) -> int:
-        """Destroy every data key of a subject; return how many.
+        """Destroy every data key of a subject now; return how many (``erase`` does more,
+        and respects holds: prefer it).
 
-        Every ciphertext encrypted with ``subject=`` that subject, in the database and in
-        every backup of it, then raises :class:`~piiguard.KeyDestroyed`. New data for the
-        subject gets a new key.
+        Every ciphertext encrypted with ``subject=`` that subject then raises
+        :class:`~piiguard.KeyDestroyed`; copies of the store taken earlier do so once the
+        key epoch advances (``guard.keys.advance_epoch()``, or a due sweep). New data for
+        the subject gets a new key.
         """
         return self._keyring.shred(self._keyring.subject_scope(subject))
 

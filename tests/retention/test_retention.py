@@ -258,7 +258,7 @@ def test_erasure_freezes_legal_minimums_and_deletes_the_rest(
     guard.consent.publish_notice("n1", purposes=["marketing_sms"])
     guard.consent.grant("u1", "marketing_sms", notice="n1")
     receipt = guard.erase("u1")
-    assert receipt.completed
+    assert not receipt.completed  # the keys wait for the frozen orders
     assert [(s.step, s.target, s.outcome) for s in receipt.steps] == [
         ("records", "chats", "done"),
         ("records", "orders", "frozen"),
@@ -282,6 +282,7 @@ def test_erasure_freezes_legal_minimums_and_deletes_the_rest(
     assert orders.deleted == ["o1"]
     with pytest.raises(pg.KeyDestroyed):
         guard.decrypt(secret, context={"t": "customers"})
+    assert [r["completed"] for r in guard.erasure_receipts("u1")] == [True]
 
 
 def test_erasure_without_frozen_data_shreds_at_once(
@@ -326,7 +327,8 @@ def test_legal_holds_stop_erasure_and_keep_the_keys(
     receipt = guard.erase("u4")
     assert chats.calls == []
     assert receipt.kept[0].reason == "legal hold"
-    assert receipt.steps[-1].outcome == "deferred"
+    assert receipt.steps[-1].outcome == "scheduled"
+    assert not receipt.completed
 
 
 def test_export_gathers_records_consents_and_vault(
@@ -342,6 +344,8 @@ def test_export_gathers_records_consents_and_vault(
     assert exported["records"] == {"chats": None, "orders": [{"order": "o7"}]}
     assert exported["vault"][0]["value"] == "6222021234567890128"
     assert exported["consent"] == []
+    assert exported["destroyed"] == []
+    assert exported["keys"] == {"active": 1}
 
 
 def test_receipts_and_schedule_name_no_subject(tmp_path: Path, kek: LocalKEK, clock: Clock) -> None:
@@ -406,3 +410,61 @@ def test_the_anonymize_action_calls_the_hook(shop: tuple[pg.Guard, Recorder, Rec
     guard.retention.track("reviews", "r1", subject="u1", at=START - 2 * YEAR)
     assert guard.retention.sweep().done == 1
     assert anonymizer.deleted == ["r1"]
+
+
+def test_claims_carry_the_claim_time_not_the_sweeps_start(
+    store_target: StoreTarget, kek: LocalKEK, clock: Clock
+) -> None:
+    """A sweep whose first batch outlives the lease: its later batches are claimed at their
+    own time, so a second sweeper does not take them while their hook runs."""
+    url, schema = store_target
+    calls: list[str] = []
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as first,
+        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as second,
+    ):
+        for guard in (first, second):
+            guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
+        second.retention.hook("chats")(calls.extend)
+
+        def slow_hook(ids: list[str]) -> None:
+            calls.extend(ids)
+            if ids == ["c0"]:
+                clock.now += timedelta(minutes=11)  # the first batch outlives the lease
+            else:
+                assert second.retention.sweep().done == 0
+
+        first.retention.hook("chats")(slow_hook)
+        for i in range(2):
+            first.retention.track("chats", f"c{i}", at=START - timedelta(days=32 - i))
+        assert first.retention.sweep(batch=1).done == 2
+    assert sorted(calls) == ["c0", "c1"]
+
+
+def test_a_claim_is_renewed_while_its_hook_runs(
+    store_target: StoreTarget, kek: LocalKEK, clock: Clock
+) -> None:
+    """A hook running past the lease keeps its claim: a second sweeper finds nothing."""
+    import time
+
+    url, schema = store_target
+    calls: list[str] = []
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as first,
+        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as second,
+    ):
+        for guard in (first, second):
+            guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
+        second.retention.hook("chats")(calls.extend)
+
+        def long_hook(ids: list[str]) -> None:
+            calls.extend(ids)
+            clock.now += timedelta(minutes=4)
+            time.sleep(1.2)  # the renewer looks every 0.5 s and renews after a third of the lease
+            clock.now += timedelta(minutes=7)  # 11 minutes after the claim
+            assert second.retention.sweep().done == 0
+
+        first.retention.hook("chats")(long_hook)
+        first.retention.track("chats", "c1", at=START - timedelta(days=31))
+        assert first.retention.sweep().done == 1
+    assert calls == ["c1"]

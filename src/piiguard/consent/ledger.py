@@ -397,6 +397,21 @@ class ConsentLedger:
             self._append(subject, name, _WITHDRAW, None)
         return granted
 
+    # -- erasure participant --------------------------------------------------------------
+
+    participant = "consent"
+
+    def erase_subject(self, subject: str, now: datetime) -> str:
+        """Erasure: withdraw every consent; the events stay, pseudonymous, as proof."""
+        return f"{len(self.withdraw_all(subject))} withdrawn"
+
+    def export_subject(self, subject: str) -> list[dict[str, str | None]]:
+        """Access request: the subject's consent history."""
+        return [
+            {"purpose": e.purpose, "action": e.action, "notice": e.notice, "at": e.at.isoformat()}
+            for e in self.history(subject)
+        ]
+
     def expire(self, subject: str, purpose: str) -> None:
         """Record that a consent lapsed (a period ended, a retention rule ran): the subject did
         not withdraw it, but it no longer holds."""

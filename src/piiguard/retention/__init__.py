@@ -1,17 +1,7 @@
-"""Retention and erasure: policies, tracked records, holds, hooks, sweeps, erasure, export."""
+"""Retention: policies, tracked records, holds, crash-safe sweeps; the records participant."""
 
-from piiguard.retention.erasure import Erasure, ErasureReceipt, ErasureStep, KeptRecords
+from piiguard.retention.participant import RecordsParticipant
 from piiguard.retention.policy import Action, RetentionPolicy
 from piiguard.retention.schedule import Hook, Retention, SweepReport
 
-__all__ = [
-    "Action",
-    "Erasure",
-    "ErasureReceipt",
-    "ErasureStep",
-    "Hook",
-    "KeptRecords",
-    "Retention",
-    "RetentionPolicy",
-    "SweepReport",
-]
+__all__ = ["Action", "Hook", "RecordsParticipant", "Retention", "RetentionPolicy", "SweepReport"]

@@ -12,14 +12,17 @@ again, so nothing is skipped, and since hooks must be idempotent a repeated call
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from piiguard.errors import PolicyViolation
+from piiguard.retention.participant import RecordsParticipant
 from piiguard.retention.policy import RetentionPolicy
 from piiguard.store import Store, aware
 
@@ -28,6 +31,8 @@ __all__ = ["Hook", "Retention", "SweepReport"]
 Hook = Callable[[list[str]], object]
 _PENDING, _RUNNING, _DONE, _FAILED, _FROZEN = "pending", "running", "done", "failed", "frozen"
 _LEASE = timedelta(minutes=10)
+#: Seconds between checks of a running hook's claim (renewed every third of the lease).
+_RENEW_POLL = 0.5
 _MAX_BACKOFF = timedelta(hours=24)
 
 
@@ -59,9 +64,11 @@ class Retention:
         pseudonym: Callable[[str], str],
         shred_scope: Callable[[str], int],
         clock: Callable[[], datetime],
+        deferred_shreds: Callable[[datetime], int] | None = None,
         maintenance: Callable[[datetime], bool] | None = None,
     ) -> None:
         self._store = store
+        self._deferred_shreds = deferred_shreds
         self._maintenance = maintenance
         self._tables = store.tables
         self._pseudonym = pseudonym
@@ -209,12 +216,17 @@ class Retention:
                 update(holds).where(holds.c.hold_id == hold_id).values(released_at=self._clock())
             )
 
+    def _active_hold(self, now: datetime) -> Any:
+        """An SQL condition: the hold row is in force at ``now``."""
+        holds = self._tables.holds
+        return and_(
+            holds.c.released_at.is_(None), or_(holds.c.until.is_(None), holds.c.until > now)
+        )
+
     def _held(self, now: datetime) -> Any:
         """An SQL condition: the retention row is under an active hold."""
         holds, table = self._tables.holds, self._tables.retention
-        active = and_(
-            holds.c.released_at.is_(None), or_(holds.c.until.is_(None), holds.c.until > now)
-        )
+        active = self._active_hold(now)
         return (
             select(holds.c.hold_id)
             .where(
@@ -230,7 +242,7 @@ class Retention:
             .exists()
         )
 
-    def held_records(self, scope: str, now: datetime) -> set[tuple[str, str]]:
+    def _held_records(self, scope: str, now: datetime) -> set[tuple[str, str]]:
         """(category, record id) of the subject's open records that a hold keeps."""
         table = self._tables.retention
         with self._store.engine.connect() as connection:
@@ -294,7 +306,7 @@ class Retention:
                     failed += len(claimed)
                 if progress is not None:
                     progress(SweepReport(done=done, failed=failed, by_category=dict(by_category)))
-        shredded = self._run_scheduled_shreds(moment)
+        shredded = self._deferred_shreds(moment) if self._deferred_shreds is not None else 0
         held, not_due = self._counts(moment)
         advanced = self._maintenance(moment) if self._maintenance is not None else False
         return SweepReport(done, failed, held, not_due, shredded, False, by_category, advanced)
@@ -306,7 +318,7 @@ class Retention:
         return [
             table.c.status == _PENDING,
             and_(table.c.status == _FAILED, table.c.next_attempt_at <= now),
-            and_(table.c.status == _RUNNING, table.c.claimed_at <= now - _LEASE),
+            and_(table.c.status == _RUNNING, table.c.claimed_at <= self._clock() - _LEASE),
             table.c.status == _FROZEN,
         ]
 
@@ -347,9 +359,38 @@ class Retention:
                         table.c.category == category,
                         table.c.record_id.in_([row.record_id for row in found]),
                     )
-                    .values(status=_RUNNING, claimed_at=now)
+                    .values(status=_RUNNING, claimed_at=self._clock())
                 )
         return [(row.record_id, row.subject) for row in found]
+
+    @contextmanager
+    def _renewing(self, category: str, ids: list[str]) -> Iterator[None]:
+        """Keep renewing the claim on these records while their hook runs, so a hook that
+        outlives the lease is never joined by a second sweeper on the same records."""
+        stop = threading.Event()
+        table = self._tables.retention
+        where = and_(
+            table.c.category == category,
+            table.c.record_id.in_(ids),
+            table.c.status == _RUNNING,
+        )
+
+        def renew() -> None:
+            stamped = self._clock()
+            while not stop.wait(_RENEW_POLL):
+                now = self._clock()
+                if now - stamped >= _LEASE / 3:
+                    with self._store.transaction() as connection:
+                        connection.execute(update(table).where(where).values(claimed_at=now))
+                    stamped = now
+
+        renewer = threading.Thread(target=renew, name="piiguard-claim-renewal", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
 
     def _act(self, category: str, claimed: list[tuple[str, str | None]], now: datetime) -> bool:
         policy = self._policies[category]
@@ -363,7 +404,8 @@ class Retention:
             elif hook is None:
                 error = "NoHookRegistered"
             if hook is not None and error is None:
-                hook(list(ids))
+                with self._renewing(category, ids):
+                    hook(list(ids))
         except Exception as failure:  # recorded by type only: messages may hold PII
             error = type(failure).__name__
         self._finish(category, ids, now, error)
@@ -421,84 +463,61 @@ class Retention:
             ).scalar_one()
         return int(held), int(not_due)
 
-    # -- erasure support -----------------------------------------------------------------------
+    # -- erasure ----------------------------------------------------------------------------
 
-    def subject_records(self, scope: str, connection: Connection) -> list[Any]:
-        """The open records of a subject (by pseudonym), for erasure."""
-        table = self._tables.retention
-        rows = connection.execute(
-            select(table).where(
-                table.c.subject == scope, table.c.status.in_([_PENDING, _FAILED, _RUNNING, _FROZEN])
-            )
-        ).all()
-        return list(rows)
+    def shred_blocked(self, scope: str, now: datetime) -> str | None:
+        """Why a subject's keys must not be shredded yet, or None: the one rule that both an
+        erasure and the sweeper's deferred shreds follow.
 
-    def records_of(self, scope: str) -> dict[str, list[str]]:
-        """A subject's tracked record ids, by category (for access requests)."""
-        table = self._tables.retention
+        Blocked while a legal hold names the subject (placed before or after the erasure),
+        and while any of its tracked records is still open (frozen for a legal minimum,
+        held, failing): frozen data must stay readable until it goes.
+        """
+        holds, table = self._tables.holds, self._tables.retention
         with self._store.engine.connect() as connection:
-            rows = connection.execute(
-                select(table.c.category, table.c.record_id).where(
+            held = connection.execute(
+                select(holds.c.hold_id)
+                .where(holds.c.subject == scope, self._active_hold(now))
+                .limit(1)
+            ).first()
+            if held is not None:
+                return "while a legal hold on the subject lasts"
+            until = connection.execute(
+                select(func.max(table.c.due_at)).where(
                     table.c.subject == scope, table.c.status != _DONE
                 )
-            ).all()
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row.category, []).append(row.record_id)
-        return found
-
-    def schedule_shred(self, scope: str, due: datetime) -> None:
-        """Shred a subject's keys once frozen data no longer needs them."""
-        table = self._tables.scheduled_shreds
-        with self._store.transaction() as connection:
-            self._store.serialize(connection, "shred:" + scope)
-            current = connection.execute(
-                select(table.c.due_at).where(table.c.scope == scope)
             ).scalar_one_or_none()
-            if current is None:
-                connection.execute(table.insert().values(scope=scope, due_at=due))
-            elif aware(current) < due:
-                connection.execute(update(table).where(table.c.scope == scope).values(due_at=due))
+        if until is None:
+            return None
+        return f"when the subject's open records go (due {aware(until).date()})"
 
-    def _run_scheduled_shreds(self, now: datetime) -> int:
-        table = self._tables.scheduled_shreds
-        with self._store.engine.connect() as connection:
-            scopes = (
-                connection.execute(select(table.c.scope).where(table.c.due_at <= now))
-                .scalars()
-                .all()
-            )
-        for scope in scopes:
-            self._shred_scope(scope)
-            with self._store.transaction() as connection:
-                connection.execute(delete(table).where(table.c.scope == scope))
-        return len(scopes)
+    @property
+    def participant(self) -> RecordsParticipant:
+        """The tracked records as an erasure participant (``guard.erase`` walks it)."""
+        return RecordsParticipant(self)
 
-    def freeze(self, category: str, record_ids: Iterable[str]) -> None:
-        """Mark records frozen: kept until their due date, then swept as usual."""
-        table = self._tables.retention
-        with self._store.transaction() as connection:
-            connection.execute(
-                update(table)
-                .where(table.c.category == category, table.c.record_id.in_(list(record_ids)))
-                .values(status=_FROZEN)
-            )
+    def _export_category(self, category: str, record_ids: list[str]) -> Any:
+        exporter = self._exporters.get(category)
+        return exporter(list(record_ids)) if exporter is not None else None
 
-    def delete_now(self, category: str, record_ids: list[str], now: datetime) -> str | None:
+    def _delete_now(self, category: str, record_ids: list[str], now: datetime) -> str | None:
         """Call a category's hook for records now (an erasure request); return the error type."""
         hook = self._hooks.get(category)
         error: str | None = None
+        table = self._tables.retention
+        with self._store.transaction() as connection:  # claimed, so no sweeper joins in
+            connection.execute(
+                update(table)
+                .where(table.c.category == category, table.c.record_id.in_(record_ids))
+                .values(status=_RUNNING, claimed_at=self._clock(), due_at=now)
+            )
         try:
             if hook is None:
                 error = "NoHookRegistered"
             else:
-                hook(list(record_ids))
+                with self._renewing(category, record_ids):
+                    hook(list(record_ids))
         except Exception as failure:  # recorded by type only
             error = type(failure).__name__
         self._finish(category, record_ids, now, error)
         return error
-
-    def export_category(self, category: str, record_ids: list[str]) -> Any:
-        """The category exporter's view of these records, or None without an exporter."""
-        exporter = self._exporters.get(category)
-        return exporter(list(record_ids)) if exporter is not None else None

@@ -102,7 +102,7 @@ class TokenVault:
             now = self._clock()
             field = "vault/" + resolved.name
             lookups = [
-                self._envelope.blind_index(scope + "\x1f" + item, field=field)
+                self._envelope.vault_lookup(scope + "\x1f" + item, field=field)
                 for item in normalised
             ]
             live = self._live_tokens(scope, resolved.name, set(lookups), now)
@@ -214,6 +214,18 @@ class TokenVault:
         with self._store.transaction() as connection:
             result = connection.execute(delete(vault).where(vault.c.scope == self._scope(subject)))
         return int(result.rowcount)
+
+    # -- erasure participant --------------------------------------------------------------
+
+    participant = "vault"
+
+    def erase_subject(self, subject: str, now: datetime) -> str:
+        """Erasure: delete the subject's entries."""
+        return f"{self.delete_subject(subject)} deleted"
+
+    def export_subject(self, subject: str) -> list[dict[str, str]]:
+        """Access request: the subject's entries with their values (each reveal audited)."""
+        return self.entries(subject, actor="access-request", purpose="access_request")
 
     def purge_expired(self) -> int:
         """Delete entries whose time to live has passed; return how many."""

@@ -1,0 +1,65 @@
+"""The participant protocol: every part that holds a subject's data erases and exports it.
+
+A part (the vault, the consent ledger, the retention schedule, the application's own tables)
+is a participant by having these two methods; :mod:`piiguard.subjects` never imports it, and
+``guard.erase`` / ``guard.export`` walk every participant, whether or not a record was tracked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Erased", "ErasureStep", "KeptRecords", "Participant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureStep:
+    """One step of an erasure: what, where, and how it went (``done``, ``frozen``,
+    ``scheduled``, ``deferred``, ``failed``)."""
+
+    step: str
+    target: str
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRecords:
+    """Records an erasure kept, until when, and why."""
+
+    category: str
+    count: int
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What one participant did for an erasure: its steps, and the records it kept."""
+
+    steps: tuple[ErasureStep, ...]
+    kept: tuple[KeptRecords, ...] = field(default=())
+
+
+@runtime_checkable
+class Participant(Protocol):
+    """A part holding subject data. ``participant`` names it in receipts and exports."""
+
+    @property
+    def participant(self) -> str:
+        """The part's name (``vault``, ``consent``, ``records``, a table name)."""
+        ...
+
+    def erase_subject(self, subject: str, now: datetime) -> Erased | str:
+        """Erase the subject's data; return the steps, or a one-line detail of one done step.
+
+        Raises whatever stops it: the erasure records the error's type (never its message),
+        defers the key shred, and ``erase`` run again resumes.
+        """
+        ...
+
+    def export_subject(self, subject: str) -> object:
+        """The subject's data, JSON-serialisable, for an access request."""
+        ...

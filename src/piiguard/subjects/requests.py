@@ -1,0 +1,315 @@
+"""Subject requests: ``guard.erase(subject)`` and ``guard.export(subject)`` over every participant.
+
+Erasure walks every participant (the retention schedule's records first, then the
+application's tables, the vault and the consent ledger), records what each did, and then
+decides the subject's keys in one place:
+
+- a participant failed: the shred is *deferred* (run ``erase`` again; it resumes);
+- something must stay readable (a legal hold on the subject, records frozen for a legal
+  minimum or held): the shred is *scheduled*, and the sweeper runs it by itself once nothing
+  blocks it any more, re-checking holds placed after the erasure;
+- otherwise the keys are shredded now.
+
+The receipt is persisted, holds no PII, is ``completed`` only when the keys are gone and no
+step failed (a scheduled shred completes it later), and names what still links to the
+subject: artefacts made under store-wide keys (keyed tokens, blind indexes, FPE tokens,
+deterministic ciphertexts without ``subject=``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from piiguard.errors import KeyDestroyed
+from piiguard.store import Store
+from piiguard.subjects.protocol import Erased, ErasureStep, KeptRecords, Participant
+from piiguard.subjects.tables import ApplicationTable, Eraser, Exporter
+
+__all__ = ["ErasureReceipt", "Subjects"]
+
+#: Export keys that are not participants' names.
+_RESERVED = frozenset({"subject", "keys", "destroyed", "unavailable"})
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    """The record of one erasure request.
+
+    Attributes:
+        completed: True only when every step is done and the subject's keys are destroyed.
+        steps: what each participant did, then the keys.
+        kept: records kept (a legal minimum, a hold), until when and why.
+        linking: artefacts that may still link the subject's values across records: keyed
+            ``token``, blind ``index``, ``deterministic`` ciphertexts and ``fpe`` tokens made
+            under store-wide keys (those made with ``subject=`` were erased with the keys).
+    """
+
+    receipt_id: str
+    reason: str
+    requested_at: datetime
+    completed: bool
+    steps: tuple[ErasureStep, ...]
+    kept: tuple[KeptRecords, ...] = field(default=())
+    linking: tuple[str, ...] = field(default=())
+
+
+class Subjects:
+    """Erasure and access requests over the registered participants (``guard.subjects``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        pseudonym: Callable[[str], str],
+        records: Participant,
+        parts: Sequence[Participant],
+        shred: Callable[[str], int],
+        shred_blocked: Callable[[str, datetime], str | None],
+        linking: Callable[[], tuple[str, ...]],
+        key_counts: Callable[[str], Mapping[str, int]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._pseudonym = pseudonym
+        self._records = records
+        self._parts = tuple(parts)
+        self._tables: dict[str, ApplicationTable] = {}
+        self._shred = shred
+        self._shred_blocked = shred_blocked
+        self._linking = linking
+        self._key_counts = key_counts
+        self._clock = clock
+
+    # -- registration ----------------------------------------------------------------------
+
+    def eraser(self, table: str) -> Callable[[Eraser], Eraser]:
+        """Register the function that erases a subject from one of the application's tables.
+
+        It is called with the subject id on every ``guard.erase``, tracked records or not;
+        it must be idempotent and may raise (the erasure then defers the key shred).
+        """
+
+        self._check_name(table)
+
+        def register(function: Eraser) -> Eraser:
+            self._table(table).eraser = function
+            return function
+
+        return register
+
+    def exporter(self, table: str) -> Callable[[Exporter], Exporter]:
+        """Register the function that returns a subject's rows of one of the application's
+        tables for an access request (JSON-serialisable); called with the subject id."""
+
+        self._check_name(table)
+
+        def register(function: Exporter) -> Exporter:
+            self._table(table).exporter = function
+            return function
+
+        return register
+
+    def _check_name(self, name: object) -> None:
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise ValueError("a table name is a text of 1 to 64 characters")
+        if name in _RESERVED or name in {p.participant for p in (self._records, *self._parts)}:
+            raise ValueError(f"{name!r} is a name piiguard uses; choose another")
+
+    def _table(self, name: str) -> ApplicationTable:
+        found = self._tables.get(name)
+        if found is None:
+            found = self._tables[name] = ApplicationTable(name)
+        return found
+
+    def _participants(self) -> list[Participant]:
+        return [self._records, *self._tables.values(), *self._parts]
+
+    # -- erasure ---------------------------------------------------------------------------
+
+    def erase(self, subject: str, reason: str = "request") -> ErasureReceipt:
+        """Erase a subject from every participant; see the module docstring."""
+        if not isinstance(subject, str) or not subject:
+            raise ValueError("subject is a non-empty str")
+        if not isinstance(reason, str) or not 0 < len(reason) <= 64:
+            raise ValueError("reason is a text of 1 to 64 characters")
+        scope = self._pseudonym(subject)
+        now = self._clock()
+        steps: list[ErasureStep] = []
+        kept: list[KeptRecords] = []
+        for participant in self._participants():
+            erased = _run(participant, subject, now)
+            steps.extend(erased.steps)
+            kept.extend(erased.kept)
+        keys = self._keys_step(scope, now, failed=any(s.outcome == "failed" for s in steps))
+        steps.append(keys)
+        receipt = ErasureReceipt(
+            "erasure_" + os.urandom(12).hex(),
+            reason,
+            now,
+            completed=keys.outcome == "done" and all(s.outcome != "failed" for s in steps),
+            steps=tuple(steps),
+            kept=tuple(kept),
+            linking=self._linking(),
+        )
+        self._persist(scope, receipt)
+        return receipt
+
+    def _keys_step(self, scope: str, now: datetime, *, failed: bool) -> ErasureStep:
+        if failed:
+            return ErasureStep("keys", "subject keys", "deferred", "a step failed; run erase again")
+        blocked = self._shred_blocked(scope, now)
+        if blocked is not None:
+            self._schedule(scope, now)
+            return ErasureStep("keys", "subject keys", "scheduled", blocked)
+        try:
+            return ErasureStep("keys", "subject keys", "done", f"{self._shred(scope)} destroyed")
+        except Exception as error:  # recorded by type only: messages may hold PII
+            return ErasureStep("keys", "subject keys", "failed", type(error).__name__)
+
+    def _schedule(self, scope: str, now: datetime) -> None:
+        table = self._store.tables.scheduled_shreds
+        with self._store.transaction() as connection:
+            self._store.serialize(connection, "shred:" + scope)
+            exists = connection.execute(
+                select(table.c.scope).where(table.c.scope == scope)
+            ).scalar_one_or_none()
+            if exists is None:
+                connection.execute(table.insert().values(scope=scope, due_at=now))
+
+    def run_deferred(self, now: datetime) -> int:
+        """Shred every scheduled subject that nothing blocks any more (the sweeper calls it);
+        their open receipts become completed. Return how many subjects were shredded."""
+        table = self._store.tables.scheduled_shreds
+        with self._store.engine.connect() as connection:
+            scopes = (
+                connection.execute(select(table.c.scope).where(table.c.due_at <= now))
+                .scalars()
+                .all()
+            )
+        shredded = 0
+        for scope in scopes:
+            if self._shred_blocked(scope, now) is not None:
+                continue
+            destroyed = self._shred(scope)
+            with self._store.transaction() as connection:
+                connection.execute(delete(table).where(table.c.scope == scope))
+                self._complete(connection, scope, destroyed)
+            shredded += 1
+        return shredded
+
+    def _complete(self, connection: Any, scope: str, destroyed: int) -> None:
+        receipts = self._store.tables.receipts
+        rows = connection.execute(
+            select(receipts.c.receipt_id, receipts.c.steps).where(
+                receipts.c.subject == scope, receipts.c.completed.is_(False)
+            )
+        ).all()
+        for row in rows:
+            steps = json.loads(row.steps)
+            if any(step["outcome"] == "failed" for step in steps):
+                continue
+            steps.append(
+                asdict(ErasureStep("keys", "subject keys", "done", f"{destroyed} destroyed"))
+            )
+            connection.execute(
+                update(receipts)
+                .where(receipts.c.receipt_id == row.receipt_id)
+                .values(completed=True, steps=json.dumps(steps, ensure_ascii=False))
+            )
+
+    def _persist(self, scope: str, receipt: ErasureReceipt) -> None:
+        steps = [asdict(step) for step in receipt.steps] + [
+            {
+                "step": "kept",
+                "target": k.category,
+                "outcome": k.reason,
+                "detail": f"{k.count} until {k.until.isoformat()}",
+            }
+            for k in receipt.kept
+        ]
+        steps += [
+            {"step": "linking", "target": name, "outcome": "links", "detail": ""}
+            for name in receipt.linking
+        ]
+        with self._store.transaction() as connection:
+            connection.execute(
+                self._store.tables.receipts.insert().values(
+                    receipt_id=receipt.receipt_id,
+                    subject=scope,
+                    reason=receipt.reason,
+                    requested_at=receipt.requested_at,
+                    completed=receipt.completed,
+                    steps=json.dumps(steps, ensure_ascii=False),
+                )
+            )
+
+    def receipts(self, subject: str) -> list[Mapping[str, Any]]:
+        """The persisted receipts of a subject's erasure requests, oldest first."""
+        table = self._store.tables.receipts
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(
+                select(table)
+                .where(table.c.subject == self._pseudonym(subject))
+                .order_by(table.c.requested_at)
+            ).all()
+        return [
+            {
+                "receipt_id": row.receipt_id,
+                "reason": row.reason,
+                "completed": bool(row.completed),
+                "steps": json.loads(row.steps),
+            }
+            for row in rows
+        ]
+
+    # -- access ----------------------------------------------------------------------------
+
+    def export(self, subject: str) -> dict[str, Any]:
+        """Everything every participant holds on a subject (PIPL Art. 45, GDPR Art. 15).
+
+        A part whose data is under destroyed keys is exported as None and named in
+        ``destroyed``; a part that fails is None and named, with the error's type, in
+        ``unavailable``; ``keys`` counts the subject's keys by status.
+        """
+        if not isinstance(subject, str) or not subject:
+            raise ValueError("subject is a non-empty str")
+        out: dict[str, Any] = {"subject": subject}
+        destroyed: list[str] = []
+        unavailable: list[dict[str, str]] = []
+        for participant in self._participants():
+            name = participant.participant
+            try:
+                out[name] = participant.export_subject(subject)
+            except KeyDestroyed:
+                out[name] = None
+                destroyed.append(name)
+            except Exception as error:  # named by type only: messages may hold PII
+                out[name] = None
+                unavailable.append({"part": name, "error": type(error).__name__})
+        out["keys"] = dict(self._key_counts(self._pseudonym(subject)))
+        out["destroyed"] = destroyed
+        out["unavailable"] = unavailable
+        return out
+
+
+def _run(participant: Participant, subject: str, now: datetime) -> Erased:
+    """A participant's erasure, with a failure recorded as a failed step (by type only)."""
+    name = participant.participant
+    try:
+        result = participant.erase_subject(subject, now)
+    except Exception as error:  # recorded by type only: messages may hold PII
+        return Erased((ErasureStep(_step_name(participant), name, "failed", type(error).__name__),))
+    if isinstance(result, Erased):
+        return result
+    return Erased((ErasureStep(_step_name(participant), name, "done", result),))
+
+
+def _step_name(participant: Participant) -> str:
+    return "table" if isinstance(participant, ApplicationTable) else participant.participant

@@ -1,0 +1,307 @@
+"""Erasure by construction (issue 9): every participant, true receipts, holds, exports.
+
+Each test does what a new user, a careless operator or a second process would do, and checks
+the receipt tells the truth about it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import piiguard as pg
+from piiguard.keys import LocalKEK
+from tests.conftest import StoreTarget
+from tests.helpers import CANARY_PHONE
+
+START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+YEAR = timedelta(days=365)
+CONTEXT = {"table": "customers", "field": "phone"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Customers:
+    """The application's own table, in an SQLite file of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fail = False
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, phone TEXT)")
+
+    def add(self, subject: str, phone_ciphertext: str) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute("INSERT INTO customers VALUES (?, ?)", (subject, phone_ciphertext))
+
+    def erase(self, subject: str) -> int:
+        if self.fail:
+            raise ConnectionError(f"db down while erasing {CANARY_PHONE}")
+        with sqlite3.connect(self.path) as db:
+            return db.execute("DELETE FROM customers WHERE id = ?", (subject,)).rowcount
+
+    def export(self, subject: str) -> list[str]:
+        with sqlite3.connect(self.path) as db:
+            return [
+                row[0] for row in db.execute("SELECT id FROM customers WHERE id = ?", (subject,))
+            ]
+
+    def ids(self) -> list[str]:
+        with sqlite3.connect(self.path) as db:
+            return [row[0] for row in db.execute("SELECT id FROM customers ORDER BY id")]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def shop(
+    store_target: StoreTarget, kek: LocalKEK, clock: Clock, tmp_path: Path
+) -> Iterator[tuple[pg.Guard, Customers]]:
+    """A Guard with a customers table registered as a participant, and an orders policy."""
+    url, schema = store_target
+    customers = Customers(tmp_path / "app.db")
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        guard.subjects.eraser("customers")(customers.erase)
+        guard.subjects.exporter("customers")(customers.export)
+        guard.retention.policy(pg.RetentionPolicy("orders", keep=3 * YEAR, legal_minimum=True))
+        guard.retention.hook("orders")(lambda ids: None)
+        yield guard, customers
+
+
+def _customer(guard: pg.Guard, customers: Customers, subject: str) -> str:
+    text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject=subject)
+    customers.add(subject, text)
+    return text
+
+
+def _outcomes(receipt: pg.ErasureReceipt) -> list[tuple[str, str, str]]:
+    return [(s.step, s.target, s.outcome) for s in receipt.steps]
+
+
+def test_an_untracked_subject_is_erased_from_the_applications_tables(
+    shop: tuple[pg.Guard, Customers],
+) -> None:
+    """Nobody tracked u1: the registered eraser still runs, and the receipt says so."""
+    guard, customers = shop
+    text = _customer(guard, customers, "u1")
+    _customer(guard, customers, "u2")
+    receipt = guard.erase("u1")
+    assert receipt.completed
+    assert ("table", "customers", "done") in _outcomes(receipt)
+    assert customers.ids() == ["u2"]
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(text, context=CONTEXT)
+
+
+def test_a_failed_participant_defers_the_shred(shop: tuple[pg.Guard, Customers]) -> None:
+    """The customers table is down: nothing claims success, the keys stay so a retry can
+    still read the data, and erase run again finishes."""
+    guard, customers = shop
+    text = _customer(guard, customers, "u1")
+    customers.fail = True
+    first = guard.erase("u1")
+    assert not first.completed
+    assert ("table", "customers", "failed") in _outcomes(first)
+    assert first.steps[-1].outcome == "deferred"
+    assert CANARY_PHONE not in repr(first)
+    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    customers.fail = False
+    second = guard.erase("u1")
+    assert second.completed
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(text, context=CONTEXT)
+    assert [r["completed"] for r in guard.erasure_receipts("u1")] == [False, True]
+
+
+def test_a_hold_on_an_untracked_subject_blocks_the_shred_until_released(
+    shop: tuple[pg.Guard, Customers],
+) -> None:
+    """A litigation hold on u1, who has no tracked records: the keys wait; the sweeper
+    shreds them by itself once the hold ends, and the receipt becomes complete."""
+    guard, customers = shop
+    text = _customer(guard, customers, "u1")
+    hold = guard.retention.hold(subject="u1", reason="litigation")
+    receipt = guard.erase("u1")
+    assert not receipt.completed
+    assert receipt.steps[-1].outcome == "scheduled"
+    assert guard.retention.sweep().shredded_subjects == 0
+    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    guard.retention.release(hold)
+    assert guard.retention.sweep().shredded_subjects == 1
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(text, context=CONTEXT)
+    assert [r["completed"] for r in guard.erasure_receipts("u1")] == [True]
+
+
+def test_a_hold_placed_after_an_erase_blocks_its_scheduled_shred(
+    shop: tuple[pg.Guard, Customers], clock: Clock
+) -> None:
+    """Orders frozen for their legal minimum; a hold arrives later; the minimum passes: the
+    sweep neither deletes the held order nor destroys the keys it needs."""
+    guard, customers = shop
+    text = _customer(guard, customers, "u1")
+    guard.retention.track("orders", "o1", subject="u1", at=START)
+    receipt = guard.erase("u1")
+    assert ("records", "orders", "frozen") in _outcomes(receipt)
+    assert receipt.steps[-1].outcome == "scheduled"
+    hold = guard.retention.hold(subject="u1", reason="tax audit")
+    clock.now += 3 * YEAR + timedelta(days=1)
+    report = guard.retention.sweep()
+    assert (report.done, report.shredded_subjects) == (0, 0)
+    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    guard.retention.release(hold)
+    report = guard.retention.sweep()
+    assert (report.done, report.shredded_subjects) == (1, 1)
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(text, context=CONTEXT)
+
+
+def test_held_records_go_when_the_hold_ends(shop: tuple[pg.Guard, Customers]) -> None:
+    """A record hold at erase time: the record is kept, then deleted by the first sweep
+    after the release (not years later at its old due date), then the keys go."""
+    guard, _ = shop
+    guard.retention.policy(pg.RetentionPolicy("chats", keep=YEAR))
+    deleted: list[str] = []
+    guard.retention.hook("chats")(deleted.extend)
+    guard.retention.track("chats", "c1", subject="u1", at=START)
+    hold = guard.retention.hold(category="chats", record_id="c1", reason="complaint")
+    receipt = guard.erase("u1")
+    assert receipt.kept[0].reason == "legal hold"
+    assert deleted == []
+    guard.retention.release(hold)
+    report = guard.retention.sweep()
+    assert (deleted, report.shredded_subjects) == (["c1"], 1)
+
+
+def test_a_process_without_a_policy_erases_what_it_can(
+    shop: tuple[pg.Guard, Customers], store_target: StoreTarget, kek: LocalKEK, clock: Clock
+) -> None:
+    """A worker that never registered the orders policy: the rest is erased, the receipt
+    names the category it could not handle, and the keys wait."""
+    guard, customers = shop
+    text = _customer(guard, customers, "u1")
+    guard.retention.track("orders", "o1", subject="u1", at=START)
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as worker:
+        worker.subjects.eraser("customers")(customers.erase)
+        receipt = worker.erase("u1")
+    assert not receipt.completed
+    assert ("records", "orders", "failed") in _outcomes(receipt)
+    assert ("table", "customers", "done") in _outcomes(receipt)
+    assert receipt.steps[-1].outcome == "deferred"
+    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+
+
+def test_export_after_a_shred_returns_what_remains(shop: tuple[pg.Guard, Customers]) -> None:
+    """Shredded keys: the vault is named destroyed instead of raising; the rest is there."""
+    guard, customers = shop
+    _customer(guard, customers, "u1")
+    guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+    guard.shred("u1")
+    exported = guard.export("u1")
+    assert exported["vault"] is None
+    assert exported["destroyed"] == ["vault"]
+    assert exported["customers"] == ["u1"]
+    assert exported["keys"] == {"destroyed": 1}
+    guard.erase("u1")
+    after = guard.export("u1")
+    assert after["customers"] == []
+    assert after["vault"] == []
+    assert after["records"] == {}
+
+
+def test_an_exporter_that_fails_is_named_not_fatal(shop: tuple[pg.Guard, Customers]) -> None:
+    guard, _ = shop
+
+    def broken(subject: str) -> object:
+        raise RuntimeError(f"cannot read {CANARY_PHONE}")
+
+    guard.subjects.exporter("tickets")(broken)
+    exported = guard.export("u1")
+    assert exported["unavailable"] == [{"part": "tickets", "error": "RuntimeError"}]
+    assert CANARY_PHONE not in str(exported)
+
+
+def test_an_exporter_without_an_eraser_cannot_claim_erasure(
+    shop: tuple[pg.Guard, Customers],
+) -> None:
+    """A table declared for export only holds subject data nobody erases: the receipt says
+    so and the keys wait."""
+    guard, _ = shop
+    guard.subjects.exporter("tickets")(lambda subject: [])
+    receipt = guard.erase("u1")
+    assert ("table", "tickets", "failed") in _outcomes(receipt)
+    assert not receipt.completed
+
+
+def test_table_names_piiguard_uses_are_refused(shop: tuple[pg.Guard, Customers]) -> None:
+    guard, _ = shop
+    for name in ("vault", "consent", "records", "keys", "subject", ""):
+        with pytest.raises(ValueError, match=r"table name|piiguard uses"):
+            guard.subjects.eraser(name)
+
+
+def test_the_receipt_names_what_still_links(shop: tuple[pg.Guard, Customers]) -> None:
+    """Store-wide keyed tokens and blind indexes link a subject's values after erasure: the
+    receipt lists them. The vault's own lookups, deleted with its entries, do not count."""
+    guard, _ = shop
+    guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+    assert guard.erase("u1").linking == ()
+    guard.tokens.token(CANARY_PHONE, kind="phone")
+    guard.blind_index(CANARY_PHONE, field="phone")
+    receipt = guard.erase("u2")
+    assert receipt.linking == ("token", "index")
+    assert any(s["step"] == "linking" for s in guard.erasure_receipts("u2")[0]["steps"])
+
+
+def test_subject_keyed_artefacts_stop_linking_after_erasure(
+    shop: tuple[pg.Guard, Customers],
+) -> None:
+    """``subject=`` on blind_index and encrypt_deterministically: equal values still match
+    within the subject; after erasure the ciphertext is unreadable and a new index of the
+    same value no longer matches the old one; the receipt lists neither as linking."""
+    guard, _ = shop
+    index = guard.blind_index(CANARY_PHONE, field="phone", subject="u1")
+    assert index == guard.blind_index(CANARY_PHONE, field="phone", subject="u1")
+    assert index != guard.blind_index(CANARY_PHONE, field="phone", subject="u2")
+    sealed = guard.encrypt_deterministically(CANARY_PHONE, context=CONTEXT, subject="u1")
+    assert sealed == guard.encrypt_deterministically(CANARY_PHONE, context=CONTEXT, subject="u1")
+    assert guard.decrypt(sealed, context=CONTEXT) == CANARY_PHONE
+    receipt = guard.erase("u1")
+    assert receipt.completed
+    assert receipt.linking == ()
+    with pytest.raises(pg.DecryptionError):
+        guard.decrypt(sealed, context=CONTEXT)
+    assert guard.blind_index(CANARY_PHONE, field="phone", subject="u1") != index
+    assert guard.blind_index(CANARY_PHONE, field="phone") != index
+
+
+def test_another_process_stops_using_an_erased_subjects_artefact_keys(
+    shop: tuple[pg.Guard, Customers], store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """A second Guard that cached u1's deterministic key cannot open u1's ciphertext after
+    the first erases u1."""
+    guard, _ = shop
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema) as other:
+        sealed = other.encrypt_deterministically(CANARY_PHONE, context=CONTEXT, subject="u1")
+        assert other.decrypt(sealed, context=CONTEXT) == CANARY_PHONE
+        guard.erase("u1")
+        import time
+
+        time.sleep(0.3)
+        with pytest.raises(pg.DecryptionError):
+            other.decrypt(sealed, context=CONTEXT)
