@@ -11,6 +11,7 @@ import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
 from benchmarks.consent import consent
 from benchmarks.encryption import encryption
+from benchmarks.epochs import epochs
 from benchmarks.retention import retention
 from benchmarks.tokenization import keyed_tokens_and_vault, tokenization
 
@@ -178,4 +179,5 @@ SUITES = {
     "tokens": keyed_tokens_and_vault,
     "consent": consent,
     "retention": retention,
+    "epochs": epochs,
 }

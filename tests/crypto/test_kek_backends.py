@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,13 @@ import piiguard as pg
 from piiguard.keys import AwsKmsKEK, KEKProvider, LocalKEK, Pkcs11KEK
 from tests.backends import require_or_skip
 from tests.conftest import StoreTarget
+from tests.crypto.stores import copy_store, drop_copy
+from tests.helpers import exception_text
 
 CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
 PHONE = "13812345678"
+OTHER_PHONE = "13912345678"
+OTHER_CONTEXT = {**CONTEXT, "id": "u2"}
 SOFTHSM_LIBS = (
     "/usr/lib/softhsm/libsofthsm2.so",
     "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
@@ -170,3 +175,125 @@ def test_kms_failures_are_key_provider_errors(kms: Any) -> None:
         kek.wrap(b"k" * 32, {"a": "b"})
     with pytest.raises(pg.KeyProviderError):
         kek.unwrap(b"\x00" * 64, {"a": "b"})
+
+
+def test_a_half_built_pkcs11_kek_has_a_safe_repr() -> None:
+    """An object whose __init__ never ran (or failed early) still has a repr, with no PIN:
+    error trackers call repr() on the ``self`` of every failing frame."""
+    half = Pkcs11KEK.__new__(Pkcs11KEK)
+    shown = repr(half)
+    assert shown == "Pkcs11KEK(id='<not opened>', [secure])"
+    assert PIN not in shown
+
+
+def test_a_failed_pkcs11_login_leaves_safe_locals(softhsm: str) -> None:
+    """The half-built KEK of a failed login, as a traceback with locals shows it: no
+    exception from its repr, and no PIN anywhere."""
+    with pytest.raises(pg.KeyProviderError) as caught:
+        Pkcs11KEK(lib=softhsm, token_label=TOKEN, pin="000000-wrong", key_label="kek-1")
+    rendered = exception_text(caught.value)
+    assert "Pkcs11KEK(id='<not opened>', [secure])" in rendered
+    assert "000000-wrong" not in rendered.replace('pin="000000-wrong"', "")
+
+
+def _epoch_labels(library: str, key_label: str) -> set[str]:
+    """Labels of the token's epoch objects of a KEK (``<key_label>/epoch/<ref>``)."""
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    prefix = f"{key_label}/epoch/"
+    with pkcs11.lib(library).get_token(token_label=TOKEN).open() as session:  # logged in by kek
+        labels = {
+            str(found[Attribute.LABEL])
+            for found in session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})
+        }
+    return {label for label in labels if label.startswith(prefix)}
+
+
+def test_hsm_epochs_make_an_erasure_reach_a_copy(softhsm: str, store_target: StoreTarget) -> None:
+    """Epoch objects in the token: erase, advance, and the old epoch object is gone from the
+    HSM; the live store opens u2, and a copy from before the erase opens nothing (u1, nor
+    u2: the whole copy is under a destroyed epoch, the documented trade)."""
+    url, schema = store_target
+    # python-pkcs11 initialises the module once per process, so every test of a run shares
+    # the first test's token: a label of its own keeps this test's objects apart
+    label = f"kek-epochs-{uuid.uuid4().hex[:8]}"
+    kek = Pkcs11KEK(lib=softhsm, token_label=TOKEN, pin=PIN, key_label=label)
+    copy: StoreTarget | None = None
+    try:
+        with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+            erased = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
+            kept = guard.encrypt(OTHER_PHONE, context=OTHER_CONTEXT, subject="u2")
+            before = _epoch_labels(softhsm, label)
+            assert len(before) == 1
+            copy = copy_store(store_target)
+            guard.erase("u1")
+            report = guard.keys.advance_epoch()
+            assert report.destroyed == 1
+            assert report.unreadable == ()
+            after = _epoch_labels(softhsm, label)
+            assert len(after) == 1
+            assert after.isdisjoint(before)
+            assert guard.decrypt(kept, context=OTHER_CONTEXT) == OTHER_PHONE
+            with pytest.raises(pg.KeyDestroyed):
+                guard.decrypt(erased, context=CONTEXT)
+        with pg.Guard.open(copy[0], kek=kek, schema=copy[1]) as restored:
+            with pytest.raises(pg.DecryptionError):
+                restored.decrypt(erased, context=CONTEXT)
+            with pytest.raises(pg.DecryptionError):
+                restored.decrypt(kept, context=OTHER_CONTEXT)
+    finally:
+        if copy is not None:
+            drop_copy(copy)
+        kek.close()
+
+
+def test_kms_epochs_make_an_erasure_reach_a_copy(kms: Any, store_target: StoreTarget) -> None:
+    """Epoch objects as KMS keys: after erase and advance, the old epoch's KMS key is pending
+    deletion, the live store opens u2, and a copy from before the erase opens nothing."""
+    url, schema = store_target
+    kek_id = kms.create_key(Description="piiguard test KEK")["KeyMetadata"]["KeyId"]
+    kek = AwsKmsKEK(key_id=kek_id, client=kms)
+
+    def all_keys() -> set[str]:
+        return {str(key["KeyId"]) for key in kms.list_keys(Limit=1000)["Keys"]}
+
+    earlier = all_keys()  # moto keeps its keys per process, across servers and tests
+
+    def epoch_keys() -> set[str]:
+        return all_keys() - earlier
+
+    copy: StoreTarget | None = None
+    try:
+        with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+            erased = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
+            kept = guard.encrypt(OTHER_PHONE, context=OTHER_CONTEXT, subject="u2")
+            (old_epoch,) = epoch_keys()
+            copy = copy_store(store_target)
+            guard.erase("u1")
+            report = guard.keys.advance_epoch()
+            assert report.destroyed == 1
+            assert report.unreadable == ()
+            (new_epoch,) = epoch_keys() - {old_epoch}
+            state = kms.describe_key(KeyId=old_epoch)["KeyMetadata"]["KeyState"]
+            assert state == "PendingDeletion"
+            assert kms.describe_key(KeyId=new_epoch)["KeyMetadata"]["KeyState"] == "Enabled"
+            assert guard.decrypt(kept, context=OTHER_CONTEXT) == OTHER_PHONE
+        with pg.Guard.open(copy[0], kek=kek, schema=copy[1]) as restored:
+            with pytest.raises(pg.DecryptionError):
+                restored.decrypt(erased, context=CONTEXT)
+            with pytest.raises(pg.DecryptionError):
+                restored.decrypt(kept, context=OTHER_CONTEXT)
+    finally:
+        if copy is not None:
+            drop_copy(copy)
+
+
+def test_a_kms_epoch_key_deleted_after_its_wait_is_key_destroyed(kms: Any) -> None:
+    """Once KMS has deleted an epoch key (after the 7-30 day wait), opening it is
+    KeyDestroyed, a DecryptionError, like during the wait; destroying it again is a no-op."""
+    kek = AwsKmsKEK(key_id=kms.create_key()["KeyMetadata"]["KeyId"], client=kms)
+    gone = "11111111-2222-3333-4444-555555555555"  # a key KMS does not know (deleted)
+    with pytest.raises(pg.KeyDestroyed):
+        kek.open_epoch_key(gone, b"\x00" * 64, {"epoch": "1"})
+    kek.destroy_epoch(gone)

@@ -264,28 +264,41 @@ class Envelope:
             return error
         return None
 
+    def _root_scope(self, subject: str | None) -> str:
+        """Where an equality artefact's root key lives: store-wide, or the subject's scope."""
+        return "root" if subject is None else self._keyring.subject_scope(subject)
+
     # -- deterministic -------------------------------------------------------------------
 
-    def encrypt_deterministically(self, value: str, *, context: Mapping[str, str]) -> str:
+    def encrypt_deterministically(
+        self, value: str, *, context: Mapping[str, str], subject: str | None = None
+    ) -> str:
         """Equal values in equal contexts give equal ciphertexts: joins and lookups work,
         and so does counting equal values. Use it for columns that need equality only.
 
         The key is derived per context (domain separation per column), so the same value
         in two columns gives unrelated ciphertexts. AES-256-SIV (RFC 5297) in the aes256gcm
         suite; in sm4gcm, SM4-GCM with a nonce derived by HMAC-SM3 from key, context and value.
+        With ``subject=``, the key derives from that subject's own root key: equal values
+        match only within the subject, and erasing the subject makes the ciphertexts
+        unreadable and unlinkable (without it, they keep linking: the erasure receipt says so).
         """
-        sealed = self._seal_deterministic(value, context)
+        sealed = self._seal_deterministic(value, context, subject)
         if type(sealed) is str:
             return sealed
         del value
         raise sealed  # type: ignore[misc]
 
-    def _seal_deterministic(self, value: object, context: Mapping[str, str]) -> str | Exception:
+    def _seal_deterministic(
+        self, value: object, context: Mapping[str, str], subject: str | None
+    ) -> str | Exception:
         plaintext = None
         try:
             plaintext = _plaintext_bytes(value)
             aad_context = encode_context(context)
-            key_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
+            key_id, key = self._keyring.derived_key(
+                "deterministic", b"det/" + aad_context, 64, self._root_scope(subject)
+            )
             header = wire.pack_header(self._deterministic_code, key_id)
             suite = self._keyring.suite
             if suite.name == "aes256gcm":
@@ -300,9 +313,7 @@ class Envelope:
             return error
 
     def _open_deterministic(self, blob: bytes, key_id: int, aad_context: bytes) -> bytes:
-        found_id, key = self._keyring.derived_key("deterministic", b"det/" + aad_context, 64)
-        if found_id != key_id:
-            raise ValueError
+        _, key = self._keyring.derived_key_by_id("deterministic", b"det/" + aad_context, 64, key_id)
         header, body = blob[: wire.HEADER_SIZE], blob[wire.HEADER_SIZE :]
         if self._keyring.suite.name == "aes256gcm":
             return AesSiv(key).decrypt(body, [header, aad_context])
@@ -317,26 +328,42 @@ class Envelope:
 
     # -- blind index ---------------------------------------------------------------------
 
-    def blind_index(self, value: str, *, field: str, bits: int | None = None) -> str:
+    def blind_index(
+        self, value: str, *, field: str, bits: int | None = None, subject: str | None = None
+    ) -> str:
         """A keyed digest for equality search on an encrypted column.
 
         The key is derived per field, apart from every encryption key, so the same phone
         indexes differently in two fields. ``bits`` truncates (multiple of 8, >= 16): fewer
-        bits give collisions on purpose, so an index alone cannot confirm a guess.
+        bits give collisions on purpose, so an index alone cannot confirm a guess. With
+        ``subject=``, the key derives from the subject's own root key: the index finds a value
+        among that subject's rows only, and erasing the subject stops it linking.
         """
         if not isinstance(field, str) or not field:
             raise TypeError("field must be a non-empty str")
         if bits is not None and (bits % 8 or not 16 <= bits <= 256):
             raise ValueError("bits must be a multiple of 8 between 16 and 256")
-        digest = self._digest(value, field)
+        digest = self._digest(value, field, self._root_scope(subject))
         if type(digest) is bytes:
             return wire.to_text(digest[: (bits or 256) // 8])
         del value
         raise digest  # type: ignore[misc]
 
-    def _digest(self, value: object, field: str) -> bytes | Exception:
+    def vault_lookup(self, value: str, *, field: str) -> str:
+        """The token vault's lookup digest of a value: a blind index under a root key of
+        the vault's own, so that the application's blind indexes (which link a subject's
+        values after erasure) are told apart from the vault's (deleted with its entries)."""
+        digest = self._digest(value, field, "root", purpose="vault")
+        if type(digest) is bytes:
+            return wire.to_text(digest)
+        del value
+        raise digest  # type: ignore[misc]
+
+    def _digest(
+        self, value: object, field: str, scope: str, purpose: str = "index"
+    ) -> bytes | Exception:
         try:
-            _, key = self._keyring.derived_key("index", b"index/" + field.encode(), 32)
+            _, key = self._keyring.derived_key(purpose, b"index/" + field.encode(), 32, scope)
             return hmac_digest(self._keyring.suite.mac, key, _plaintext_bytes(value))
         except Exception as error:  # handed back to the caller, unchanged
             value = None

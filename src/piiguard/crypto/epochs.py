@@ -73,6 +73,12 @@ def epoch_holder(kek: KEKProvider) -> EpochKeyHolder:
     )
 
 
+def _aad(encoded_context: bytes, epoch: int) -> bytes:
+    """The associated data of a data key wrapped under an epoch: its context, then the
+    epoch number (so a wrapped key moved to another epoch's row does not open)."""
+    return encoded_context + b"\x00epoch" + epoch.to_bytes(8, "big")
+
+
 def _epoch_context(epoch: int) -> dict[str, str]:
     return {"piiguard": "epoch-key", "epoch": str(epoch)}
 
@@ -107,8 +113,7 @@ class Epochs:
         """Wrap a new data key under the active epoch, inside the transaction creating it."""
         epoch, aead = self._active(connection)
         nonce = os.urandom(_NONCE)
-        aad = context_bytes({**context, "epoch": str(epoch)})
-        return epoch, nonce + aead.encrypt(nonce, secret, aad)
+        return epoch, nonce + aead.encrypt(nonce, secret, _aad(context_bytes(context), epoch))
 
     def _active(self, connection: Connection) -> tuple[int, Aead]:
         table = self._store.tables.epochs
@@ -169,14 +174,17 @@ class Epochs:
             aead = self._keys[epoch] = self._suite.aead(key)
         return aead
 
-    def unwrap(self, row: Any, context: Mapping[str, str]) -> SecretBytes:
-        """The data key of a key row (under its epoch, or its KEK before schema 5)."""
+    def unwrap(
+        self, row: Any, context: Mapping[str, str], encoded: bytes | None = None
+    ) -> SecretBytes:
+        """The data key of a key row (under its epoch, or its KEK before schema 5);
+        ``encoded`` is ``context_bytes(context)`` when the caller has it already."""
         if row.epoch is None:
             provider = self._keks.get(row.kek_id)
             if provider is None:
                 raise KeyProviderError("the key is wrapped by a KEK this Guard was not given")
             return SecretBytes(provider.unwrap(row.wrapped, context))
-        aad = context_bytes({**context, "epoch": str(row.epoch)})
+        aad = _aad(encoded if encoded is not None else context_bytes(context), int(row.epoch))
         try:
             return SecretBytes(
                 self.key(int(row.epoch)).decrypt(row.wrapped[:_NONCE], row.wrapped[_NONCE:], aad)
@@ -257,13 +265,14 @@ class Epochs:
                 updates = []
                 for row in rows:
                     context = wrap_context(row)
+                    encoded = context_bytes(context)
                     try:
-                        secret = self.unwrap(row, context)
+                        secret = self.unwrap(row, context, encoded)
                     except (KeyDestroyed, KeyProviderError):
                         unreadable.append(int(row.key_id))
                         continue
                     nonce = os.urandom(_NONCE)
-                    aad = context_bytes({**context, "epoch": str(epoch)})
+                    aad = _aad(encoded, epoch)
                     updates.append(
                         {
                             "id": row.key_id,

@@ -58,6 +58,8 @@ _AEAD, _ROOT = "aead", "root"
 #: Seconds a Guard reuses a cached data key before it looks for shreds by other processes.
 LIVENESS_INTERVAL = 0.1
 _DERIVED_CACHE = 4096
+#: Root-key purposes whose artefacts are the same for equal values, so they link.
+_LINKING = ("token", "index", "deterministic", "fpe")
 _LIVE_KEYRINGS: weakref.WeakSet[Keyring] = weakref.WeakSet()
 
 
@@ -166,9 +168,11 @@ class Keyring:
         self._scopes: dict[str, str] = {}
         self._active: dict[str, _Active] = {}
         self._cache: dict[int, _Cached] = {}
-        self._roots: dict[str, tuple[int, SecretBytes]] = {}
+        self._roots: dict[tuple[str, str], tuple[int, SecretBytes]] = {}
         self._derived: dict[tuple[str, bytes, int], tuple[int, SecretBytes]] = {}
         self._seen_event = self._last_event()
+        #: seconds between looks for shreds elsewhere (the benchmark compares it with none)
+        self._liveness = LIVENESS_INTERVAL
         self._next_poll = monotonic() + LIVENESS_INTERVAL
         self._janitor: threading.Timer | None = None
         _LIVE_KEYRINGS.add(self)
@@ -312,24 +316,27 @@ class Keyring:
         aead = self._suite.aead(secret[: self._suite.dek_size])
         now = self._monotonic()
         expires = now + self._max_age
-        cached = _Cached(
-            key_id, scope, secret, aead, expires, min(expires, now + LIVENESS_INTERVAL)
-        )
+        cached = _Cached(key_id, scope, secret, aead, expires, min(expires, now + self._liveness))
         self._cache[key_id] = cached
         self._schedule_janitor()
         return cached
 
     # -- liveness and eviction (called with the lock held) -----------------------------
 
-    def _revalidate(self, cached: _Cached) -> None:
-        """Look for shreds by other processes (at most every LIVENESS_INTERVAL), then
-        extend the key's freshness if it is still in the cache."""
+    def _check_liveness(self) -> float:
+        """Look for shreds by other processes, at most every LIVENESS_INTERVAL."""
         now = self._monotonic()
         if now >= self._next_poll:
             self._poll()
-            self._next_poll = now + LIVENESS_INTERVAL
+            self._next_poll = now + self._liveness
+        return now
+
+    def _revalidate(self, cached: _Cached) -> None:
+        """Look for shreds by other processes, then extend the key's freshness if it is
+        still in the cache."""
+        now = self._check_liveness()
         if self._cache.get(cached.key_id) is cached:
-            cached.fresh_until = min(cached.expires, now + LIVENESS_INTERVAL)
+            cached.fresh_until = min(cached.expires, now + self._liveness)
 
     def _last_event(self) -> int:
         events = self._store.tables.key_events
@@ -360,6 +367,8 @@ class Keyring:
             del self._cache[key_id]
         for scope in scopes & self._active.keys():
             del self._active[scope]
+        for root in [r for r in self._roots if r[0] in scopes]:
+            del self._roots[root]
 
     def _schedule_janitor(self) -> None:
         if self._janitor is None:
@@ -382,10 +391,13 @@ class Keyring:
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock, no reserved use blocks, no timer (threads do not
-        survive a fork), so parent and child never count the same uses."""
+        survive a fork), so parent and child never count the same uses; and a pool of its own,
+        so the child never talks over the parent's database connections (SQLAlchemy's recipe:
+        ``dispose(close=False)`` leaves them to the parent)."""
         self._lock = threading.Lock()
         self._active = {}
         self._janitor = None
+        self._store.engine.dispose(close=False)
 
     def close(self) -> None:
         """Forget every plaintext key and stop the eviction timer."""
@@ -400,43 +412,106 @@ class Keyring:
 
     # -- root keys: pseudonyms, blind indexes, deterministic encryption ------------------
 
-    def root_key(self, purpose: str) -> tuple[int, SecretBytes]:
-        """The long-lived root key for a purpose (``pseudonym``, ``index``, ``deterministic``),
-        created on first use. Root keys are never used with nonces, so they have no use limit;
-        they are not cached beyond the life of the Guard."""
+    def root_key(self, purpose: str, scope: str = _ROOT_SCOPE) -> tuple[int, SecretBytes]:
+        """The long-lived root key for a purpose (``pseudonym``, ``index``, ``deterministic``,
+        ``token``, ``fpe``), created on first use: the store-wide one, or a subject's own
+        (``scope``), which a shred of that subject destroys. Root keys are never used with
+        nonces, so they have no use limit; they are not cached beyond the life of the Guard."""
         with self._lock:
-            found = self._roots.get(purpose)
+            if scope != _ROOT_SCOPE:
+                self._check_liveness()
+            found = self._roots.get((scope, purpose))
             if found is not None:
                 return found
             keys = self._store.tables.keys
             name = f"{_ROOT}:{purpose}"
             with self._store.transaction() as connection:
-                self._store.serialize(connection, name)  # one root key, whoever comes first
+                self._store.serialize(connection, f"{name}:{scope}")  # whoever comes first
                 key_id = connection.execute(
                     select(keys.c.key_id)
-                    .where(keys.c.scope == _ROOT_SCOPE, keys.c.purpose == name)
+                    .where(
+                        keys.c.scope == scope, keys.c.purpose == name, keys.c.status != _DESTROYED
+                    )
                     .order_by(keys.c.key_id)
                     .limit(1)
                 ).scalar_one_or_none()
                 if key_id is None:
-                    key_id, secret = self._create(connection, _ROOT_SCOPE, name, 64, 0)
-                    root = self._roots[purpose] = (key_id, secret)
+                    key_id, secret = self._create(connection, scope, name, 64, 0)
+                    root = self._roots[(scope, purpose)] = (key_id, secret)
                     return root
-            row = self._row(int(key_id))
-            secret = self._epochs.unwrap(row, _row_context(row))
-            root = self._roots[purpose] = (int(key_id), secret)
-            return root
+            return self._remember_root(self._row(int(key_id)))
 
-    def derived_key(self, purpose: str, label: bytes, size: int) -> tuple[int, SecretBytes]:
+    def _remember_root(self, row: Any) -> tuple[int, SecretBytes]:
+        secret = self._epochs.unwrap(row, _row_context(row))
+        purpose = str(row.purpose).removeprefix(f"{_ROOT}:")
+        root = self._roots[(str(row.scope), purpose)] = (int(row.key_id), secret)
+        return root
+
+    def root_key_by_id(self, purpose: str, key_id: int) -> tuple[int, SecretBytes]:
+        """The root key with this id, which must be a ``purpose`` root (store-wide or a
+        subject's): for opening what names its key by id.
+
+        Raises:
+            KeyDestroyed: it was shredded with its subject.
+            KeyNotFound: no such root key.
+        """
+        for (scope, found_purpose), root in list(self._roots.items()):
+            if root[0] == key_id and found_purpose == purpose:
+                if scope != _ROOT_SCOPE:
+                    with self._lock:
+                        self._check_liveness()
+                    if self._roots.get((scope, purpose)) is not root:
+                        raise KeyDestroyed
+                return root
+        row = self._row(key_id)
+        if row.purpose != f"{_ROOT}:{purpose}":
+            raise KeyNotFound(key_id)
+        with self._lock:
+            return self._remember_root(row)
+
+    def derived_key(
+        self, purpose: str, label: bytes, size: int, scope: str = _ROOT_SCOPE
+    ) -> tuple[int, SecretBytes]:
         """A key derived by HKDF from a root key: one per label (field, column), cached."""
+        if scope != _ROOT_SCOPE:
+            return self._derive(self.root_key(purpose, scope), purpose, label, size)
         found = self._derived.get((purpose, label, size))
         if found is None:
-            key_id, root = self.root_key(purpose)
-            derived = SecretBytes(hkdf(self._suite.mac, root, b"piiguard/v1/" + label, size))
+            found = self._derive(self.root_key(purpose), purpose, label, size)
             if len(self._derived) >= _DERIVED_CACHE:
                 self._derived.clear()
-            found = self._derived[(purpose, label, size)] = (key_id, derived)
+            self._derived[(purpose, label, size)] = found
         return found
+
+    def derived_key_by_id(
+        self, purpose: str, label: bytes, size: int, key_id: int
+    ) -> tuple[int, SecretBytes]:
+        """:meth:`derived_key` from the root key with this id (store-wide or a subject's)."""
+        found = self._derived.get((purpose, label, size))
+        if found is not None and found[0] == key_id:
+            return found
+        return self._derive(self.root_key_by_id(purpose, key_id), purpose, label, size)
+
+    def _derive(
+        self, root: tuple[int, SecretBytes], purpose: str, label: bytes, size: int
+    ) -> tuple[int, SecretBytes]:
+        key_id, secret = root
+        return key_id, SecretBytes(hkdf(self._suite.mac, secret, b"piiguard/v1/" + label, size))
+
+    def linking_purposes(self) -> tuple[str, ...]:
+        """Purposes whose store-wide root key exists: artefacts made under them (keyed
+        tokens, blind indexes, FPE tokens, deterministic ciphertexts without ``subject=``)
+        still link a subject's values after that subject's keys are shredded."""
+        keys = self._store.tables.keys
+        with self._store.engine.connect() as connection:
+            names = connection.execute(
+                select(keys.c.purpose).where(
+                    keys.c.scope == _ROOT_SCOPE,
+                    keys.c.purpose.in_([f"{_ROOT}:{p}" for p in _LINKING]),
+                )
+            ).scalars()
+            found = {str(name).removeprefix(f"{_ROOT}:") for name in names}
+        return tuple(p for p in _LINKING if p in found)
 
     def subject_scope(self, subject: str) -> str:
         """The scope of a data subject: a keyed pseudonym, so the key table names no one."""
@@ -581,6 +656,17 @@ class Keyring:
         report = self._advance(epoch_holder(new_kek), batch_size, None)
         self._kek = new_kek
         return RotationReport(report.rewrapped, len(report.unreadable), report.unreadable)
+
+    def scope_key_counts(self, scope: str) -> Mapping[str, int]:
+        """How many keys one scope (a subject's) holds in each status."""
+        keys = self._store.tables.keys
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(
+                select(keys.c.status, func.count())
+                .where(keys.c.scope == scope)
+                .group_by(keys.c.status)
+            ).all()
+        return {str(status): int(count) for status, count in rows}
 
     def key_counts(self) -> Mapping[str, int]:
         """How many keys the store holds in each status (for operators and tests)."""

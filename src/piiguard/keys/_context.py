@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 
 __all__ = ["context_bytes"]
@@ -10,9 +9,13 @@ __all__ = ["context_bytes"]
 
 def context_bytes(context: Mapping[str, str]) -> bytes:
     """Sorted entries, each key and value length-prefixed: distinct contexts never collide."""
-    parts = [struct.pack(">H", len(context))]
+    parts = [len(context).to_bytes(2, "big")]
     for key in sorted(context):
-        for text in (key, context[key]):
-            encoded = text.encode()
-            parts.append(struct.pack(">H", len(encoded)) + encoded)
+        encoded_key, encoded_value = key.encode(), context[key].encode()
+        parts += (
+            len(encoded_key).to_bytes(2, "big"),
+            encoded_key,
+            len(encoded_value).to_bytes(2, "big"),
+            encoded_value,
+        )
     return b"".join(parts)

@@ -114,16 +114,27 @@ class AwsKmsKEK:
 
     def open_epoch_key(self, ref: str, sealed: bytes, context: Mapping[str, str]) -> bytes:
         """KMS Decrypt under the epoch's KMS key; KeyDestroyed once its deletion is scheduled
-        (checked here too, not only by KMS)."""
-        state = self._kms("describe_key", KeyId=ref)["KeyMetadata"]["KeyState"]
+        (checked here too, not only by KMS) and once KMS has deleted it (NotFoundException)."""
+        state = self._epoch_state(ref)
         if state != "Enabled":
             raise KeyDestroyed
         return self._decrypt(ref, sealed, context)
 
+    def _epoch_state(self, ref: str) -> str | None:
+        """The KMS key's state, or None when KMS no longer knows it (deleted)."""
+        failure: KeyProviderError | None = None
+        try:
+            return str(self._client.describe_key(KeyId=ref)["KeyMetadata"]["KeyState"])
+        except self._errors as error:
+            if _error_code(error) == "NotFoundException":
+                return None
+            failure = KeyProviderError(f"KMS refused describe_key: {type(error).__name__}")
+        raise failure
+
     def destroy_epoch(self, ref: str) -> None:
         """Schedule the deletion of the epoch's KMS key (KMS refuses its use from now on)."""
-        state = self._kms("describe_key", KeyId=ref)["KeyMetadata"]["KeyState"]
-        if state in ("PendingDeletion", "PendingReplicaDeletion"):
+        state = self._epoch_state(ref)
+        if state in (None, "PendingDeletion", "PendingReplicaDeletion"):
             return
         self._kms("schedule_key_deletion", KeyId=ref, PendingWindowInDays=self._deletion_days)
 
@@ -132,3 +143,11 @@ class AwsKmsKEK:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a KEK cannot be pickled")
+
+
+def _error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError ('' for other errors)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
