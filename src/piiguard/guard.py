@@ -237,10 +237,16 @@ class Guard:
         frozen for a legal minimum or a hold), the application's tables
         (``@guard.subjects.eraser``), vault entries, consents; then the keys, now or when
         nothing blocks them. Returns the persisted receipt; run it again to resume."""
+        if not isinstance(subject, str) or not subject:
+            del subject  # a value passed by mistake stays out of this frame
+            raise ValueError("subject is a non-empty str")
         return self.subjects.erase(subject, reason)
 
     def export(self, subject: str) -> dict[str, Any]:
         """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45)."""
+        if not isinstance(subject, str) or not subject:
+            del subject
+            raise ValueError("subject is a non-empty str")
         return self.subjects.export(subject)
 
     def erasure_receipts(self, subject: str) -> list[Mapping[str, Any]]:

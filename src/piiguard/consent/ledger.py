@@ -484,9 +484,13 @@ class ConsentLedger:
         pseudonym = self._bulk_pseudonym()
         for subject in subjects:
             if type(subject) is not str or not subject:
-                self._checked_subject(subject)  # raises the same error as every other call
+                break
             if pseudonym(subject) in granted:
                 yield subject
+        else:
+            return
+        del subjects, subject  # the caller's subjects stay out of the error's frames
+        raise ValueError("subject is a non-empty str")
 
     def _granted_pseudonyms(self, purpose: str, version: int) -> set[str]:
         events = self._tables.consent_events

@@ -339,10 +339,14 @@ class Envelope:
         ``subject=``, the key derives from the subject's own root key: the index finds a value
         among that subject's rows only, and erasing the subject stops it linking.
         """
+        refused: Exception | None = None
         if not isinstance(field, str) or not field:
-            raise TypeError("field must be a non-empty str")
-        if bits is not None and (bits % 8 or not 16 <= bits <= 256):
-            raise ValueError("bits must be a multiple of 8 between 16 and 256")
+            refused = TypeError("field must be a non-empty str")
+        elif bits is not None and (bits % 8 or not 16 <= bits <= 256):
+            refused = ValueError("bits must be a multiple of 8 between 16 and 256")
+        if refused is not None:
+            del value
+            raise refused
         digest = self._digest(value, field, self._root_scope(subject))
         if type(digest) is bytes:
             return wire.to_text(digest[: (bits or 256) // 8])

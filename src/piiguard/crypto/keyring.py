@@ -520,7 +520,12 @@ class Keyring:
             if not isinstance(subject, str) or not subject:
                 raise TypeError("subject must be a non-empty str")
             _, root = self.root_key("pseudonym")
-            scope = "subject:" + hmac_digest(self._suite.mac, root, subject.encode()).hex()[:40]
+            scope = (
+                "subject:"
+                + hmac_digest(
+                    self._suite.mac, root, subject.encode("utf-8", "surrogatepass")
+                ).hex()[:40]
+            )
             if len(self._scopes) >= 65536:
                 self._scopes.clear()
             self._scopes[subject] = scope
@@ -533,9 +538,13 @@ class Keyring:
         mac = self._suite.mac
         if mac == "sha256":
             digest = functools.partial(hmac_module.digest, root)
-            return lambda subject: "subject:" + digest(subject.encode(), "sha256").hex()[:40]
+            return lambda subject: (
+                "subject:" + digest(subject.encode("utf-8", "surrogatepass"), "sha256").hex()[:40]
+            )
         keyed = functools.partial(hmac_digest, mac, root)
-        return lambda subject: "subject:" + keyed(subject.encode()).hex()[:40]
+        return lambda subject: (
+            "subject:" + keyed(subject.encode("utf-8", "surrogatepass")).hex()[:40]
+        )
 
     # -- erasure -------------------------------------------------------------------------
 

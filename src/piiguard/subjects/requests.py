@@ -136,8 +136,10 @@ class Subjects:
     def erase(self, subject: str, reason: str = "request") -> ErasureReceipt:
         """Erase a subject from every participant; see the module docstring."""
         if not isinstance(subject, str) or not subject:
+            del subject
             raise ValueError("subject is a non-empty str")
         if not isinstance(reason, str) or not 0 < len(reason) <= 64:
+            del subject
             raise ValueError("reason is a text of 1 to 64 characters")
         scope = self._pseudonym(subject)
         now = self._clock()
@@ -279,6 +281,7 @@ class Subjects:
         ``unavailable``; ``keys`` counts the subject's keys by status.
         """
         if not isinstance(subject, str) or not subject:
+            del subject
             raise ValueError("subject is a non-empty str")
         out: dict[str, Any] = {"subject": subject}
         destroyed: list[str] = []

@@ -173,6 +173,7 @@ class TokenVault:
         with self._store.engine.connect() as connection:
             row = connection.execute(select(vault).where(vault.c.token == token)).first()
         if row is None:
+            del token  # what was passed may be a value given by mistake, not a token
             raise TokenNotFound
         if row.expires_at is not None and aware(row.expires_at) <= self._clock():
             raise TokenExpired
