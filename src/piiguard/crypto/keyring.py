@@ -39,6 +39,8 @@ from sqlalchemy import Connection, func, select, update
 from piiguard.crypto._secret import SecretBytes
 from piiguard.crypto.epochs import EpochReport, Epochs, epoch_holder
 from piiguard.crypto.erasure_log import ErasureLog
+from piiguard.crypto.ff1 import FF1
+from piiguard.crypto.handles import Mac
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.hazmat.mac import hkdf, hmac_digest
 from piiguard.crypto.suites import Suite
@@ -170,6 +172,7 @@ class Keyring:
         self._cache: dict[int, _Cached] = {}
         self._roots: dict[tuple[str, str], tuple[int, SecretBytes]] = {}
         self._derived: dict[tuple[str, bytes, int], tuple[int, SecretBytes]] = {}
+        self._handles: dict[tuple[str, bytes], Mac | FF1] = {}
         self._seen_event = self._last_event()
         #: seconds between looks for shreds elsewhere (the benchmark compares it with none)
         self._liveness = LIVENESS_INTERVAL
@@ -409,6 +412,7 @@ class Keyring:
             self._active.clear()
             self._roots.clear()
             self._derived.clear()
+            self._handles.clear()
 
     # -- root keys: pseudonyms, blind indexes, deterministic encryption ------------------
 
@@ -481,6 +485,25 @@ class Keyring:
             if len(self._derived) >= _DERIVED_CACHE:
                 self._derived.clear()
             self._derived[(purpose, label, size)] = found
+        return found
+
+    def mac(self, purpose: str, label: bytes) -> Mac:
+        """A bound HMAC under the key derived for ``label`` (keyed tokens): a handle, so
+        the caller never holds the key."""
+        found = self._handles.get((purpose, label))
+        if not isinstance(found, Mac):
+            key_id, key = self.derived_key(purpose, label, 32)
+            found = self._handles[(purpose, label)] = Mac(key_id, self._suite.mac, key)
+        return found
+
+    def ff1(self, purpose: str, label: bytes, alphabet: str) -> FF1:
+        """An FF1 cipher under the AES-256 key derived for ``label`` (format-preserving
+        tokens), built here so the key bytes stay in the key layer."""
+        found = self._handles.get((purpose, label + b"|" + alphabet.encode()))
+        if not isinstance(found, FF1):
+            _, key = self.derived_key(purpose, label, 32)
+            found = FF1(key, alphabet)
+            self._handles[(purpose, label + b"|" + alphabet.encode())] = found
         return found
 
     def derived_key_by_id(

@@ -11,8 +11,8 @@
   exactly the normalised digits; any other accepted spelling (Arabic-Indic digits, an extension)
   gets the token in the canonical form, so no input comes back unchanged.
 
-Keys stay the :class:`SecretBytes` the keyring returns, never copied to plain ``bytes``, so a
-frame an error passes through shows ``SecretBytes(<redacted>)`` for a key.
+The keyring hands out bound primitives (a :class:`~piiguard.crypto.handles.Mac`, an FF1), never
+key bytes, so no frame here holds a key.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from piiguard.crypto import Keyring, wire
-from piiguard.crypto.hazmat.mac import hmac_digest
+from piiguard.crypto.ff1 import FF1
+from piiguard.crypto.handles import Mac
 from piiguard.errors import InvalidPII
 from piiguard.kinds import PIIKind, get_kind
-from piiguard.tokens.ff1 import FF1
 from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
 from piiguard.validate._text import SEPARATORS, to_halfwidth
 
@@ -55,8 +55,7 @@ class Tokens:
 
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
-        self._token_keys: dict[str, tuple[bytes, bytes]] = {}
-        self._ff1: dict[str, FF1] = {}
+        self._token_keys: dict[str, tuple[bytes, Mac]] = {}
         self._fpe: dict[str, Callable[[FF1, str, bytes, bool], str | InvalidPII]] = {
             "phone": _fpe_phone,
             "bank_card": _fpe_bank_card,
@@ -71,15 +70,13 @@ class Tokens:
 
     # -- deterministic tokens -------------------------------------------------------------
 
-    def _token_key(self, kind: PIIKind) -> tuple[bytes, bytes]:
-        """(token prefix, key); the key is kept as the keyring's SecretBytes, not copied to
-        plain bytes, so the frames that hold it (token_many's, when a value is invalid)
-        show it redacted."""
+    def _token_key(self, kind: PIIKind) -> tuple[bytes, Mac]:
+        """(token prefix, the kind's bound MAC): a handle, never the key's bytes."""
         found = self._token_keys.get(kind.name)
         if found is None:
-            key_id, key = self._keyring.derived_key("token", b"token/" + kind.name.encode(), 32)
-            prefix = _TOKEN_VERSION + key_id.to_bytes(4, "big")
-            found = self._token_keys[kind.name] = (prefix, key)
+            mac = self._keyring.mac("token", b"token/" + kind.name.encode())
+            prefix = _TOKEN_VERSION + mac.key_id.to_bytes(4, "big")
+            found = self._token_keys[kind.name] = (prefix, mac)
         return found
 
     def token(self, value: str, *, kind: str | PIIKind) -> str:
@@ -95,7 +92,7 @@ class Tokens:
             del value
             raise normalised
         prefix, key = self._token_key(resolved)
-        digest = hmac_digest(self._keyring.suite.mac, key, normalised.encode())
+        digest = key.digest(normalised.encode())
         return _TOKEN_PREFIX + wire.to_text(prefix + digest[:_TOKEN_DIGEST])
 
     def token_many(self, values: Sequence[str], *, kind: str | PIIKind) -> list[str]:
@@ -105,8 +102,7 @@ class Tokens:
             InvalidPII: any value is invalid (no tokens are returned).
         """
         resolved = get_kind(kind)
-        prefix, key = self._token_key(resolved)
-        mac = self._keyring.suite.mac
+        prefix, mac = self._token_key(resolved)
         out: list[str] = []
         for value in values:
             normalised = resolved.check(value)
@@ -116,19 +112,17 @@ class Tokens:
                 raise normalised
             out.append(
                 _TOKEN_PREFIX
-                + wire.to_text(prefix + hmac_digest(mac, key, normalised.encode())[:_TOKEN_DIGEST])
+                + wire.to_text(prefix + mac.digest(normalised.encode())[:_TOKEN_DIGEST])
             )
         return out
 
     # -- format-preserving tokens ----------------------------------------------------------
 
     def _cipher(self, kind: str) -> FF1:
-        """The kind's FF1, given the keyring's SecretBytes (no plain copy in this frame)."""
-        found = self._ff1.get(kind)
-        if found is None:
-            _, key = self._keyring.derived_key("fpe", b"fpe/" + kind.encode(), 32)
-            found = self._ff1[kind] = FF1(key, "0123456789" if kind != "email" else _ALNUM)
-        return found
+        """The kind's FF1, bound to its key by the keyring."""
+        return self._keyring.ff1(
+            "fpe", b"fpe/" + kind.encode(), "0123456789" if kind != "email" else _ALNUM
+        )
 
     def _run(
         self, value: object, kind: str | PIIKind, tweak: bytes, decrypt: bool
