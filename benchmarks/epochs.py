@@ -23,7 +23,7 @@ def _plant_keys(guard: pg.Guard, count: int) -> None:
     keyring = guard._keyring
     with guard.store.transaction() as connection:
         for index in range(count):
-            keyring._create(connection, f"subject:bench{index:08d}", "aead", 32, 1)
+            keyring._data._create(connection, f"subject:bench{index:08d}", "aead", 32, 1)
 
 
 def epochs() -> list[Ratio]:
@@ -45,7 +45,7 @@ def epochs() -> list[Ratio]:
 
     checked = pg.Guard.open(f"sqlite:///{home / 'live.db'}", kek=kek)
     unchecked = pg.Guard.open(f"sqlite:///{home / 'live.db'}", kek=kek)
-    unchecked._keyring._liveness = float("inf")  # never looks for shreds elsewhere
+    unchecked._keyring._data._liveness = float("inf")  # never looks for shreds elsewhere
     for opened in (checked, unchecked):
         opened.encrypt(PHONE, context=CONTEXT, subject="u1")
     times = best_ns(

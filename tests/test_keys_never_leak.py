@@ -71,11 +71,11 @@ def _all_keys(guard: pg.Guard, kek_path: Path) -> dict[str, bytes]:
     for row in rows:
         context = {"piiguard": "epoch-key", "epoch": str(row.epoch)}
         keys[f"epoch {row.epoch}"] = holder.open_epoch_key(row.ref, row.sealed, context)
-    for (scope, purpose), (_, secret) in keyring._roots.items():
+    for (scope, purpose), (_, secret) in keyring._roots._roots.items():
         keys[f"root {purpose} {scope[:12]}"] = bytes(secret)
-    for (purpose, label, _), (_, secret) in keyring._derived.items():
+    for (purpose, label, _), (_, secret) in keyring._roots._derived.items():
         keys[f"derived {purpose} {label!r}"] = bytes(secret)
-    for key_id, cached in keyring._cache.items():
+    for key_id, cached in keyring._data._cache.items():
         keys[f"data key {key_id}"] = bytes(cached.secret)
     return keys
 

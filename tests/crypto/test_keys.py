@@ -119,16 +119,16 @@ def test_cached_keys_expire_after_max_age(tmp_path: Path, kek: LocalKEK) -> None
         monotonic=lambda: now[0],
     )
     key_id, _ = keyring.encryption_key("default")
-    first = keyring._cache[key_id]
+    first = keyring._data._cache[key_id]
     keyring.decryption_key(key_id)
-    assert keyring._cache[key_id] is first
+    assert keyring._data._cache[key_id] is first
     now[0] += 61
     keyring.decryption_key(key_id)
-    second = keyring._cache[key_id]
+    second = keyring._data._cache[key_id]
     assert second is not first
     now[0] += 61
     assert keyring.encryption_key("default")[0] == key_id  # same key, unwrapped again
-    assert keyring._cache[key_id] is not second
+    assert keyring._data._cache[key_id] is not second
     keyring.close()
     store.close()
 

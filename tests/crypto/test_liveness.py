@@ -162,14 +162,14 @@ def test_expired_plaintext_keys_leave_memory(store_target: StoreTarget, kek: Loc
             for subject in ("u1", "u2", "u3")
         ]
         texts.append(guard.encrypt(CANARY_PHONE, context=CONTEXT))  # the default scope
-        assert len(keyring._cache) == 4
-        assert len(keyring._active) == 4
+        assert len(keyring._data._cache) == 4
+        assert len(keyring._data._active) == 4
         deadline = time.monotonic() + 3.0
         time.sleep(1.0)
-        while (keyring._cache or keyring._active) and time.monotonic() < deadline:
+        while (keyring._data._cache or keyring._data._active) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert keyring._cache == {}
-        assert keyring._active == {}
+        assert keyring._data._cache == {}
+        assert keyring._data._active == {}
         assert [guard.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 4
         again = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")
         assert guard.decrypt(again, context=CONTEXT) == OTHER_PHONE
@@ -179,7 +179,7 @@ def _forked_worker(guard: pg.Guard, worker: int, parents_text: str) -> int:
     """What a forked worker does with its parent's Guard; its exit code: 0 when all went
     well, 1 when it inherited a reserved use block, 2 on a wrong plaintext, 3 on an error."""
     try:
-        if guard._keyring._active:
+        if guard._keyring._data._active:
             return 1
         deadline = time.monotonic() + WORKER_SECONDS
         made = 0
@@ -221,7 +221,7 @@ def test_forked_workers_share_neither_use_blocks_nor_connections(
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema) as guard:
         text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
-        assert guard._keyring._active
+        assert guard._keyring._data._active
         pids = []
         for worker in range(2):
             pid = os.fork()

@@ -121,7 +121,7 @@ def test_database_file_holds_no_plaintext(tmp_path: Path, kek: LocalKEK) -> None
         guard.blind_index(CANARY_PHONE, field="customers.phone")
         guard.encrypt_deterministically(CANARY_ID, context={"t": "c"})
         guard.shred("u1")
-        secrets = [cached.secret for cached in guard._keyring._cache.values()]
+        secrets = [cached.secret for cached in guard._keyring._data._cache.values()]
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("app.db*"))
     for canary in (CANARY_PHONE, CANARY_ID, "u1", "u2"):
         assert canary.encode() not in raw

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -412,13 +413,12 @@ def test_the_anonymize_action_calls_the_hook(shop: tuple[pg.Guard, Recorder, Rec
     assert anonymizer.deleted == ["r1"]
 
 
-def test_claims_carry_the_claim_time_not_the_sweeps_start(
-    store_target: StoreTarget, kek: LocalKEK, clock: Clock
-) -> None:
-    """A sweep whose first batch outlives the lease: its later batches are claimed at their
-    own time, so a second sweeper does not take them while their hook runs."""
-    url, schema = store_target
-    calls: list[str] = []
+@contextmanager
+def two_sweepers(
+    target: StoreTarget, kek: LocalKEK, clock: Clock, calls: list[str]
+) -> Iterator[tuple[pg.Guard, pg.Guard]]:
+    """Two Guards on one store and one clock, sweeping chats; the second's hook records."""
+    url, schema = target
     with (
         pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as first,
         pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as second,
@@ -426,6 +426,16 @@ def test_claims_carry_the_claim_time_not_the_sweeps_start(
         for guard in (first, second):
             guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
         second.retention.hook("chats")(calls.extend)
+        yield first, second
+
+
+def test_claims_carry_the_claim_time_not_the_sweeps_start(
+    store_target: StoreTarget, kek: LocalKEK, clock: Clock
+) -> None:
+    """A sweep whose first batch outlives the lease: its later batches are claimed at their
+    own time, so a second sweeper does not take them while their hook runs."""
+    calls: list[str] = []
+    with two_sweepers(store_target, kek, clock, calls) as (first, second):
 
         def slow_hook(ids: list[str]) -> None:
             calls.extend(ids)
@@ -447,15 +457,8 @@ def test_a_claim_is_renewed_while_its_hook_runs(
     """A hook running past the lease keeps its claim: a second sweeper finds nothing."""
     import time
 
-    url, schema = store_target
     calls: list[str] = []
-    with (
-        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as first,
-        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as second,
-    ):
-        for guard in (first, second):
-            guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
-        second.retention.hook("chats")(calls.extend)
+    with two_sweepers(store_target, kek, clock, calls) as (first, second):
 
         def long_hook(ids: list[str]) -> None:
             calls.extend(ids)

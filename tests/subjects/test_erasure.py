@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,18 +17,9 @@ import piiguard as pg
 from piiguard.keys import LocalKEK
 from tests.conftest import StoreTarget
 from tests.helpers import CANARY_PHONE
+from tests.retention.test_retention import START, YEAR, Clock
 
-START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-YEAR = timedelta(days=365)
 CONTEXT = {"table": "customers", "field": "phone"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Customers:
@@ -305,3 +296,26 @@ def test_another_process_stops_using_an_erased_subjects_artefact_keys(
         time.sleep(0.3)
         with pytest.raises(pg.DecryptionError):
             other.decrypt(sealed, context=CONTEXT)
+
+
+def test_a_shred_policy_waits_for_the_subjects_held_records(
+    shop: tuple[pg.Guard, Customers], clock: Clock
+) -> None:
+    """A ``shred`` category falls due while another record of the subject is under a hold:
+    the sweep keeps the keys the held record needs, and shreds once the hold ends."""
+    guard, customers = shop
+    text = _customer(guard, customers, "u1")
+    guard.retention.policy(
+        pg.RetentionPolicy("face_templates", keep=timedelta(days=1), action="shred")
+    )
+    guard.retention.track("orders", "o1", subject="u1", at=START)
+    guard.retention.track("face_templates", "f1", subject="u1", at=START - timedelta(days=2))
+    hold = guard.retention.hold(category="orders", record_id="o1", reason="dispute")
+    report = guard.retention.sweep()
+    assert (report.done, report.failed) == (0, 1)
+    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    guard.retention.release(hold)
+    clock.now += timedelta(days=1)  # past the retry backoff
+    assert guard.retention.sweep().done == 1
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(text, context=CONTEXT)

@@ -400,7 +400,10 @@ class Retention:
         try:
             if policy.action == "shred":
                 for scope in {subject for _, subject in claimed if subject is not None}:
-                    self._shred_scope(scope)
+                    if self.shred_blocked(scope, now, claimed=(category, ids)) is not None:
+                        error = "ShredBlocked"  # retried after a backoff, once unblocked
+                    else:
+                        self._shred_scope(scope)
             elif hook is None:
                 error = "NoHookRegistered"
             if hook is not None and error is None:
@@ -465,15 +468,25 @@ class Retention:
 
     # -- erasure ----------------------------------------------------------------------------
 
-    def shred_blocked(self, scope: str, now: datetime) -> str | None:
-        """Why a subject's keys must not be shredded yet, or None: the one rule that both an
-        erasure and the sweeper's deferred shreds follow.
+    def shred_blocked(
+        self, scope: str, now: datetime, *, claimed: tuple[str, list[str]] | None = None
+    ) -> str | None:
+        """Why a subject's keys must not be shredded yet, or None: the one rule that an
+        erasure, the sweeper's deferred shreds and the ``shred`` action all follow.
 
         Blocked while a legal hold names the subject (placed before or after the erasure),
-        and while any of its tracked records is still open (frozen for a legal minimum,
-        held, failing): frozen data must stay readable until it goes.
+        while any of its records is under a hold, and while any is frozen (kept for a legal
+        minimum after an erasure), failing or being processed: that data must stay readable
+        until it goes. ``claimed`` (category, ids) are the records the caller itself is
+        processing. Records merely pending (an account in use) do not block.
         """
         holds, table = self._tables.holds, self._tables.retention
+        mine = (
+            and_(table.c.category == claimed[0], table.c.record_id.in_(claimed[1]))
+            if claimed is not None
+            else None
+        )
+        busy = table.c.status.in_([_FROZEN, _FAILED, _RUNNING])
         with self._store.engine.connect() as connection:
             held = connection.execute(
                 select(holds.c.hold_id)
@@ -482,14 +495,19 @@ class Retention:
             ).first()
             if held is not None:
                 return "while a legal hold on the subject lasts"
+            condition = and_(
+                table.c.subject == scope,
+                table.c.status != _DONE,
+                or_(busy, self._held(now)),
+            )
+            if mine is not None:
+                condition = and_(condition, ~mine)
             until = connection.execute(
-                select(func.max(table.c.due_at)).where(
-                    table.c.subject == scope, table.c.status != _DONE
-                )
+                select(func.max(table.c.due_at)).where(condition)
             ).scalar_one_or_none()
         if until is None:
             return None
-        return f"when the subject's open records go (due {aware(until).date()})"
+        return f"when the subject's kept records go (due {aware(until).date()})"
 
     @property
     def participant(self) -> RecordsParticipant:

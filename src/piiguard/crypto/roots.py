@@ -1,0 +1,172 @@
+"""Root keys and derivation: the long-lived keys that pseudonyms, blind indexes, keyed tokens,
+deterministic encryption and FPE derive from (by HKDF, one key per label), store-wide or one
+subject's own; handed out as bound primitives (:class:`~piiguard.crypto.handles.Mac`, FF1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from piiguard.crypto._secret import SecretBytes
+from piiguard.crypto.datakeys import DataKeys, row_context
+from piiguard.crypto.epochs import Epochs
+from piiguard.crypto.ff1 import FF1
+from piiguard.crypto.handles import Mac
+from piiguard.crypto.hazmat.mac import hkdf
+from piiguard.crypto.suites import Suite
+from piiguard.errors import KeyDestroyed, KeyNotFound
+
+__all__ = ["ROOT_SCOPE", "RootKeys"]
+
+ROOT_SCOPE = "root"
+_ROOT = "root"
+_DESTROYED = "destroyed"
+_DERIVED_CACHE = 4096
+#: Root-key purposes whose artefacts are the same for equal values, so they link.
+_LINKING = ("token", "index", "deterministic", "fpe")
+_ROOT_SCOPE = ROOT_SCOPE
+
+
+class RootKeys:
+    """Root keys of one store, unwrapped once and kept for the Guard's life (a subject's
+    are dropped when that subject is shredded, here or in another process)."""
+
+    def __init__(self, data: DataKeys, epochs: Epochs, suite: Suite) -> None:
+        self._data = data
+        self._epochs = epochs
+        self._suite = suite
+        self._roots: dict[tuple[str, str], tuple[int, SecretBytes]] = {}
+        self._derived: dict[tuple[str, bytes, int], tuple[int, SecretBytes]] = {}
+        self._handles: dict[tuple[str, bytes], Mac | FF1] = {}
+
+    def drop(self, scopes: set[str] | None) -> None:
+        """Forget the roots of these scopes (None: everything), called with the lock held."""
+        if scopes is None:
+            self._roots.clear()
+            self._derived.clear()
+            self._handles.clear()
+            return
+        for root in [r for r in self._roots if r[0] in scopes]:
+            del self._roots[root]
+
+    def root_key(self, purpose: str, scope: str = _ROOT_SCOPE) -> tuple[int, SecretBytes]:
+        """The long-lived root key for a purpose (``pseudonym``, ``index``, ``deterministic``,
+        ``token``, ``fpe``), created on first use: the store-wide one, or a subject's own
+        (``scope``), which a shred of that subject destroys. Root keys are never used with
+        nonces, so they have no use limit; they are not cached beyond the life of the Guard."""
+        with self._data._lock:
+            if scope != _ROOT_SCOPE:
+                self._data._check_liveness()
+            found = self._roots.get((scope, purpose))
+            if found is not None:
+                return found
+            keys = self._data._store.tables.keys
+            name = f"{_ROOT}:{purpose}"
+            with self._data._store.transaction() as connection:
+                self._data._store.serialize(connection, f"{name}:{scope}")  # whoever comes first
+                key_id = connection.execute(
+                    select(keys.c.key_id)
+                    .where(
+                        keys.c.scope == scope, keys.c.purpose == name, keys.c.status != _DESTROYED
+                    )
+                    .order_by(keys.c.key_id)
+                    .limit(1)
+                ).scalar_one_or_none()
+                if key_id is None:
+                    key_id, secret = self._data._create(connection, scope, name, 64, 0)
+                    root = self._roots[(scope, purpose)] = (key_id, secret)
+                    return root
+            return self._remember_root(self._data._row(int(key_id)))
+
+    def _remember_root(self, row: Any) -> tuple[int, SecretBytes]:
+        secret = self._epochs.unwrap(row, row_context(row))
+        purpose = str(row.purpose).removeprefix(f"{_ROOT}:")
+        root = self._roots[(str(row.scope), purpose)] = (int(row.key_id), secret)
+        return root
+
+    def root_key_by_id(self, purpose: str, key_id: int) -> tuple[int, SecretBytes]:
+        """The root key with this id, which must be a ``purpose`` root (store-wide or a
+        subject's): for opening what names its key by id.
+
+        Raises:
+            KeyDestroyed: it was shredded with its subject.
+            KeyNotFound: no such root key.
+        """
+        for (scope, found_purpose), root in list(self._roots.items()):
+            if root[0] == key_id and found_purpose == purpose:
+                if scope != _ROOT_SCOPE:
+                    with self._data._lock:
+                        self._data._check_liveness()
+                    if self._roots.get((scope, purpose)) is not root:
+                        raise KeyDestroyed
+                return root
+        row = self._data._row(key_id)
+        if row.purpose != f"{_ROOT}:{purpose}":
+            raise KeyNotFound(key_id)
+        with self._data._lock:
+            return self._remember_root(row)
+
+    def derived_key(
+        self, purpose: str, label: bytes, size: int, scope: str = _ROOT_SCOPE
+    ) -> tuple[int, SecretBytes]:
+        """A key derived by HKDF from a root key: one per label (field, column), cached."""
+        if scope != _ROOT_SCOPE:
+            return self._derive(self.root_key(purpose, scope), purpose, label, size)
+        found = self._derived.get((purpose, label, size))
+        if found is None:
+            found = self._derive(self.root_key(purpose), purpose, label, size)
+            if len(self._derived) >= _DERIVED_CACHE:
+                self._derived.clear()
+            self._derived[(purpose, label, size)] = found
+        return found
+
+    def mac(self, purpose: str, label: bytes) -> Mac:
+        """A bound HMAC under the key derived for ``label`` (keyed tokens): a handle, so
+        the caller never holds the key."""
+        found = self._handles.get((purpose, label))
+        if not isinstance(found, Mac):
+            key_id, key = self.derived_key(purpose, label, 32)
+            found = self._handles[(purpose, label)] = Mac(key_id, self._suite.mac, key)
+        return found
+
+    def ff1(self, purpose: str, label: bytes, alphabet: str) -> FF1:
+        """An FF1 cipher under the AES-256 key derived for ``label`` (format-preserving
+        tokens), built here so the key bytes stay in the key layer."""
+        found = self._handles.get((purpose, label + b"|" + alphabet.encode()))
+        if not isinstance(found, FF1):
+            _, key = self.derived_key(purpose, label, 32)
+            found = FF1(key, alphabet)
+            self._handles[(purpose, label + b"|" + alphabet.encode())] = found
+        return found
+
+    def derived_key_by_id(
+        self, purpose: str, label: bytes, size: int, key_id: int
+    ) -> tuple[int, SecretBytes]:
+        """:meth:`derived_key` from the root key with this id (store-wide or a subject's)."""
+        found = self._derived.get((purpose, label, size))
+        if found is not None and found[0] == key_id:
+            return found
+        return self._derive(self.root_key_by_id(purpose, key_id), purpose, label, size)
+
+    def _derive(
+        self, root: tuple[int, SecretBytes], purpose: str, label: bytes, size: int
+    ) -> tuple[int, SecretBytes]:
+        key_id, secret = root
+        return key_id, SecretBytes(hkdf(self._suite.mac, secret, b"piiguard/v1/" + label, size))
+
+    def linking_purposes(self) -> tuple[str, ...]:
+        """Purposes whose store-wide root key exists: artefacts made under them (keyed
+        tokens, blind indexes, FPE tokens, deterministic ciphertexts without ``subject=``)
+        still link a subject's values after that subject's keys are shredded."""
+        keys = self._data._store.tables.keys
+        with self._data._store.engine.connect() as connection:
+            names = connection.execute(
+                select(keys.c.purpose).where(
+                    keys.c.scope == _ROOT_SCOPE,
+                    keys.c.purpose.in_([f"{_ROOT}:{p}" for p in _LINKING]),
+                )
+            ).scalars()
+            found = {str(name).removeprefix(f"{_ROOT}:") for name in names}
+        return tuple(p for p in _LINKING if p in found)
