@@ -7,6 +7,7 @@ KEK provider.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -250,3 +251,58 @@ def test_a_damaged_key_row_is_reported_not_fatal(store_target: StoreTarget, kek:
         report = guard.keys.advance_epoch()
         assert len(report.unreadable) == 1
         assert guard.decrypt(good, context=CONTEXT) == CANARY_PHONE
+
+
+def test_two_advances_at_once_lose_no_key(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """Two hosts' sweeps both find the epoch due: B's whole advance runs between two of A's
+    batches. A stops writing under the epoch B retired, B destroys what it retired, and a
+    fresh Guard still opens everything (found by an attack review of issue 9)."""
+    url, schema = store_target
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema, key_epoch=None) as first,
+        pg.Guard.open(url, kek=kek, schema=schema, key_epoch=None) as second,
+    ):
+        texts = [first.encrypt(CANARY_PHONE, context=CONTEXT, subject=f"u{i}") for i in range(6)]
+        reports: list[object] = []
+
+        def second_advances_now(done: int) -> None:
+            if not reports:
+                reports.append(second.keys.advance_epoch(batch_size=2))
+
+        first.keys.advance_epoch(batch_size=2, progress=second_advances_now)
+        assert reports
+    with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
+        assert [fresh.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 6
+        epochs = fresh.store.tables.epochs
+        with fresh.store.engine.connect() as connection:
+            statuses = connection.execute(select(epochs.c.status)).scalars().all()
+        assert sorted(statuses) == ["active", "destroyed", "destroyed"]
+
+
+def test_a_fresh_process_advances_and_creates_keys_under_an_unopened_epoch(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """A cron process that only sweeps, and a second instance after an advance elsewhere,
+    open the current epoch inside their own transaction (on SQLite a second connection used
+    to wait 30 s on their own lock and fail)."""
+    url, schema = store_target
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=lambda: later) as cron:
+        started = time.monotonic()
+        assert cron.retention.sweep().epoch_advanced
+        assert time.monotonic() - started < 10
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema) as one,
+        pg.Guard.open(url, kek=kek, schema=schema) as other,
+    ):
+        other.encrypt(CANARY_PHONE, context=CONTEXT, subject="u2")
+        one.keys.advance_epoch()
+        started = time.monotonic()
+        fresh_text = other.encrypt(CANARY_PHONE, context=CONTEXT, subject="u3")
+        hold = other.retention.hold(subject="u9", reason="new process, first pseudonym")
+        assert time.monotonic() - started < 10
+        assert one.decrypt(fresh_text, context=CONTEXT) == CANARY_PHONE
+        assert one.decrypt(text, context=CONTEXT) == CANARY_PHONE
+        assert hold.startswith("hold_")

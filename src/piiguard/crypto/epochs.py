@@ -129,7 +129,7 @@ class Epochs:
             epoch = connection.execute(newest).scalar_one_or_none()
             if epoch is None:
                 return self._create(connection, self._holder)
-        return int(epoch), self.key(int(epoch))
+        return int(epoch), self.key(int(epoch), connection)
 
     def _create(self, connection: Connection, holder: EpochKeyHolder) -> tuple[int, Aead]:
         table = self._store.tables.epochs
@@ -151,8 +151,11 @@ class Epochs:
 
     # -- opening -----------------------------------------------------------------------
 
-    def key(self, epoch: int) -> Aead:
+    def key(self, epoch: int, connection: Connection | None = None) -> Aead:
         """The AEAD of an epoch key, opened by its holder once and then cached.
+
+        ``connection``: the caller's, when it is inside a transaction (on SQLite a second
+        connection would wait for that transaction's lock, forever).
 
         Raises:
             KeyDestroyed: the epoch was destroyed.
@@ -162,8 +165,12 @@ class Epochs:
         if found is not None:
             return found
         table = self._store.tables.epochs
-        with self._store.engine.connect() as connection:
-            row = connection.execute(select(table).where(table.c.epoch == epoch)).first()
+        query = select(table).where(table.c.epoch == epoch)
+        if connection is not None:
+            row = connection.execute(query).first()
+        else:
+            with self._store.engine.connect() as own:
+                row = own.execute(query).first()
         if row is None or row.status == _DESTROYED or row.sealed is None or row.ref is None:
             raise KeyDestroyed
         holder = self._holders.get(row.holder_id)
@@ -175,10 +182,15 @@ class Epochs:
         return aead
 
     def unwrap(
-        self, row: Any, context: Mapping[str, str], encoded: bytes | None = None
+        self,
+        row: Any,
+        context: Mapping[str, str],
+        encoded: bytes | None = None,
+        connection: Connection | None = None,
     ) -> SecretBytes:
         """The data key of a key row (under its epoch, or its KEK before schema 5);
-        ``encoded`` is ``context_bytes(context)`` when the caller has it already."""
+        ``encoded`` is ``context_bytes(context)`` when the caller has it already, and
+        ``connection`` the caller's transaction, if it is in one."""
         if row.epoch is None:
             provider = self._keks.get(row.kek_id)
             if provider is None:
@@ -187,7 +199,9 @@ class Epochs:
         aad = _aad(encoded if encoded is not None else context_bytes(context), int(row.epoch))
         try:
             return SecretBytes(
-                self.key(int(row.epoch)).decrypt(row.wrapped[:_NONCE], row.wrapped[_NONCE:], aad)
+                self.key(int(row.epoch), connection).decrypt(
+                    row.wrapped[:_NONCE], row.wrapped[_NONCE:], aad
+                )
             )
         except InvalidTag:
             raise KeyProviderError("a data key does not unwrap under its epoch key") from None
@@ -236,7 +250,7 @@ class Epochs:
             )
             epoch, aead = self._create(connection, holder)
         rewrapped, unreadable = self._rewrap(epoch, aead, wrap_context, batch_size, progress)
-        destroyed = self._destroy_retiring(on_destroyed)
+        destroyed = self._destroy_retiring(on_destroyed, set(unreadable))
         return EpochReport(epoch, rewrapped, destroyed, tuple(unreadable))
 
     def _rewrap(
@@ -247,10 +261,19 @@ class Epochs:
         batch_size: int,
         progress: Callable[[int], object] | None,
     ) -> tuple[int, list[int]]:
-        keys = self._store.tables.keys
+        keys, epochs = self._store.tables.keys, self._store.tables.epochs
         rewrapped, last, unreadable = 0, -1, []
         while True:
             with self._store.transaction() as connection:
+                status = connection.execute(
+                    select(epochs.c.status)
+                    .where(epochs.c.epoch == epoch)
+                    .with_for_update(read=True)
+                ).scalar_one()
+                if status != _ACTIVE:
+                    # a later advance retired this epoch: it rewraps every key itself, and
+                    # writing more under this one would leave keys under an epoch it destroys
+                    return rewrapped, unreadable
                 rows = connection.execute(
                     select(keys)
                     .where(
@@ -267,7 +290,7 @@ class Epochs:
                     context = wrap_context(row)
                     encoded = context_bytes(context)
                     try:
-                        secret = self.unwrap(row, context, encoded)
+                        secret = self.unwrap(row, context, encoded, connection)
                     except (KeyDestroyed, KeyProviderError):
                         unreadable.append(int(row.key_id))
                         continue
@@ -294,14 +317,30 @@ class Epochs:
             if len(rows) < batch_size:
                 return rewrapped, unreadable
 
-    def _destroy_retiring(self, on_destroyed: Callable[[Connection, int], None]) -> int:
-        table = self._store.tables.epochs
+    def _destroy_retiring(
+        self, on_destroyed: Callable[[Connection, int], None], unreadable: set[int]
+    ) -> int:
+        """Destroy every retiring epoch that no live key is wrapped under any more (but the
+        ``unreadable`` ones, which nothing can rewrap): one another advance is still
+        rewrapping is left to that advance."""
+        table, keys = self._store.tables.epochs, self._store.tables.keys
         with self._store.engine.connect() as connection:
             retiring = connection.execute(
                 select(table.c.epoch, table.c.holder_id, table.c.ref).where(
                     table.c.status == _RETIRING
                 )
             ).all()
+            still_used = {
+                int(key_id): int(epoch)
+                for key_id, epoch in connection.execute(
+                    select(keys.c.key_id, keys.c.epoch).where(
+                        keys.c.epoch.in_([row.epoch for row in retiring]),
+                        keys.c.wrapped.is_not(None),
+                    )
+                )
+            }
+        in_use = {epoch for key_id, epoch in still_used.items() if key_id not in unreadable}
+        retiring = [row for row in retiring if int(row.epoch) not in in_use]
         for row in retiring:
             holder = self._holders.get(row.holder_id)
             if holder is None:

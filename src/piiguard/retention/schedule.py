@@ -195,11 +195,16 @@ class Retention:
         if not isinstance(reason, str) or not 0 < len(reason) <= 200:
             raise ValueError("a hold gives a reason of 1 to 200 characters")
         hold_id = "hold_" + os.urandom(12).hex()
+        # named before the transaction: a first pseudonym may create the root key, in a
+        # transaction of its own (on SQLite, one inside another would wait for ever)
+        scope = self._pseudonym(subject) if subject is not None else None
         with self._store.transaction() as connection:
+            if scope is not None:
+                self._store.serialize(connection, "shred:" + scope)  # no shred decided meanwhile
             connection.execute(
                 self._tables.holds.insert().values(
                     hold_id=hold_id,
-                    subject=self._pseudonym(subject) if subject is not None else None,
+                    subject=scope,
                     category=category,
                     record_id=record_id,
                     reason=reason,

@@ -255,10 +255,11 @@ class Subjects:
     def receipts(self, subject: str) -> list[Mapping[str, Any]]:
         """The persisted receipts of a subject's erasure requests, oldest first."""
         table = self._store.tables.receipts
+        scope = self._pseudonym(subject)
         with self._store.engine.connect() as connection:
             rows = connection.execute(
                 select(table)
-                .where(table.c.subject == self._pseudonym(subject))
+                .where(table.c.subject == scope)
                 .order_by(table.c.requested_at)
             ).all()
         return [

@@ -196,9 +196,10 @@ class TokenVault:
         """A subject's live vault entries with their values (an access request): each value
         is revealed like ``detokenize`` does, with an access event."""
         vault = self._store.tables.vault
+        scope = self._scope(subject)
         with self._store.engine.connect() as connection:
             tokens = connection.execute(
-                select(vault.c.token, vault.c.kind).where(vault.c.scope == self._scope(subject))
+                select(vault.c.token, vault.c.kind).where(vault.c.scope == scope)
             ).all()
         out = []
         for token, kind in tokens:
@@ -212,8 +213,9 @@ class TokenVault:
     def delete_subject(self, subject: str) -> int:
         """Delete every vault entry of a subject; return how many (erasure calls this)."""
         vault = self._store.tables.vault
+        scope = self._scope(subject)
         with self._store.transaction() as connection:
-            result = connection.execute(delete(vault).where(vault.c.scope == self._scope(subject)))
+            result = connection.execute(delete(vault).where(vault.c.scope == scope))
         return int(result.rowcount)
 
     # -- erasure participant --------------------------------------------------------------
