@@ -262,7 +262,8 @@ class Epochs:
         progress: Callable[[int], object] | None,
     ) -> tuple[int, list[int]]:
         keys, epochs = self._store.tables.keys, self._store.tables.epochs
-        rewrapped, last, unreadable = 0, -1, []
+        rewrapped, last = 0, -1
+        unreadable: list[int] = []
         while True:
             with self._store.transaction() as connection:
                 status = connection.execute(
