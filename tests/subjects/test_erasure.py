@@ -319,3 +319,42 @@ def test_a_shred_policy_waits_for_the_subjects_held_records(
     assert guard.retention.sweep().done == 1
     with pytest.raises(pg.KeyDestroyed):
         guard.decrypt(text, context=CONTEXT)
+
+
+def test_an_erase_leaves_a_record_a_sweep_is_deleting_to_that_sweep(
+    shop: tuple[pg.Guard, Customers], clock: Clock
+) -> None:
+    """A slow hook is deleting u1's chat when u1 asks to be erased: the hook is not called a
+    second time at once; the receipt says the record is being deleted and the keys wait."""
+    import threading
+
+    guard, customers = shop
+    guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=1)))
+    running: set[str] = set()
+    overlaps: list[str] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow_delete(ids: list[str]) -> None:
+        overlaps.extend(i for i in ids if i in running)
+        running.update(ids)
+        if threading.current_thread().name == "sweeper":
+            started.set()
+            release.wait(10)
+        running.difference_update(ids)
+
+    guard.retention.hook("chats")(slow_delete)
+    text = _customer(guard, customers, "u1")
+    guard.retention.track("chats", "c1", subject="u1", at=START - timedelta(days=2))
+    sweeper = threading.Thread(target=guard.retention.sweep, name="sweeper")
+    sweeper.start()
+    assert started.wait(10)
+    receipt = guard.erase("u1")
+    release.set()
+    sweeper.join(10)
+    assert overlaps == []
+    assert ("records", "chats", "deferred") in _outcomes(receipt)
+    assert receipt.steps[-1].outcome == "scheduled"
+    assert not receipt.completed
+    guard.retention.sweep()  # (the sweeper's own run may already have shredded them)
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(text, context=CONTEXT)

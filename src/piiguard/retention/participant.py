@@ -80,11 +80,15 @@ class RecordsParticipant:
                 steps.append(ErasureStep("records", category, "frozen", f"until {until.date()}"))
                 continue
             ids = [row.record_id for row in free]
-            error = retention._delete_now(category, ids, now)
-            outcome, detail = (
-                ("done", f"{len(ids)} deleted") if error is None else ("failed", error)
-            )
-            steps.append(ErasureStep("records", category, outcome, detail))
+            claimed, error = retention._delete_now(category, ids, now)
+            busy = len(ids) - len(claimed)
+            if error is not None:
+                steps.append(ErasureStep("records", category, "failed", error))
+            elif busy:
+                detail = f"{len(claimed)} deleted, {busy} being deleted by a sweep"
+                steps.append(ErasureStep("records", category, "deferred", detail))
+            else:
+                steps.append(ErasureStep("records", category, "done", f"{len(ids)} deleted"))
         return Erased(tuple(steps), tuple(kept))
 
     def _freeze(self, category: str, rows: list[Any], goes_at: Callable[[Any], datetime]) -> None:

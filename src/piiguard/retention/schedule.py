@@ -523,24 +523,40 @@ class Retention:
         exporter = self._exporters.get(category)
         return exporter(list(record_ids)) if exporter is not None else None
 
-    def _delete_now(self, category: str, record_ids: list[str], now: datetime) -> str | None:
-        """Call a category's hook for records now (an erasure request); return the error type."""
+    def _delete_now(
+        self, category: str, record_ids: list[str], now: datetime
+    ) -> tuple[list[str], str | None]:
+        """Claim records for an erasure request and call their hook now; return the ids it
+        claimed and the error type. A record a sweep is processing (its claim within the
+        lease) is left to that sweep, so no record's hook runs twice at once."""
         hook = self._hooks.get(category)
         error: str | None = None
         table = self._tables.retention
-        with self._store.transaction() as connection:  # claimed, so no sweeper joins in
-            connection.execute(
-                update(table)
-                .where(table.c.category == category, table.c.record_id.in_(record_ids))
-                .values(status=_RUNNING, claimed_at=self._clock(), due_at=now)
+        with self._store.transaction() as connection:
+            claimed = list(
+                connection.execute(
+                    update(table)
+                    .where(
+                        table.c.category == category,
+                        table.c.record_id.in_(record_ids),
+                        or_(
+                            table.c.status != _RUNNING,
+                            table.c.claimed_at <= self._clock() - _LEASE,
+                        ),
+                    )
+                    .values(status=_RUNNING, claimed_at=self._clock(), due_at=now)
+                    .returning(table.c.record_id)
+                ).scalars()
             )
+        if not claimed:
+            return claimed, None
         try:
             if hook is None:
                 error = "NoHookRegistered"
             else:
-                with self._renewing(category, record_ids):
-                    hook(list(record_ids))
+                with self._renewing(category, claimed):
+                    hook(list(claimed))
         except Exception as failure:  # recorded by type only
             error = type(failure).__name__
-        self._finish(category, record_ids, now, error)
-        return error
+        self._finish(category, claimed, now, error)
+        return claimed, error

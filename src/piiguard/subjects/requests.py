@@ -258,9 +258,7 @@ class Subjects:
         scope = self._pseudonym(subject)
         with self._store.engine.connect() as connection:
             rows = connection.execute(
-                select(table)
-                .where(table.c.subject == scope)
-                .order_by(table.c.requested_at)
+                select(table).where(table.c.subject == scope).order_by(table.c.requested_at)
             ).all()
         return [
             {
