@@ -141,6 +141,10 @@ FAILING: dict[str, Callable[[pg.Guard, Path], object]] = {
     "decrypt shredded": lambda g, _: _shredded(g),
     "decrypt tampered": lambda g, _: _tampered(g),
     "decrypt moved deterministic": lambda g, _: _moved(g),
+    "decrypt_many, a bad context after a good one": lambda g, _: g.decrypt_many(
+        [g.encrypt(CANARY_PHONE, context=CONTEXT)] * 2,
+        contexts=[CONTEXT, {"table": 1}],  # type: ignore[list-item]
+    ),
     "encrypt non-str": lambda g, _: g.encrypt(13812345678, context=CONTEXT),  # type: ignore[arg-type]
     "encrypt bad context": lambda g, _: g.encrypt(CANARY_PHONE, context={"a": 1}),  # type: ignore[dict-item]
     "deterministic non-str": lambda g, _: g.encrypt_deterministically(
@@ -205,4 +209,34 @@ def test_a_subject_id_with_a_lone_surrogate_is_an_id_like_any_other(
     guard.consent.grant(odd, "marketing_sms", notice="n1")
     assert guard.consent.check(odd, "marketing_sms")
     assert list(guard.consent.filter(["u1", odd, "u9"], "marketing_sms")) == ["u1", odd]
+    guard.close()
+
+
+class FlakySink:
+    """An audit sink that records one reveal, then fails (its store went down)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def record(self, event: object) -> None:
+        self.calls += 1
+        if self.calls >= 2:
+            raise OSError("audit store unavailable")
+
+
+def test_an_access_request_that_fails_half_way_keeps_no_value(tmp_path: Path) -> None:
+    """vault.entries (and so export) reveals entry by entry; when the audit sink fails on the
+    second, the first value is not left in the frames (found by an attack review)."""
+    guard = pg.Guard.open(
+        f"sqlite:///{tmp_path / 'p.db'}",
+        kek=LocalKEK.generate(tmp_path / "kek.key"),
+        events=FlakySink(),
+    )
+    guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
+    guard.vault.tokenize("13912345678", subject="u1", kind="phone")
+    with pytest.raises(OSError, match="audit store") as caught:
+        guard.vault.entries("u1", actor="ops", purpose="support")
+    text = recorded(caught.value)
+    assert_no_canary(text)
+    assert "13912345678" not in text
     guard.close()

@@ -200,9 +200,13 @@ class Envelope:
             raise ValueError("one context per ciphertext")
         if (actor is None) != (purpose is None):
             raise ValueError("a reveal names both its actor and its purpose")
+        # every input checked before anything is opened: a bad context or ciphertext type
+        # fails while no plaintext exists in this frame
+        blobs = [_ciphertext_bytes(ciphertext) for ciphertext in ciphertexts]
+        aads = [encode_context(context) for context in contexts]
         out: list[str] = []
-        for ciphertext, context in zip(ciphertexts, contexts, strict=True):
-            result = self._open(_ciphertext_bytes(ciphertext), encode_context(context))
+        for blob, aad in zip(blobs, aads, strict=True):
+            result = self._open(blob, aad)
             if isinstance(result, DecryptionError):
                 out.clear()
                 raise result

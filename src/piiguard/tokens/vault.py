@@ -201,14 +201,22 @@ class TokenVault:
             tokens = connection.execute(
                 select(vault.c.token, vault.c.kind).where(vault.c.scope == scope)
             ).all()
-        out = []
+        out: list[dict[str, str]] = []
+        failure: Exception | None = None
         for token, kind in tokens:
             try:
                 value = self.detokenize(token, actor=actor, purpose=purpose)
             except TokenNotFound:  # expired between the two reads
                 continue
+            except Exception as error:  # an unrecorded reveal, a destroyed key: no values kept
+                failure = error
+                break
             out.append({"token": token, "kind": kind, "value": value})
-        return out
+        if failure is None:
+            return out
+        out.clear()
+        value = ""
+        raise failure
 
     def delete_subject(self, subject: str) -> int:
         """Delete every vault entry of a subject; return how many (erasure calls this)."""
