@@ -143,7 +143,7 @@ FAILING: dict[str, Callable[[pg.Guard, Path], object]] = {
     "decrypt moved deterministic": lambda g, _: _moved(g),
     "decrypt_many, a bad context after a good one": lambda g, _: g.decrypt_many(
         [g.encrypt(CANARY_PHONE, context=CONTEXT)] * 2,
-        contexts=[CONTEXT, {"table": 1}],  # type: ignore[list-item]
+        contexts=[CONTEXT, {"table": 1}],  # type: ignore[dict-item]
     ),
     "encrypt non-str": lambda g, _: g.encrypt(13812345678, context=CONTEXT),  # type: ignore[arg-type]
     "encrypt bad context": lambda g, _: g.encrypt(CANARY_PHONE, context={"a": 1}),  # type: ignore[dict-item]
