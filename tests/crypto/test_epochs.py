@@ -306,3 +306,41 @@ def test_a_fresh_process_advances_and_creates_keys_under_an_unopened_epoch(
         assert one.decrypt(fresh_text, context=CONTEXT) == CANARY_PHONE
         assert one.decrypt(text, context=CONTEXT) == CANARY_PHONE
         assert hold.startswith("hold_")
+
+
+def test_a_rotated_log_and_one_log_per_instance_still_replay(
+    store_target: StoreTarget, kek: LocalKEK, copies: list[StoreTarget], tmp_path: Path
+) -> None:
+    """The replay position is kept per log: a log truncated by a rotation starts again from
+    its beginning, and two instances with logs of their own never skip each other's entries
+    (found by an attack review)."""
+    url, schema = store_target
+    log_a, log_b = tmp_path / "host-a.log", tmp_path / "host-b.log"
+    with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log_b) as host_b:
+        for index in range(6):
+            host_b.encrypt("x", context=CONTEXT, subject=f"b{index}")
+            host_b.erase(f"b{index}")
+    with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log_a) as host_a:
+        for index in range(3):
+            host_a.encrypt("x", context=CONTEXT, subject=f"old{index}")
+            host_a.erase(f"old{index}")
+    with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log_a) as host_a:
+        victim = host_a.encrypt(CANARY_PHONE, context=CONTEXT, subject="victim")
+        backup = _copy(store_target, copies)  # remembers log A read up to its 3 lines
+        log_a.write_bytes(b"")  # logrotate's copytruncate
+        host_a.erase("victim")
+        for index in range(3):
+            host_a.erase(f"new{index}")  # the new log grows past the old position
+    with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log_b):
+        pass  # host B restarts: its own position, in the live store
+    with pg.Guard.open(backup[0], kek=kek, schema=backup[1], erasure_log=log_a) as restored:
+        opened = _opens(restored, victim)
+    assert opened is False
+
+
+def _opens(guard: pg.Guard, ciphertext: str) -> bool:
+    try:
+        guard.decrypt(ciphertext, context=CONTEXT)
+    except pg.KeyDestroyed:
+        return False
+    return True

@@ -5,10 +5,16 @@ it was taken. ``Guard.open(..., erasure_log=PATH)`` replays this log on open and
 of those subjects again before ``open`` returns. The log names subjects by their keyed
 pseudonym (the key scope), never by id; a line is appended and synced *before* the keys are
 shredded, so a crash in between errs on the side of erasure.
+
+Each log starts with a header naming it (a random id), and the store keeps how far it has
+replayed *per log*: several instances may keep logs of their own, and a log that is rotated
+or truncated starts again with a new header, so its replay starts from the beginning.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -16,6 +22,7 @@ from pathlib import Path
 __all__ = ["ErasureLog"]
 
 _SCOPE = re.compile(rb"subject:[0-9a-f]{40}")
+_HEADER = b"# piiguard erasure log "
 
 
 class ErasureLog:
@@ -33,10 +40,24 @@ class ErasureLog:
             self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
         )
         try:
-            os.write(descriptor, scope.encode("ascii") + b"\n")
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # one header, however many writers
+            header = b""
+            if os.fstat(descriptor).st_size == 0:
+                header = _HEADER + os.urandom(16).hex().encode("ascii") + b"\n"
+            os.write(descriptor, header + scope.encode("ascii") + b"\n")
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+    def identity(self) -> str:
+        """Which log this is: a digest of its first line (its header; after a truncation
+        by a rotation, whatever line came first). Empty for a missing or empty file."""
+        try:
+            with self._path.open("rb") as file:
+                first = file.readline()
+        except FileNotFoundError:
+            return ""
+        return hashlib.sha256(first).hexdigest()[:16] if first else ""
 
     def read(self, start: int) -> tuple[list[str], int]:
         """The scopes from byte ``start`` on (from 0 when the file is shorter: replaced or

@@ -163,9 +163,10 @@ class Keyring:
         if self._erasure_log is None:
             return 0
         meta, keys = self._store.tables.meta, self._store.tables.keys
+        name = "erasure_log_offset:" + self._erasure_log.identity()  # per log, see ErasureLog
         with self._store.engine.connect() as connection:
             offset = connection.execute(
-                select(meta.c.value).where(meta.c.name == "erasure_log_offset")
+                select(meta.c.value).where(meta.c.name == name)
             ).scalar_one_or_none()
         scopes, end = self._erasure_log.read(int(offset or 0))
         replayed = 0
@@ -187,8 +188,8 @@ class Keyring:
                     self._data._drop_scopes(set(live))
                 replayed += len(live)
         with self._store.transaction() as connection:
-            connection.execute(meta.delete().where(meta.c.name == "erasure_log_offset"))
-            connection.execute(meta.insert().values(name="erasure_log_offset", value=str(end)))
+            connection.execute(meta.delete().where(meta.c.name == name))
+            connection.execute(meta.insert().values(name=name, value=str(end)))
         return replayed
 
     # -- epochs and KEK rotation ---------------------------------------------------------
