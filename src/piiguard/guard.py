@@ -133,7 +133,9 @@ class Guard:
             records=self.retention.participant,
             parts=(self.vault, self.consent),
             shred=keyring.shred,
-            shred_blocked=self.retention.shred_blocked,
+            shred_blocked=lambda scope, now, connection: self.retention.shred_blocked(
+                scope, now, connection=connection
+            ),
             linking=keyring.linking_purposes,
             key_counts=keyring.scope_key_counts,
             clock=clock,

@@ -272,6 +272,35 @@ def test_local_kek_refuses_readable_files(tmp_path: Path, mode: int) -> None:
         LocalKEK.from_file(path)
 
 
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770, 0o720])
+def test_local_kek_refuses_a_directory_others_may_write(tmp_path: Path, mode: int) -> None:
+    """Whoever may write the directory may swap the key file: refused (sticky or not)."""
+    (tmp_path / "keys").mkdir(mode=0o700)
+    LocalKEK.generate(tmp_path / "keys" / "kek.key")
+    os.chmod(tmp_path / "keys", mode)
+    with pytest.raises(pg.InsecureKeyFile):
+        LocalKEK.from_file(tmp_path / "keys" / "kek.key")
+
+
+def test_local_kek_refuses_a_symbolic_link(tmp_path: Path) -> None:
+    """A key file that is a symlink (to a file an attacker controls, or one that moves) is
+    refused without following it."""
+    LocalKEK.generate(tmp_path / "real.key")
+    (tmp_path / "kek.key").symlink_to(tmp_path / "real.key")
+    with pytest.raises(pg.InsecureKeyFile, match="symbolic link"):
+        LocalKEK.from_file(tmp_path / "kek.key")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_local_kek_refuses_another_users_file(tmp_path: Path) -> None:
+    """A key file that belongs to another user is refused, even at mode 0600."""
+    path = tmp_path / "kek.key"
+    LocalKEK.generate(path)
+    os.chown(path, 65534, 65534)  # nobody
+    with pytest.raises(pg.InsecureKeyFile, match="belong"):
+        LocalKEK.from_file(path)
+
+
 @pytest.mark.parametrize(
     "content", [b"not a key\n", b"piiguard local KEK v1\nAAAA\n", b"piiguard local KEK v1\n!!\n"]
 )

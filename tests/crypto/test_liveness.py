@@ -211,6 +211,22 @@ def _exit_code(pid: int, timeout: float) -> int:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 @pytest.mark.filterwarnings("ignore:This process:DeprecationWarning")  # 3.12+: fork w/ threads
+def test_a_key_cached_later_is_evicted_at_its_own_expiry(tmp_path: Path, kek: LocalKEK) -> None:
+    """A key cached after the eviction timer was armed leaves memory when *it* expires, not
+    a whole max age later (found by an attack review: it could stay up to twice as long)."""
+    with pg.Guard.open(
+        f"sqlite:///{tmp_path / 'e.db'}", kek=kek, dek_max_age=timedelta(seconds=1)
+    ) as guard:
+        data = guard._keyring._data
+        guard.encrypt(CANARY_PHONE, context={"t": "a"}, subject="early")
+        time.sleep(0.6)
+        guard.encrypt(CANARY_PHONE, context={"t": "b"}, subject="late")
+        late = max(data._cache.values(), key=lambda cached: cached.expires)
+        time.sleep(max(0.0, late.expires - time.monotonic()) + 0.35)
+        assert late.key_id not in data._cache
+        assert data._cache == {}
+
+
 def test_forked_workers_share_neither_use_blocks_nor_connections(
     store_target: StoreTarget, kek: LocalKEK
 ) -> None:

@@ -42,6 +42,8 @@ _DEFAULT_SCOPE = "default"
 _AEAD = "aead"
 #: Seconds a Guard reuses a cached data key before it looks for shreds by other processes.
 LIVENESS_INTERVAL = 0.1
+#: Seconds the eviction timer waits past an expiry (so the key has expired when it fires).
+_EVICTION_SLACK = 0.01
 
 
 @dataclass(slots=True)
@@ -312,15 +314,18 @@ class DataKeys:
             del self._active[scope]
         self._on_drop(scopes)
 
-    def _schedule_janitor(self) -> None:
+    def _schedule_janitor(self, delay: float | None = None) -> None:
+        """Arm the eviction timer (at most one): for ``delay`` seconds, or a key's max age."""
         if self._janitor is None:
-            timer = threading.Timer(self._max_age + LIVENESS_INTERVAL, self._evict_expired)
+            wait = (self._max_age if delay is None else max(delay, 0.0)) + _EVICTION_SLACK
+            timer = threading.Timer(wait, self._evict_expired)
             timer.daemon = True
             self._janitor = timer
             timer.start()
 
     def _evict_expired(self) -> None:
-        """Drop every plaintext data key past its max age (the cache holds none longer)."""
+        """Drop every plaintext data key past its max age, then re-arm for the soonest one
+        left (the cache holds no key past its expiry for longer than a timer's slack)."""
         with self._lock:
             self._janitor = None
             now = self._monotonic()
@@ -329,7 +334,7 @@ class DataKeys:
             for scope in [s for s, a in self._active.items() if a.cached.expires <= now]:
                 del self._active[scope]
             if self._cache:
-                self._schedule_janitor()
+                self._schedule_janitor(min(c.expires for c in self._cache.values()) - now)
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock, no reserved use blocks, no timer (threads do not
@@ -353,30 +358,35 @@ class DataKeys:
 
     # -- erasure -------------------------------------------------------------------------
 
-    def shred(self, scope: str) -> int:
+    def shred(self, scope: str, connection: Connection | None = None) -> int:
         """Destroy every key of a scope; return how many. The rows stay, as tombstones, and a
-        key event tells every other Guard to drop the scope's keys from memory."""
+        key event tells every other Guard to drop the scope's keys from memory.
+
+        ``connection``: the caller's transaction, when the shred must commit with a decision
+        made in it (no hold placed in between).
+        """
         with self._lock:
-            destroyed = self._destroy_scopes([scope])
+            destroyed = self._destroy_scopes([scope], connection)
             self._drop_scopes({scope})
             return destroyed
 
-    def _destroy_scopes(self, scopes: list[str]) -> int:
+    def _destroy_scopes(self, scopes: list[str], connection: Connection | None = None) -> int:
+        if connection is None:
+            with self._store.transaction() as own:
+                return self._destroy_scopes(scopes, own)
         keys = self._store.tables.keys
-        now = self._clock()
-        with self._store.transaction() as connection:
-            destroyed = (
-                connection.execute(
-                    update(keys)
-                    .where(keys.c.scope.in_(scopes), keys.c.status != _DESTROYED)
-                    .values(status=_DESTROYED, wrapped=None, destroyed_at=now)
-                    .returning(keys.c.scope)
-                )
-                .scalars()
-                .all()
+        destroyed = (
+            connection.execute(
+                update(keys)
+                .where(keys.c.scope.in_(scopes), keys.c.status != _DESTROYED)
+                .values(status=_DESTROYED, wrapped=None, destroyed_at=self._clock())
+                .returning(keys.c.scope)
             )
-            for scope in sorted(set(destroyed)):
-                self._record_event(connection, scope)
+            .scalars()
+            .all()
+        )
+        for scope in sorted(set(destroyed)):
+            self._record_event(connection, scope)
         return len(destroyed)
 
     def _record_event(self, connection: Connection, scope: str) -> None:

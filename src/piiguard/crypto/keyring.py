@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from piiguard.crypto.datakeys import (
     DEFAULT_MAX_USES,
@@ -147,7 +147,7 @@ class Keyring:
 
     # -- erasure -------------------------------------------------------------------------
 
-    def shred(self, scope: str) -> int:
+    def shred(self, scope: str, connection: Connection | None = None) -> int:
         """Destroy every key of a scope; return how many (see :meth:`DataKeys.shred`).
 
         A subject scope is first appended to the erasure log (when there is one), so that a
@@ -155,7 +155,7 @@ class Keyring:
         """
         if self._erasure_log is not None and scope.startswith("subject:"):
             self._erasure_log.append(scope)
-        return self._data.shred(scope)
+        return self._data.shred(scope, connection)
 
     def replay_erasures(self, batch: int = 500) -> int:
         """Shred again every scope in the erasure log whose keys are live in this store (a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -25,11 +26,17 @@ def read_private(path: Path) -> bytes:
 
     Raises:
         InsecureKeyFile: the file is another user's, readable or writable by group or
-            others, or in a directory that group or others may write.
+            others, a symbolic link, or in a directory that group or others may write.
         FileNotFoundError: there is no such file.
     """
     _check_directory(path)
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        refused = InsecureKeyFile("a key file must not be a symbolic link")
+        raise refused from None
     try:
         status = os.fstat(descriptor)
         if status.st_uid != os.geteuid():

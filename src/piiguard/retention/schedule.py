@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from piiguard.errors import PolicyViolation
 from piiguard.retention.participant import RecordsParticipant
@@ -62,7 +62,7 @@ class Retention:
         store: Store,
         *,
         pseudonym: Callable[[str], str],
-        shred_scope: Callable[[str], int],
+        shred_scope: Callable[[str, Connection | None], int],
         clock: Callable[[], datetime],
         deferred_shreds: Callable[[datetime], int] | None = None,
         maintenance: Callable[[datetime], bool] | None = None,
@@ -405,10 +405,8 @@ class Retention:
         try:
             if policy.action == "shred":
                 for scope in {subject for _, subject in claimed if subject is not None}:
-                    if self.shred_blocked(scope, now, claimed=(category, ids)) is not None:
+                    if not self._shred_if_free(scope, now, claimed=(category, ids)):
                         error = "ShredBlocked"  # retried after a backoff, once unblocked
-                    else:
-                        self._shred_scope(scope)
             elif hook is None:
                 error = "NoHookRegistered"
             if hook is not None and error is None:
@@ -474,7 +472,12 @@ class Retention:
     # -- erasure ----------------------------------------------------------------------------
 
     def shred_blocked(
-        self, scope: str, now: datetime, *, claimed: tuple[str, list[str]] | None = None
+        self,
+        scope: str,
+        now: datetime,
+        *,
+        claimed: tuple[str, list[str]] | None = None,
+        connection: Connection | None = None,
     ) -> str | None:
         """Why a subject's keys must not be shredded yet, or None: the one rule that an
         erasure, the sweeper's deferred shreds and the ``shred`` action all follow.
@@ -492,27 +495,39 @@ class Retention:
             else None
         )
         busy = table.c.status.in_([_FROZEN, _FAILED, _RUNNING])
-        with self._store.engine.connect() as connection:
-            held = connection.execute(
-                select(holds.c.hold_id)
-                .where(holds.c.subject == scope, self._active_hold(now))
-                .limit(1)
-            ).first()
-            if held is not None:
-                return "while a legal hold on the subject lasts"
-            condition = and_(
-                table.c.subject == scope,
-                table.c.status != _DONE,
-                or_(busy, self._held(now)),
-            )
-            if mine is not None:
-                condition = and_(condition, ~mine)
-            until = connection.execute(
-                select(func.max(table.c.due_at)).where(condition)
-            ).scalar_one_or_none()
+        if connection is None:
+            with self._store.engine.connect() as own:
+                return self.shred_blocked(scope, now, claimed=claimed, connection=own)
+        held = connection.execute(
+            select(holds.c.hold_id).where(holds.c.subject == scope, self._active_hold(now)).limit(1)
+        ).first()
+        if held is not None:
+            return "while a legal hold on the subject lasts"
+        condition = and_(
+            table.c.subject == scope,
+            table.c.status != _DONE,
+            or_(busy, self._held(now)),
+        )
+        if mine is not None:
+            condition = and_(condition, ~mine)
+        until = connection.execute(
+            select(func.max(table.c.due_at)).where(condition)
+        ).scalar_one_or_none()
         if until is None:
             return None
         return f"when the subject's kept records go (due {aware(until).date()})"
+
+    def _shred_if_free(
+        self, scope: str, now: datetime, *, claimed: tuple[str, list[str]] | None = None
+    ) -> bool:
+        """Shred the subject's keys unless :meth:`shred_blocked` says no, deciding and
+        shredding in one transaction under the subject's lock (which ``hold`` takes too)."""
+        with self._store.transaction() as connection:
+            self._store.serialize(connection, "shred:" + scope)
+            if self.shred_blocked(scope, now, claimed=claimed, connection=connection):
+                return False
+            self._shred_scope(scope, connection)
+            return True
 
     @property
     def participant(self) -> RecordsParticipant:

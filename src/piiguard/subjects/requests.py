@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from piiguard.errors import KeyDestroyed
 from piiguard.store import Store
@@ -70,8 +70,8 @@ class Subjects:
         pseudonym: Callable[[str], str],
         records: Participant,
         parts: Sequence[Participant],
-        shred: Callable[[str], int],
-        shred_blocked: Callable[[str, datetime], str | None],
+        shred: Callable[[str, Connection], int],
+        shred_blocked: Callable[[str, datetime, Connection], str | None],
         linking: Callable[[], tuple[str, ...]],
         key_counts: Callable[[str], Mapping[str, int]],
         clock: Callable[[], datetime],
@@ -166,24 +166,33 @@ class Subjects:
     def _keys_step(self, scope: str, now: datetime, *, failed: bool) -> ErasureStep:
         if failed:
             return ErasureStep("keys", "subject keys", "deferred", "a step failed; run erase again")
-        blocked = self._shred_blocked(scope, now)
-        if blocked is not None:
-            self._schedule(scope, now)
-            return ErasureStep("keys", "subject keys", "scheduled", blocked)
         try:
-            return ErasureStep("keys", "subject keys", "done", f"{self._shred(scope)} destroyed")
+            blocked, destroyed = self._shred_unless_blocked(scope, now, schedule=True)
         except Exception as error:  # recorded by type only: messages may hold PII
             return ErasureStep("keys", "subject keys", "failed", type(error).__name__)
+        if blocked is not None:
+            return ErasureStep("keys", "subject keys", "scheduled", blocked)
+        return ErasureStep("keys", "subject keys", "done", f"{destroyed} destroyed")
 
-    def _schedule(self, scope: str, now: datetime) -> None:
+    def _shred_unless_blocked(
+        self, scope: str, now: datetime, *, schedule: bool
+    ) -> tuple[str | None, int]:
+        """Decide and shred in one transaction, under the subject's lock (which a hold
+        takes too, so no hold lands between the decision and the shred): (why it is
+        blocked, or None; keys destroyed). A blocked shred is scheduled when asked."""
         table = self._store.tables.scheduled_shreds
         with self._store.transaction() as connection:
             self._store.serialize(connection, "shred:" + scope)
-            exists = connection.execute(
-                select(table.c.scope).where(table.c.scope == scope)
-            ).scalar_one_or_none()
-            if exists is None:
-                connection.execute(table.insert().values(scope=scope, due_at=now))
+            blocked = self._shred_blocked(scope, now, connection)
+            if blocked is None:
+                return None, self._shred(scope, connection)
+            if schedule:
+                exists = connection.execute(
+                    select(table.c.scope).where(table.c.scope == scope)
+                ).scalar_one_or_none()
+                if exists is None:
+                    connection.execute(table.insert().values(scope=scope, due_at=now))
+            return blocked, 0
 
     def run_deferred(self, now: datetime) -> int:
         """Shred every scheduled subject that nothing blocks any more (the sweeper calls it);
@@ -197,9 +206,9 @@ class Subjects:
             )
         shredded = 0
         for scope in scopes:
-            if self._shred_blocked(scope, now) is not None:
+            blocked, destroyed = self._shred_unless_blocked(scope, now, schedule=False)
+            if blocked is not None:
                 continue
-            destroyed = self._shred(scope)
             with self._store.transaction() as connection:
                 connection.execute(delete(table).where(table.c.scope == scope))
                 self._complete(connection, scope, destroyed)
