@@ -387,3 +387,22 @@ def test_bulk_pseudonyms_equal_the_cached_ones(tmp_path: Path, kek: LocalKEK, su
         keyring = guard._keyring
         bulk = keyring.subject_scope_function()
         assert [bulk(s) for s in subjects] == [keyring.subject_scope(s) for s in subjects]
+
+
+def test_decryption_key_accepts_only_data_key_rows(guard: pg.Guard) -> None:
+    """A ciphertext naming a root key's id (forged, or a deterministic header reused) is
+    refused: root keys are never used as nonce-based AEAD keys."""
+    guard.blind_index(CANARY_PHONE, field="phone")
+    root_id, _ = guard._keyring.root_key("index")
+    with pytest.raises(pg.KeyNotFound):
+        guard._keyring.decryption_key(root_id)
+
+
+def test_the_derived_key_cache_is_bounded(guard: pg.Guard) -> None:
+    """One derived key per field, however many fields an application invents: the cache
+    stays bounded (an unbounded one grows with every label ever used)."""
+    from piiguard.crypto.roots import _DERIVED_CACHE
+
+    for index in range(_DERIVED_CACHE + 10):
+        guard.blind_index(CANARY_PHONE, field=f"field{index}")
+    assert len(guard._keyring._roots._derived) <= _DERIVED_CACHE
