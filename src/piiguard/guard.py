@@ -129,15 +129,10 @@ class Guard:
         )
         self.subjects = Subjects(
             store,
-            pseudonym=keyring.subject_scope,
+            keys=keyring,
+            rule=self.retention,
             records=self.retention.participant,
             parts=(self.vault, self.consent),
-            shred=keyring.shred,
-            shred_blocked=lambda scope, now, connection: self.retention.shred_blocked(
-                scope, now, connection=connection
-            ),
-            linking=keyring.linking_purposes,
-            key_counts=keyring.scope_key_counts,
             clock=clock,
         )
         # the hot calls, bound once

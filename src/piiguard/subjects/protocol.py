@@ -7,11 +7,14 @@ is a participant by having these two methods; :mod:`piiguard.subjects` never imp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Erased", "ErasureStep", "KeptRecords", "Participant"]
+from sqlalchemy import Connection
+
+__all__ = ["Erased", "ErasureStep", "KeptRecords", "Participant", "ShredRule", "SubjectKeys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +65,40 @@ class Participant(Protocol):
 
     def export_subject(self, subject: str) -> object:
         """The subject's data, JSON-serialisable, for an access request."""
+        ...
+
+
+class SubjectKeys(Protocol):
+    """What erasure needs of the key layer (the keyring is one): the subject's pseudonym,
+    its shred, its key counts, and which store-wide artefacts still link."""
+
+    def subject_scope(self, subject: str) -> str:
+        """The subject's keyed pseudonym (its key scope)."""
+        ...
+
+    def shred(self, scope: str, connection: Connection | None = None) -> int:
+        """Destroy the scope's keys, in ``connection``'s transaction when given."""
+        ...
+
+    def scope_key_counts(self, scope: str) -> Mapping[str, int]:
+        """The scope's keys by status."""
+        ...
+
+    def linking_purposes(self) -> tuple[str, ...]:
+        """Store-wide artefact kinds made so far (they link equal values)."""
+        ...
+
+
+class ShredRule(Protocol):
+    """The one rule on when a subject's keys may go (retention is the one)."""
+
+    def shred_blocked(
+        self,
+        scope: str,
+        now: datetime,
+        *,
+        claimed: tuple[str, list[str]] | None = None,
+        connection: Connection | None = None,
+    ) -> str | None:
+        """Why the keys must stay for now, or None."""
         ...

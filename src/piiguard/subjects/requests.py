@@ -25,11 +25,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import delete, select, update
 
 from piiguard.errors import KeyDestroyed
 from piiguard.store import Store
-from piiguard.subjects.protocol import Erased, ErasureStep, KeptRecords, Participant
+from piiguard.subjects.protocol import (
+    Erased,
+    ErasureStep,
+    KeptRecords,
+    Participant,
+    ShredRule,
+    SubjectKeys,
+)
 from piiguard.subjects.tables import ApplicationTable, Eraser, Exporter
 
 __all__ = ["ErasureReceipt", "Subjects"]
@@ -67,24 +74,18 @@ class Subjects:
         self,
         store: Store,
         *,
-        pseudonym: Callable[[str], str],
+        keys: SubjectKeys,
+        rule: ShredRule,
         records: Participant,
         parts: Sequence[Participant],
-        shred: Callable[[str, Connection], int],
-        shred_blocked: Callable[[str, datetime, Connection], str | None],
-        linking: Callable[[], tuple[str, ...]],
-        key_counts: Callable[[str], Mapping[str, int]],
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
-        self._pseudonym = pseudonym
+        self._keys = keys
+        self._rule = rule
         self._records = records
         self._parts = tuple(parts)
         self._tables: dict[str, ApplicationTable] = {}
-        self._shred = shred
-        self._shred_blocked = shred_blocked
-        self._linking = linking
-        self._key_counts = key_counts
         self._clock = clock
 
     # -- registration ----------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Subjects:
         if not isinstance(reason, str) or not 0 < len(reason) <= 64:
             del subject
             raise ValueError("reason is a text of 1 to 64 characters")
-        scope = self._pseudonym(subject)
+        scope = self._keys.subject_scope(subject)
         now = self._clock()
         steps: list[ErasureStep] = []
         kept: list[KeptRecords] = []
@@ -158,7 +159,7 @@ class Subjects:
             completed=keys.outcome == "done" and all(s.outcome != "failed" for s in steps),
             steps=tuple(steps),
             kept=tuple(kept),
-            linking=self._linking(),
+            linking=self._keys.linking_purposes(),
         )
         self._persist(scope, receipt)
         return receipt
@@ -183,9 +184,9 @@ class Subjects:
         table = self._store.tables.scheduled_shreds
         with self._store.transaction() as connection:
             self._store.serialize(connection, "shred:" + scope)
-            blocked = self._shred_blocked(scope, now, connection)
+            blocked = self._rule.shred_blocked(scope, now, connection=connection)
             if blocked is None:
-                return None, self._shred(scope, connection)
+                return None, self._keys.shred(scope, connection)
             if schedule:
                 exists = connection.execute(
                     select(table.c.scope).where(table.c.scope == scope)
@@ -264,7 +265,7 @@ class Subjects:
     def receipts(self, subject: str) -> list[Mapping[str, Any]]:
         """The persisted receipts of a subject's erasure requests, oldest first."""
         table = self._store.tables.receipts
-        scope = self._pseudonym(subject)
+        scope = self._keys.subject_scope(subject)
         with self._store.engine.connect() as connection:
             rows = connection.execute(
                 select(table).where(table.c.subject == scope).order_by(table.c.requested_at)
@@ -304,7 +305,7 @@ class Subjects:
             except Exception as error:  # named by type only: messages may hold PII
                 out[name] = None
                 unavailable.append({"part": name, "error": type(error).__name__})
-        out["keys"] = dict(self._key_counts(self._pseudonym(subject)))
+        out["keys"] = dict(self._keys.scope_key_counts(self._keys.subject_scope(subject)))
         out["destroyed"] = destroyed
         out["unavailable"] = unavailable
         return out
