@@ -240,3 +240,34 @@ def test_an_access_request_that_fails_half_way_keeps_no_value(tmp_path: Path) ->
     assert_no_canary(text)
     assert "13912345678" not in text
     guard.close()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g: g.erase(CANARY_ID),
+        lambda g: g.export(CANARY_ID),
+        lambda g: g.shred(CANARY_ID),
+        lambda g: g.encrypt("v", context=CONTEXT, subject=CANARY_ID),
+        lambda g: g.encrypt_many(["v"], contexts=[CONTEXT], subject=CANARY_ID),
+        lambda g: g.blind_index("v", field="f", subject=CANARY_ID),
+        lambda g: g.encrypt_deterministically("v", context=CONTEXT, subject=CANARY_ID),
+    ],
+    ids=["erase", "export", "shred", "encrypt", "encrypt_many", "blind_index", "deterministic"],
+)
+def test_a_store_outage_leaves_no_subject_id_in_the_frames(
+    tmp_path: Path, call: Callable[[pg.Guard], object]
+) -> None:
+    """Subject ids are often phones or ID numbers: when the store fails under a call that
+    names one, the id is not in the locals of piiguard's frames (found by an attack review)."""
+    home = tmp_path / "db"
+    home.mkdir()
+    guard = pg.Guard.open(
+        f"sqlite:///{home / 'p.db'}", kek=LocalKEK.generate(tmp_path / "kek.key"), key_epoch=None
+    )
+    guard.encrypt("x", context=CONTEXT)
+    guard.store.engine.dispose()  # the next call connects again...
+    (home / "p.db").rename(tmp_path / "moved.db")  # ...to a store that is gone
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - whatever the outage raises
+        call(guard)
+    assert_no_canary(recorded(caught.value))

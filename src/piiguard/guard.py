@@ -47,6 +47,16 @@ DEFAULT_HOME = Path(".piiguard")
 _EVIDENCE_CONTEXT = {"piiguard": "consent-evidence"}
 
 
+def _scrubbed(call: Callable[..., R], *args: Any) -> R | Exception:
+    """``call(*args)``, or the error it raised without its traceback: the frames below hold
+    the subject id (which may be a phone or an ID number), and error trackers record them."""
+    try:
+        return call(*args)
+    except Exception as error:
+        args = ()
+        return error.with_traceback(None)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -237,14 +247,22 @@ class Guard:
         if not isinstance(subject, str) or not subject:
             del subject  # a value passed by mistake stays out of this frame
             raise ValueError("subject is a non-empty str")
-        return self.subjects.erase(subject, reason)
+        outcome = _scrubbed(self.subjects.erase, subject, reason)
+        if isinstance(outcome, ErasureReceipt):
+            return outcome
+        del subject
+        raise outcome
 
     def export(self, subject: str) -> dict[str, Any]:
         """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45)."""
         if not isinstance(subject, str) or not subject:
             del subject
             raise ValueError("subject is a non-empty str")
-        return self.subjects.export(subject)
+        outcome = _scrubbed(self.subjects.export, subject)
+        if isinstance(outcome, dict):
+            return outcome
+        del subject
+        raise outcome
 
     def erasure_receipts(self, subject: str) -> list[Mapping[str, Any]]:
         """The persisted receipts of a subject's erasure requests, oldest first."""
@@ -259,7 +277,13 @@ class Guard:
         key epoch advances (``guard.keys.advance_epoch()``, or a due sweep). New data for
         the subject gets a new key.
         """
-        return self._keyring.shred(self._keyring.subject_scope(subject))
+        outcome = _scrubbed(
+            lambda who: self._keyring.shred(self._keyring.subject_scope(who)), subject
+        )
+        if isinstance(outcome, int):
+            return outcome
+        del subject
+        raise outcome
 
     @property
     def store(self) -> Store:

@@ -84,9 +84,9 @@ class Envelope:
             header = self._headers.get(key_id) or self._header(key_id)
             nonce = random_nonce()
             return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
-        except Exception as error:  # handed back to the caller, unchanged
-            value = plaintext = None
-            return error
+        except Exception as error:  # handed back to the caller, without the frames below
+            value = plaintext = subject = None  # (the pseudonymizer's holds the subject id)
+            return error.with_traceback(None)
 
     def encrypt_bytes(
         self, value: str, *, context: Mapping[str, str], subject: str | None = None
@@ -95,7 +95,7 @@ class Envelope:
         sealed = self._seal(value, context, subject)
         if type(sealed) is bytes:
             return sealed
-        del value
+        del value, subject
         raise sealed  # type: ignore[misc]
 
     def encrypt(self, value: str, *, context: Mapping[str, str], subject: str | None = None) -> str:
@@ -103,7 +103,7 @@ class Envelope:
         sealed = self._seal(value, context, subject)
         if type(sealed) is bytes:
             return wire.to_text(sealed)
-        del value
+        del value, subject
         raise sealed  # type: ignore[misc]
 
     def encrypt_many(
@@ -119,7 +119,7 @@ class Envelope:
         sealed = self._seal_many(values, contexts, subject)
         if isinstance(sealed, list):
             return sealed
-        del values
+        del values, subject
         raise sealed
 
     def _seal_many(
@@ -142,9 +142,9 @@ class Envelope:
                 out.append(
                     wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad))
                 )
-        except Exception as error:  # handed back to the caller, unchanged
-            values = plaintexts = plaintext = None  # type: ignore[assignment]
-            return error
+        except Exception as error:  # handed back to the caller, without the frames below
+            values = plaintexts = plaintext = subject = None  # type: ignore[assignment]
+            return error.with_traceback(None)
         return out
 
     def decrypt(
@@ -290,7 +290,7 @@ class Envelope:
         sealed = self._seal_deterministic(value, context, subject)
         if type(sealed) is str:
             return sealed
-        del value
+        del value, subject
         raise sealed  # type: ignore[misc]
 
     def _seal_deterministic(
@@ -312,9 +312,9 @@ class Envelope:
             return wire.to_text(
                 header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
             )
-        except Exception as error:  # handed back to the caller, unchanged
-            value = plaintext = None
-            return error
+        except Exception as error:  # handed back to the caller, without the frames below
+            value = plaintext = subject = None
+            return error.with_traceback(None)
 
     def _open_deterministic(self, blob: bytes, key_id: int, aad_context: bytes) -> bytes:
         _, key = self._keyring.derived_key_by_id("deterministic", b"det/" + aad_context, 64, key_id)
@@ -349,30 +349,31 @@ class Envelope:
         elif bits is not None and (bits % 8 or not 16 <= bits <= 256):
             refused = ValueError("bits must be a multiple of 8 between 16 and 256")
         if refused is not None:
-            del value
+            del value, subject
             raise refused
-        digest = self._digest(value, field, self._root_scope(subject))
+        digest = self._digest(value, field, subject)
         if type(digest) is bytes:
             return wire.to_text(digest[: (bits or 256) // 8])
-        del value
+        del value, subject
         raise digest  # type: ignore[misc]
 
     def vault_lookup(self, value: str, *, field: str) -> str:
         """The token vault's lookup digest of a value: a blind index under a root key of
         the vault's own, so that the application's blind indexes (which link a subject's
         values after erasure) are told apart from the vault's (deleted with its entries)."""
-        digest = self._digest(value, field, "root", purpose="vault")
+        digest = self._digest(value, field, None, purpose="vault")
         if type(digest) is bytes:
             return wire.to_text(digest)
         del value
         raise digest  # type: ignore[misc]
 
     def _digest(
-        self, value: object, field: str, scope: str, purpose: str = "index"
+        self, value: object, field: str, subject: str | None, purpose: str = "index"
     ) -> bytes | Exception:
         try:
+            scope = self._root_scope(subject)
             _, key = self._keyring.derived_key(purpose, b"index/" + field.encode(), 32, scope)
             return hmac_digest(self._keyring.suite.mac, key, _plaintext_bytes(value))
-        except Exception as error:  # handed back to the caller, unchanged
-            value = None
-            return error
+        except Exception as error:  # handed back to the caller, without the frames below
+            value = subject = None
+            return error.with_traceback(None)
