@@ -30,6 +30,7 @@ from piiguard.errors import (
     UnknownKind,
     UnknownPurpose,
     UnknownRole,
+    WrappedKeyInvalid,
 )
 from piiguard.events import AccessEvent, EventSink
 from piiguard.fields import (
@@ -128,6 +129,7 @@ __all__ = [
     "UnknownKind",
     "UnknownPurpose",
     "UnknownRole",
+    "WrappedKeyInvalid",
     "__version__",
     "get_kind",
     "inventory",

@@ -43,6 +43,7 @@ __all__ = [
     "UnknownKind",
     "UnknownPurpose",
     "UnknownRole",
+    "WrappedKeyInvalid",
 ]
 
 
@@ -126,6 +127,12 @@ class KeyNotFound(PiiGuardError, LookupError):
 
 class KeyProviderError(PiiGuardError):
     """A key-encryption key refused or failed to wrap or unwrap a data key."""
+
+
+class WrappedKeyInvalid(KeyProviderError):
+    """A wrapped key does not authenticate under the key meant to open it: the row is
+    damaged (or moved), not the provider unavailable. Epoch advances and KEK rotations report
+    such rows and go on; any other KeyProviderError (an outage, a throttle) stops them."""
 
 
 class InsecureKeyFile(PiiGuardError):

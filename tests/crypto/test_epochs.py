@@ -8,7 +8,7 @@ KEK provider.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -344,3 +344,56 @@ def _opens(guard: pg.Guard, ciphertext: str) -> bool:
     except pg.KeyDestroyed:
         return False
     return True
+
+
+class FlakyHolder:
+    """The real epoch-key file, behind a provider that fails its next ``failures`` opens (a
+    KMS throttle, an HSM session lost): what a fresh sweeper process may meet."""
+
+    def __init__(self, real: EpochKeyFile, failures: int) -> None:
+        self._real = real
+        self.failures = failures
+
+    @property
+    def holder_id(self) -> str:
+        return self._real.holder_id
+
+    def create_epoch(self) -> str:
+        return self._real.create_epoch()
+
+    def seal_epoch_key(self, ref: str, key: bytes, context: Mapping[str, str]) -> bytes:
+        return self._real.seal_epoch_key(ref, key, context)
+
+    def open_epoch_key(self, ref: str, sealed: bytes, context: Mapping[str, str]) -> bytes:
+        if self.failures:
+            self.failures -= 1
+            raise pg.KeyProviderError("ThrottlingException")
+        return self._real.open_epoch_key(ref, sealed, context)
+
+    def destroy_epoch(self, ref: str) -> None:
+        self._real.destroy_epoch(ref)
+
+
+def test_a_provider_outage_stops_an_advance_and_loses_nothing(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """A throttled epoch-key open during an advance is not a damaged row: the advance stops
+    with KeyProviderError, no epoch holding live keys is destroyed, and running it again
+    finishes (found by an attack review: it used to destroy the pseudonym root key)."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, key_epoch=None) as guard:
+        texts = [guard.encrypt(CANARY_PHONE, context=CONTEXT, subject=f"u{i}") for i in range(3)]
+    holder = kek.epoch_keys
+    assert isinstance(holder, EpochKeyFile)
+    flaky = FlakyHolder(holder, failures=1)
+    with pg.Guard.open(url, kek=kek, schema=schema, key_epoch=None, epoch_keys=flaky) as sweeper:
+        with pytest.raises(pg.KeyProviderError):
+            sweeper.keys.advance_epoch()
+        report = sweeper.keys.advance_epoch()
+        assert report.unreadable == ()
+        assert report.destroyed == 2
+        sweeper.encrypt(CANARY_PHONE, context=CONTEXT, subject="u9")
+        sweeper.erase("u0")
+    with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
+        assert [fresh.decrypt(t, context=CONTEXT) for t in texts[1:]] == [CANARY_PHONE] * 2
+        assert not _opens(fresh, texts[0])

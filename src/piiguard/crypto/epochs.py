@@ -27,7 +27,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.suites import Suite
-from piiguard.errors import KeyDestroyed, KeyProviderError
+from piiguard.errors import KeyDestroyed, KeyProviderError, WrappedKeyInvalid
 from piiguard.keys._context import context_bytes
 from piiguard.keys._secret import SecretBytes
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
@@ -176,7 +176,11 @@ class Epochs:
         holder = self._holders.get(row.holder_id)
         if holder is None:
             raise KeyProviderError("an epoch key is held by a holder this Guard was not given")
-        key = SecretBytes(holder.open_epoch_key(row.ref, row.sealed, _epoch_context(epoch)))
+        try:
+            key = SecretBytes(holder.open_epoch_key(row.ref, row.sealed, _epoch_context(epoch)))
+        except WrappedKeyInvalid:
+            # the epoch key itself, not one row: never taken for a damaged row to skip
+            raise KeyProviderError("an epoch key does not open under its holder") from None
         with self._lock:
             aead = self._keys[epoch] = self._suite.aead(key)
         return aead
@@ -204,7 +208,7 @@ class Epochs:
                 )
             )
         except InvalidTag:
-            raise KeyProviderError("a data key does not unwrap under its epoch key") from None
+            raise WrappedKeyInvalid("a data key does not unwrap under its epoch key") from None
 
     def forget(self, epoch: int) -> None:
         """Drop an epoch key from memory (it was destroyed, maybe by another process)."""
@@ -292,7 +296,10 @@ class Epochs:
                     encoded = context_bytes(context)
                     try:
                         secret = self.unwrap(row, context, encoded, connection)
-                    except (KeyDestroyed, KeyProviderError):
+                    except (KeyDestroyed, WrappedKeyInvalid):
+                        # a damaged row, or one under an epoch already gone: reported. Any
+                        # other provider failure (an outage, a throttle) stops the advance,
+                        # which leaves the old epoch retiring: run it again.
                         unreadable.append(int(row.key_id))
                         continue
                     nonce = os.urandom(_NONCE)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from piiguard.errors import KeyDestroyed, KeyProviderError
+from piiguard.errors import KeyDestroyed, KeyProviderError, WrappedKeyInvalid
 
 __all__ = ["AwsKmsKEK"]
 
@@ -74,7 +74,12 @@ class AwsKmsKEK:
             )
             return bytes(response["Plaintext"])
         except self._errors as error:
-            failure = KeyProviderError(f"KMS refused to decrypt: {type(error).__name__}")
+            kind = (
+                WrappedKeyInvalid
+                if _error_code(error) == "InvalidCiphertextException"
+                else KeyProviderError
+            )
+            failure = kind(f"KMS refused to decrypt: {type(error).__name__}")
         raise failure
 
     # -- epoch objects (EpochKeyHolder) ---------------------------------------------------

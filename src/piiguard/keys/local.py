@@ -21,7 +21,7 @@ from typing import NoReturn
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from piiguard.errors import KeyProviderError
+from piiguard.errors import KeyProviderError, WrappedKeyInvalid
 from piiguard.keys._context import context_bytes
 from piiguard.keys._files import read_private, write_private
 from piiguard.keys._secret import SecretBytes
@@ -101,7 +101,7 @@ class LocalKEK:
                 wrapped[:_NONCE_SIZE], wrapped[_NONCE_SIZE:], context_bytes(context)
             )
         except (InvalidTag, ValueError):
-            raise KeyProviderError("the data key does not unwrap under this KEK") from None
+            raise WrappedKeyInvalid("the data key does not unwrap under this KEK") from None
 
     def __repr__(self) -> str:
         return f"LocalKEK(id={self._id!r}, [secure])"

@@ -15,12 +15,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from piiguard.errors import KeyDestroyed, KeyProviderError
+from piiguard.errors import KeyDestroyed, KeyProviderError, WrappedKeyInvalid
 from piiguard.keys._context import context_bytes
 
 __all__ = ["Pkcs11KEK"]
 
 _NONCE_SIZE = 12
+#: PKCS#11 errors that mean the ciphertext is bad, not the token unavailable. (SoftHSM2 reports
+#: a failed GCM tag as a general error, which is not told apart: it stops an advance.)
+_DAMAGED = frozenset({"EncryptedDataInvalid", "EncryptedDataLenRange"})
 
 
 class Pkcs11KEK:
@@ -117,7 +120,12 @@ class Pkcs11KEK:
                 )
                 return result
         except Exception as error:  # every PKCS#11 failure becomes one KeyProviderError
-            failure = KeyProviderError(f"the HSM refused to {operation}: {type(error).__name__}")
+            kind = (
+                WrappedKeyInvalid
+                if type(error).__name__ in _DAMAGED and operation == "decrypt"
+                else KeyProviderError
+            )
+            failure = kind(f"the HSM refused to {operation}: {type(error).__name__}")
         del data
         raise failure
 
