@@ -397,3 +397,26 @@ def test_a_provider_outage_stops_an_advance_and_loses_nothing(
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
         assert [fresh.decrypt(t, context=CONTEXT) for t in texts[1:]] == [CANARY_PHONE] * 2
         assert not _opens(fresh, texts[0])
+
+
+def test_a_replay_keeps_the_keys_of_a_subject_who_came_back(
+    store_target: StoreTarget, kek: LocalKEK, copies: list[StoreTarget], tmp_path: Path
+) -> None:
+    """u1 is erased, then signs up again: restarts, a second instance with the log, and a
+    restore all replay the log, and each destroys only the keys u1 had at the erasure
+    (found by an attack review: a replay used to shred the new account's data)."""
+    url, schema = store_target
+    log = tmp_path / "erasures.log"
+    with pg.Guard.open(url, kek=kek, schema=schema) as before_the_log:
+        old = before_the_log.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
+        backup = _copy(store_target, copies)
+    with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log) as guard:
+        guard.erase("u1")
+        time.sleep(0.002)  # the new account's key is made after the shred
+        new = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")
+    for _ in range(2):  # ordinary restarts
+        with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log) as again:
+            assert again.decrypt(new, context=CONTEXT) == OTHER_PHONE
+            assert not _opens(again, old)
+    with pg.Guard.open(backup[0], kek=kek, schema=backup[1], erasure_log=log) as restored:
+        assert not _opens(restored, old)

@@ -370,6 +370,25 @@ class DataKeys:
             self._drop_scopes({scope})
             return destroyed
 
+    def destroy_keys(self, key_ids: list[int]) -> set[str]:
+        """Destroy these keys (an erasure replayed on a restored store); return their scopes,
+        which every Guard then drops from memory."""
+        keys = self._store.tables.keys
+        with self._lock:
+            with self._store.transaction() as connection:
+                scopes = set(
+                    connection.execute(
+                        update(keys)
+                        .where(keys.c.key_id.in_(key_ids), keys.c.status != _DESTROYED)
+                        .values(status=_DESTROYED, wrapped=None, destroyed_at=self._clock())
+                        .returning(keys.c.scope)
+                    ).scalars()
+                )
+                for scope in sorted(scopes):
+                    self._record_event(connection, scope)
+            self._drop_scopes(scopes)
+        return scopes
+
     def _destroy_scopes(self, scopes: list[str], connection: Connection | None = None) -> int:
         if connection is None:
             with self._store.transaction() as own:

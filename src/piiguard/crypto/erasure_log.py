@@ -17,12 +17,15 @@ import fcntl
 import hashlib
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 __all__ = ["ErasureLog"]
 
-_SCOPE = re.compile(rb"subject:[0-9a-f]{40}")
+#: A line: the scope, then when it was shredded (microseconds since the Unix epoch, UTC).
+_LINE = re.compile(rb"(subject:[0-9a-f]{40}) ([0-9]{1,20})")
 _HEADER = b"# piiguard erasure log "
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ErasureLog:
@@ -33,8 +36,11 @@ class ErasureLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
 
-    def append(self, scope: str) -> None:
-        """Add one scope, durably (written and fsynced before returning)."""
+    def append(self, scope: str, at: datetime) -> None:
+        """Add one scope shredded at ``at``, durably (written and fsynced before returning).
+
+        The time lets a replay destroy only the keys that existed at the shred: a subject who
+        came back afterwards keeps their new keys."""
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(
             self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
@@ -44,7 +50,8 @@ class ErasureLog:
             header = b""
             if os.fstat(descriptor).st_size == 0:
                 header = _HEADER + os.urandom(16).hex().encode("ascii") + b"\n"
-            os.write(descriptor, header + scope.encode("ascii") + b"\n")
+            stamp = str((at - _EPOCH) // timedelta(microseconds=1)).encode("ascii")
+            os.write(descriptor, header + scope.encode("ascii") + b" " + stamp + b"\n")
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
@@ -59,9 +66,9 @@ class ErasureLog:
             return ""
         return hashlib.sha256(first).hexdigest()[:16] if first else ""
 
-    def read(self, start: int) -> tuple[list[str], int]:
-        """The scopes from byte ``start`` on (from 0 when the file is shorter: replaced or
-        truncated), and the offset after the last whole line."""
+    def read(self, start: int) -> tuple[list[tuple[str, datetime]], int]:
+        """The (scope, shredded at) entries from byte ``start`` on (from 0 when the file is
+        shorter: replaced or truncated), and the offset after the last whole line."""
         try:
             content = self._path.read_bytes()
         except FileNotFoundError:
@@ -71,9 +78,14 @@ class ErasureLog:
         end = content.rfind(b"\n") + 1
         if end <= start:
             return [], max(start, end)
-        scopes = [
-            line.decode("ascii")
-            for line in content[start:end].splitlines()
-            if _SCOPE.fullmatch(line)
-        ]
-        return scopes, end
+        entries = []
+        for line in content[start:end].splitlines():
+            match = _LINE.fullmatch(line)
+            if match is None:
+                continue
+            try:
+                at = _EPOCH + timedelta(microseconds=int(match[2]))
+            except (OverflowError, OSError, ValueError):
+                continue  # a damaged line names no time a key could be compared with
+            entries.append((match[1].decode("ascii"), at))
+        return entries, end

@@ -36,7 +36,7 @@ from piiguard.crypto.pseudonyms import Pseudonymizer
 from piiguard.crypto.roots import RootKeys
 from piiguard.crypto.suites import Suite
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
-from piiguard.store import Store
+from piiguard.store import Store, aware
 
 __all__ = ["DEFAULT_MAX_USES", "LIVENESS_INTERVAL", "Keyring", "RotationReport"]
 
@@ -97,6 +97,7 @@ class Keyring:
         self._epochs = Epochs(store, suite, holder, previous=earlier, keks=self._keks, clock=clock)
         self._erasure_log = erasure_log
         self._suite = suite
+        self._clock = clock
         self._data = DataKeys(
             store,
             suite,
@@ -154,43 +155,48 @@ class Keyring:
         restored copy of the store forgets it again on open.
         """
         if self._erasure_log is not None and scope.startswith("subject:"):
-            self._erasure_log.append(scope)
+            self._erasure_log.append(scope, self._clock())
         return self._data.shred(scope, connection)
 
     def replay_erasures(self, batch: int = 500) -> int:
-        """Shred again every scope in the erasure log whose keys are live in this store (a
-        restored backup); return how many scopes. Called by ``Guard.open``."""
+        """Shred again, in every scope named in the erasure log, the keys that existed when
+        it was shredded and are live in this store (a restored backup); return how many
+        scopes. Keys made after the shred (the subject came back) are kept. Called by
+        ``Guard.open``."""
         if self._erasure_log is None:
             return 0
+        identity = self._erasure_log.identity()
+        if not identity:
+            return 0  # no log yet: nothing to replay, and no position to keep
         meta, keys = self._store.tables.meta, self._store.tables.keys
-        name = "erasure_log_offset:" + self._erasure_log.identity()  # per log, see ErasureLog
+        name = "erasure_log_offset:" + identity  # per log, see ErasureLog
         with self._store.engine.connect() as connection:
             offset = connection.execute(
                 select(meta.c.value).where(meta.c.name == name)
             ).scalar_one_or_none()
-        scopes, end = self._erasure_log.read(int(offset or 0))
-        replayed = 0
-        for start in range(0, len(scopes), batch):
-            chunk = sorted(set(scopes[start : start + batch]))
+        entries, end = self._erasure_log.read(int(offset or 0))
+        replayed: set[str] = set()
+        for start in range(0, len(entries), batch):
+            shredded_at: dict[str, datetime] = {}
+            for scope, at in entries[start : start + batch]:
+                shredded_at[scope] = max(at, shredded_at.get(scope, at))
             with self._store.engine.connect() as connection:
-                live = (
-                    connection.execute(
-                        select(keys.c.scope)
-                        .where(keys.c.scope.in_(chunk), keys.c.status != _DESTROYED)
-                        .distinct()
+                rows = connection.execute(
+                    select(keys.c.key_id, keys.c.scope, keys.c.created_at).where(
+                        keys.c.scope.in_(sorted(shredded_at)), keys.c.status != _DESTROYED
                     )
-                    .scalars()
-                    .all()
-                )
-            if live:
-                with self._data._lock:
-                    self._data._destroy_scopes(list(live))
-                    self._data._drop_scopes(set(live))
-                replayed += len(live)
+                ).all()
+            stale = [
+                int(row.key_id)
+                for row in rows
+                if aware(row.created_at) <= shredded_at[str(row.scope)]
+            ]
+            if stale:
+                replayed.update(self._data.destroy_keys(stale))
         with self._store.transaction() as connection:
             connection.execute(meta.delete().where(meta.c.name == name))
             connection.execute(meta.insert().values(name=name, value=str(end)))
-        return replayed
+        return len(replayed)
 
     # -- epochs and KEK rotation ---------------------------------------------------------
 
