@@ -199,8 +199,7 @@ class Retention:
         # transaction of its own (on SQLite, one inside another would wait for ever)
         scope = self._pseudonym(subject) if subject is not None else None
         with self._store.transaction() as connection:
-            if scope is not None:
-                self._store.serialize(connection, "shred:" + scope)  # no shred decided meanwhile
+            self._store.serialize_holds(connection)  # no shred is decided meanwhile
             connection.execute(
                 self._tables.holds.insert().values(
                     hold_id=hold_id,
@@ -521,9 +520,9 @@ class Retention:
         self, scope: str, now: datetime, *, claimed: tuple[str, list[str]] | None = None
     ) -> bool:
         """Shred the subject's keys unless :meth:`shred_blocked` says no, deciding and
-        shredding in one transaction under the subject's lock (which ``hold`` takes too)."""
+        shredding in one transaction under the lock every ``hold`` takes too."""
         with self._store.transaction() as connection:
-            self._store.serialize(connection, "shred:" + scope)
+            self._store.serialize_holds(connection)
             if self.shred_blocked(scope, now, claimed=claimed, connection=connection):
                 return False
             self._shred_scope(scope, connection)

@@ -162,6 +162,12 @@ class Store:
             key = zlib.crc32(b"piiguard:" + name.encode())
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
+    def serialize_holds(self, connection: Connection) -> None:
+        """Serialise with every legal hold being placed and every key-shred decision: a
+        hold (on a subject, a category or one record) then either commits before a shred
+        decision reads it, or after that shred."""
+        self.serialize(connection, "holds-and-shreds")
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection inside one transaction, committed on success, rolled back on error."""

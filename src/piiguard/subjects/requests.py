@@ -178,12 +178,13 @@ class Subjects:
     def _shred_unless_blocked(
         self, scope: str, now: datetime, *, schedule: bool
     ) -> tuple[str | None, int]:
-        """Decide and shred in one transaction, under the subject's lock (which a hold
-        takes too, so no hold lands between the decision and the shred): (why it is
+        """Decide and shred in one transaction, under the lock every hold takes too (so no
+        hold, on the subject, a category or a record, lands between the decision and the
+        shred): (why it is
         blocked, or None; keys destroyed). A blocked shred is scheduled when asked."""
         table = self._store.tables.scheduled_shreds
         with self._store.transaction() as connection:
-            self._store.serialize(connection, "shred:" + scope)
+            self._store.serialize_holds(connection)
             blocked = self._rule.shred_blocked(scope, now, connection=connection)
             if blocked is None:
                 return None, self._keys.shred(scope, connection)
