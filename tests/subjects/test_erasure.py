@@ -7,6 +7,7 @@ the receipt tells the truth about it.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -358,3 +359,52 @@ def test_an_erase_leaves_a_record_a_sweep_is_deleting_to_that_sweep(
     guard.retention.sweep()  # (the sweeper's own run may already have shredded them)
     with pytest.raises(pg.KeyDestroyed):
         guard.decrypt(text, context=CONTEXT)
+
+
+@pytest.mark.parametrize("kind", ["record", "category", "subject"])
+def test_a_hold_placed_during_a_shred_decision_waits_for_it(
+    shop: tuple[pg.Guard, Customers],
+    store_target: StoreTarget,
+    kek: LocalKEK,
+    clock: Clock,
+    kind: str,
+) -> None:
+    """Another process places a hold while a sweep is between its shred decision and the
+    shred: the hold waits for that transaction, so it never lands unseen in between (found
+    by an attack review for record and category holds)."""
+    import threading
+
+    guard, _ = shop
+    url, schema = store_target
+    guard.retention.policy(pg.RetentionPolicy("sessions", keep=timedelta(days=1), action="shred"))
+    guard.retention.track("sessions", "s1", subject="u1", at=START - timedelta(days=2))
+    guard.retention.track("sessions", "s2", subject="u1", at=START)
+    placed: list[str] = []
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as legal:
+        legal._keyring.subject_scope("u1")  # a warm process
+
+        def place_hold() -> None:
+            if kind == "record":
+                placed.append(legal.retention.hold(category="sessions", record_id="s2", reason="x"))
+            elif kind == "category":
+                placed.append(legal.retention.hold(category="sessions", reason="x"))
+            else:
+                placed.append(legal.retention.hold(subject="u1", reason="x"))
+
+        real = guard.retention._shred_scope
+        during: list[bool] = []
+
+        def shred_while_a_hold_arrives(scope: str, connection: object) -> int:
+            other = threading.Thread(target=place_hold)
+            other.start()
+            other.join(1.0)
+            during.append(bool(placed))  # did the hold commit inside the decision?
+            return real(scope, connection)  # type: ignore[arg-type]
+
+        guard.retention._shred_scope = shred_while_a_hold_arrives  # type: ignore[method-assign]
+        guard.retention.sweep()
+        deadline = time.monotonic() + 40
+        while not placed and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert during == [False]
+    assert placed
