@@ -401,7 +401,7 @@ def test_a_hold_placed_during_a_shred_decision_waits_for_it(
             during.append(bool(placed))  # did the hold commit inside the decision?
             return real(scope, connection)  # type: ignore[arg-type]
 
-        guard.retention._shred_scope = shred_while_a_hold_arrives  # type: ignore[method-assign]
+        guard.retention._shred_scope = shred_while_a_hold_arrives
         guard.retention.sweep()
         deadline = time.monotonic() + 40
         while not placed and time.monotonic() < deadline:
