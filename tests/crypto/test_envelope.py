@@ -66,7 +66,9 @@ def test_any_single_character_change_fails(guard: pg.Guard, data: st.DataObject)
     """Header, key id, nonce, body or tag: one changed character gives DecryptionError."""
     text = guard.encrypt(PHONE, context=CONTEXT)
     position = data.draw(st.integers(0, len(text) - 1))
-    replacement = data.draw(st.sampled_from("AQgw-_09az+/=!").filter(lambda c: c != text[position]))
+    # one draw whatever the (random) ciphertext holds, so hypothesis can replay it
+    choices = [c for c in "AQgw-_09az+/=!" if c != text[position]]
+    replacement = choices[data.draw(st.integers(0, 12)) % len(choices)]
     changed = text[:position] + replacement + text[position + 1 :]
     with pytest.raises(pg.DecryptionError):
         guard.decrypt(changed, context=CONTEXT)

@@ -21,6 +21,7 @@ from tests.helpers import CANARY_PHONE
 from tests.retention.test_retention import START, YEAR, Clock
 
 CONTEXT = {"table": "customers", "field": "phone"}
+OTHER_PHONE = "13912345678"
 
 
 class Customers:
@@ -408,3 +409,21 @@ def test_a_hold_placed_during_a_shred_decision_waits_for_it(
             time.sleep(0.05)
     assert during == [False]
     assert placed
+
+
+def test_a_scheduled_shred_spares_a_subject_who_came_back(
+    shop: tuple[pg.Guard, Customers], clock: Clock
+) -> None:
+    """u1 is erased with orders kept 3 years; a year later u1 signs up again. When the orders
+    go, the shred destroys the keys u1 had at the erasure, not the new account's."""
+    guard, customers = shop
+    old = _customer(guard, customers, "u1")
+    guard.retention.track("orders", "o1", subject="u1", at=START)
+    assert guard.erase("u1").steps[-1].outcome == "scheduled"
+    clock.now += YEAR
+    new = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")
+    clock.now += 2 * YEAR + timedelta(days=1)
+    assert guard.retention.sweep().shredded_subjects == 1
+    with pytest.raises(pg.KeyDestroyed):
+        guard.decrypt(old, context=CONTEXT)
+    assert guard.decrypt(new, context=CONTEXT) == OTHER_PHONE

@@ -358,17 +358,38 @@ class DataKeys:
 
     # -- erasure -------------------------------------------------------------------------
 
-    def shred(self, scope: str, connection: Connection | None = None) -> int:
+    def shred(
+        self,
+        scope: str,
+        connection: Connection | None = None,
+        *,
+        made_by: datetime | None = None,
+    ) -> int:
         """Destroy every key of a scope; return how many. The rows stay, as tombstones, and a
         key event tells every other Guard to drop the scope's keys from memory.
 
         ``connection``: the caller's transaction, when the shred must commit with a decision
-        made in it (no hold placed in between).
+        made in it (no hold placed in between). ``made_by``: only keys created by then (the
+        erasure was asked then; a subject who came back since keeps their new keys).
         """
         with self._lock:
-            destroyed = self._destroy_scopes([scope], connection)
+            destroyed = self._destroy_scopes([scope], connection, made_by)
             self._drop_scopes({scope})
             return destroyed
+
+    def retire_scope(self, scope: str, connection: Connection) -> None:
+        """Stop encrypting under a scope's keys (they still decrypt): an erasure whose shred
+        waits, so that new data of a subject who comes back gets keys the shred spares. A
+        key event makes every Guard take a new key."""
+        keys = self._store.tables.keys
+        with self._lock:
+            connection.execute(
+                update(keys)
+                .where(keys.c.scope == scope, keys.c.status == _ACTIVE, keys.c.purpose == _AEAD)
+                .values(status=_RETIRED)
+            )
+            self._record_event(connection, scope)
+            self._drop_scopes({scope})
 
     def destroy_keys(self, key_ids: list[int]) -> set[str]:
         """Destroy these keys (an erasure replayed on a restored store); return their scopes,
@@ -389,15 +410,23 @@ class DataKeys:
             self._drop_scopes(scopes)
         return scopes
 
-    def _destroy_scopes(self, scopes: list[str], connection: Connection | None = None) -> int:
+    def _destroy_scopes(
+        self,
+        scopes: list[str],
+        connection: Connection | None = None,
+        made_by: datetime | None = None,
+    ) -> int:
         if connection is None:
             with self._store.transaction() as own:
-                return self._destroy_scopes(scopes, own)
+                return self._destroy_scopes(scopes, own, made_by)
         keys = self._store.tables.keys
+        which = [keys.c.scope.in_(scopes), keys.c.status != _DESTROYED]
+        if made_by is not None:
+            which.append(keys.c.created_at <= made_by)
         destroyed = (
             connection.execute(
                 update(keys)
-                .where(keys.c.scope.in_(scopes), keys.c.status != _DESTROYED)
+                .where(*which)
                 .values(status=_DESTROYED, wrapped=None, destroyed_at=self._clock())
                 .returning(keys.c.scope)
             )

@@ -116,6 +116,7 @@ class Keyring:
         self.decryption_key = self._data.decryption_key
         self.key_counts = self._data.key_counts
         self.scope_key_counts = self._data.scope_key_counts
+        self.retire = self._data.retire_scope
         self.root_key = self._roots.root_key
         self.root_key_by_id = self._roots.root_key_by_id
         self.derived_key = self._roots.derived_key
@@ -148,15 +149,22 @@ class Keyring:
 
     # -- erasure -------------------------------------------------------------------------
 
-    def shred(self, scope: str, connection: Connection | None = None) -> int:
-        """Destroy every key of a scope; return how many (see :meth:`DataKeys.shred`).
+    def shred(
+        self,
+        scope: str,
+        connection: Connection | None = None,
+        *,
+        made_by: datetime | None = None,
+    ) -> int:
+        """Destroy every key of a scope (only those made by ``made_by``, for an erasure
+        carried out later than it was asked); return how many (see :meth:`DataKeys.shred`).
 
         A subject scope is first appended to the erasure log (when there is one), so that a
         restored copy of the store forgets it again on open.
         """
         if self._erasure_log is not None and scope.startswith("subject:"):
-            self._erasure_log.append(scope, self._clock())
-        return self._data.shred(scope, connection)
+            self._erasure_log.append(scope, made_by or self._clock())
+        return self._data.shred(scope, connection, made_by=made_by)
 
     def replay_erasures(self, batch: int = 500) -> int:
         """Shred again, in every scope named in the erasure log, the keys that existed when

@@ -76,8 +76,19 @@ class SubjectKeys(Protocol):
         """The subject's keyed pseudonym (its key scope)."""
         ...
 
-    def shred(self, scope: str, connection: Connection | None = None) -> int:
-        """Destroy the scope's keys, in ``connection``'s transaction when given."""
+    def shred(
+        self,
+        scope: str,
+        connection: Connection | None = None,
+        *,
+        made_by: datetime | None = None,
+    ) -> int:
+        """Destroy the scope's keys (those made by ``made_by``), in ``connection``'s
+        transaction when given."""
+        ...
+
+    def retire(self, scope: str, connection: Connection) -> None:
+        """Stop encrypting under the scope's keys (they still decrypt)."""
         ...
 
     def scope_key_counts(self, scope: str) -> Mapping[str, int]:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from piiguard.errors import KeyDestroyed
-from piiguard.store import Store
+from piiguard.store import Store, aware
 from piiguard.subjects.protocol import (
     Erased,
     ErasureStep,
@@ -176,24 +176,30 @@ class Subjects:
         return ErasureStep("keys", "subject keys", "done", f"{destroyed} destroyed")
 
     def _shred_unless_blocked(
-        self, scope: str, now: datetime, *, schedule: bool
+        self, scope: str, now: datetime, *, schedule: bool, asked: datetime | None = None
     ) -> tuple[str | None, int]:
-        """Decide and shred in one transaction, under the lock every hold takes too (so no
-        hold, on the subject, a category or a record, lands between the decision and the
-        shred): (why it is
-        blocked, or None; keys destroyed). A blocked shred is scheduled when asked."""
+        """Decide and shred in one transaction, under the lock every hold takes too, so no
+        hold (on the subject, a category or a record) lands between the decision and the
+        shred. Returns why it is blocked (or None) and how many keys were destroyed: those
+        made by ``asked`` (a deferred shred spares a subject who came back since). A blocked
+        shred is scheduled when ``schedule``."""
         table = self._store.tables.scheduled_shreds
         with self._store.transaction() as connection:
             self._store.serialize_holds(connection)
             blocked = self._rule.shred_blocked(scope, now, connection=connection)
             if blocked is None:
-                return None, self._keys.shred(scope, connection)
-            if schedule:
-                exists = connection.execute(
-                    select(table.c.scope).where(table.c.scope == scope)
+                return None, self._keys.shred(scope, connection, made_by=asked)
+            if schedule:  # due_at: the latest request, whose keys the shred will take
+                self._keys.retire(scope, connection)  # new data gets keys the shred spares
+                asked_before = connection.execute(
+                    select(table.c.due_at).where(table.c.scope == scope)
                 ).scalar_one_or_none()
-                if exists is None:
+                if asked_before is None:
                     connection.execute(table.insert().values(scope=scope, due_at=now))
+                elif aware(asked_before) < now:
+                    connection.execute(
+                        update(table).where(table.c.scope == scope).values(due_at=now)
+                    )
             return blocked, 0
 
     def run_deferred(self, now: datetime) -> int:
@@ -201,14 +207,14 @@ class Subjects:
         their open receipts become completed. Return how many subjects were shredded."""
         table = self._store.tables.scheduled_shreds
         with self._store.engine.connect() as connection:
-            scopes = (
-                connection.execute(select(table.c.scope).where(table.c.due_at <= now))
-                .scalars()
-                .all()
-            )
+            scheduled = connection.execute(
+                select(table.c.scope, table.c.due_at).where(table.c.due_at <= now)
+            ).all()
         shredded = 0
-        for scope in scopes:
-            blocked, destroyed = self._shred_unless_blocked(scope, now, schedule=False)
+        for scope, asked in scheduled:
+            blocked, destroyed = self._shred_unless_blocked(
+                scope, now, schedule=False, asked=aware(asked)
+            )
             if blocked is not None:
                 continue
             with self._store.transaction() as connection:
