@@ -14,6 +14,7 @@ import pytest
 
 import piiguard as pg
 from piiguard.crypto import Keyring, get_suite, wire
+from piiguard.crypto.keyring import LIVENESS_INTERVAL
 from piiguard.keys import EpochKeyFile, EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.store import Store
 from tests.conftest import StoreTarget
@@ -81,6 +82,22 @@ def test_a_key_retires_at_its_use_limit(store_target: StoreTarget, kek: LocalKEK
         assert len({_key_id(t) for t in texts}) == 3
         assert all(guard.decrypt(t, context=CONTEXT) == PHONE for t in texts)
         assert guard.keys.counts() == {"active": 1, "retired": 2}
+
+
+def test_a_liveness_look_costs_no_use(store_target: StoreTarget, kek: LocalKEK) -> None:
+    """Every use of a key is an encryption: a key looked at for shreds elsewhere (after
+    LIVENESS_INTERVAL) still gives all its uses, so the limit is met exactly, not early."""
+    import time
+
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, dek_max_uses=3) as guard:
+        texts = []
+        for _ in range(3):
+            texts.append(guard.encrypt(PHONE, context=CONTEXT))
+            time.sleep(LIVENESS_INTERVAL * 1.5)  # the next use goes through the slow path
+        texts.append(guard.encrypt(PHONE, context=CONTEXT))
+        assert [_key_id(t) for t in texts] == [_key_id(texts[0])] * 3 + [_key_id(texts[3])]
+        assert _key_id(texts[3]) != _key_id(texts[0])
 
 
 def test_batch_never_straddles_the_use_limit(store_target: StoreTarget, kek: LocalKEK) -> None:

@@ -137,7 +137,8 @@ class DataKeys:
         active = self._active.get(scope)
         if active is not None:
             cached = active.cached
-            if next(active.taken) < active.granted and self._monotonic() < cached.fresh_until:
+            # freshness first: a key only due for its liveness look must not lose a use
+            if self._monotonic() < cached.fresh_until and next(active.taken) < active.granted:
                 return cached.key_id, cached.aead
         return self.encryption_key_for(scope, 1)
 
@@ -149,11 +150,13 @@ class DataKeys:
                 self._revalidate(active.cached)
                 active = self._active.get(scope)  # gone if another process shredded it
             if (
-                active is None
-                or self._monotonic() >= active.cached.expires
-                or next(active.taken) + uses > active.granted
+                active is not None
+                and self._monotonic() < active.cached.expires
+                and next(active.taken) + uses <= active.granted  # that counted the first use
             ):
-                active = self._active[scope] = self._reserve(scope, uses)
+                deque(itertools.islice(active.taken, uses - 1), maxlen=0)
+                return active.cached.key_id, active.cached.aead
+            active = self._active[scope] = self._reserve(scope, uses)
             deque(itertools.islice(active.taken, uses), maxlen=0)  # count the uses, in C
             return active.cached.key_id, active.cached.aead
 
