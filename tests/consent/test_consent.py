@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +17,7 @@ import piiguard as pg
 from piiguard.keys import LocalKEK
 from piiguard.validate import cn_resident_id_check_char
 from tests.conftest import StoreTarget
+from tests.helpers import CANARY_PHONE, assert_no_canary, piiguard_frames_text
 
 NOTICE = "2026-11"
 
@@ -427,3 +428,82 @@ def test_concurrent_processes_lose_no_event(
         for worker in range(processes):
             assert not guard.consent.check(f"p{worker}", "marketing_sms")  # last event: withdraw
         assert len(guard.consent.history("shared")) == processes * 12
+
+
+# -- the decorator, as an attacker calls it (issue 10) -------------------------------------------
+
+
+def test_a_keyword_cannot_shadow_a_positional_only_subject(shop: pg.Guard) -> None:
+    """``send("victim", user_id="attacker")`` on ``def send(user_id, /, **kw)``: the subject
+    is the bound positional one, the victim, not the attacker's keyword."""
+    shop.consent.grant("attacker", "marketing_sms", notice=NOTICE)
+
+    @shop.requires_consent("marketing_sms")
+    def send(user_id: str, /, **options: str) -> str:
+        return f"sent to {user_id}"
+
+    with pytest.raises(pg.ConsentRequired):
+        send("victim", user_id="attacker")
+    assert send("attacker") == "sent to attacker"
+
+
+class _Disguised(str):
+    """A str subclass whose __str__ names someone else."""
+
+    def __str__(self) -> str:
+        return "u1"
+
+
+@pytest.mark.parametrize("who", [None, "", _Disguised("victim"), 42, b"u1"])
+def test_a_subject_that_is_not_a_plain_string_is_refused(shop: pg.Guard, who: object) -> None:
+    """None is not the subject "None"; a str subclass is not checked by its __str__."""
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+    shop.consent.grant("None", "marketing_sms", notice=NOTICE)
+    ran: list[object] = []
+
+    @shop.requires_consent("marketing_sms")
+    def send(user_id: object) -> None:
+        ran.append(user_id)
+
+    with pytest.raises(pg.ConsentRequired):
+        send(who)
+    assert ran == []
+
+
+def test_generators_are_checked_when_iteration_starts(shop: pg.Guard) -> None:
+    """A generator made while consent held and iterated after a withdrawal is refused."""
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+
+    @shop.requires_consent("marketing_sms")
+    def messages(user_id: str) -> Iterator[str]:
+        yield f"hello {user_id}"
+
+    @shop.requires_consent("marketing_sms")
+    async def stream(user_id: str) -> AsyncIterator[str]:
+        yield f"hello {user_id}"
+
+    async def collect(user_id: str) -> list[str]:
+        return [item async for item in stream(user_id)]
+
+    assert inspect.isgeneratorfunction(messages)
+    assert inspect.isasyncgenfunction(stream)
+    made = messages("u1")
+    shop.consent.withdraw("u1", "marketing_sms")
+    with pytest.raises(pg.ConsentRequired):
+        next(made)
+    with pytest.raises(pg.ConsentRequired):
+        asyncio.run(collect("u1"))
+    shop.consent.grant("u1", "marketing_sms", notice=NOTICE)
+    assert list(messages("u1")) == ["hello u1"]
+    assert asyncio.run(collect("u1")) == ["hello u1"]
+
+
+def test_a_refusal_holds_none_of_the_handlers_arguments(shop: pg.Guard) -> None:
+    """The handler's arguments (a phone, an address) are not in the refusal's frames."""
+
+    @shop.requires_consent("marketing_sms")
+    def send(user_id: str, phone: str) -> None: ...
+
+    with pytest.raises(pg.ConsentRequired) as caught:
+        send("u7", CANARY_PHONE)
+    assert_no_canary(piiguard_frames_text(caught.value))

@@ -1,10 +1,17 @@
-"""requires_consent: one line that makes a handler refuse subjects without consent."""
+"""requires_consent: one line that makes a handler refuse subjects without consent.
+
+The subject is read the way Python binds the call (``inspect.Signature.bind``), so a
+positional-only parameter cannot be shadowed by a keyword of the same name, and it must be a
+non-empty ``str`` (exactly: not ``None``, not a ``str`` subclass with its own ``__str__``).
+Generators are checked when iteration starts, not when they are created. A refusal is raised
+from a frame that holds none of the handler's arguments.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
@@ -19,27 +26,21 @@ R = TypeVar("R")
 SubjectSource = str | Callable[..., str] | ContextVar[str]
 
 
-def _subject_reader(function: Callable[..., Any], source: SubjectSource) -> Callable[..., str]:
+def _subject_reader(function: Callable[..., Any], source: SubjectSource) -> Callable[..., object]:
     if isinstance(source, ContextVar):
-        return lambda *args, **kwargs: source.get()
+        return lambda *args, **kwargs: source.get(None)
     if callable(source):
         return source
-    parameters = inspect.signature(function).parameters
-    if source not in parameters:
+    signature = inspect.signature(function)
+    if source not in signature.parameters:
         raise TypeError(
             f"{function.__qualname__} has no parameter {source!r} to read the subject from"
         )
-    index = list(parameters).index(source)
-    default = parameters[source].default
 
-    def read(*args: Any, **kwargs: Any) -> str:
-        if source in kwargs:
-            return str(kwargs[source])
-        if index < len(args):
-            return str(args[index])
-        if default is inspect.Parameter.empty:
-            raise TypeError(f"no {source!r} given")
-        return str(default)
+    def read(*args: Any, **kwargs: Any) -> object:
+        bound = signature.bind(*args, **kwargs)  # a wrong call fails as the function would
+        bound.apply_defaults()
+        return bound.arguments[source]
 
     return read
 
@@ -52,32 +53,73 @@ def requires_consent(
     """Build the decorator; ``missing(subject, purposes)`` says which purposes lack consent.
 
     The wrapped function keeps its name, signature and docstring; coroutine functions stay
-    coroutine functions. A call without consent raises :class:`~piiguard.ConsentRequired`
-    naming the missing purposes, before the function runs.
+    coroutine functions, generators stay generators. A call without consent raises
+    :class:`~piiguard.ConsentRequired` naming the missing purposes, before the function runs
+    (for a generator, when iteration starts); so does a subject that is not a non-empty str.
     """
     if not purposes or not all(isinstance(name, str) for name in purposes):
         raise TypeError("requires_consent names at least one purpose")
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         read = _subject_reader(function, subject)
+        call: Callable[..., Any] = function  # the wrappers below pass the arguments through
 
-        def ensure(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            lacking = missing(read(*args, **kwargs), purposes)
-            if lacking:
-                raise ConsentRequired(lacking)
+        def refusal(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
+            """The error that refuses this call, or None; returned, without a traceback,
+            so the caller raises it from a frame that no longer holds the arguments."""
+            try:
+                who = read(*args, **kwargs)
+                if type(who) is not str or not who:
+                    return ConsentRequired(set(purposes))
+                lacking = missing(who, purposes)
+            except Exception as error:
+                who = None
+                return error.with_traceback(None)
+            return ConsentRequired(lacking) if lacking else None
+
+        if inspect.isasyncgenfunction(function):
+
+            @functools.wraps(function)
+            async def async_generator(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                failure = refusal(args, kwargs)
+                if failure is not None:
+                    del args, kwargs
+                    raise failure
+                async for item in call(*args, **kwargs):
+                    yield item
+
+            return async_generator  # type: ignore[return-value]
 
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                ensure(args, kwargs)
-                return await function(*args, **kwargs)
+            async def coroutine(*args: Any, **kwargs: Any) -> Any:
+                failure = refusal(args, kwargs)
+                if failure is not None:
+                    del args, kwargs
+                    raise failure
+                return await call(*args, **kwargs)
 
-            return async_wrapper  # type: ignore[return-value]
+            return coroutine  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+                failure = refusal(args, kwargs)
+                if failure is not None:
+                    del args, kwargs
+                    raise failure
+                return (yield from call(*args, **kwargs))
+
+            return generator  # type: ignore[return-value]
 
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            ensure(args, kwargs)
+            failure = refusal(args, kwargs)
+            if failure is not None:
+                del args, kwargs
+                raise failure
             return function(*args, **kwargs)
 
         return wrapper
