@@ -206,3 +206,26 @@ def test_processes_opening_a_fresh_store_agree_on_root_keys(
         barrier = manager.Barrier(4)
         results = pool.starmap(_derived_values, [(url, schema, str(kek_path), barrier)] * 4)
     assert len(set(results)) == 1
+
+
+def test_opening_a_fresh_store_waits_for_another_process_lock(
+    tmp_path: Path, kek: LocalKEK
+) -> None:
+    """Another process holds the new SQLite file's lock for longer than the driver's default
+    5 s while this one opens it (switching it to WAL needs that lock): open waits instead of
+    failing with "database is locked" (issue 10)."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    releaser = threading.Timer(6.0, holder.rollback)
+    releaser.start()
+    try:
+        with pg.Guard.open(f"sqlite:///{path}", kek=kek) as guard:
+            text = guard.encrypt("x", context={"t": "t"})
+            assert guard.decrypt(text, context={"t": "t"}) == "x"
+    finally:
+        releaser.join()
+        holder.close()

@@ -31,13 +31,17 @@ __all__ = ["Store", "aware"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = zlib.crc32(b"piiguard schema migration")
+#: How long a SQLite connection waits for another's lock before "database is locked".
+_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # let the "begin" hook below open transactions
     cursor = dbapi_connection.cursor()
+    # the busy timeout first (the driver already waits as long, from its connect): switching
+    # a fresh file to WAL needs a lock that another process opening it may hold
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -110,7 +114,7 @@ class Store:
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         # SQLAlchemy's default pool for a SQLite file: each connection is used by one thread
         # at a time and keeps its pragmas; a new connection per transaction costs ~2 ms
-        engine = create_engine(url)
+        engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
