@@ -230,3 +230,47 @@ def test_direct_construction_raises_invalid_pii() -> None:
         pg.CNResidentID("11010519491231002Y")
     assert isinstance(caught.value, ValueError)
     assert caught.value.code == "format"
+
+
+# -- every way a value gets into a model is validated (issue 10) ---------------------------------
+
+
+def test_assignment_validates_and_masks() -> None:
+    """``c.phone = ...`` stores a Phone (masked in reprs), and a bad value is refused without
+    echoing it; the old value stays."""
+    customer = Customer(**SAMPLE)
+    customer.phone = "13912345678"  # type: ignore[assignment]
+    assert type(customer.phone) is pg.Phone
+    assert "13912345678" not in repr(customer)
+    with pytest.raises(ValidationError) as caught:
+        customer.phone = "1391234567x"  # type: ignore[assignment]
+    assert "1391234567x" not in str(caught.value)
+    assert customer.phone == "+8613912345678"
+
+
+def test_model_copy_validates_its_update() -> None:
+    customer = Customer(**SAMPLE)
+    copied = customer.model_copy(update={"phone": "13912345678"})
+    assert type(copied.phone) is pg.Phone
+    assert "13912345678" not in repr(copied)
+    assert customer.phone == Customer(**SAMPLE).phone
+    with pytest.raises(ValidationError):
+        customer.model_copy(update={"phone": "not a phone"})
+
+
+def test_model_construct_validates() -> None:
+    """pydantic's model_construct skips validation; a PIIModel's does not: no PII field is
+    ever a plain str shown whole."""
+    built = Customer.model_construct(**SAMPLE)  # type: ignore[arg-type]
+    assert type(built.phone) is pg.Phone
+    assert "12345678" not in repr(built)
+    with pytest.raises(ValidationError):
+        Customer.model_construct(**{**SAMPLE, "phone": "bad"})  # type: ignore[arg-type]
+
+
+def test_a_subclass_cannot_turn_assignment_validation_off() -> None:
+    with pytest.raises(TypeError, match="validate_assignment"):
+
+        class Loose(pg.PIIModel):
+            model_config = ConfigDict(validate_assignment=False)
+            phone: pg.Phone

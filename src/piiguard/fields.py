@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -220,16 +220,41 @@ class PIIModel(BaseModel):
 
     Its validation errors (``str()``, ``repr()`` and ``errors()``) never hold an input, and
     the locals of its validating frames are cleared before an error leaves them. Its repr
-    shows PII fields masked. Disabling ``hide_input_in_errors`` in a subclass is refused.
+    shows PII fields masked. Every way a value gets in is validated, so a PII field never
+    holds a plain ``str``: construction, assignment (``c.phone = ...``),
+    ``model_copy(update=...)`` and ``model_construct``. Disabling ``hide_input_in_errors``
+    or ``validate_assignment`` in a subclass is refused.
     """
 
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(hide_input_in_errors=True, validate_assignment=True)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         if not cls.model_config.get("hide_input_in_errors", False):
             raise TypeError("a PIIModel must keep hide_input_in_errors=True")
+        if not cls.model_config.get("validate_assignment", False):
+            raise TypeError("a PIIModel must keep validate_assignment=True")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, as pydantic's ``model_copy``, whose ``update`` values are validated (each
+        assigned as ``c.name = value`` is), so no PII field ends up a plain str."""
+        copied = super().model_copy(deep=deep)
+        for name, value in (update or {}).items():
+            setattr(copied, name, value)
+        return copied
+
+    @classmethod
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> Self:  # type: ignore[override]
+        """Validated, unlike pydantic's: skipping validation would leave PII fields plain
+        strings, shown whole in reprs and logs."""
+        error = None
+        try:
+            return cls.model_validate(values)
+        except PydanticValidationError as exc:
+            error = exc
+        values.clear()
+        raise error
 
     def __init__(self, /, **data: Any) -> None:
         # BaseModel.__init__ is this one call; calling the validator directly saves a frame
