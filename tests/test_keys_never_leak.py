@@ -271,3 +271,42 @@ def test_a_store_outage_leaves_no_subject_id_in_the_frames(
     with pytest.raises(Exception) as caught:  # noqa: PT011 - whatever the outage raises
         call(guard)
     assert_no_canary(recorded(caught.value))
+
+
+SURROGATE = CANARY_PHONE + "\ud800"  # what json.loads('"13812345678\\ud800"') yields
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g: g.encrypt(SURROGATE, context=CONTEXT),
+        lambda g: g.encrypt_bytes(SURROGATE, context=CONTEXT),
+        lambda g: g.encrypt_many([SURROGATE], contexts=[CONTEXT]),
+        lambda g: g.encrypt_deterministically(SURROGATE, context=CONTEXT),
+        lambda g: g.blind_index(SURROGATE, field="phone"),
+        lambda g: g.vault.tokenize(SURROGATE, subject="u1"),
+    ],
+    ids=["encrypt", "encrypt_bytes", "encrypt_many", "deterministic", "blind_index", "vault"],
+)
+def test_a_lone_surrogate_is_refused_without_the_value(
+    warm: tuple[pg.Guard, Path], call: Callable[[pg.Guard], object]
+) -> None:
+    """UnicodeEncodeError carries the whole text in its args; piiguard refuses such a value
+    with a ValueError that holds none of it (issue 10)."""
+    guard, _ = warm
+    with pytest.raises(ValueError, match="surrogate") as caught:
+        call(guard)
+    assert not isinstance(caught.value, UnicodeError)
+    text = recorded(caught.value)
+    assert_no_canary(text)
+    guard.close()
+
+
+def test_keyed_tokens_take_any_text(warm: tuple[pg.Guard, Path]) -> None:
+    """A keyed token of a text holding a lone surrogate is a token like any other (its
+    bytes are encoded losslessly), not an error carrying the text."""
+    guard, _ = warm
+    first = guard.tokens.token("name\ud800", kind="personal_info")
+    assert first == guard.tokens.token("name\ud800", kind="personal_info")
+    assert first != guard.tokens.token("name", kind="personal_info")
+    guard.close()

@@ -35,6 +35,15 @@ def _plaintext_bytes(value: object) -> bytes:
     raise error
 
 
+def _clean(error: Exception) -> Exception:
+    """An error to hand back without the frames below it; a text that cannot be encoded (a
+    lone surrogate, as ``json.loads('"\\ud800"')`` yields) becomes a ValueError that does not
+    carry the text, as UnicodeEncodeError's arguments do."""
+    if isinstance(error, UnicodeError):
+        return ValueError("the value is not valid Unicode text (it holds a lone surrogate)")
+    return error.with_traceback(None)
+
+
 def _ciphertext_bytes(ciphertext: object) -> bytes | None:
     if isinstance(ciphertext, str):
         return wire.from_text(ciphertext)
@@ -86,7 +95,7 @@ class Envelope:
             return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
         except Exception as error:  # handed back to the caller, without the frames below
             value = plaintext = subject = None  # (the pseudonymizer's holds the subject id)
-            return error.with_traceback(None)
+            return _clean(error)
 
     def encrypt_bytes(
         self, value: str, *, context: Mapping[str, str], subject: str | None = None
@@ -144,7 +153,7 @@ class Envelope:
                 )
         except Exception as error:  # handed back to the caller, without the frames below
             values = plaintexts = plaintext = subject = None  # type: ignore[assignment]
-            return error.with_traceback(None)
+            return _clean(error)
         return out
 
     def decrypt(
@@ -314,7 +323,7 @@ class Envelope:
             )
         except Exception as error:  # handed back to the caller, without the frames below
             value = plaintext = subject = None
-            return error.with_traceback(None)
+            return _clean(error)
 
     def _open_deterministic(self, blob: bytes, key_id: int, aad_context: bytes) -> bytes:
         _, key = self._keyring.derived_key_by_id("deterministic", b"det/" + aad_context, 64, key_id)
@@ -376,4 +385,4 @@ class Envelope:
             return hmac_digest(self._keyring.suite.mac, key, _plaintext_bytes(value))
         except Exception as error:  # handed back to the caller, without the frames below
             value = subject = None
-            return error.with_traceback(None)
+            return _clean(error)

@@ -92,7 +92,7 @@ class Tokens:
             del value
             raise normalised
         prefix, key = self._token_key(resolved)
-        digest = key.digest(normalised.encode())
+        digest = key.digest(normalised.encode("utf-8", "surrogatepass"))
         return _TOKEN_PREFIX + wire.to_text(prefix + digest[:_TOKEN_DIGEST])
 
     def token_many(self, values: Sequence[str], *, kind: str | PIIKind) -> list[str]:
@@ -110,10 +110,8 @@ class Tokens:
                 out.clear()
                 del value, values
                 raise normalised
-            out.append(
-                _TOKEN_PREFIX
-                + wire.to_text(prefix + mac.digest(normalised.encode())[:_TOKEN_DIGEST])
-            )
+            digest = mac.digest(normalised.encode("utf-8", "surrogatepass"))
+            out.append(_TOKEN_PREFIX + wire.to_text(prefix + digest[:_TOKEN_DIGEST]))
         return out
 
     # -- format-preserving tokens ----------------------------------------------------------

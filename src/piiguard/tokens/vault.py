@@ -133,10 +133,10 @@ class TokenVault:
                 with self._store.transaction() as connection:
                     connection.execute(self._store.tables.vault.insert(), rows)
             return [live.get(lookup) or fresh[lookup][0] for lookup in lookups]
-        except Exception as error:  # handed back to the caller, unchanged
+        except Exception as error:  # handed back without the frames below (they hold values)
             values = normalised = []
             fresh = {}
-            return error
+            return error.with_traceback(None)
 
     def _live_tokens(
         self, scope: str, kind: str, lookups: set[str], now: datetime
