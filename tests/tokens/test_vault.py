@@ -20,6 +20,7 @@ from tests.helpers import (
     FailingSink,
     assert_no_canary,
     exception_text,
+    luhn_complete,
     piiguard_frames_text,
 )
 
@@ -188,3 +189,41 @@ def test_detokenize_fails_closed_when_the_reveal_cannot_be_recorded(
         with pytest.raises(OSError, match="audit store") as caught:
             guard.vault.detokenize(token, actor="a", purpose="p")
     assert_no_canary(piiguard_frames_text(caught.value))
+
+
+def test_concurrent_tokenizations_of_one_value_give_one_token(
+    store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """Eight instances tokenize the same card at the same moment: one live token, which all of
+    them return (issue 10: two live tokens came out of most such races)."""
+    import threading
+
+    url, schema = store_target
+    guards = [pg.Guard.open(url, kek=kek, schema=schema) for _ in range(4)]
+    try:
+        for guard in guards:  # warm: keys and roots exist, so the race is on the vault alone
+            guard.vault.tokenize("6222021234567890128", subject="warm", kind="bank_card")
+        for round_ in range(3):
+            card = luhn_complete(f"62220212345678{round_}1")
+            barrier = threading.Barrier(8)
+            tokens: list[str] = []
+
+            def tokenize(
+                guard: pg.Guard,
+                value: str = card,
+                barrier: threading.Barrier = barrier,
+                tokens: list[str] = tokens,
+            ) -> None:
+                barrier.wait()
+                tokens.append(guard.vault.tokenize(value, subject="u1", kind="bank_card"))
+
+            threads = [threading.Thread(target=tokenize, args=(guards[i % 4],)) for i in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert len(tokens) == 8
+            assert len(set(tokens)) == 1
+    finally:
+        for guard in guards:
+            guard.close()

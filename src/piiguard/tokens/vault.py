@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from piiguard.crypto import Envelope, Keyring, wire
 from piiguard.errors import DecryptionError, TokenExpired, TokenNotFound
@@ -131,7 +131,16 @@ class TokenVault:
                     for (lookup, (token, _)), text in zip(fresh.items(), sealed, strict=True)
                 ]
                 with self._store.transaction() as connection:
-                    connection.execute(self._store.tables.vault.insert(), rows)
+                    # another tokenize of the same values may have committed since the look
+                    # above: under one lock per (scope, kind), look again and keep its tokens
+                    self._store.serialize(connection, f"vault:{scope}:{resolved.name}")
+                    raced = self._live_tokens(
+                        scope, resolved.name, set(fresh), now, connection=connection
+                    )
+                    live.update(raced)
+                    rows = [row for row in rows if row["lookup"] not in raced]
+                    if rows:
+                        connection.execute(self._store.tables.vault.insert(), rows)
             return [live.get(lookup) or fresh[lookup][0] for lookup in lookups]
         except Exception as error:  # handed back without the frames below (they hold values)
             values = normalised = []
@@ -139,23 +148,31 @@ class TokenVault:
             return error.with_traceback(None)
 
     def _live_tokens(
-        self, scope: str, kind: str, lookups: set[str], now: datetime
+        self,
+        scope: str,
+        kind: str,
+        lookups: set[str],
+        now: datetime,
+        connection: Connection | None = None,
     ) -> dict[str, str]:
+        """The live tokens of these lookups (read in ``connection``'s transaction if given)."""
+        if connection is None:
+            with self._store.engine.connect() as own:
+                return self._live_tokens(scope, kind, lookups, now, own)
         vault = self._store.tables.vault
         found: dict[str, str] = {}
         ordered = sorted(lookups)
-        with self._store.engine.connect() as connection:
-            for start in range(0, len(ordered), _LOOKUP_BATCH):
-                rows = connection.execute(
-                    select(vault.c.lookup, vault.c.token, vault.c.expires_at).where(
-                        vault.c.scope == scope,
-                        vault.c.kind == kind,
-                        vault.c.lookup.in_(ordered[start : start + _LOOKUP_BATCH]),
-                    )
+        for start in range(0, len(ordered), _LOOKUP_BATCH):
+            rows = connection.execute(
+                select(vault.c.lookup, vault.c.token, vault.c.expires_at).where(
+                    vault.c.scope == scope,
+                    vault.c.kind == kind,
+                    vault.c.lookup.in_(ordered[start : start + _LOOKUP_BATCH]),
                 )
-                for row in rows:
-                    if row.expires_at is None or aware(row.expires_at) > now:
-                        found[row.lookup] = row.token
+            )
+            for row in rows:
+                if row.expires_at is None or aware(row.expires_at) > now:
+                    found[row.lookup] = row.token
         return found
 
     def detokenize(self, token: str, *, actor: str, purpose: str) -> str:
