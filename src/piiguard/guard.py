@@ -119,10 +119,12 @@ class Guard:
             store,
             pseudonym=keyring.subject_scope,
             bulk_pseudonym=keyring.subject_scope_function,
-            seal=lambda text, subject: self._envelope.encrypt(
-                text, context=_EVIDENCE_CONTEXT, subject=subject
+            seal=lambda text, subject, event: self._envelope.encrypt(
+                text, context={**_EVIDENCE_CONTEXT, **event}, subject=subject
             ),
-            unseal=lambda sealed: self._envelope.decrypt(sealed, context=_EVIDENCE_CONTEXT),
+            unseal=lambda sealed, event: self._envelope.decrypt(
+                sealed, context={**_EVIDENCE_CONTEXT, **event}
+            ),
             clock=clock,
         )
         self.retention = Retention(

@@ -507,3 +507,35 @@ def test_a_refusal_holds_none_of_the_handlers_arguments(shop: pg.Guard) -> None:
     with pytest.raises(pg.ConsentRequired) as caught:
         send("u7", CANARY_PHONE)
     assert_no_canary(piiguard_frames_text(caught.value))
+
+
+def test_evidence_moved_to_another_row_does_not_open(shop: pg.Guard) -> None:
+    """Alice's evidence copied (a raw SQL edit) into Bob's grant does not become Bob's proof,
+    nor does an old grant's evidence copied into a newer grant of the same subject."""
+    shop.consent.grant("alice", "marketing_sms", notice=NOTICE, evidence={"channel": "app"})
+    shop.consent.grant("bob", "marketing_sms", notice=NOTICE, evidence={"channel": "sms"})
+    shop.consent.grant("alice", "analytics", notice=NOTICE, evidence={"channel": "web"})
+    events = shop.store.tables.consent_events
+    alice = shop._keyring.subject_scope("alice")
+    bob = shop._keyring.subject_scope("bob")
+    with shop.store.transaction() as connection:
+        stolen = connection.execute(
+            select(events.c.evidence).where(
+                events.c.subject == alice, events.c.purpose == "marketing_sms"
+            )
+        ).scalar_one()
+        connection.execute(
+            events.update()
+            .where(events.c.subject == bob, events.c.purpose == "marketing_sms")
+            .values(evidence=stolen)
+        )
+        connection.execute(
+            events.update()
+            .where(events.c.subject == alice, events.c.purpose == "analytics")
+            .values(evidence=stolen)
+        )
+    with pytest.raises(pg.DecryptionError):
+        shop.consent.proof("bob", "marketing_sms")
+    with pytest.raises(pg.DecryptionError):
+        shop.consent.proof("alice", "analytics")
+    assert shop.consent.proof("alice", "marketing_sms").evidence == {"channel": "app"}

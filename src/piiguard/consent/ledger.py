@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, and_, exists, select
 
@@ -88,7 +88,9 @@ class ConsentLedger:
         store: where purposes, notices and events live.
         pseudonym: maps a subject id to the keyed pseudonym the ledger stores.
         bulk_pseudonym: returns the same mapping tuned for millions of distinct subjects.
-        seal: encrypts evidence JSON for a subject; ``unseal`` reverses it.
+        seal: encrypts evidence JSON for a subject, bound to the event it belongs to (a
+            context naming the pseudonym, purpose, action and time); ``unseal`` reverses it
+            given the same context, so evidence moved to another row does not open.
         clock: the current time (timezone-aware).
     """
 
@@ -98,8 +100,8 @@ class ConsentLedger:
         *,
         pseudonym: Callable[[str], str],
         bulk_pseudonym: Callable[[], Callable[[str], str]] | None = None,
-        seal: Callable[[str, str], str],
-        unseal: Callable[[str], str],
+        seal: Callable[[str, str, Mapping[str, str]], str],
+        unseal: Callable[[str, Mapping[str, str]], str],
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
@@ -340,9 +342,9 @@ class ConsentLedger:
             raise PolicyViolation(
                 "the subject is under 14: consent needs a guardian (PIPL Art. 31)"
             )
-        sealed = self._seal(json.dumps(facts, sort_keys=True), subject) if facts else None
-        del evidence, facts, born, id_number  # sealed or checked: no longer needed in clear
-        now = self._clock()
+        now = self._clock().astimezone(UTC)
+        text = json.dumps(facts, sort_keys=True) if facts else None
+        del evidence, facts, born, id_number  # checked: no longer needed in clear
         rows = [
             {
                 "subject": pseudonym,
@@ -350,11 +352,14 @@ class ConsentLedger:
                 "action": _GRANT,
                 "notice": notice,
                 "purpose_version": version,
-                "evidence": sealed,
+                "evidence": self._seal_for(
+                    text, subject, event=(pseudonym, purpose.name, _GRANT, now)
+                ),
                 "at": now,
             }
             for purpose, version in resolved
         ]
+        text = None
         if rows:
             with self._store.transaction() as connection:
                 connection.execute(self._tables.consent_events.insert(), rows)
@@ -423,8 +428,11 @@ class ConsentLedger:
         pseudonym = self._subject(subject)
         facts = _check_evidence(evidence)
         _, version = self._purpose_row(purpose)
-        sealed = self._seal(json.dumps(facts, sort_keys=True), subject) if facts else None
+        now = self._clock().astimezone(UTC)
+        text = json.dumps(facts, sort_keys=True) if facts else None
         del evidence, facts
+        sealed = self._seal_for(text, subject, event=(pseudonym, purpose, action, now))
+        text = None
         with self._store.transaction() as connection:
             connection.execute(
                 self._tables.consent_events.insert().values(
@@ -434,9 +442,21 @@ class ConsentLedger:
                     notice=None,
                     purpose_version=version,
                     evidence=sealed,
-                    at=self._clock(),
+                    at=now,
                 )
             )
+
+    def _seal_for(
+        self,
+        text: str | None,
+        subject: str,
+        *,
+        event: tuple[str, str, str, datetime],
+    ) -> str | None:
+        """Evidence sealed under the subject's key and bound to its event."""
+        if text is None:
+            return None
+        return self._seal(text, subject, _event_context(*event))
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -585,7 +605,8 @@ class ConsentLedger:
             ).first()
         if grant is None:
             return ConsentProof(target, version, valid, None, None, {})
-        evidence = json.loads(self._unseal(grant.evidence)) if grant.evidence else {}
+        context = _event_context(pseudonym, grant.purpose, grant.action, aware(grant.at))
+        evidence = json.loads(self._unseal(grant.evidence, context)) if grant.evidence else {}
         event = ConsentEvent(
             grant.purpose, grant.action, grant.notice, int(grant.purpose_version), aware(grant.at)
         )
@@ -599,3 +620,13 @@ class ConsentLedger:
         if not isinstance(subject, str) or not subject:
             raise ValueError("subject is a non-empty str")
         return subject
+
+
+def _event_context(pseudonym: str, purpose: str, action: str, at: datetime) -> dict[str, str]:
+    """What evidence is bound to: its subject (by pseudonym), purpose, action and time."""
+    return {
+        "subject": pseudonym,
+        "purpose": purpose,
+        "action": action,
+        "at": at.astimezone(UTC).isoformat(),
+    }
