@@ -41,6 +41,7 @@ __all__ = [
     "TokenExpired",
     "TokenNotFound",
     "UnknownKind",
+    "UnknownNotice",
     "UnknownPurpose",
     "UnknownRole",
     "WrappedKeyInvalid",
@@ -174,3 +175,13 @@ class UnknownPurpose(PiiGuardError, LookupError):
 
     def __init__(self, purpose: object) -> None:
         super().__init__(f"unknown purpose {_printable_name(purpose)}")
+
+
+class UnknownNotice(PiiGuardError, LookupError):
+    """A grant names a notice version that was never published."""
+
+    def __init__(self, version: object) -> None:
+        super().__init__(
+            f"notice {_printable_name(version)} is not published: publish it first "
+            "(guard.consent.publish_notice)"
+        )

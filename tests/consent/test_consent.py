@@ -150,7 +150,8 @@ def test_bad_input_writes_nothing(shop: pg.Guard) -> None:
     attempts: list[tuple[Callable[[], object], type[BaseException]]] = [
         (lambda: shop.consent.grant("u1", "telemarketing", notice=NOTICE), pg.UnknownPurpose),
         (lambda: shop.consent.grant("", "marketing_sms", notice=NOTICE), ValueError),
-        (lambda: shop.consent.grant("u1", "marketing_sms", notice="1999-01"), ValueError),
+        (lambda: shop.consent.grant("u1", "marketing_sms", notice="1999-01"), pg.UnknownNotice),
+        (lambda: shop.consent.grant("u1", "telemarketing", notice="1999-01"), pg.UnknownPurpose),
         (
             lambda: shop.consent.grant("u1", "marketing_sms", notice=NOTICE, evidence={"ip": 1}),  # type: ignore[dict-item]
             ValueError,
@@ -539,3 +540,15 @@ def test_evidence_moved_to_another_row_does_not_open(shop: pg.Guard) -> None:
     with pytest.raises(pg.DecryptionError):
         shop.consent.proof("alice", "analytics")
     assert shop.consent.proof("alice", "marketing_sms").evidence == {"channel": "app"}
+
+
+def test_an_unpublished_notice_is_a_typed_error_that_says_what_to_do(shop: pg.Guard) -> None:
+    """Issue 10: a bare ValueError (a 500 in a web app) became UnknownNotice, a PiiGuardError
+    and LookupError whose message says to publish the notice; an unknown purpose is named
+    first."""
+    with pytest.raises(pg.UnknownNotice, match="publish") as caught:
+        shop.consent.grant("u1", "marketing_sms", notice="2099-01")
+    assert isinstance(caught.value, pg.PiiGuardError)
+    assert isinstance(caught.value, LookupError)
+    with pytest.raises(pg.UnknownPurpose):
+        shop.consent.grant("u1", "telemarketing", notice="2099-01")

@@ -23,7 +23,13 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, and_, exists, select
 
 from piiguard.consent.purposes import Purpose
-from piiguard.errors import InvalidPII, PiiGuardError, PolicyViolation, UnknownPurpose
+from piiguard.errors import (
+    InvalidPII,
+    PiiGuardError,
+    PolicyViolation,
+    UnknownNotice,
+    UnknownPurpose,
+)
 from piiguard.store import Store, aware
 from piiguard.validate import check_cn_resident_id, cn_resident_id_birth_date
 
@@ -325,10 +331,10 @@ class ConsentLedger:
     ) -> None:
         pseudonym = self._subject(subject)
         facts = _check_evidence(evidence)
+        resolved = [self._purpose_row(name) for name in purposes]  # UnknownPurpose first
         shown = self.notice(notice) if isinstance(notice, str) else None
         if shown is None:
-            raise ValueError("grant under a published notice version")
-        resolved = [self._purpose_row(name) for name in purposes]
+            raise UnknownNotice(notice)
         if bundle:
             separate = sorted(p.name for p, _ in resolved if p.separate)
             if separate:
