@@ -1,8 +1,9 @@
 """piiguard: protect customers' personal information in e-commerce backends.
 
 Typed PII fields on pydantic models, validators for Chinese and international formats,
-layout-preserving masking, and detection in free text; encryption, tokenization, consent,
-retention and audit follow (see the documentation).
+layout-preserving masking and detection in free text; envelope encryption with key epochs,
+tokenization, consent, retention and erasure through one ``Guard``; the audit log, sharing and
+the ORM follow (see the documentation).
 
     >>> import piiguard as pg
     >>> pg.mask("13812345678", "phone")
