@@ -339,15 +339,12 @@ class DataKeys:
             if self._cache:
                 self._schedule_janitor(min(c.expires for c in self._cache.values()) - now)
 
-    def _after_fork(self) -> None:
-        """In a forked child: a fresh lock, no reserved use blocks, no timer (threads do not
-        survive a fork), so parent and child never count the same uses; and a pool of its own,
-        so the child never talks over the parent's database connections (SQLAlchemy's recipe:
-        ``dispose(close=False)`` leaves them to the parent)."""
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock, no reserved use blocks (the parent counts them),
+        no eviction timer (threads do not survive a fork)."""
         self._lock = threading.Lock()
         self._active = {}
         self._janitor = None
-        self._store.engine.dispose(close=False)
 
     def close(self) -> None:
         """Forget every plaintext key and stop the eviction timer."""

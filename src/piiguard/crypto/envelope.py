@@ -18,6 +18,7 @@ from piiguard.crypto.aad import encode_context
 from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
+from piiguard.crypto.roots import ROOT_SCOPE
 from piiguard.errors import DecryptionError, KeyNotFound
 from piiguard.events import AccessEvent, EventSink
 
@@ -279,7 +280,7 @@ class Envelope:
 
     def _root_scope(self, subject: str | None) -> str:
         """Where an equality artefact's root key lives: store-wide, or the subject's scope."""
-        return "root" if subject is None else self._keyring.subject_scope(subject)
+        return ROOT_SCOPE if subject is None else self._keyring.subject_scope(subject)
 
     # -- deterministic -------------------------------------------------------------------
 

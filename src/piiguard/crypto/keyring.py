@@ -15,7 +15,6 @@ rotation, and a forked child's reset.
 from __future__ import annotations
 
 import os
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -108,7 +107,7 @@ class Keyring:
             monotonic=monotonic,
             on_drop=lambda scopes: self._roots.drop(scopes),  # noqa: PLW0108 - made below
         )
-        self._roots = RootKeys(self._data, self._epochs, suite)
+        self._roots = RootKeys(store, self._data, self._epochs, suite)
         self._pseudonyms = Pseudonymizer(self._roots, suite)
         # the parts' calls, bound once (the hot paths pay no delegation)
         self.encryption_key = self._data.encryption_key
@@ -138,9 +137,7 @@ class Keyring:
         survive a fork), so parent and child never count the same uses; and a pool of its own,
         so the child never talks over the parent's database connections (SQLAlchemy's recipe:
         ``dispose(close=False)`` leaves them to the parent)."""
-        self._data._lock = threading.Lock()
-        self._data._active = {}
-        self._data._janitor = None
+        self._data.after_fork()
         self._store.engine.dispose(close=False)
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from piiguard.crypto.handles import Mac
 from piiguard.crypto.hazmat.mac import hkdf
 from piiguard.crypto.suites import Suite
 from piiguard.errors import KeyDestroyed, KeyNotFound
+from piiguard.store import Store
 
 __all__ = ["ROOT_SCOPE", "RootKeys"]
 
@@ -26,14 +27,14 @@ _DESTROYED = "destroyed"
 _DERIVED_CACHE = 4096
 #: Root-key purposes whose artefacts are the same for equal values, so they link.
 _LINKING = ("token", "index", "deterministic", "fpe")
-_ROOT_SCOPE = ROOT_SCOPE
 
 
 class RootKeys:
     """Root keys of one store, unwrapped once and kept for the Guard's life (a subject's
     are dropped when that subject is shredded, here or in another process)."""
 
-    def __init__(self, data: DataKeys, epochs: Epochs, suite: Suite) -> None:
+    def __init__(self, store: Store, data: DataKeys, epochs: Epochs, suite: Suite) -> None:
+        self._store = store
         self._data = data
         self._epochs = epochs
         self._suite = suite
@@ -51,21 +52,21 @@ class RootKeys:
         for root in [r for r in self._roots if r[0] in scopes]:
             del self._roots[root]
 
-    def root_key(self, purpose: str, scope: str = _ROOT_SCOPE) -> tuple[int, SecretBytes]:
+    def root_key(self, purpose: str, scope: str = ROOT_SCOPE) -> tuple[int, SecretBytes]:
         """The long-lived root key for a purpose (``pseudonym``, ``index``, ``deterministic``,
         ``token``, ``fpe``), created on first use: the store-wide one, or a subject's own
         (``scope``), which a shred of that subject destroys. Root keys are never used with
         nonces, so they have no use limit; they are not cached beyond the life of the Guard."""
         with self._data._lock:
-            if scope != _ROOT_SCOPE:
+            if scope != ROOT_SCOPE:
                 self._data._check_liveness()
             found = self._roots.get((scope, purpose))
             if found is not None:
                 return found
-            keys = self._data._store.tables.keys
+            keys = self._store.tables.keys
             name = f"{_ROOT}:{purpose}"
-            with self._data._store.transaction() as connection:
-                self._data._store.serialize(connection, f"{name}:{scope}")  # whoever comes first
+            with self._store.transaction() as connection:
+                self._store.serialize(connection, f"{name}:{scope}")  # whoever comes first
                 key_id = connection.execute(
                     select(keys.c.key_id)
                     .where(
@@ -96,7 +97,7 @@ class RootKeys:
         """
         for (scope, found_purpose), root in list(self._roots.items()):
             if root[0] == key_id and found_purpose == purpose:
-                if scope != _ROOT_SCOPE:
+                if scope != ROOT_SCOPE:
                     with self._data._lock:
                         self._data._check_liveness()
                     if self._roots.get((scope, purpose)) is not root:
@@ -109,10 +110,10 @@ class RootKeys:
             return self._remember_root(row)
 
     def derived_key(
-        self, purpose: str, label: bytes, size: int, scope: str = _ROOT_SCOPE
+        self, purpose: str, label: bytes, size: int, scope: str = ROOT_SCOPE
     ) -> tuple[int, SecretBytes]:
         """A key derived by HKDF from a root key: one per label (field, column), cached."""
-        if scope != _ROOT_SCOPE:
+        if scope != ROOT_SCOPE:
             return self._derive(self.root_key(purpose, scope), purpose, label, size)
         found = self._derived.get((purpose, label, size))
         if found is None:
@@ -160,11 +161,11 @@ class RootKeys:
         """Purposes whose store-wide root key exists: artefacts made under them (keyed
         tokens, blind indexes, FPE tokens, deterministic ciphertexts without ``subject=``)
         still link a subject's values after that subject's keys are shredded."""
-        keys = self._data._store.tables.keys
-        with self._data._store.engine.connect() as connection:
+        keys = self._store.tables.keys
+        with self._store.engine.connect() as connection:
             names = connection.execute(
                 select(keys.c.purpose).where(
-                    keys.c.scope == _ROOT_SCOPE,
+                    keys.c.scope == ROOT_SCOPE,
                     keys.c.purpose.in_([f"{_ROOT}:{p}" for p in _LINKING]),
                 )
             ).scalars()
