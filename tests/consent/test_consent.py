@@ -94,11 +94,16 @@ def test_redefining_a_purpose_bumps_its_version_and_stales_grants(shop: pg.Guard
 
 
 def test_notices_are_versioned_and_checked(shop: pg.Guard) -> None:
-    """A notice names registered purposes; a version is published once."""
-    assert shop.consent.notice(NOTICE) is not None
+    """A notice names registered purposes; a version means one content, for ever."""
+    published = shop.consent.notice(NOTICE)
+    assert published is not None
     assert shop.consent.notice("nope") is None
-    with pytest.raises(ValueError, match="already"):
+    with pytest.raises(pg.PolicyViolation, match="other content"):
         shop.consent.publish_notice(NOTICE, purposes=["delivery"])
+    again = shop.consent.publish_notice(
+        NOTICE, purposes=["marketing_sms", "face_login", "delivery", "analytics"]
+    )
+    assert again == published  # a second instance starting with the same code: a no-op
     with pytest.raises(pg.UnknownPurpose):
         shop.consent.publish_notice("2027-01", purposes=["telemarketing"])
     with pytest.raises(ValueError, match="version"):

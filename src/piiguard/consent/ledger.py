@@ -1,16 +1,18 @@
-"""ConsentLedger: purposes, notices and an append-only ledger of consent events.
+"""ConsentLedger: the consent of data subjects, composed of its parts.
 
-Nothing is ever updated or deleted in the ledger: a grant, a withdrawal or an expiry is a new
-event, and the current state of (subject, purpose) is derived from the last event. A grant is
-valid only while
+- ``catalog``: the register of purposes (versioned) and the notices published (ordered);
+- ``rules``: the one validity rule (:func:`~piiguard.consent.rules.holds`) and the grant
+  rules of PIPL, as pure functions;
+- ``events``: the append-only ledger, ordered by sequence, never updated;
+- ``state``: derived states cached for one generation of the store's change counter.
 
-- it is the last event for its subject and purpose,
-- the purpose has not been redefined since (PIPL Art. 14: a changed purpose needs new consent),
-- no *material* notice covering the purpose was published after the notice it was given under.
-
-Every check reads the store, so a withdrawal takes effect at once in every Guard on the same
-database (PIPL Art. 15). Subjects are stored as keyed pseudonyms; evidence (channel, IP, user
-agent, guardian) is sealed under the subject's key, so shredding a subject erases it too.
+A grant holds while it is the subject's latest event for the purpose, the purpose has not
+been redefined since (PIPL Art. 14), and no *material* notice covering the purpose was
+published after the notice it was given under. ``check``, ``missing``, ``filter`` and
+``proof`` all ask :func:`holds`. A withdrawal takes effect at once in this process and
+within milliseconds in every other one on the same database (PIPL Art. 15). Subjects are
+stored as keyed pseudonyms; evidence is sealed under the subject's key and bound to its
+event, so shredding a subject erases it and moving it to another row does not open it.
 """
 
 from __future__ import annotations
@@ -20,71 +22,49 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, and_, exists, select
-
+from piiguard.consent.catalog import Notice, PurposeCatalog
+from piiguard.consent.events import ConsentEvent, EventLedger
 from piiguard.consent.purposes import Purpose
-from piiguard.errors import (
-    InvalidPII,
-    PiiGuardError,
-    PolicyViolation,
-    UnknownNotice,
-    UnknownPurpose,
+from piiguard.consent.rules import (
+    EXPIRE,
+    GRANT,
+    WITHDRAW,
+    LastEvent,
+    check_evidence,
+    guardian_needed,
+    holds,
+    refuse_bundle,
+    refuse_uncovered,
 )
-from piiguard.store import Store, aware
-from piiguard.validate import check_cn_resident_id, cn_resident_id_birth_date
+from piiguard.consent.state import StateCache
+from piiguard.errors import KeyDestroyed, PiiGuardError, PolicyViolation, UnknownNotice
+from piiguard.store import Store
 
 __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
-
-_GRANT, _WITHDRAW, _EXPIRE = "grant", "withdraw", "expire"
-_MAX_EVIDENCE = 16
-_GUARDIAN_AGE = 14  # PIPL Art. 31
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """A published version of the privacy notice."""
-
-    version: str
-    purposes: frozenset[str]
-    material: bool
-    published_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentEvent:
-    """One ledger entry (evidence is kept sealed; see :meth:`ConsentLedger.proof`)."""
-
-    purpose: str
-    action: str
-    notice: str | None
-    purpose_version: int
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class ConsentProof:
-    """What a regulator asks for (GDPR Art. 7(1), PIPL Art. 14): whether consent holds now,
-    and the grant it rests on, the notice shown, the purpose as defined, and the evidence."""
+    """What a regulator asks for (GDPR Art. 7(1), PIPL Art. 14, 17).
+
+    Attributes:
+        purpose: the purpose as defined now, and ``purpose_version`` its version.
+        valid: whether consent holds now.
+        grant: the latest grant, if any.
+        agreed: the purpose as defined when that grant was given (None if unrecorded).
+        notice: the notice the grant was given under, with the hash of its text.
+        evidence: how consent was given (an IP, a user agent: PI of its own).
+        evidence_erased: the subject was erased: the evidence can no longer be opened.
+    """
 
     purpose: Purpose
     purpose_version: int
     valid: bool
     grant: ConsentEvent | None
     notice: Notice | None
-    evidence: Mapping[str, str] = field(repr=False)  # an IP, a user agent: PI of its own
-
-
-def _check_evidence(evidence: Mapping[str, str] | None) -> dict[str, str]:
-    if evidence is None:
-        return {}
-    if not isinstance(evidence, Mapping) or len(evidence) > _MAX_EVIDENCE:
-        raise ValueError("evidence is a mapping of at most 16 str -> str entries")
-    for key, value in evidence.items():
-        if not (isinstance(key, str) and key.isidentifier()) or not isinstance(value, str):
-            raise ValueError("evidence keys are identifiers and values are str")
-        if len(value) > 512:
-            raise ValueError("evidence values are at most 512 characters")
-    return dict(evidence)
+    evidence: Mapping[str, str] = field(repr=False)
+    agreed: Purpose | None = None
+    evidence_erased: bool = False
 
 
 class ConsentLedger:
@@ -99,6 +79,8 @@ class ConsentLedger:
             given the same context, so evidence moved to another row does not open.
         clock: the current time (timezone-aware).
     """
+
+    participant = "consent"
 
     def __init__(
         self,
@@ -116,12 +98,10 @@ class ConsentLedger:
         self._seal = seal
         self._unseal = unseal
         self._clock = clock
-        self._tables = store.tables
-        # Derived states, valid while the store's change counter stays the same (SQLite);
-        # without a counter (PostgreSQL) every check reads the store.
-        self._changes = store.change_counter()
-        self._seen_change: int | None = None
-        self._states: dict[tuple[str, str], bool] = {}
+        #: The register of processing purposes and notices (also for reveals and sharing).
+        self.catalog = PurposeCatalog(store, clock)
+        self._events = EventLedger(store)
+        self._cache = StateCache(store.change_counter())
 
     # -- purposes and notices ----------------------------------------------------------
 
@@ -129,38 +109,10 @@ class ConsentLedger:
         """Register a purpose, or redefine it; return its version.
 
         Redefining (any change of basis, kinds, separateness, essentialness or description)
-        bumps the version, which makes earlier grants stale until granted again.
+        records a new version, which makes earlier grants stale until granted again; earlier
+        definitions are kept, so a proof names the one agreed to.
         """
-        if not isinstance(purpose, Purpose):
-            raise TypeError("register() takes a piiguard.Purpose")
-        table = self._tables.purposes
-        definition = purpose.definition()
-        with self._store.transaction() as connection:
-            self._store.serialize(connection, "purpose:" + purpose.name)
-            row = connection.execute(
-                select(table.c.version, table.c.definition)
-                .where(table.c.name == purpose.name)
-                .with_for_update()
-            ).first()
-            if row is None:
-                connection.execute(
-                    table.insert().values(
-                        name=purpose.name,
-                        version=1,
-                        definition=definition,
-                        registered_at=self._clock(),
-                    )
-                )
-                return 1
-            if row.definition == definition:
-                return int(row.version)
-            version = int(row.version) + 1
-            connection.execute(
-                table.update()
-                .where(table.c.name == purpose.name)
-                .values(version=version, definition=definition, registered_at=self._clock())
-            )
-            return version
+        return self.catalog.register(purpose)
 
     def purpose(self, name: str) -> Purpose:
         """The registered purpose of that name.
@@ -168,68 +120,37 @@ class ConsentLedger:
         Raises:
             UnknownPurpose: none is registered.
         """
-        return self._purpose_row(name)[0]
-
-    def _purpose_row(self, name: str, connection: Connection | None = None) -> tuple[Purpose, int]:
-        table = self._tables.purposes
-        query = select(table.c.version, table.c.definition).where(table.c.name == name)
-        if connection is None:
-            with self._store.engine.connect() as own:
-                row = own.execute(query).first()
-        else:
-            row = connection.execute(query).first()
-        if row is None:
-            raise UnknownPurpose(name)
-        return Purpose.from_definition(name, row.definition), int(row.version)
+        return self.catalog.current(name)[0]
 
     def publish_notice(
-        self, version: str, *, purposes: Iterable[str], material: bool = True
+        self,
+        version: str,
+        *,
+        purposes: Iterable[str],
+        material: bool = True,
+        text: str | None = None,
+        keep_text: bool = False,
     ) -> Notice:
         """Publish a privacy-notice version covering ``purposes``.
 
         A *material* notice (one that changes what subjects agreed to) makes earlier grants
-        for its purposes stale until re-granted under it.
+        for its purposes stale until re-granted under it. ``text`` is what subjects are
+        shown: its SHA-256 is stored (and the text too with ``keep_text=True``), so a proof
+        shows what the subject read (PIPL Art. 17). Publishing the same content again is a
+        no-op returning the published notice (instances starting together).
 
         Raises:
             UnknownPurpose: a purpose is not registered.
-            ValueError: the version exists already, or is not a short text.
+            PolicyViolation: the version is published with other content.
+            ValueError: the version is not a text of 1 to 64 characters.
         """
-        if not isinstance(version, str) or not 0 < len(version) <= 64:
-            raise ValueError("a notice version is a text of 1 to 64 characters")
-        names = frozenset(purposes)
-        for name in names:
-            self._purpose_row(name)
-        notice = Notice(version, names, bool(material), self._clock())
-        table = self._tables.notices
-        with self._store.transaction() as connection:
-            self._store.serialize(connection, "notice:" + version)
-            if connection.execute(
-                select(table.c.version).where(table.c.version == version)
-            ).first():
-                raise ValueError("that notice version is already published")
-            connection.execute(
-                table.insert().values(
-                    version=version,
-                    purposes=json.dumps(sorted(names)),
-                    material=notice.material,
-                    published_at=notice.published_at,
-                )
-            )
-        return notice
+        return self.catalog.publish_notice(
+            version, purposes=purposes, material=material, text=text, keep_text=keep_text
+        )
 
     def notice(self, version: str) -> Notice | None:
         """The published notice of that version, or None."""
-        table = self._tables.notices
-        with self._store.engine.connect() as connection:
-            row = connection.execute(select(table).where(table.c.version == version)).first()
-        if row is None:
-            return None
-        return Notice(
-            row.version,
-            frozenset(json.loads(row.purposes)),
-            bool(row.material),
-            aware(row.published_at),
-        )
+        return self.catalog.notice(version)
 
     # -- grants and withdrawals ----------------------------------------------------------
 
@@ -255,7 +176,9 @@ class ConsentLedger:
             id_number: the subject's CN resident ID, to read the birth date from.
 
         Raises:
-            UnknownPurpose, PolicyViolation, ValueError, InvalidPII: nothing is written.
+            UnknownPurpose: first, if the purpose is not registered;
+            UnknownNotice: then, if the notice is not published;
+            PolicyViolation, ValueError, InvalidPII: the rules; nothing is written.
         """
         failure = self._attempt(
             lambda: self._grant(
@@ -330,21 +253,15 @@ class ConsentLedger:
         bundle: bool,
     ) -> None:
         pseudonym = self._subject(subject)
-        facts = _check_evidence(evidence)
-        resolved = [self._purpose_row(name) for name in purposes]  # UnknownPurpose first
-        shown = self.notice(notice) if isinstance(notice, str) else None
+        facts = check_evidence(evidence)
+        resolved = [self.catalog.current(name) for name in purposes]  # UnknownPurpose first
+        shown = self.catalog.notice(notice) if isinstance(notice, str) else None
         if shown is None:
             raise UnknownNotice(notice)
         if bundle:
-            separate = sorted(p.name for p, _ in resolved if p.separate)
-            if separate:
-                raise PolicyViolation(
-                    f"separate consent is never bundled: grant {', '.join(separate)} on its own"
-                )
-        uncovered = sorted(p.name for p, _ in resolved if p.name not in shown.purposes)
-        if uncovered:
-            raise PolicyViolation(f"notice {notice!r} does not describe {', '.join(uncovered)}")
-        if self._is_minor(born, id_number) and not facts.get("guardian"):
+            refuse_bundle(p.name for p, _ in resolved if p.separate)
+        refuse_uncovered(notice, (p.name for p, _ in resolved if p.name not in shown.purposes))
+        if guardian_needed(born, id_number, self._clock().date()) and not facts.get("guardian"):
             raise PolicyViolation(
                 "the subject is under 14: consent needs a guardian (PIPL Art. 31)"
             )
@@ -355,39 +272,24 @@ class ConsentLedger:
             {
                 "subject": pseudonym,
                 "purpose": purpose.name,
-                "action": _GRANT,
+                "action": GRANT,
                 "notice": notice,
                 "purpose_version": version,
-                "evidence": self._seal_for(
-                    text, subject, event=(pseudonym, purpose.name, _GRANT, now)
-                ),
+                "evidence": self._seal_for(text, subject, (pseudonym, purpose.name, GRANT, now)),
                 "at": now,
             }
             for purpose, version in resolved
         ]
         text = None
         if rows:
-            with self._store.transaction() as connection:
-                connection.execute(self._tables.consent_events.insert(), rows)
-
-    def _is_minor(self, born: date | None, id_number: str | None) -> bool:
-        if id_number is not None:
-            checked = check_cn_resident_id(id_number)
-            if isinstance(checked, InvalidPII):
-                del id_number
-                raise checked
-            born = cn_resident_id_birth_date(checked)
-        if born is None:
-            return False
-        today = self._clock().date()
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-        return age < _GUARDIAN_AGE
+            with self._store.changing() as connection:
+                self._events.append(connection, rows)
 
     def withdraw(
         self, subject: str, purpose: str, *, evidence: Mapping[str, str] | None = None
     ) -> None:
         """Record a withdrawal: effective at once, for every Guard on this store (Art. 15)."""
-        failure = self._attempt(lambda: self._append(subject, purpose, _WITHDRAW, evidence))
+        failure = self._attempt(lambda: self._append(subject, purpose, WITHDRAW, evidence))
         if failure is not None:
             del evidence
             raise failure
@@ -395,22 +297,56 @@ class ConsentLedger:
     def withdraw_all(self, subject: str) -> list[str]:
         """Withdraw every consent the subject holds now (erasure); return the purposes."""
         pseudonym = self._subject(subject)
-        purposes = self._tables.purposes
-        with self._store.engine.connect() as connection:
-            rows = connection.execute(select(purposes.c.name, purposes.c.definition)).all()
         granted = [
-            row.name
-            for row in rows
-            if Purpose.from_definition(row.name, row.definition).needs_grant
-            and self._state(pseudonym, row.name)
+            purpose.name
+            for purpose, _ in self.catalog.names()
+            if purpose.needs_grant and self._holds(pseudonym, purpose.name)
         ]
         for name in granted:
-            self._append(subject, name, _WITHDRAW, None)
+            self._append(subject, name, WITHDRAW, None)
         return granted
 
-    # -- erasure participant --------------------------------------------------------------
+    def expire(self, subject: str, purpose: str) -> None:
+        """Record that a consent lapsed (a period ended, a retention rule ran): the subject did
+        not withdraw it, but it no longer holds."""
+        self._append(subject, purpose, EXPIRE, None)
 
-    participant = "consent"
+    def _append(
+        self, subject: str, purpose: str, action: str, evidence: Mapping[str, str] | None
+    ) -> None:
+        pseudonym = self._subject(subject)
+        facts = check_evidence(evidence)
+        _, version = self.catalog.current(purpose)
+        now = self.now()
+        text = json.dumps(facts, sort_keys=True) if facts else None
+        del evidence, facts
+        sealed = self._seal_for(text, subject, (pseudonym, purpose, action, now))
+        text = None
+        row = {
+            "subject": pseudonym,
+            "purpose": purpose,
+            "action": action,
+            "notice": None,
+            "purpose_version": version,
+            "evidence": sealed,
+            "at": now,
+        }
+        with self._store.changing() as connection:
+            self._events.append(connection, [row])
+
+    def now(self) -> datetime:
+        """The ledger's clock, in UTC."""
+        return self._clock().astimezone(UTC)
+
+    def _seal_for(
+        self, text: str | None, subject: str, event: tuple[str, str, str, datetime]
+    ) -> str | None:
+        """Evidence sealed under the subject's key and bound to its event."""
+        if text is None:
+            return None
+        return self._seal(text, subject, _event_context(*event))
+
+    # -- erasure participant --------------------------------------------------------------
 
     def erase_subject(self, subject: str, now: datetime) -> str:
         """Erasure: withdraw every consent; the events stay, pseudonymous, as proof."""
@@ -423,47 +359,6 @@ class ConsentLedger:
             for e in self.history(subject)
         ]
 
-    def expire(self, subject: str, purpose: str) -> None:
-        """Record that a consent lapsed (a period ended, a retention rule ran): the subject did
-        not withdraw it, but it no longer holds."""
-        self._append(subject, purpose, _EXPIRE, None)
-
-    def _append(
-        self, subject: str, purpose: str, action: str, evidence: Mapping[str, str] | None
-    ) -> None:
-        pseudonym = self._subject(subject)
-        facts = _check_evidence(evidence)
-        _, version = self._purpose_row(purpose)
-        now = self._clock().astimezone(UTC)
-        text = json.dumps(facts, sort_keys=True) if facts else None
-        del evidence, facts
-        sealed = self._seal_for(text, subject, event=(pseudonym, purpose, action, now))
-        text = None
-        with self._store.transaction() as connection:
-            connection.execute(
-                self._tables.consent_events.insert().values(
-                    subject=pseudonym,
-                    purpose=purpose,
-                    action=action,
-                    notice=None,
-                    purpose_version=version,
-                    evidence=sealed,
-                    at=now,
-                )
-            )
-
-    def _seal_for(
-        self,
-        text: str | None,
-        subject: str,
-        *,
-        event: tuple[str, str, str, datetime],
-    ) -> str | None:
-        """Evidence sealed under the subject's key and bound to its event."""
-        if text is None:
-            return None
-        return self._seal(text, subject, _event_context(*event))
-
     # -- checks -----------------------------------------------------------------------------
 
     def check(self, subject: str, purpose: str) -> bool:
@@ -474,27 +369,32 @@ class ConsentLedger:
         Raises:
             UnknownPurpose: the purpose is not registered.
         """
-        return self._state(self._subject(subject), purpose)
+        return self._holds(self._subject(subject), purpose)
 
     def missing(self, subject: str, purposes: Iterable[str]) -> set[str]:
         """The purposes among ``purposes`` the subject's consent does not cover now."""
         pseudonym = self._subject(subject)
-        return {name for name in purposes if not self._state(pseudonym, name)}
+        return {name for name in purposes if not self._holds(pseudonym, name)}
 
-    def _state(self, pseudonym: str, purpose: str) -> bool:
-        if self._changes is not None:
-            change = self._changes()
-            if change != self._seen_change:  # someone committed: nothing cached holds
-                self._states = {}
-                self._seen_change = change
-            found = self._states.get((pseudonym, purpose))
-            if found is not None:
-                return found
+    def _holds(self, pseudonym: str, purpose: str) -> bool:
+        cached, generation = self._cache.look((pseudonym, purpose))
+        if cached is not None:
+            return cached
         with self._store.engine.connect() as connection:
-            valid = self._valid(connection, pseudonym, purpose)
-        if self._changes is not None and len(self._states) < 100_000:
-            self._states[(pseudonym, purpose)] = valid
-        return valid
+            terms = self.catalog.terms(purpose, connection)
+            last = self._events.last(connection, pseudonym, purpose) if terms.needs_grant else None
+            state = holds(
+                terms,
+                None
+                if last is None
+                else LastEvent(
+                    last.event.action,
+                    last.event.purpose_version,
+                    self.catalog.notice_order(last.event.notice, connection),
+                ),
+            )
+        self._cache.keep((pseudonym, purpose), state, generation)
+        return state
 
     def filter(self, subjects: Iterable[str], purpose: str) -> Iterator[str]:
         """Yield, in order, the subjects whose consent to ``purpose`` holds.
@@ -502,11 +402,25 @@ class ConsentLedger:
         For campaigns: the purpose's current state per subject is read once, in one streamed
         pass over its events (never one query per subject), then the subjects stream through it.
         """
-        target, version = self._purpose_row(purpose)
-        if not target.needs_grant:
+        with self._store.engine.connect() as connection:
+            terms = self.catalog.terms(purpose, connection)
+            if terms.needs_grant:
+                orders = self.catalog.notice_orders(connection)
+                granted = {
+                    pseudonym
+                    for pseudonym, event in self._events.latest_per_subject(connection, purpose)
+                    if holds(
+                        terms,
+                        LastEvent(
+                            event.action,
+                            event.purpose_version,
+                            None if event.notice is None else orders.get(event.notice),
+                        ),
+                    )
+                }
+        if not terms.needs_grant:
             yield from subjects
             return
-        granted = self._granted_pseudonyms(purpose, version)
         pseudonym = self._bulk_pseudonym()
         for subject in subjects:
             if type(subject) is not str or not subject:
@@ -518,105 +432,53 @@ class ConsentLedger:
         del subjects, subject  # the caller's subjects stay out of the error's frames
         raise ValueError("subject is a non-empty str")
 
-    def _granted_pseudonyms(self, purpose: str, version: int) -> set[str]:
-        events = self._tables.consent_events
-        latest: dict[str, tuple[str, str | None, int]] = {}
-        with self._store.engine.connect() as connection:
-            stale = self._stale_notices(connection, purpose)
-            rows = connection.execution_options(stream_results=True, yield_per=10_000).execute(
-                select(events.c.subject, events.c.action, events.c.notice, events.c.purpose_version)
-                .where(events.c.purpose == purpose)
-                .order_by(events.c.event_id)
-            )
-            for subject, action, notice, purpose_version in rows:
-                latest[subject] = (action, notice, purpose_version)
-        return {
-            subject
-            for subject, (action, notice, purpose_version) in latest.items()
-            if action == _GRANT and purpose_version == version and notice not in stale
-        }
-
-    def _stale_notices(self, connection: Connection, purpose: str) -> set[str]:
-        """Notice versions that a later material notice for ``purpose`` supersedes."""
-        table = self._tables.notices
-        rows = connection.execute(select(table).order_by(table.c.published_at)).all()
-        stale: set[str] = set()
-        seen: list[str] = []
-        for row in rows:
-            if row.material and purpose in json.loads(row.purposes):
-                stale.update(seen)
-            seen.append(row.version)
-        return stale
-
-    def _valid(self, connection: Connection, pseudonym: str, purpose: str) -> bool:
-        target, version = self._purpose_row(purpose, connection)
-        if not target.needs_grant:
-            return True
-        events, notices = self._tables.consent_events, self._tables.notices
-        last = connection.execute(
-            select(events, notices.c.published_at)
-            .join(notices, notices.c.version == events.c.notice, isouter=True)
-            .where(events.c.subject == pseudonym, events.c.purpose == purpose)
-            .order_by(events.c.event_id.desc())
-            .limit(1)
-        ).first()
-        if last is None or last.action != _GRANT or last.purpose_version != version:
-            return False
-        superseded = connection.execute(
-            select(
-                exists().where(
-                    and_(
-                        notices.c.material.is_(True),
-                        notices.c.published_at > last.published_at,
-                        notices.c.purposes.like(f'%"{purpose}"%'),
-                    )
-                )
-            )
-        ).scalar()
-        return not superseded
-
     # -- what subjects and regulators ask for ------------------------------------------------
 
     def history(self, subject: str) -> list[ConsentEvent]:
         """Every consent event of the subject, oldest first (PIPL Art. 45 access)."""
-        pseudonym = self._subject(subject)
-        events = self._tables.consent_events
-        with self._store.engine.connect() as connection:
-            rows = connection.execute(
-                select(events).where(events.c.subject == pseudonym).order_by(events.c.event_id)
-            ).all()
-        return [
-            ConsentEvent(
-                row.purpose, row.action, row.notice, int(row.purpose_version), aware(row.at)
-            )
-            for row in rows
-        ]
+        return self._events.history(self._subject(subject))
 
     def proof(self, subject: str, purpose: str) -> ConsentProof:
-        """The grant the subject's consent rests on, with its notice and evidence."""
+        """The grant the subject's consent rests on: the purpose as agreed, the notice shown
+        (with the hash of its text), the evidence, and whether it holds now.
+
+        After the subject's erasure the evidence no longer opens: the proof says so
+        (``evidence_erased``) and still shows the pseudonymous grant.
+        """
         pseudonym = self._subject(subject)
-        events = self._tables.consent_events
         with self._store.engine.connect() as connection:
-            valid = self._valid(connection, pseudonym, purpose)
-            target, version = self._purpose_row(purpose, connection)
-            grant = connection.execute(
-                select(events)
-                .where(
-                    events.c.subject == pseudonym,
-                    events.c.purpose == purpose,
-                    events.c.action == _GRANT,
-                )
-                .order_by(events.c.event_id.desc())
-                .limit(1)
-            ).first()
+            terms = self.catalog.terms(purpose, connection)
+            target, version = self.catalog.current(purpose, connection)
+            last = self._events.last(connection, pseudonym, purpose)
+            grant = self._events.last(connection, pseudonym, purpose, action=GRANT)
+            valid = holds(
+                terms,
+                None
+                if last is None
+                else LastEvent(
+                    last.event.action,
+                    last.event.purpose_version,
+                    self.catalog.notice_order(last.event.notice, connection),
+                ),
+            )
+            agreed = (
+                None
+                if grant is None
+                else self.catalog.definition_at(purpose, grant.event.purpose_version, connection)
+            )
         if grant is None:
             return ConsentProof(target, version, valid, None, None, {})
-        context = _event_context(pseudonym, grant.purpose, grant.action, aware(grant.at))
-        evidence = json.loads(self._unseal(grant.evidence, context)) if grant.evidence else {}
-        event = ConsentEvent(
-            grant.purpose, grant.action, grant.notice, int(grant.purpose_version), aware(grant.at)
-        )
-        return ConsentProof(target, version, valid, event, self.notice(grant.notice), evidence)
+        event = grant.event
+        evidence: dict[str, str] = {}
+        erased = False
+        if grant.evidence:
+            context = _event_context(pseudonym, event.purpose, event.action, event.at)
+            try:
+                evidence = json.loads(self._unseal(grant.evidence, context))
+            except KeyDestroyed:
+                erased = True
+        notice = self.catalog.notice(event.notice) if event.notice else None
+        return ConsentProof(target, version, valid, event, notice, evidence, agreed, erased)
 
     def _subject(self, subject: str) -> str:
         return self._pseudonym(self._checked_subject(subject))

@@ -17,12 +17,15 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
-SCHEMA_VERSION = 5  # 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs
+#: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
+#: notice purposes as rows, notice order and text hash
+SCHEMA_VERSION = 6
 
 
 class Tables:
@@ -94,13 +97,34 @@ class Tables:
             Column("definition", String(2048), nullable=False),  # canonical JSON
             Column("registered_at", DateTime(timezone=True), nullable=False),
         )
+        self.purpose_versions = Table(
+            # every definition a purpose ever had: a proof names the one agreed to
+            "piiguard_purpose_versions",
+            self.metadata,
+            Column("name", String(64), primary_key=True),
+            Column("version", Integer, primary_key=True),
+            Column("definition", String(2048), nullable=False),
+            Column("registered_at", DateTime(timezone=True), nullable=False),
+        )
         self.notices = Table(
             "piiguard_notices",
             self.metadata,
             Column("version", String(64), primary_key=True),
-            Column("purposes", String(4096), nullable=False),  # JSON list of names
+            # schema < 6 kept the purposes here as JSON; nothing reads it now
+            Column("purposes", String(4096), nullable=False),
             Column("material", Boolean, nullable=False),
             Column("published_at", DateTime(timezone=True), nullable=False),
+            # publication order (6): what "a later notice" means, never a timestamp
+            Column("seq", Integer, nullable=True),
+            Column("text_sha256", String(64), nullable=True),  # what the subject was shown
+            Column("text", Text, nullable=True),  # kept only when asked
+        )
+        self.notice_purposes = Table(
+            "piiguard_notice_purposes",
+            self.metadata,
+            Column("notice", String(64), primary_key=True),
+            Column("purpose", String(64), primary_key=True),
+            Index("piiguard_notice_purposes_purpose", "purpose", "notice"),
         )
         self.consent_events = Table(
             "piiguard_consent_events",

@@ -9,9 +9,9 @@ under a lock, so many processes may open the same store at once.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import sqlite3
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from piiguard.errors import StoreError
+from piiguard.store._changes import PostgresChanges, SqliteChanges, local_changes, notify
 from piiguard.store._schema import SCHEMA_VERSION, Tables
 
 __all__ = ["Store", "aware"]
@@ -67,8 +68,10 @@ class Store:
     def __init__(self, engine: Engine, tables: Tables) -> None:
         self.engine = engine
         self.tables = tables
-        self._watch: sqlite3.Connection | None = None
+        self._watch: SqliteChanges | PostgresChanges | None = None
         self._watch_lock = threading.Lock()
+        self._schema_name = tables.metadata.schema or ""
+        self._change_key = engine.url.render_as_string(hide_password=True) + "#" + self._schema_name
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None) -> Store:
@@ -147,12 +150,56 @@ class Store:
                 )
 
     def _add_columns(self, connection: Connection) -> None:
-        """Columns that later schema versions added to existing tables (5: keys.epoch)."""
-        keys = self.tables.keys
-        present = {c["name"] for c in inspect(connection).get_columns(keys.name, keys.schema)}
-        if "epoch" not in present:
-            name = f'"{keys.schema}".{keys.name}' if keys.schema else keys.name
-            connection.execute(text(f"ALTER TABLE {name} ADD COLUMN epoch INTEGER"))
+        """Columns that later schema versions added to existing tables, and their backfill
+        (5: keys.epoch; 6: notices.seq, text_sha256 and text, purpose versions, notice
+        purposes as rows)."""
+        added = {
+            self.tables.keys: {"epoch": "INTEGER"},
+            self.tables.notices: {"seq": "INTEGER", "text_sha256": "VARCHAR(64)", "text": "TEXT"},
+        }
+        for table, columns in added.items():
+            present = {c["name"] for c in inspect(connection).get_columns(table.name, table.schema)}
+            name = f'"{table.schema}".{table.name}' if table.schema else table.name
+            for column, sql_type in columns.items():
+                if column not in present:
+                    connection.execute(text(f"ALTER TABLE {name} ADD COLUMN {column} {sql_type}"))
+        self._backfill_consent_catalog(connection)
+
+    def _backfill_consent_catalog(self, connection: Connection) -> None:
+        """Schema 6: each purpose's current definition becomes its first recorded version
+        (earlier ones were overwritten), and notices get their order and purpose rows."""
+        tables = self.tables
+        purposes, versions = tables.purposes, tables.purpose_versions
+        known = {
+            (row.name, row.version)
+            for row in connection.execute(select(versions.c.name, versions.c.version))
+        }
+        for row in connection.execute(select(purposes)).all():
+            if (row.name, row.version) not in known:
+                connection.execute(
+                    versions.insert().values(
+                        name=row.name,
+                        version=row.version,
+                        definition=row.definition,
+                        registered_at=row.registered_at,
+                    )
+                )
+        notices, rows = tables.notices, tables.notice_purposes
+        listed = {row.notice for row in connection.execute(select(rows.c.notice))}
+        ordered = connection.execute(
+            select(notices).order_by(notices.c.published_at, notices.c.version)
+        ).all()
+        for seq, notice in enumerate(ordered, start=1):
+            if notice.seq is None:
+                connection.execute(
+                    update(notices).where(notices.c.version == notice.version).values(seq=seq)
+                )
+            if notice.version not in listed:
+                names = sorted(set(json.loads(notice.purposes)))
+                if names:
+                    connection.execute(
+                        rows.insert(), [{"notice": notice.version, "purpose": n} for n in names]
+                    )
 
     def serialize(self, connection: Connection, name: str) -> None:
         """Serialise, until this transaction ends, every transaction that says the same name.
@@ -190,29 +237,32 @@ class Store:
             )
 
     def change_counter(self) -> Callable[[], int] | None:
-        """A function whose value changes whenever any connection commits, or None.
+        """A function whose value changes whenever state written through :meth:`changing`
+        may have changed, in any process; None for an in-memory SQLite store.
 
-        SQLite only (``PRAGMA data_version`` on a connection kept for it): caches of derived
-        state compare it on every read and stay correct across processes. On PostgreSQL this
-        returns None, and callers read the store each time.
+        SQLite reads ``PRAGMA data_version``; PostgreSQL keeps a ``LISTEN`` thread (see
+        ``_changes``). Caches of derived state compare it on every read.
         """
         database = self.engine.url.database
-        if self.engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        if self.engine.dialect.name == "sqlite" and (not database or database == ":memory:"):
             return None
         with self._watch_lock:
             if self._watch is None:
-                self._watch = sqlite3.connect(
-                    database, check_same_thread=False, isolation_level=None
-                )
-        watch, lock = self._watch, self._watch_lock
+                if self.engine.dialect.name == "sqlite":
+                    self._watch = SqliteChanges(str(database))
+                else:
+                    self._watch = PostgresChanges(self.engine, self._change_key, self._schema_name)
+            return self._watch
 
-        def read() -> int:
-            with lock:
-                for (version,) in watch.execute("PRAGMA data_version"):
-                    return int(version)
-            return 0  # pragma: no cover - the pragma always returns a row
-
-        return read
+    @contextmanager
+    def changing(self) -> Iterator[Connection]:
+        """A transaction whose commit moves every :meth:`change_counter`, in every process:
+        for writes that cached state derives from (consent events, purposes, notices)."""
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                notify(connection, self._schema_name)
+            yield connection
+        local_changes(self._change_key)  # after the commit: a reader may now cache it
 
     def close(self) -> None:
         """Release every connection."""
