@@ -89,3 +89,30 @@ def test_invalid_pii_carries_kind_code_and_message() -> None:
     error = pg.InvalidPII("phone", "format", "not a phone number")
     assert (error.kind, error.code, error.message) == ("phone", "format", "not a phone number")
     assert str(error) == "invalid phone: not a phone number"
+
+
+def test_sensitivity_names_the_text_that_makes_it_so() -> None:
+    """ID and passport numbers are sensitive by GB/T 35273-2020 Annex B, not by PIPL Art. 28."""
+    from piiguard.kinds import GBT_35273_ANNEX_B, PIPL_ART_28
+
+    assert pg.get_kind("cn_resident_id").sensitive_by == GBT_35273_ANNEX_B
+    assert pg.get_kind("cn_passport").sensitive_by == GBT_35273_ANNEX_B
+    assert pg.get_kind("bank_card").sensitive_by.startswith(PIPL_ART_28)
+    assert pg.get_kind("health").sensitive_by == PIPL_ART_28
+    assert pg.get_kind("phone").sensitive_by == ""
+    assert PIIKind("own", Category.HEALTH, sensitive=True).sensitive_by == PIPL_ART_28
+    with pytest.raises(ValueError, match="sensitive_by"):
+        PIIKind("own", Category.BASIC, sensitive=False, sensitive_by=PIPL_ART_28)
+
+
+def test_legal_bases_are_the_items_of_pipl_article_13() -> None:
+    from piiguard.consent.purposes import BASES, BASIS_ARTICLES
+
+    assert set(BASIS_ARTICLES) == BASES
+    assert [BASIS_ARTICLES[b].split(":")[0] for b in sorted(BASES, key=BASIS_ARTICLES.get)] == [
+        f"PIPL Art. 13(1)({item})" for item in (1, 2, 2, 3, 4, 5, 6, 7)
+    ]
+    for basis in ("human_resources", "other_law", "news_reporting"):
+        assert pg.Purpose("p", basis=basis, kinds=["email"]).basis == basis  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="news_reporting"):
+        pg.Purpose("p", basis="public_interest", kinds=["email"])  # type: ignore[arg-type]

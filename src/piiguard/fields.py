@@ -321,7 +321,7 @@ class FieldSpec:
         name: the field's name; a nested model's fields are ``outer.inner``.
         kind: the PII kind's name.
         category: its GB/T 35273 category.
-        sensitive: whether PIPL Art. 28 makes it sensitive.
+        sensitive: whether it is sensitive (PIPL Art. 28, or GB/T 35273-2020 Annex B).
     """
 
     name: str

@@ -1,8 +1,9 @@
 """The kinds of personal information piiguard knows, with their PIPL category.
 
 A :class:`PIIKind` names a kind of personal information, says which category of GB/T
-35273-2020 Appendix A it belongs to, whether PIPL Art. 28 makes it *sensitive* (so that
-processing it needs separate consent), and how to check and normalise a value of it.
+35273-2020 Annex A it belongs to, whether it is *sensitive* (so that processing it needs
+separate consent) and which text says so (PIPL Art. 28, or GB/T 35273-2020 Annex B where the
+standard lists more than the law), and how to check and normalise a value of it.
 
 Built-in kinds are looked up by name with :func:`get_kind`. An application's own kinds are
 plain :class:`PIIKind` values passed where a kind is expected; there is no global registry
@@ -31,26 +32,43 @@ from piiguard.validate import (
     check_phone,
 )
 
-__all__ = ["BUILTIN_KINDS", "Category", "PIIKind", "get_kind", "is_valid", "normalise"]
+__all__ = [
+    "BUILTIN_KINDS",
+    "GBT_35273_ANNEX_B",
+    "PIPL_ART_28",
+    "Category",
+    "PIIKind",
+    "get_kind",
+    "is_valid",
+    "normalise",
+]
 
 #: A check returns the normalised value, or the error (not raised) that says why not.
 Check = Callable[[object], "str | InvalidPII"]
 
 
 class Category(enum.StrEnum):
-    """Categories of personal information after GB/T 35273-2020 Appendix A."""
+    """Categories of personal information after GB/T 35273-2020 Annex A."""
 
     BASIC = "basic"  # name, birth date, address
     CONTACT = "contact"  # phone, e-mail
     IDENTITY = "identity"  # ID card, passport
     FINANCIAL = "financial"  # bank cards and accounts
-    PROPERTY = "property"  # vehicles, real estate
+    PROPERTY = "property"  # what a subject owns or uses: vehicles, real estate
     DEVICE = "device"  # IP addresses, device identifiers
     BIOMETRIC = "biometric"
     HEALTH = "health"
     LOCATION = "location"  # whereabouts, precise location
     RELIGION = "religion"
     SPECIFIC_IDENTITY = "specific_identity"  # e.g. membership of a protected group
+
+
+#: PIPL Art. 28: biometrics, religious belief, specific identity, medical health, financial
+#: accounts, whereabouts, and the PI of minors under 14.
+PIPL_ART_28 = "PIPL Art. 28"
+#: GB/T 35273-2020 Annex B counts more as sensitive than the law does, among it identity
+#: documents (ID card, passport, ...): a recommended national standard, named as such.
+GBT_35273_ANNEX_B = "GB/T 35273-2020 Annex B"
 
 
 def _any_text(value: object) -> str | InvalidPII:
@@ -66,12 +84,14 @@ class PIIKind:
     Args:
         name: a lower-case identifier, e.g. ``"phone"``.
         category: its GB/T 35273 category.
-        sensitive: whether PIPL Art. 28 makes it sensitive personal information.
+        sensitive: whether it is sensitive personal information.
         check: returns the normalised value or an unraised :class:`InvalidPII`; by default
             any text is accepted as it is.
         default_mask: how to mask it when no rule is given; ``None`` means the built-in
             default for a built-in kind and masking every character for any other.
         description: one line for inventories and docs.
+        sensitive_by: which text makes it sensitive; defaults to ``"PIPL Art. 28"`` for a
+            sensitive kind and ``""`` otherwise.
     """
 
     name: str
@@ -80,12 +100,17 @@ class PIIKind:
     check: Check = field(default=_any_text, repr=False, compare=False)
     default_mask: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
     description: str = field(default="", compare=False)
+    sensitive_by: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.name, str) and self.name.isidentifier() and self.name.islower()):
             raise ValueError("a PII kind's name must be a lower-case identifier")
         if not isinstance(self.category, Category):
             raise TypeError("category must be a piiguard.Category")
+        if self.sensitive and not self.sensitive_by:
+            object.__setattr__(self, "sensitive_by", PIPL_ART_28)
+        if not self.sensitive and self.sensitive_by:
+            raise ValueError("sensitive_by names the text that makes a *sensitive* kind so")
 
     def normalise(self, value: object) -> str:
         """Return ``value`` checked and normalised.
@@ -122,9 +147,24 @@ BUILTIN_KINDS: Mapping[str, PIIKind] = _kinds(
         True,
         check_cn_resident_id,
         description="Chinese resident identity card number",
+        sensitive_by=GBT_35273_ANNEX_B,
     ),
-    PIIKind("cn_passport", Category.IDENTITY, True, check_cn_passport, description="passport"),
-    PIIKind("bank_card", Category.FINANCIAL, True, check_bank_card, description="bank card"),
+    PIIKind(
+        "cn_passport",
+        Category.IDENTITY,
+        True,
+        check_cn_passport,
+        description="passport",
+        sensitive_by=GBT_35273_ANNEX_B,
+    ),
+    PIIKind(
+        "bank_card",
+        Category.FINANCIAL,
+        True,
+        check_bank_card,
+        description="bank card",
+        sensitive_by="PIPL Art. 28 (financial accounts)",
+    ),
     PIIKind(
         "cn_license_plate",
         Category.PROPERTY,

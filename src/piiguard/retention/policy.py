@@ -22,8 +22,9 @@ class RetentionPolicy:
             for people reading the policy; the event itself comes with ``track(at=...)``.
         action: ``delete`` or ``anonymize`` call the category's hook; ``shred`` destroys the
             subject's keys (piiguard's own data) and calls the hook if one is registered.
-        legal_minimum: ``keep`` is a minimum the law sets (E-commerce Law Art. 31: transaction
-            records 3 years; Cybersecurity Law Art. 21: logs 6 months). An erasure request
+        legal_minimum: ``keep`` is a minimum the law sets (E-commerce Law Art. 31: a
+            platform operator keeps goods, service and transaction information 3 years from
+            completion; Cybersecurity Law Art. 21: network logs 6 months). An erasure request
             before it passes freezes the records instead of deleting them.
 
     Raises:
