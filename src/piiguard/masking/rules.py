@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import phonenumbers
 
+from piiguard.errors import InvalidArgument
 from piiguard.masking._chinese import ADMIN_PREFIX, COMPOUND_SURNAMES, is_cjk
 from piiguard.masking._layout import (
     MASK,
@@ -118,11 +119,11 @@ class Replace(_Rule):
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
-            raise TypeError("text must be a str")
+            raise InvalidArgument("text must be a str")
 
     def __call__(self, value: str) -> str:
         if not isinstance(value, str):
-            raise TypeError("masking takes text")
+            raise InvalidArgument("masking takes text")
         return self.text
 
 
@@ -166,7 +167,9 @@ class PhoneMask(_Rule):
             keep = positions[: prefix + self.first] + positions[len(digits) - self.last :]
         else:
             code = _country_code_length(digits) if international else 0
-            keep = positions[:code] + positions[max(code, len(digits) - self.other_last) :]
+            # at most half of a short subscriber number shows (+683 4002 -> +683 **02)
+            tail = min(self.other_last, (len(digits) - code) // 2)
+            keep = positions[:code] + positions[len(digits) - tail :] if tail else positions[:code]
         return reveal_positions(value, set(keep), maskable="digits")
 
 
@@ -233,6 +236,13 @@ class PersonNameMask(_Rule):
             letter = char.isalpha()
             out.append("*" if letter and previous_letter else char)
             previous_letter = letter
+        if "*" not in out:  # initials only ("J R", "A"): keep the first, hide the others
+            first = next((i for i, char in enumerate(value) if char.isalpha()), None)
+            if first is None or sum(char.isalpha() for char in value) == 1:
+                return mask_whole(value)
+            return value[: first + 1] + "".join(
+                "*" if char.isalpha() else char for char in value[first + 1 :]
+            )
         return "".join(out)
 
 
@@ -245,8 +255,11 @@ class AddressMask(_Rule):
     """
 
     def __call__(self, value: str) -> str:
-        match = ADMIN_PREFIX.match(value.lstrip())
-        return (match.group() if match else "") + "****"
+        text = value.strip()
+        match = ADMIN_PREFIX.match(text)
+        if match is None or match.end() == len(text):  # nothing past the divisions to hide
+            return "****"
+        return match.group() + "****"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +316,10 @@ class IPv6Mask(_Rule):
             len(group) <= 4 and _HEX_OR_MASK.issuperset(group) for group in groups
         ):
             return mask_whole(value)
+        filled = [index for index, group in enumerate(groups) if group]
+        if not filled:  # "::" has no digit to hide
+            return mask_whole(value)
+        keep = min(self.keep, filled[-1])  # the last group with digits is always masked
         return ":".join(
-            group if index < self.keep else "*" * len(group) for index, group in enumerate(groups)
+            group if index < keep else "*" * len(group) for index, group in enumerate(groups)
         )
