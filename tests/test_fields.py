@@ -180,6 +180,18 @@ def test_validation_errors_name_kind_and_reason() -> None:
     ]
     assert errors[1]["msg"] == "invalid cn_resident_id: expected 17 digits and a digit or X"
     assert all(e["input"] == "<redacted>" for e in errors)
+    # the context docs/fields.md promises, in every way into the model (issue 10: it was lost)
+    assert [e["ctx"] for e in errors] == [
+        {"kind": "phone", "reason": "type"},
+        {"kind": "cn_resident_id", "reason": "format"},
+    ]
+    record = Customer(**SAMPLE)
+    with pytest.raises(ValidationError) as caught:
+        record.card = "6222021234567890129"  # type: ignore[assignment]
+    assert caught.value.errors()[0]["ctx"] == {"kind": "bank_card", "reason": "checksum"}
+    with pytest.raises(ValidationError) as caught:
+        Customer.model_validate_json('{"name": "", "phone": "1", "email": "x"}')
+    assert {e["ctx"]["kind"] for e in caught.value.errors()} == {"person_name", "phone", "email"}
 
 
 @pytest.mark.parametrize(

@@ -199,17 +199,26 @@ class IPv6(PIIStr, kind="ipv6"):
     __slots__ = ()
 
 
+def _safe_context(line: Any) -> dict[str, str] | None:
+    """The context of a piiguard error (its kind and reason code: no value); other errors'
+    contexts are dropped, as they may quote the input (``value_error`` holds the exception)."""
+    context = line.get("ctx")
+    if line["type"] != "invalid_pii" or not context:
+        return None
+    return {"kind": str(context["kind"]), "reason": str(context["reason"])}
+
+
 def _without_inputs(error: PydanticValidationError) -> PydanticValidationError:
     """The same errors with every input replaced, so no value survives in ``errors()``."""
     return PydanticValidationError.from_exception_data(
         error.title,
         [
             {
-                "type": PydanticCustomError(line["type"], line["msg"]),
+                "type": PydanticCustomError(line["type"], line["msg"], _safe_context(line)),
                 "loc": line["loc"],
                 "input": REDACTED_INPUT,
             }
-            for line in error.errors(include_url=False, include_context=False, include_input=False)
+            for line in error.errors(include_url=False, include_input=False)
         ],
         hide_input=True,
     )
