@@ -15,9 +15,23 @@ application can catch the whole family with one ``except``::
     ├── UnknownPurpose (LookupError)     no purpose of that name is registered
     ├── TokenNotFound (LookupError)      no vault entry for that token (or it was deleted)
     │   └── TokenExpired                 the vault entry's time to live has passed
+    ├── UnknownNotice (LookupError)      a grant names a notice version never published
     ├── KeyProviderError                 a KEK (file, HSM, KMS) refused or failed to wrap/unwrap
+    │   └── WrappedKeyInvalid            a wrapped key does not authenticate: a damaged row
     ├── InsecureKeyFile                  a local key file is readable by group or others
-    └── StoreError                       the storage layer cannot be opened or migrated
+    ├── InvalidArgument (ValueError, TypeError)  a bad argument: wrong type, empty, too long,
+    │                                    not valid Unicode, a NUL PostgreSQL cannot store
+    ├── EventNotRecorded                 the event sink failed: the reveal did not happen
+    └── StoreError                       the store cannot be opened, read or written: ``reason``
+        └── StoreBusy                    another connection held a lock past the busy timeout
+
+Programming errors made while *building* configuration objects are the built-in ``TypeError``
+and ``ValueError``, raised before any data is touched, and are not part of the tree:
+``PIIKind(...)``, ``Purpose(...)``, ``RetentionPolicy(...)``, ``MaskingPolicy(...)`` and the
+masking rules' parameters, ``PIIModel`` subclasses that turn off its settings, decorators given
+no purpose or a missing parameter, and pickling a key holder. Everything a call meets at run time
+is a :class:`PiiGuardError`: the public calls translate foreign errors at their boundary, and hand
+back errors without the frames below them (which hold the caller's values).
 
 Messages are fixed templates: they name the kind, the rule or the role, never the value
 that was refused, so an error can go to a log or an error tracker as it is.
@@ -25,18 +39,25 @@ that was refused, so an error can go to a log or an error tracker as it is.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
     "ConsentRequired",
     "DecryptionError",
+    "EventNotRecorded",
     "InsecureKeyFile",
+    "InvalidArgument",
     "InvalidPII",
     "KeyDestroyed",
     "KeyNotFound",
     "KeyProviderError",
     "PiiGuardError",
     "PolicyViolation",
+    "StoreBusy",
     "StoreError",
     "TokenExpired",
     "TokenNotFound",
@@ -141,7 +162,43 @@ class InsecureKeyFile(PiiGuardError):
 
 
 class StoreError(PiiGuardError):
-    """The storage layer cannot be opened, or its schema is newer than this piiguard."""
+    """The store cannot be opened, read or written, or its schema is newer than this piiguard.
+
+    Attributes:
+        reason: a stable, machine-readable cause: ``refused`` (nothing listens),
+            ``authentication`` (credentials refused), ``missing_database``, ``corrupted`` (the
+            file or a row is not what piiguard wrote), ``cannot_open`` (a file that cannot be
+            opened), ``busy`` (see :class:`StoreBusy`), ``newer_schema``, ``unavailable``
+            (any other failure of the database). Messages never hold credentials or SQL
+            parameters.
+    """
+
+    def __init__(self, message: str, reason: str = "unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreBusy(StoreError):
+    """Another connection held a lock past the busy timeout (SQLite's "database is locked")."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the store stayed locked by another connection past the busy timeout", "busy"
+        )
+
+
+class InvalidArgument(PiiGuardError, ValueError, TypeError):
+    """A call got an argument it cannot take: the wrong type, empty, too long, not valid
+    Unicode, a NUL PostgreSQL cannot store. Also a ``ValueError`` and a ``TypeError``, so code
+    that caught the built-in errors keeps working. The message names the argument, never its
+    value."""
+
+
+class EventNotRecorded(PiiGuardError):
+    """The event sink failed to record a reveal, so nothing was revealed (fail closed)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the event sink failed ({type(cause).__name__}): nothing was revealed")
 
 
 class TokenNotFound(PiiGuardError, LookupError):
@@ -185,3 +242,81 @@ class UnknownNotice(PiiGuardError, LookupError):
             f"notice {_printable_name(version)} is not published: publish it first "
             "(guard.consent.publish_notice)"
         )
+
+
+def require_subject(subject: object) -> str | InvalidArgument:
+    """The one subject check: a data subject is a non-empty ``str``, exactly (a subclass could
+    name someone else in its ``__str__``). Returns the error rather than raising it, so the
+    caller drops the value from its frame first."""
+    if type(subject) is str and subject:
+        return subject
+    return InvalidArgument("subject is a non-empty str")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def contract_error(error: Exception) -> Exception:
+    """``error`` as the tree has it, without the frames below (they hold the caller's values).
+
+    A PiiGuardError is kept (its context dropped; an explicit cause kept, except under store
+    and argument errors, whose causes are the drivers' errors); a foreign error
+    that says an argument was wrong becomes :class:`InvalidArgument` naming only its type (its
+    message could carry the value). Anything else is the application's own (a hook, a holder,
+    an exporter that failed) and is handed back as it is, without the frames below."""
+    if isinstance(error, PiiGuardError):
+        error.__context__ = None
+        if isinstance(error, StoreError | InvalidArgument):
+            error.__cause__ = None  # the driver's error it came from holds the SQL parameters
+        return error.with_traceback(None)
+    if isinstance(error, UnicodeError):
+        return InvalidArgument("a text is not valid Unicode (it holds a lone surrogate)")
+    if isinstance(error, ValueError | TypeError | OverflowError | AttributeError):
+        return InvalidArgument(f"an argument has the wrong type or value ({type(error).__name__})")
+    error.__context__ = None
+    return error.with_traceback(None)
+
+
+def boundary(function: Callable[P, R]) -> Callable[P, R]:
+    """Make ``function`` a public boundary: every error it lets out is in the tree and holds
+    no frame below this one (error trackers record every frame's locals)."""
+    if inspect.isgeneratorfunction(function):
+        return _generator_boundary(function)  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            failure = _binding_error(error) or contract_error(error)
+        del args, kwargs
+        raise failure
+
+    return call
+
+
+def _binding_error(error: Exception) -> InvalidArgument | None:
+    """A call that did not match the signature (a missing or unknown argument) failed in the
+    boundary's own frame: Python's message names parameters, never values, so it is kept."""
+    traceback = error.__traceback__
+    if type(error) is TypeError and traceback is not None and traceback.tb_next is None:
+        return InvalidArgument(str(error))
+    return None
+
+
+def _generator_boundary(function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        iterator = function(*args, **kwargs)
+        del args, kwargs
+        try:
+            yield from iterator
+        except Exception as error:
+            failure = contract_error(error)
+        else:
+            return
+        del iterator
+        raise failure
+
+    return call

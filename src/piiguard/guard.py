@@ -31,6 +31,8 @@ from piiguard.crypto import (
     RotationReport,
     get_suite,
 )
+from piiguard.crypto.envelope import Ciphertext
+from piiguard.errors import InvalidArgument, boundary, require_subject
 from piiguard.events import EventSink, NullSink
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.retention import Retention
@@ -69,6 +71,7 @@ class KeyManager:
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
 
+    @boundary
     def rotate_kek(self, new_kek: KEKProvider, *, batch_size: int = 500) -> RotationReport:
         """Rewrap every data key under ``new_kek``; old ciphertexts keep decrypting.
 
@@ -77,6 +80,7 @@ class KeyManager:
         """
         return self._keyring.rotate_kek(new_kek, batch_size=batch_size)
 
+    @boundary
     def advance_epoch(
         self, *, batch_size: int = 1000, progress: Callable[[int], object] | None = None
     ) -> EpochReport:
@@ -88,6 +92,7 @@ class KeyManager:
         """
         return self._keyring.advance_epoch(batch_size=batch_size, progress=progress)
 
+    @boundary
     def counts(self) -> Mapping[str, int]:
         """How many data keys are active, retired and destroyed."""
         return self._keyring.key_counts()
@@ -147,16 +152,100 @@ class Guard:
             parts=(self.vault, self.consent),
             clock=clock,
         )
-        # the hot calls, bound once
-        self.encrypt = self._envelope.encrypt
-        self.encrypt_bytes = self._envelope.encrypt_bytes
-        self.decrypt = self._envelope.decrypt
-        self.encrypt_many = self._envelope.encrypt_many
-        self.decrypt_many = self._envelope.decrypt_many
-        self.encrypt_deterministically = self._envelope.encrypt_deterministically
-        self.blind_index = self._envelope.blind_index
+
+    # -- encryption: declared here (so help(Guard) and the API docs show them), done by the
+    # envelope; each is a boundary: errors come out in the tree, without the caller's values
+
+    @boundary
+    def encrypt(self, value: str, *, context: Mapping[str, str], subject: str | None = None) -> str:
+        """Encrypt ``value`` to a text ciphertext bound to ``context`` (its table and column).
+
+        With ``subject=``, the data key is the subject's own: ``erase``/``shred`` make every
+        such ciphertext unreadable. See docs/encryption.md.
+        """
+        return self._envelope.encrypt(value, context=context, subject=subject)
+
+    @boundary
+    def encrypt_bytes(
+        self, value: str, *, context: Mapping[str, str], subject: str | None = None
+    ) -> bytes:
+        """:meth:`encrypt` to the bytes form (for BLOB/BYTEA columns)."""
+        return self._envelope.encrypt_bytes(value, context=context, subject=subject)
+
+    @boundary
+    def encrypt_many(
+        self,
+        values: Sequence[str],
+        *,
+        contexts: Sequence[Mapping[str, str]],
+        subject: str | None = None,
+    ) -> list[str]:
+        """Encrypt a batch under one data key, one context per value."""
+        return self._envelope.encrypt_many(values, contexts=contexts, subject=subject)
+
+    @boundary
+    def decrypt(
+        self,
+        ciphertext: Ciphertext,
+        *,
+        context: Mapping[str, str],
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> str:
+        """The value of a ciphertext, in the context it was encrypted in.
+
+        Raises:
+            DecryptionError: for every way the ciphertext can be wrong (``KeyDestroyed`` when
+                its subject was erased).
+        """
+        return self._envelope.decrypt(ciphertext, context=context, actor=actor, purpose=purpose)
+
+    @boundary
+    def decrypt_many(
+        self,
+        ciphertexts: Sequence[Ciphertext],
+        *,
+        contexts: Sequence[Mapping[str, str]],
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> list[str]:
+        """Decrypt a batch; one access event for the whole batch when an actor is given."""
+        return self._envelope.decrypt_many(
+            ciphertexts, contexts=contexts, actor=actor, purpose=purpose
+        )
+
+    @boundary
+    def encrypt_deterministically(
+        self, value: str, *, context: Mapping[str, str], subject: str | None = None
+    ) -> str:
+        """Equal values in equal contexts give equal ciphertexts (for equality joins); this
+        reveals which rows are equal. Prefer :meth:`encrypt` plus :meth:`blind_index`."""
+        return self._envelope.encrypt_deterministically(value, context=context, subject=subject)
+
+    @boundary
+    def blind_index(
+        self, value: str, *, field: str, bits: int | None = None, subject: str | None = None
+    ) -> str:
+        """A keyed digest for equality search on an encrypted column, keyed per ``field``.
+
+        ``bits`` truncates (a multiple of 8, 16 to 256). See docs/encryption.md.
+        """
+        return self._envelope.blind_index(value, field=field, bits=bits, subject=subject)
+
+    @boundary
+    def blind_index_many(
+        self,
+        values: Sequence[str],
+        *,
+        field: str,
+        bits: int | None = None,
+        subject: str | None = None,
+    ) -> list[str]:
+        """:meth:`blind_index` of each value, with the field's key derived once."""
+        return self._envelope.blind_index_many(values, field=field, bits=bits, subject=subject)
 
     @classmethod
+    @boundary
     def open(
         cls,
         url: str | None = None,
@@ -210,7 +299,7 @@ class Guard:
                     else LocalKEK.generate(key_file)
                 )
         elif kek is None:
-            raise ValueError("a store url needs a kek: where are its data keys wrapped?")
+            raise InvalidArgument("a store url needs a kek: where are its data keys wrapped?")
         store = Store.open(url, schema=schema)
         keyring = Keyring(
             store,
@@ -241,35 +330,41 @@ class Guard:
         """
         return requires_consent(self.consent.missing, purposes, subject)
 
+    @boundary
     def erase(self, subject: str, reason: str = "request") -> ErasureReceipt:
         """Erase a subject from every participant: tracked records (through the hooks, or
         frozen for a legal minimum or a hold), the application's tables
         (``@guard.subjects.eraser``), vault entries, consents; then the keys, now or when
         nothing blocks them. Returns the persisted receipt; run it again to resume."""
-        if not isinstance(subject, str) or not subject:
+        refused = require_subject(subject)
+        if isinstance(refused, InvalidArgument):
             del subject  # a value passed by mistake stays out of this frame
-            raise ValueError("subject is a non-empty str")
+            raise refused
         outcome = _scrubbed(self.subjects.erase, subject, reason)
         if isinstance(outcome, ErasureReceipt):
             return outcome
         del subject
         raise outcome
 
+    @boundary
     def export(self, subject: str) -> dict[str, Any]:
         """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45)."""
-        if not isinstance(subject, str) or not subject:
+        refused = require_subject(subject)
+        if isinstance(refused, InvalidArgument):
             del subject
-            raise ValueError("subject is a non-empty str")
+            raise refused
         outcome = _scrubbed(self.subjects.export, subject)
         if isinstance(outcome, dict):
             return outcome
         del subject
         raise outcome
 
+    @boundary
     def erasure_receipts(self, subject: str) -> list[Mapping[str, Any]]:
         """The persisted receipts of a subject's erasure requests, oldest first."""
         return self.subjects.receipts(subject)
 
+    @boundary
     def shred(self, subject: str) -> int:
         """Destroy every data key of a subject now; return how many (``erase`` does more,
         and respects holds: prefer it).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import pydoc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -324,3 +325,24 @@ def test_a_forked_child_never_reuses_the_parents_nonces() -> None:
     assert {child[i : i + 12] for i in range(0, 60, 12)}.isdisjoint(
         {parent[i : i + 12] for i in range(0, 60, 12)}
     )
+
+
+def test_the_guard_declares_its_public_methods_on_the_class() -> None:
+    """help(pg.Guard) and the API docs show them (they were instance attributes)."""
+    for name in (
+        "encrypt",
+        "encrypt_bytes",
+        "encrypt_many",
+        "decrypt",
+        "decrypt_many",
+        "encrypt_deterministically",
+        "blind_index",
+        "blind_index_many",
+        "erase",
+        "export",
+        "shred",
+    ):
+        method = vars(pg.Guard)[name]
+        assert callable(method), name
+        assert method.__doc__, name
+        assert f"{name}(self" in pydoc.render_doc(pg.Guard, renderer=pydoc.plaintext), name

@@ -183,3 +183,40 @@ def test_tweak_must_be_bytes(guard: pg.Guard) -> None:
     """A str tweak is a TypeError."""
     with pytest.raises(TypeError):
         guard.tokens.fpe(CANARY_PHONE, kind="phone", tweak="tenant")  # type: ignore[arg-type]
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(numbers=st.lists(mobiles, max_size=6))
+def test_fpe_many_equals_single_tokens(guard: pg.Guard, numbers: list[str]) -> None:
+    """The batch form gives what the single form gives, and reverses to the values."""
+    tokens = guard.tokens.fpe_many(numbers, kind="phone", tweak=b"shop")
+    assert tokens == [guard.tokens.fpe(n, kind="phone", tweak=b"shop") for n in numbers]
+    assert (
+        guard.tokens.fpe_decrypt_many(tokens, kind="phone", tweak=b"shop")
+        == [pg.normalise(n, "phone").removeprefix("+86") for n in numbers]
+        or guard.tokens.fpe_decrypt_many(tokens, kind="phone", tweak=b"shop") == numbers
+    )
+
+
+def test_fpe_many_is_all_or_nothing(guard: pg.Guard) -> None:
+    with pytest.raises(pg.InvalidPII) as caught:
+        guard.tokens.fpe_many([CANARY_PHONE, CANARY_PHONE + "9"], kind="phone")
+    assert_no_canary(piiguard_frames_text(caught.value))
+    with pytest.raises(pg.InvalidArgument):
+        guard.tokens.fpe_many(CANARY_PHONE, kind="phone")  # a str is not a batch
+
+
+def test_blind_index_many_equals_single_indexes(guard: pg.Guard) -> None:
+    values = [CANARY_PHONE, "13912345678", CANARY_PHONE]
+    for bits in (None, 16, 64):
+        assert guard.blind_index_many(values, field="f", bits=bits) == [
+            guard.blind_index(v, field="f", bits=bits) for v in values
+        ]
+    assert guard.blind_index_many(values, field="f", subject="u1") == [
+        guard.blind_index(v, field="f", subject="u1") for v in values
+    ]
+    assert guard.blind_index_many([], field="f") == []
+    with pytest.raises(pg.InvalidArgument):
+        guard.blind_index_many(values, field="f", bits=7)

@@ -51,7 +51,7 @@ def test_repeats_get_one_token_per_subject_and_kind(guard: pg.Guard) -> None:
     first = guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
     assert guard.vault.tokenize("+86 138 1234 5678", subject="u1", kind="phone") == first
     assert guard.vault.tokenize(CANARY_PHONE, subject="u2", kind="phone") != first
-    assert guard.vault.tokenize(CANARY_PHONE, subject="u1") != first
+    assert guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="personal_info") != first
 
 
 def test_the_table_does_not_link_subjects_sharing_a_value(guard: pg.Guard) -> None:
@@ -70,7 +70,17 @@ def test_batches_tokenize_in_one_go(guard: pg.Guard) -> None:
     tokens = guard.vault.tokenize_many(values, subject="u1", kind="bank_card")
     assert tokens[0] == tokens[2] != tokens[1]
     assert [guard.vault.detokenize(t, actor="a", purpose="p") for t in tokens] == values
-    assert guard.vault.tokenize_many([], subject="u1") == []
+    assert guard.vault.tokenize_many([], subject="u1", kind="phone") == []
+
+
+def test_a_kind_is_required(guard: pg.Guard) -> None:
+    """Without a kind a card was stored unchecked (issue 10): the kind is now required."""
+    with pytest.raises(pg.InvalidArgument, match="kind"):
+        guard.vault.tokenize("6222021234567890129", subject="u1")  # type: ignore[call-arg]
+    with pytest.raises(pg.InvalidPII):
+        guard.vault.tokenize("6222021234567890129", subject="u1", kind="bank_card")
+    with pytest.raises(pg.InvalidArgument, match="kind"):
+        guard.vault.tokenize_many(["x"], subject="u1")  # type: ignore[call-arg]
 
 
 def test_reveals_are_audited_and_need_actor_and_purpose(
@@ -186,7 +196,7 @@ def test_detokenize_fails_closed_when_the_reveal_cannot_be_recorded(
     """No audit record, no value: the sink's error is raised and no frame holds the value."""
     with pg.Guard.open(f"sqlite:///{tmp_path / 'v.db'}", kek=kek, events=FailingSink()) as guard:
         token = guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
-        with pytest.raises(OSError, match="audit store") as caught:
+        with pytest.raises(pg.EventNotRecorded, match="OSError") as caught:
             guard.vault.detokenize(token, actor="a", purpose="p")
     assert_no_canary(piiguard_frames_text(caught.value))
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, Select, func, select
 
 from piiguard.consent.purposes import Purpose
 from piiguard.consent.rules import Terms, material_floor
-from piiguard.errors import PolicyViolation, UnknownPurpose
+from piiguard.errors import InvalidArgument, PolicyViolation, UnknownPurpose
 from piiguard.store import Store, aware
 
 __all__ = ["Notice", "PurposeCatalog"]
@@ -54,7 +54,7 @@ class PurposeCatalog:
     def register(self, purpose: Purpose) -> int:
         """Register a purpose, or redefine it; return its version (see ConsentLedger)."""
         if not isinstance(purpose, Purpose):
-            raise TypeError("register() takes a piiguard.Purpose")
+            raise InvalidArgument("register() takes a piiguard.Purpose")
         table, history = self._tables.purposes, self._tables.purpose_versions
         definition = purpose.definition()
         now = self._clock()
@@ -147,12 +147,12 @@ class PurposeCatalog:
     ) -> Notice:
         """Publish a notice version (see ConsentLedger.publish_notice)."""
         if not isinstance(version, str) or not 0 < len(version) <= 64:
-            raise ValueError("a notice version is a text of 1 to 64 characters")
+            raise InvalidArgument("a notice version is a text of 1 to 64 characters")
         if text is not None and (not isinstance(text, str) or len(text) > _MAX_NOTICE_TEXT):
-            raise ValueError("a notice's text is a str of at most 1,000,000 characters")
+            raise InvalidArgument("a notice's text is a str of at most 1,000,000 characters")
         names = frozenset(purposes)
         if not all(isinstance(name, str) for name in names):
-            raise ValueError("a notice's purposes are names of registered purposes")
+            raise InvalidArgument("a notice's purposes are names of registered purposes")
         digest = (
             None
             if text is None

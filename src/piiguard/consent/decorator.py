@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
-from piiguard.errors import ConsentRequired
+from piiguard.errors import ConsentRequired, InvalidArgument, contract_error, require_subject
 
 __all__ = ["SubjectSource", "requires_consent"]
 
@@ -38,7 +38,10 @@ def _subject_reader(function: Callable[..., Any], source: SubjectSource) -> Call
         )
 
     def read(*args: Any, **kwargs: Any) -> object:
-        bound = signature.bind(*args, **kwargs)  # a wrong call fails as the function would
+        try:
+            bound = signature.bind(*args, **kwargs)  # a wrong call fails as the function would
+        except TypeError as error:  # bind's messages name parameters, never values
+            raise InvalidArgument(f"{function.__qualname__}(): {error}") from None
         bound.apply_defaults()
         return bound.arguments[source]
 
@@ -68,13 +71,13 @@ def requires_consent(
             """The error that refuses this call, or None; returned, without a traceback,
             so the caller raises it from a frame that no longer holds the arguments."""
             try:
-                who = read(*args, **kwargs)
-                if type(who) is not str or not who:
+                who = require_subject(read(*args, **kwargs))
+                if isinstance(who, InvalidArgument):
                     return ConsentRequired(set(purposes))
                 lacking = missing(who, purposes)
             except Exception as error:
                 who = None
-                return error.with_traceback(None)
+                return contract_error(error)
             return ConsentRequired(lacking) if lacking else None
 
         if inspect.isasyncgenfunction(function):

@@ -37,7 +37,15 @@ from piiguard.consent.rules import (
     refuse_uncovered,
 )
 from piiguard.consent.state import StateCache
-from piiguard.errors import KeyDestroyed, PiiGuardError, PolicyViolation, UnknownNotice
+from piiguard.errors import (
+    InvalidArgument,
+    KeyDestroyed,
+    PiiGuardError,
+    PolicyViolation,
+    UnknownNotice,
+    boundary,
+    require_subject,
+)
 from piiguard.store import Store
 
 __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
@@ -105,6 +113,7 @@ class ConsentLedger:
 
     # -- purposes and notices ----------------------------------------------------------
 
+    @boundary
     def register(self, purpose: Purpose) -> int:
         """Register a purpose, or redefine it; return its version.
 
@@ -114,6 +123,7 @@ class ConsentLedger:
         """
         return self.catalog.register(purpose)
 
+    @boundary
     def purpose(self, name: str) -> Purpose:
         """The registered purpose of that name.
 
@@ -122,6 +132,7 @@ class ConsentLedger:
         """
         return self.catalog.current(name)[0]
 
+    @boundary
     def publish_notice(
         self,
         version: str,
@@ -148,12 +159,14 @@ class ConsentLedger:
             version, purposes=purposes, material=material, text=text, keep_text=keep_text
         )
 
+    @boundary
     def notice(self, version: str) -> Notice | None:
         """The published notice of that version, or None."""
         return self.catalog.notice(version)
 
     # -- grants and withdrawals ----------------------------------------------------------
 
+    @boundary
     def grant(
         self,
         subject: str,
@@ -195,6 +208,7 @@ class ConsentLedger:
             del evidence, born, id_number  # an IP, an ID number: out of the error's frames
             raise failure
 
+    @boundary
     def grant_many(
         self,
         subject: str,
@@ -285,6 +299,7 @@ class ConsentLedger:
             with self._store.changing() as connection:
                 self._events.append(connection, rows)
 
+    @boundary
     def withdraw(
         self, subject: str, purpose: str, *, evidence: Mapping[str, str] | None = None
     ) -> None:
@@ -294,6 +309,7 @@ class ConsentLedger:
             del evidence
             raise failure
 
+    @boundary
     def withdraw_all(self, subject: str) -> list[str]:
         """Withdraw every consent the subject holds now (erasure); return the purposes."""
         pseudonym = self._subject(subject)
@@ -306,6 +322,7 @@ class ConsentLedger:
             self._append(subject, name, WITHDRAW, None)
         return granted
 
+    @boundary
     def expire(self, subject: str, purpose: str) -> None:
         """Record that a consent lapsed (a period ended, a retention rule ran): the subject did
         not withdraw it, but it no longer holds."""
@@ -361,6 +378,7 @@ class ConsentLedger:
 
     # -- checks -----------------------------------------------------------------------------
 
+    @boundary
     def check(self, subject: str, purpose: str) -> bool:
         """Whether the subject's consent to ``purpose`` holds now.
 
@@ -371,6 +389,7 @@ class ConsentLedger:
         """
         return self._holds(self._subject(subject), purpose)
 
+    @boundary
     def missing(self, subject: str, purposes: Iterable[str]) -> set[str]:
         """The purposes among ``purposes`` the subject's consent does not cover now."""
         pseudonym = self._subject(subject)
@@ -396,6 +415,7 @@ class ConsentLedger:
         self._cache.keep((pseudonym, purpose), state, generation)
         return state
 
+    @boundary
     def filter(self, subjects: Iterable[str], purpose: str) -> Iterator[str]:
         """Yield, in order, the subjects whose consent to ``purpose`` holds.
 
@@ -423,21 +443,23 @@ class ConsentLedger:
             return
         pseudonym = self._bulk_pseudonym()
         for subject in subjects:
-            if type(subject) is not str or not subject:
+            if isinstance(require_subject(subject), InvalidArgument):
                 break
             if pseudonym(subject) in granted:
                 yield subject
         else:
             return
         del subjects, subject  # the caller's subjects stay out of the error's frames
-        raise ValueError("subject is a non-empty str")
+        raise require_subject(None)  # type: ignore[misc]
 
     # -- what subjects and regulators ask for ------------------------------------------------
 
+    @boundary
     def history(self, subject: str) -> list[ConsentEvent]:
         """Every consent event of the subject, oldest first (PIPL Art. 45 access)."""
         return self._events.history(self._subject(subject))
 
+    @boundary
     def proof(self, subject: str, purpose: str) -> ConsentProof:
         """The grant the subject's consent rests on: the purpose as agreed, the notice shown
         (with the hash of its text), the evidence, and whether it holds now.
@@ -485,9 +507,11 @@ class ConsentLedger:
 
     @staticmethod
     def _checked_subject(subject: object) -> str:
-        if not isinstance(subject, str) or not subject:
-            raise ValueError("subject is a non-empty str")
-        return subject
+        refused = require_subject(subject)
+        if isinstance(refused, InvalidArgument):
+            del subject
+            raise refused
+        return refused
 
 
 def _event_context(pseudonym: str, purpose: str, action: str, at: datetime) -> dict[str, str]:

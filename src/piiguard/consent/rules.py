@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from piiguard.errors import InvalidPII, PolicyViolation
+from piiguard.errors import InvalidArgument, InvalidPII, PolicyViolation
 from piiguard.validate import check_cn_resident_id, cn_resident_id_birth_date
 
 __all__ = [
@@ -95,12 +95,12 @@ def check_evidence(evidence: Mapping[str, str] | None) -> dict[str, str]:
     if evidence is None:
         return {}
     if not isinstance(evidence, Mapping) or len(evidence) > _MAX_EVIDENCE:
-        raise ValueError("evidence is a mapping of at most 16 str -> str entries")
+        raise InvalidArgument("evidence is a mapping of at most 16 str -> str entries")
     for key, value in evidence.items():
         if not (isinstance(key, str) and key.isidentifier()) or not isinstance(value, str):
-            raise ValueError("evidence keys are identifiers and values are str")
+            raise InvalidArgument("evidence keys are identifiers and values are str")
         if len(value) > _MAX_EVIDENCE_VALUE:
-            raise ValueError("evidence values are at most 512 characters")
+            raise InvalidArgument("evidence values are at most 512 characters")
     return dict(evidence)
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
 
+from piiguard.errors import InvalidArgument
+
 __all__ = ["encode_context"]
 
 _MAX_ENTRIES = 64
@@ -47,11 +49,11 @@ _shapes: dict[tuple[Any, ...], _Shape] = {}
 
 def _shape(keys: tuple[Any, ...]) -> _Shape:
     if not keys:
-        raise ValueError("context must not be empty: it binds the ciphertext to its place")
+        raise InvalidArgument("context must not be empty: it binds the ciphertext to its place")
     if len(keys) > _MAX_ENTRIES:
-        raise ValueError("context has more than 64 entries")
+        raise InvalidArgument("context has more than 64 entries")
     if not all(isinstance(key, str) and len(key) <= _MAX_TEXT for key in keys):
-        raise TypeError("context keys must be str")
+        raise InvalidArgument("context keys must be str")
     if len(_shapes) >= _MAX_SHAPES:
         _shapes.clear()
     shape = _shapes[keys] = _Shape(keys)
@@ -66,7 +68,7 @@ def encode_context(context: Mapping[str, str]) -> bytes:
         ValueError: it is empty, has more than 64 entries, or a text over 65535 characters.
     """
     if type(context) is not dict and not isinstance(context, Mapping):  # ABC checks are slow
-        raise TypeError("context must be a mapping of str -> str")
+        raise InvalidArgument("context must be a mapping of str -> str")
     keys = tuple(context)
     shape = _shapes.get(keys) or _shape(keys)
     values = shape.values(context)
@@ -74,7 +76,7 @@ def encode_context(context: Mapping[str, str]) -> bytes:
         joined = "".join(values)  # TypeError for a value that is not a str
         lengths = shape.lengths(*map(len, values))
     except TypeError:
-        raise TypeError("context values must be str") from None
+        raise InvalidArgument("context values must be str") from None
     except struct.error:
-        raise ValueError("context values are at most 65535 characters") from None
+        raise InvalidArgument("context values are at most 65535 characters") from None
     return shape.prefix + lengths + joined.encode()

@@ -28,7 +28,7 @@ from piiguard.crypto._secret import SecretBytes
 from piiguard.crypto.epochs import Epochs
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.suites import Suite
-from piiguard.errors import KeyDestroyed, KeyNotFound, KeyProviderError
+from piiguard.errors import InvalidArgument, KeyDestroyed, KeyNotFound, KeyProviderError
 from piiguard.store import Store
 
 __all__ = ["DEFAULT_MAX_USES", "LIVENESS_INTERVAL", "DataKeys", "row_context"]
@@ -163,7 +163,7 @@ class DataKeys:
     def _reserve(self, scope: str, uses: int) -> _Active:
         """Reserve a block of uses of the scope's key, or retire it and make a new one."""
         if uses > self._max_uses:
-            raise ValueError("a batch may not exceed the key use limit")
+            raise InvalidArgument("a batch may not exceed the key use limit")
         keys = self._store.tables.keys
         with self._store.transaction() as connection:
             row = connection.execute(

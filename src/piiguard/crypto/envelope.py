@@ -19,7 +19,7 @@ from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
 from piiguard.crypto.roots import ROOT_SCOPE
-from piiguard.errors import DecryptionError, KeyNotFound
+from piiguard.errors import DecryptionError, EventNotRecorded, InvalidArgument, KeyNotFound
 from piiguard.events import AccessEvent, EventSink
 
 __all__ = ["Envelope"]
@@ -31,7 +31,7 @@ _RANDOMIZED_MIN = wire.HEADER_SIZE + wire.NONCE_SIZE + TAG_SIZE
 def _plaintext_bytes(value: object) -> bytes:
     if isinstance(value, str):
         return value.encode()
-    error = TypeError(f"encryption takes a str, not {type(value).__name__}")
+    error = InvalidArgument(f"encryption takes a str, not {type(value).__name__}")
     del value  # a phone passed as an int is still a phone
     raise error
 
@@ -41,8 +41,18 @@ def _clean(error: Exception) -> Exception:
     lone surrogate, as ``json.loads('"\\ud800"')`` yields) becomes a ValueError that does not
     carry the text, as UnicodeEncodeError's arguments do."""
     if isinstance(error, UnicodeError):
-        return ValueError("the value is not valid Unicode text (it holds a lone surrogate)")
+        return InvalidArgument("the value is not valid Unicode text (it holds a lone surrogate)")
     return error.with_traceback(None)
+
+
+def _index_refusal(field: object, bits: object) -> InvalidArgument | None:
+    if not isinstance(field, str) or not field:
+        return InvalidArgument("field must be a non-empty str")
+    if bits is not None and (
+        type(bits) is not int or bits % 8 or not 16 <= bits <= 256  # bool is not a width
+    ):
+        return InvalidArgument("bits must be a multiple of 8 between 16 and 256")
+    return None
 
 
 def _ciphertext_bytes(ciphertext: object) -> bytes | None:
@@ -125,7 +135,7 @@ class Envelope:
     ) -> list[str]:
         """Encrypt a batch under one key, reserving its uses once."""
         if len(values) != len(contexts):
-            raise ValueError("one context per value")
+            raise InvalidArgument("one context per value")
         sealed = self._seal_many(values, contexts, subject)
         if isinstance(sealed, list):
             return sealed
@@ -173,7 +183,7 @@ class Envelope:
             ValueError: an actor without a purpose, or a purpose without an actor.
         """
         if (actor is None) != (purpose is None):
-            raise ValueError("a reveal names both its actor and its purpose")
+            raise InvalidArgument("a reveal names both its actor and its purpose")
         aad_context = encode_context(context)
         blob = (
             wire.from_text(ciphertext) if type(ciphertext) is str else _ciphertext_bytes(ciphertext)
@@ -207,9 +217,9 @@ class Envelope:
     ) -> list[str]:
         """Decrypt a batch; one access event for the whole batch when an actor is given."""
         if len(ciphertexts) != len(contexts):
-            raise ValueError("one context per ciphertext")
+            raise InvalidArgument("one context per ciphertext")
         if (actor is None) != (purpose is None):
-            raise ValueError("a reveal names both its actor and its purpose")
+            raise InvalidArgument("a reveal names both its actor and its purpose")
         # every input checked before anything is opened: a bad context or ciphertext type
         # fails while no plaintext exists in this frame
         blobs = [_ciphertext_bytes(ciphertext) for ciphertext in ciphertexts]
@@ -269,13 +279,13 @@ class Envelope:
         key_id: int | None,
         count: int,
     ) -> Exception | None:
-        """Record the reveal; return (not raise) the sink's error, if it had one."""
+        """Record the reveal; return (not raise) EventNotRecorded if the sink failed."""
         try:
             self._events.record(
                 AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
             )
-        except Exception as error:  # handed back to the caller, unchanged
-            return error
+        except Exception as error:  # handed back to the caller, who reveals nothing
+            return EventNotRecorded(error)
         return None
 
     def _root_scope(self, subject: str | None) -> str:
@@ -353,11 +363,7 @@ class Envelope:
         ``subject=``, the key derives from the subject's own root key: the index finds a value
         among that subject's rows only, and erasing the subject stops it linking.
         """
-        refused: Exception | None = None
-        if not isinstance(field, str) or not field:
-            refused = TypeError("field must be a non-empty str")
-        elif bits is not None and (bits % 8 or not 16 <= bits <= 256):
-            refused = ValueError("bits must be a multiple of 8 between 16 and 256")
+        refused = _index_refusal(field, bits)
         if refused is not None:
             del value, subject
             raise refused
@@ -366,6 +372,37 @@ class Envelope:
             return wire.to_text(digest[: (bits or 256) // 8])
         del value, subject
         raise digest  # type: ignore[misc]
+
+    def blind_index_many(
+        self,
+        values: Sequence[str],
+        *,
+        field: str,
+        bits: int | None = None,
+        subject: str | None = None,
+    ) -> list[str]:
+        """:meth:`blind_index` of each value, the field's key derived once."""
+        refused: Exception | None = _index_refusal(field, bits)
+        if refused is None:
+            digests = self._digests(values, field, subject)
+            if isinstance(digests, list):
+                size = (bits or 256) // 8
+                return [wire.to_text(digest[:size]) for digest in digests]
+            refused = digests
+        del values, subject
+        raise refused
+
+    def _digests(
+        self, values: Sequence[str], field: str, subject: str | None
+    ) -> list[bytes] | Exception:
+        try:
+            scope = self._root_scope(subject)
+            _, key = self._keyring.derived_key("index", b"index/" + field.encode(), 32, scope)
+            mac = self._keyring.suite.mac
+            return [hmac_digest(mac, key, _plaintext_bytes(value)) for value in values]
+        except Exception as error:  # handed back to the caller, without the frames below
+            values = subject = None  # type: ignore[assignment]
+            return _clean(error)
 
     def vault_lookup(self, value: str, *, field: str) -> str:
         """The token vault's lookup digest of a value: a blind index under a root key of

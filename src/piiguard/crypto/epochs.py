@@ -27,7 +27,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.suites import Suite
-from piiguard.errors import KeyDestroyed, KeyProviderError, WrappedKeyInvalid
+from piiguard.errors import InvalidArgument, KeyDestroyed, KeyProviderError, WrappedKeyInvalid
 from piiguard.keys._context import context_bytes
 from piiguard.keys._secret import SecretBytes
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
@@ -68,7 +68,7 @@ def epoch_holder(kek: KEKProvider) -> EpochKeyHolder:
     holder = getattr(kek, "epoch_keys", None)
     if isinstance(holder, EpochKeyHolder):
         return holder
-    raise TypeError(
+    raise InvalidArgument(
         "this KEK keeps no epoch keys: pass epoch_keys=piiguard.keys.EpochKeyFile(path, kek)"
     )
 
@@ -244,7 +244,7 @@ class Epochs:
         erasure may hold that erasure's keys in a copy of the store.
         """
         if batch_size < 1:
-            raise ValueError("batch_size is at least 1")
+            raise InvalidArgument("batch_size is at least 1")
         self.add_holder(holder)
         table = self._store.tables.epochs
         with self._store.transaction() as connection:

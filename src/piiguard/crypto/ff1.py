@@ -19,13 +19,17 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from piiguard.errors import InvalidArgument
+
 __all__ = ["FF1"]
 
 _LOW64 = 2**64 - 1
 _PAIR = struct.Struct(">QQ")
 
 _MIN_DOMAIN = 1_000_000
-_MAX_LENGTH = 2**32 - 1
+#: SP 800-38G allows up to 2**32 characters; a PII value is short, and Python converts at most
+#: 4,300 decimal digits between text and int (sys.int_info): refuse past 4,096 up front.
+_MAX_LENGTH = 4096
 _MAX_TWEAK = 256
 _STANDARD_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _FORMATS = {2: "b", 8: "o", 10: "d", 16: "x"}
@@ -151,7 +155,7 @@ class FF1:
     def _many(self, texts: Sequence[str], tweak: bytes, *, decrypt: bool) -> list[str] | Exception:
         """The results, or the error (returned, not raised, so no frame keeps the texts)."""
         if not isinstance(tweak, bytes | bytearray) or len(tweak) > _MAX_TWEAK:
-            return ValueError("an FF1 tweak is bytes, at most 256 of them")
+            return InvalidArgument("an FF1 tweak is bytes, at most 256 of them")
         by_length: dict[int, list[int]] = {}
         for position, text in enumerate(texts):
             problem = self._problem(text)
@@ -168,17 +172,17 @@ class FF1:
     def _problem(self, text: object) -> Exception | None:
         """Why a text cannot be enciphered, or None."""
         if not isinstance(text, str):
-            return TypeError("FF1 takes str")
+            return InvalidArgument("FF1 takes str")
         if not self.min_length <= len(text) <= _MAX_LENGTH:
-            return ValueError(
-                f"FF1 with this alphabet takes {self.min_length} or more characters "
+            return InvalidArgument(
+                f"FF1 with this alphabet takes {self.min_length} to {_MAX_LENGTH} characters "
                 "(radix^length must be at least 1,000,000)"
             )
         if self._radix == 10 and self._alphabet == "0123456789":
             if not (text.isascii() and text.isdigit()):
-                return ValueError("a character is outside the FF1 alphabet")
+                return InvalidArgument("a character is outside the FF1 alphabet")
         elif text.translate(self._delete_alphabet):
-            return ValueError("a character is outside the FF1 alphabet")
+            return InvalidArgument("a character is outside the FF1 alphabet")
         return None
 
     def _ecb(self, data: bytes) -> bytes:

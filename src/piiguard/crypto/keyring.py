@@ -34,6 +34,7 @@ from piiguard.crypto.erasure_log import ErasureLog
 from piiguard.crypto.pseudonyms import Pseudonymizer
 from piiguard.crypto.roots import RootKeys
 from piiguard.crypto.suites import Suite
+from piiguard.errors import InvalidArgument
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
 from piiguard.store import Store, aware
 
@@ -83,9 +84,9 @@ class Keyring:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= max_uses <= DEFAULT_MAX_USES:
-            raise ValueError("max_uses must be between 1 and 2**32")
+            raise InvalidArgument("max_uses must be between 1 and 2**32")
         if max_age <= timedelta(0):
-            raise ValueError("max_age must be positive")
+            raise InvalidArgument("max_age must be positive")
         previous = tuple(previous_keks)
         holder = epoch_keys if epoch_keys is not None else epoch_holder(kek)
         earlier = [h for h in (_maybe_holder(p) for p in previous) if h is not None]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from piiguard.crypto.hazmat.mac import hmac_digest
 from piiguard.crypto.roots import RootKeys
 from piiguard.crypto.suites import Suite
+from piiguard.errors import InvalidArgument, require_subject
 
 __all__ = ["Pseudonymizer"]
 
@@ -30,8 +31,10 @@ class Pseudonymizer:
         """The scope of a data subject: a keyed pseudonym, so the key table names no one."""
         scope = self._scopes.get(subject)
         if scope is None:
-            if not isinstance(subject, str) or not subject:
-                raise TypeError("subject must be a non-empty str")
+            refused = require_subject(subject)
+            if isinstance(refused, InvalidArgument):
+                del subject
+                raise refused
             _, root = self._roots.root_key("pseudonym")
             scope = (
                 "subject:"

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from piiguard.crypto.hazmat.aead import Aead, Sm4Gcm
+from piiguard.errors import InvalidArgument
 
 __all__ = ["SUITES", "Suite", "get_suite"]
 
@@ -55,5 +56,5 @@ def get_suite(name: str) -> Suite:
     """
     suite = SUITES.get(name)
     if suite is None:
-        raise ValueError(f"unknown suite; choose one of {sorted(SUITES)}")
+        raise InvalidArgument(f"unknown suite; choose one of {sorted(SUITES)}")
     return suite

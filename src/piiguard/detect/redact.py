@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from piiguard.detect.scan import scan
+from piiguard.errors import InvalidArgument, boundary
 from piiguard.masking import MaskingPolicy, MaskRule, masker_for
 
 __all__ = ["redact", "redact_many"]
 
 
+@boundary
 def redact(text: str, policy: MaskingPolicy | None = None, *, role: str | None = None) -> str:
     """Return ``text`` with each piece of PII found by :func:`scan` masked by its kind.
 
@@ -26,7 +28,7 @@ def redact(text: str, policy: MaskingPolicy | None = None, *, role: str | None =
     if not findings:
         return text
     if role is not None and policy is None:
-        raise ValueError("a role needs a policy")
+        raise InvalidArgument("a role needs a policy")
     maskers: dict[str, MaskRule] = {}
     pieces = []
     position = 0

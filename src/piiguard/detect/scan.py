@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from piiguard.detect._pattern import CANDIDATES
+from piiguard.errors import InvalidArgument, boundary
 from piiguard.validate import check_cn_resident_id, is_cn_mobile, luhn_valid
 from piiguard.validate._text import strip_separators
 
@@ -79,6 +80,7 @@ def _classify(group: str | None, candidate: str) -> str | None:
     return group  # email, ipv4, cn_passport: the pattern is the whole check
 
 
+@boundary
 def scan(text: str) -> list[Finding]:
     """Find phones, e-mails, ID numbers, bank cards, IP addresses and passports in a text.
 
@@ -91,10 +93,10 @@ def scan(text: str) -> list[Finding]:
         [Finding(kind='phone', start=5, end=16)]
 
     Raises:
-        TypeError: ``text`` is not a str.
+        InvalidArgument: ``text`` is not a str (also a TypeError).
     """
     if not isinstance(text, str):
-        raise TypeError(f"scan() takes a str, not {type(text).__name__}")
+        raise InvalidArgument(f"scan() takes a str, not {type(text).__name__}")
     findings = []
     for match in CANDIDATES.finditer(text):
         candidate = match.group()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from piiguard.errors import KeyDestroyed, KeyProviderError, WrappedKeyInvalid
+from piiguard.errors import InvalidArgument, KeyDestroyed, KeyProviderError, WrappedKeyInvalid
 
 __all__ = ["AwsKmsKEK"]
 
@@ -31,7 +31,7 @@ class AwsKmsKEK:
 
     def __init__(self, *, key_id: str, client: Any = None, epoch_deletion_days: int = 7) -> None:
         if not 7 <= epoch_deletion_days <= 30:
-            raise ValueError("KMS waits 7 to 30 days before deleting a key")
+            raise InvalidArgument("KMS waits 7 to 30 days before deleting a key")
         try:
             import boto3
             from botocore.exceptions import BotoCoreError, ClientError

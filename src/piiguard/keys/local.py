@@ -21,7 +21,7 @@ from typing import NoReturn
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from piiguard.errors import KeyProviderError, WrappedKeyInvalid
+from piiguard.errors import InvalidArgument, KeyProviderError, PiiGuardError, WrappedKeyInvalid
 from piiguard.keys._context import context_bytes
 from piiguard.keys._files import read_private, write_private
 from piiguard.keys._secret import SecretBytes
@@ -56,12 +56,22 @@ class LocalKEK:
         """Create a new random KEK in a new file of mode 0600.
 
         Raises:
-            FileExistsError: the file exists (a key is never overwritten).
+            InvalidArgument: the file exists (a key is never overwritten).
+            KeyProviderError: the file cannot be written (no such directory, no permission).
         """
         key = SecretBytes(os.urandom(_KEY_SIZE))
         target = Path(path)
         content = SecretBytes(_HEADER + base64.b64encode(key) + b"\n")
-        write_private(target, content, replace=False)
+        failure: PiiGuardError | None = None
+        try:
+            write_private(target, content, replace=False)
+        except FileExistsError:
+            failure = InvalidArgument("a key file exists at this path: a key is never overwritten")
+        except OSError as error:
+            failure = KeyProviderError(f"cannot write the key file: {error.strerror}")
+        if failure is not None:
+            del key, content
+            raise failure
         return cls(key, target, _token=_CONSTRUCT)
 
     @classmethod

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from piiguard.errors import PiiGuardError
+from piiguard.errors import InvalidArgument, PiiGuardError
 from piiguard.kinds import BUILTIN_KINDS, PIIKind, get_kind
 from piiguard.masking._defaults import DEFAULT_RULES
 from piiguard.masking._layout import MASK, mask_whole
@@ -45,7 +45,7 @@ def _fast_cn_mobile(value: str) -> str:
     if len(value) == 11 and value.isdigit() and value[0] == "1":
         return value[:3] + "****" + value[7:]
     if not isinstance(value, str):
-        raise TypeError("masking takes text")  # mask() turns this into its own clean error
+        raise InvalidArgument("masking takes text")  # mask() turns this into its own clean error
     return _GENERAL_PHONE(value)
 
 
@@ -93,8 +93,8 @@ def masker_for(kind: str | PIIKind, rule: MaskRule | None = None) -> MaskRule:
     return _build_masker(kind, rule)
 
 
-def _not_text(value: object) -> TypeError:
-    return TypeError(f"masking takes text, not {type(value).__name__}")
+def _not_text(value: object) -> InvalidArgument:
+    return InvalidArgument(f"masking takes text, not {type(value).__name__}")
 
 
 def _resolve(kind: str | PIIKind, rule: MaskRule | None) -> MaskRule | PiiGuardError:
@@ -122,7 +122,7 @@ def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> st
 
     Raises:
         UnknownKind: ``kind`` names no built-in kind.
-        TypeError: ``value`` is not text.
+        InvalidArgument: ``value`` is not text (also a TypeError).
 
     Examples:
         >>> mask("13812345678", "phone")
@@ -151,14 +151,16 @@ def mask_many(
 
     Raises:
         UnknownKind: ``kind`` names no built-in kind.
-        TypeError: a value is not text (nothing is returned).
+        InvalidArgument: a value is not text (nothing is returned; also a TypeError).
     """
     default = _DEFAULT_MASKERS.get(kind) if rule is None and isinstance(kind, str) else None
     masker = default if default is not None else _resolve(kind, rule)
     batch = values if isinstance(values, list) else list(values)
     del values
     if isinstance(masker, PiiGuardError) or not all(isinstance(value, str) for value in batch):
-        error = masker if isinstance(masker, PiiGuardError) else TypeError("masking takes text")
+        error = (
+            masker if isinstance(masker, PiiGuardError) else InvalidArgument("masking takes text")
+        )
         del batch, kind
         raise error
     return list(map(masker, batch))
@@ -182,7 +184,7 @@ def mask_model(
         UnknownRole: ``policy`` does not define ``role``.
     """
     if role is not None and policy is None:
-        raise ValueError("a role needs a policy")
+        raise InvalidArgument("a role needs a policy")
     maskers: dict[PIIKind, MaskRule] = {}
 
     def masked(value: Any) -> Any:

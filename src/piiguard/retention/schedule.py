@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from piiguard.errors import PolicyViolation
+from piiguard.errors import InvalidArgument, PolicyViolation, boundary
 from piiguard.retention.participant import RecordsParticipant
 from piiguard.retention.policy import RetentionPolicy
 from piiguard.store import Store, aware
@@ -80,13 +80,15 @@ class Retention:
 
     # -- configuration -------------------------------------------------------------------
 
+    @boundary
     def policy(self, policy: RetentionPolicy) -> RetentionPolicy:
         """Register (or replace) the policy of a category."""
         if not isinstance(policy, RetentionPolicy):
-            raise TypeError("policy() takes a piiguard.RetentionPolicy")
+            raise InvalidArgument("policy() takes a piiguard.RetentionPolicy")
         self._policies[policy.category] = policy
         return policy
 
+    @boundary
     def policy_for(self, category: str) -> RetentionPolicy:
         """The registered policy of a category.
 
@@ -124,6 +126,7 @@ class Retention:
 
     # -- tracking --------------------------------------------------------------------------
 
+    @boundary
     def track(
         self,
         category: str,
@@ -139,10 +142,10 @@ class Retention:
         """
         policy = self.policy_for(category)
         if not isinstance(record_id, str) or not 0 < len(record_id) <= 128:
-            raise ValueError("a record id is a text of 1 to 128 characters")
+            raise InvalidArgument("a record id is a text of 1 to 128 characters")
         event_at = at or self._clock()
         if event_at.tzinfo is None:
-            raise ValueError("at must be timezone-aware")
+            raise InvalidArgument("at must be timezone-aware")
         due = event_at + policy.keep
         scope = self._pseudonym(subject) if subject is not None else None
         table = self._tables.retention
@@ -175,6 +178,7 @@ class Retention:
             )
             return due
 
+    @boundary
     def hold(
         self,
         *,
@@ -189,11 +193,11 @@ class Retention:
         Held records are never swept or erased until the hold is released or ``until`` passes.
         """
         if subject is None and category is None:
-            raise ValueError("a hold names a subject, a category, or a category and a record")
+            raise InvalidArgument("a hold names a subject, a category, or a category and a record")
         if record_id is not None and category is None:
-            raise ValueError("a record hold names its category")
+            raise InvalidArgument("a record hold names its category")
         if not isinstance(reason, str) or not 0 < len(reason) <= 200:
-            raise ValueError("a hold gives a reason of 1 to 200 characters")
+            raise InvalidArgument("a hold gives a reason of 1 to 200 characters")
         hold_id = "hold_" + os.urandom(12).hex()
         # named before the transaction: a first pseudonym may create the root key, in a
         # transaction of its own (on SQLite, one inside another would wait for ever)
@@ -212,6 +216,7 @@ class Retention:
             )
         return hold_id
 
+    @boundary
     def release(self, hold_id: str) -> None:
         """End a hold; the records it kept become due as their policy says."""
         holds = self._tables.holds
@@ -257,6 +262,7 @@ class Retention:
             ).all()
         return {(row.category, row.record_id) for row in rows}
 
+    @boundary
     def is_frozen(self, category: str, record_id: str) -> bool:
         """Whether a record is frozen: kept for a legal minimum after an erasure request, and
         not to be processed any more."""
@@ -271,6 +277,7 @@ class Retention:
 
     # -- sweeps ---------------------------------------------------------------------------
 
+    @boundary
     def sweep(
         self,
         now: datetime | None = None,
@@ -291,7 +298,7 @@ class Retention:
         ``key_epoch``), so shreds reach copies of the store within that period.
         """
         if batch < 1:
-            raise ValueError("batch is at least 1")
+            raise InvalidArgument("batch is at least 1")
         moment = now or self._clock()
         if dry_run:
             return self._dry_run(moment)
@@ -470,6 +477,7 @@ class Retention:
 
     # -- erasure ----------------------------------------------------------------------------
 
+    @boundary
     def shred_blocked(
         self,
         scope: str,

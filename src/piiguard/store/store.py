@@ -24,8 +24,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from piiguard.errors import StoreError
+from piiguard.errors import InvalidArgument, PiiGuardError, StoreError
 from piiguard.store._changes import PostgresChanges, SqliteChanges, local_changes, notify
+from piiguard.store._failures import describe, translate_errors
 from piiguard.store._schema import SCHEMA_VERSION, Tables
 
 __all__ = ["Store", "aware"]
@@ -83,26 +84,30 @@ class Store:
             schema: a PostgreSQL schema to hold the tables, created if absent.
 
         Raises:
-            StoreError: the database cannot be reached, or holds a newer schema.
+            StoreError: the database cannot be reached, or holds a newer schema; ``reason``
+                names the cause (``refused``, ``authentication``, ``missing_database``,
+                ``corrupted``, ``cannot_open``, ``newer_schema``).
             ValueError: a schema name on SQLite, or one that is not a plain identifier.
         """
         parsed = make_url(url)
         is_sqlite = parsed.get_backend_name() == "sqlite"
         if schema is not None and (is_sqlite or not _SCHEMA_NAME.fullmatch(schema)):
-            raise ValueError("schema is a lower-case identifier, and only for PostgreSQL")
+            raise InvalidArgument("schema is a lower-case identifier, and only for PostgreSQL")
         if is_sqlite:
             engine = cls._sqlite_engine(url, parsed.database)
         else:
             engine = create_engine(url, pool_pre_ping=True)
+        translate_errors(engine)
         del url  # it may hold a password: keep it out of the locals of a failing frame
         store = cls(engine, Tables(schema))
-        failure: StoreError | None = None
+        failure: PiiGuardError | None = None
         try:
             store._migrate(schema, is_sqlite)
         except SQLAlchemyError as error:
-            failure = StoreError(f"cannot open the store: {type(error).__name__}")
-        except StoreError as error:
+            failure = describe(error) or StoreError("cannot open the store", "unavailable")
+        except PiiGuardError as error:  # the driver's error under it holds the URL
             failure = error.with_traceback(None)
+            failure.__cause__ = failure.__context__ = None
         if failure is not None:
             engine.dispose()
             raise failure
@@ -140,7 +145,9 @@ class Store:
                     meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION))
                 )
             elif int(found) > SCHEMA_VERSION:
-                raise StoreError("the store was written by a newer piiguard; upgrade piiguard")
+                raise StoreError(
+                    "the store was written by a newer piiguard; upgrade piiguard", "newer_schema"
+                )
             elif int(found) < SCHEMA_VERSION:  # new tables were created above
                 self._add_columns(connection)
                 connection.execute(

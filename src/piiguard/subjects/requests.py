@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from piiguard.errors import KeyDestroyed
+from piiguard.errors import InvalidArgument, KeyDestroyed, require_subject
 from piiguard.store import Store, aware
 from piiguard.subjects.protocol import (
     Erased,
@@ -119,9 +119,9 @@ class Subjects:
 
     def _check_name(self, name: object) -> None:
         if not isinstance(name, str) or not 0 < len(name) <= 64:
-            raise ValueError("a table name is a text of 1 to 64 characters")
+            raise InvalidArgument("a table name is a text of 1 to 64 characters")
         if name in _RESERVED or name in {p.participant for p in (self._records, *self._parts)}:
-            raise ValueError(f"{name!r} is a name piiguard uses; choose another")
+            raise InvalidArgument(f"{name!r} is a name piiguard uses; choose another")
 
     def _table(self, name: str) -> ApplicationTable:
         found = self._tables.get(name)
@@ -136,12 +136,13 @@ class Subjects:
 
     def erase(self, subject: str, reason: str = "request") -> ErasureReceipt:
         """Erase a subject from every participant; see the module docstring."""
-        if not isinstance(subject, str) or not subject:
+        refused = require_subject(subject)
+        if isinstance(refused, InvalidArgument):
             del subject
-            raise ValueError("subject is a non-empty str")
+            raise refused
         if not isinstance(reason, str) or not 0 < len(reason) <= 64:
             del subject
-            raise ValueError("reason is a text of 1 to 64 characters")
+            raise InvalidArgument("reason is a text of 1 to 64 characters")
         scope = self._keys.subject_scope(subject)
         now = self._clock()
         steps: list[ErasureStep] = []
@@ -296,9 +297,10 @@ class Subjects:
         ``destroyed``; a part that fails is None and named, with the error's type, in
         ``unavailable``; ``keys`` counts the subject's keys by status.
         """
-        if not isinstance(subject, str) or not subject:
+        refused = require_subject(subject)
+        if isinstance(refused, InvalidArgument):
             del subject
-            raise ValueError("subject is a non-empty str")
+            raise refused
         out: dict[str, Any] = {"subject": subject}
         destroyed: list[str] = []
         unavailable: list[dict[str, str]] = []

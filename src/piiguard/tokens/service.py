@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from piiguard.crypto import Keyring, wire
 from piiguard.crypto.ff1 import FF1
 from piiguard.crypto.handles import Mac
-from piiguard.errors import InvalidPII
+from piiguard.errors import InvalidArgument, InvalidPII, boundary
 from piiguard.kinds import PIIKind, get_kind
 from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
 from piiguard.validate._text import SEPARATORS, to_halfwidth
@@ -79,6 +79,7 @@ class Tokens:
             found = self._token_keys[kind.name] = (prefix, mac)
         return found
 
+    @boundary
     def token(self, value: str, *, kind: str | PIIKind) -> str:
         """A deterministic, keyed, irreversible token of the normalised value.
 
@@ -95,6 +96,7 @@ class Tokens:
         digest = key.digest(normalised.encode("utf-8", "surrogatepass"))
         return _TOKEN_PREFIX + wire.to_text(prefix + digest[:_TOKEN_DIGEST])
 
+    @boundary
     def token_many(self, values: Sequence[str], *, kind: str | PIIKind) -> list[str]:
         """Tokens of many values of one kind; the key is resolved once.
 
@@ -134,7 +136,9 @@ class Tokens:
             shaper = self._fpe.get(resolved.name)
             if shaper is None or not isinstance(tweak, bytes):
                 return (
-                    _unsupported(resolved.name) if shaper is None else TypeError("tweak is bytes")
+                    _unsupported(resolved.name)
+                    if shaper is None
+                    else InvalidArgument("tweak is bytes")
                 )
             normalised = resolved.check(value)
             if not isinstance(normalised, str):
@@ -159,6 +163,7 @@ class Tokens:
         # Kept only if it reads back as the canonical token: a layout is cosmetic.
         return laid_out if laid_out is not None and kind.check(laid_out) == token else token
 
+    @boundary
     def fpe(self, value: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
         """A format-preserving token: a value of the same kind, length and layout, reversible.
 
@@ -172,6 +177,7 @@ class Tokens:
         del value
         raise result
 
+    @boundary
     def fpe_decrypt(self, token: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
         """The value a format-preserving token stands for (same kind and tweak)."""
         result = self._run(token, kind, tweak, decrypt=True)
@@ -179,6 +185,34 @@ class Tokens:
             return result
         del token  # an invalid "token" may be a plaintext value passed by mistake
         raise result
+
+    @boundary
+    def fpe_many(
+        self, values: Sequence[str], *, kind: str | PIIKind, tweak: bytes = b""
+    ) -> list[str]:
+        """:meth:`fpe` of each value; all or nothing (the first invalid value raises)."""
+        return self._run_many(values, kind, tweak, decrypt=False)
+
+    @boundary
+    def fpe_decrypt_many(
+        self, tokens: Sequence[str], *, kind: str | PIIKind, tweak: bytes = b""
+    ) -> list[str]:
+        """:meth:`fpe_decrypt` of each token; all or nothing."""
+        return self._run_many(tokens, kind, tweak, decrypt=True)
+
+    def _run_many(
+        self, values: Sequence[str], kind: str | PIIKind, tweak: bytes, decrypt: bool
+    ) -> list[str]:
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise InvalidArgument("values is a sequence of str")
+        out: list[str] = []
+        for value in values:
+            result = self._run(value, kind, tweak, decrypt=decrypt)
+            if not isinstance(result, str):
+                del value, values, out
+                raise result
+            out.append(result)
+        return out
 
 
 def _replace_digits(layout: str, digits: str) -> str:

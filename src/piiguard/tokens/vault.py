@@ -18,9 +18,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, select
 
 from piiguard.crypto import Envelope, Keyring, wire
-from piiguard.errors import DecryptionError, TokenExpired, TokenNotFound
+from piiguard.errors import (
+    DecryptionError,
+    EventNotRecorded,
+    InvalidArgument,
+    TokenExpired,
+    TokenNotFound,
+    boundary,
+)
 from piiguard.events import AccessEvent, EventSink
-from piiguard.kinds import get_kind
+from piiguard.kinds import PIIKind, get_kind
 from piiguard.store import Store, aware
 
 __all__ = ["TokenVault"]
@@ -53,18 +60,23 @@ class TokenVault:
     def _scope(self, subject: str | None) -> str:
         return "default" if subject is None else self._keyring.subject_scope(subject)
 
+    @boundary
     def tokenize(
         self,
         value: str,
         *,
+        kind: str | PIIKind,
         subject: str | None = None,
-        kind: str = "personal_info",
         ttl: timedelta | None = None,
     ) -> str:
         """Store ``value`` and return its token (the existing live one for a repeat).
 
+        ``kind`` is required: the value is checked and normalised as that kind (a card is
+        Luhn-checked), and repeats are found per kind. Use ``"personal_info"`` for free text.
+
         Raises:
             InvalidPII: the value is not valid for ``kind``.
+            InvalidArgument: no kind was given, or the subject is not a non-empty str.
         """
         tokens = self._tokenize([value], subject, kind, ttl)
         if isinstance(tokens, list):
@@ -72,12 +84,13 @@ class TokenVault:
         del value
         raise tokens
 
+    @boundary
     def tokenize_many(
         self,
         values: Sequence[str],
         *,
+        kind: str | PIIKind,
         subject: str | None = None,
-        kind: str = "personal_info",
         ttl: timedelta | None = None,
     ) -> list[str]:
         """Tokenize a batch in one transaction; repeats get one token."""
@@ -88,7 +101,11 @@ class TokenVault:
         raise tokens
 
     def _tokenize(
-        self, values: Sequence[str], subject: str | None, kind: str, ttl: timedelta | None
+        self,
+        values: Sequence[str],
+        subject: str | None,
+        kind: str | PIIKind,
+        ttl: timedelta | None,
     ) -> list[str] | Exception:
         normalised: list[str] = []
         try:
@@ -175,6 +192,7 @@ class TokenVault:
                     found[row.lookup] = row.token
         return found
 
+    @boundary
     def detokenize(self, token: str, *, actor: str, purpose: str) -> str:
         """The value behind a token, reported as a reveal by ``actor`` for ``purpose``.
 
@@ -185,7 +203,7 @@ class TokenVault:
             ValueError: no actor or no purpose.
         """
         if not actor or not purpose:
-            raise ValueError("detokenize names its actor and its purpose")
+            raise InvalidArgument("detokenize names its actor and its purpose")
         vault = self._store.tables.vault
         with self._store.engine.connect() as connection:
             row = connection.execute(select(vault).where(vault.c.token == token)).first()
@@ -203,12 +221,13 @@ class TokenVault:
                 AccessEvent("detokenize", actor, purpose, self._clock(), {"kind": row.kind})
             )
         except Exception as error:  # an audited reveal that cannot be recorded does not happen
-            failure = error
+            failure = EventNotRecorded(error)
         else:
             return value
         del value
         raise failure
 
+    @boundary
     def entries(self, subject: str, *, actor: str, purpose: str) -> list[dict[str, str]]:
         """A subject's live vault entries with their values (an access request): each value
         is revealed like ``detokenize`` does, with an access event."""
@@ -235,6 +254,7 @@ class TokenVault:
         value = ""
         raise failure
 
+    @boundary
     def delete_subject(self, subject: str) -> int:
         """Delete every vault entry of a subject; return how many (erasure calls this)."""
         vault = self._store.tables.vault
@@ -255,6 +275,7 @@ class TokenVault:
         """Access request: the subject's entries with their values (each reveal audited)."""
         return self.entries(subject, actor="access-request", purpose="access_request")
 
+    @boundary
     def purge_expired(self) -> int:
         """Delete entries whose time to live has passed; return how many."""
         vault = self._store.tables.vault
