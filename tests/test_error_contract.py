@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import piiguard as pg
-from piiguard.keys import LocalKEK
+from piiguard.testing import SettableClock, throwaway_guard
 from tests.helpers import CANARIES, CANARY_ID, CANARY_PHONE
 
 CTX = {"table": "customers", "column": "phone"}
@@ -119,13 +119,9 @@ CALLS: dict[str, Callable[[pg.Guard, Any], object]] = {
 
 
 @pytest.fixture(scope="module")
-def shared_guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg.Guard]:
+def shared_guard() -> Iterator[pg.Guard]:
     """One Guard for every example (hypothesis reruns a test body many times)."""
-    base: Path = tmp_path_factory.mktemp("contract")
-    kek = LocalKEK.generate(base / "kek.key")
-    with pg.Guard.open(
-        f"sqlite:///{base / 'store.db'}", kek=kek, clock=lambda: datetime(2026, 11, 1, tzinfo=UTC)
-    ) as guard:
+    with throwaway_guard(clock=SettableClock()) as guard:
         guard.consent.register(pg.Purpose("marketing", basis="consent", kinds={"phone"}))
         guard.consent.publish_notice("v1", purposes=["marketing"])
         guard.retention.policy(pg.RetentionPolicy("orders", keep=timedelta(days=30)))

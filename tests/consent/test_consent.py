@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.testing import SettableClock, throwaway_guard
 from piiguard.validate import cn_resident_id_check_char
 from tests.conftest import StoreTarget
 from tests.helpers import CANARY_PHONE, assert_no_canary, piiguard_frames_text
@@ -201,7 +202,8 @@ def test_a_notice_that_does_not_describe_a_purpose_cannot_carry_its_consent(shop
 
 def test_children_under_14_need_a_guardian(shop: pg.Guard) -> None:
     """PIPL Art. 31: by birth date or by resident ID, a minor's grant names a guardian."""
-    young = date.today() - timedelta(days=365 * 10)
+    today = shop.consent.now().date()  # the Guard's clock, not the machine's
+    young = today - timedelta(days=365 * 10)
     with pytest.raises(pg.PolicyViolation, match="guardian"):
         shop.consent.grant("kid-1", "marketing_sms", notice=NOTICE, born=young)
     shop.consent.grant(
@@ -212,10 +214,25 @@ def test_children_under_14_need_a_guardian(shop: pg.Guard) -> None:
     child_id = first17 + cn_resident_id_check_char(first17)
     with pytest.raises(pg.PolicyViolation, match="guardian"):
         shop.consent.grant("kid-2", "marketing_sms", notice=NOTICE, id_number=child_id)
-    adult = date.today() - timedelta(days=365 * 30)
+    adult = today - timedelta(days=365 * 30)
     shop.consent.grant("adult", "marketing_sms", notice=NOTICE, born=adult)
     with pytest.raises(pg.InvalidPII):
         shop.consent.grant("kid-3", "marketing_sms", notice=NOTICE, id_number="11010519491231002Y")
+
+
+def test_the_guardian_age_is_exact_to_the_day() -> None:
+    """A subject 14 tomorrow needs a guardian today and not tomorrow (a settable clock)."""
+    clock = SettableClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
+    with throwaway_guard(clock=clock) as guard:
+        _setup(guard)
+        born = date(2012, 3, 2)
+        with pytest.raises(pg.PolicyViolation, match="guardian"):
+            guard.consent.grant("kid", "marketing_sms", notice=NOTICE, born=born)
+        clock.advance(timedelta(days=1))
+        guard.consent.grant("kid", "marketing_sms", notice=NOTICE, born=born)
+        assert guard.consent.check("kid", "marketing_sms")
+        with pytest.raises(pg.InvalidArgument, match="born"):
+            guard.consent.grant("kid", "marketing_sms", notice=NOTICE, born="2012-03-02")  # type: ignore[arg-type]
 
 
 def test_a_material_notice_makes_earlier_grants_stale(shop: pg.Guard) -> None:
@@ -267,7 +284,7 @@ def test_history_and_proof(shop: pg.Guard) -> None:
     assert proof.notice.version == NOTICE
     assert proof.purpose_version == 1
     assert proof.grant is not None
-    assert proof.grant.at <= datetime.now(UTC)
+    assert proof.grant.at <= shop.consent.now()
     shop.consent.grant("u3", "marketing_sms", notice=NOTICE, evidence={"ip": "203.0.113.9"})
     assert "203.0.113.9" not in repr(shop.consent.proof("u3", "marketing_sms"))
     empty = shop.consent.proof("u2", "marketing_sms")

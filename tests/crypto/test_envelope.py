@@ -345,4 +345,5 @@ def test_the_guard_declares_its_public_methods_on_the_class() -> None:
         method = vars(pg.Guard)[name]
         assert callable(method), name
         assert method.__doc__, name
-        assert f"{name}(self" in pydoc.render_doc(pg.Guard, renderer=pydoc.plaintext), name
+        text = pydoc.render_doc(pg.Guard, renderer=pydoc.plaintext)  # type: ignore[attr-defined]
+        assert f"{name}(self" in text, name

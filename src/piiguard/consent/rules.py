@@ -110,6 +110,8 @@ def guardian_needed(born: date | None, id_number: str | None, today: date) -> bo
     Raises:
         InvalidPII: ``id_number`` is not a valid resident ID.
     """
+    if born is not None and not isinstance(born, date):
+        raise InvalidArgument("born is a datetime.date")
     if id_number is not None:
         checked = check_cn_resident_id(id_number)
         if isinstance(checked, InvalidPII):
