@@ -116,6 +116,40 @@ def test_agrees_with_a_textbook_implementation(case: tuple[bytes, str, bytes, st
     assert ff1.decrypt_many([expected], tweak) == [text]
 
 
+def _feistel_bytes(radix: int, length: int) -> int:
+    """d of SP 800-38G: how many bytes each round's expansion yields."""
+    bits = 0
+    while 2**bits < radix ** (length - length // 2):
+        bits += 1
+    return 4 * ((((bits + 7) // 8) + 3) // 4) + 4
+
+
+@settings(max_examples=60)
+@given(
+    st.sampled_from([10, 16, 36]).flatmap(
+        lambda radix: st.tuples(
+            st.just(radix),
+            st.integers(60, 400).flatmap(
+                lambda n: st.text(STANDARD[:radix], min_size=n, max_size=n)
+            ),
+        )
+    ),
+    st.binary(min_size=16, max_size=16),
+    st.binary(max_size=24),
+)
+def test_long_texts_expand_over_several_blocks_like_the_reference(
+    case: tuple[int, str], key: bytes, tweak: bytes
+) -> None:
+    """Texts long enough that each round needs more than one AES block (d > 16): the
+    multi-block expansion (S = R || CIPH(R xor [1]) || ...) agrees with the spec."""
+    radix, text = case
+    assert _feistel_bytes(radix, len(text)) > 16
+    ff1 = FF1(key, STANDARD[:radix])
+    expected = _reference_ff1(key, STANDARD[:radix], tweak, text)
+    assert ff1.encrypt(text, tweak) == expected
+    assert ff1.decrypt_many([expected, expected], tweak) == [text, text]
+
+
 @given(
     st.integers(6, 40).flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n)),
     st.binary(max_size=16),
