@@ -48,18 +48,30 @@ def _part(path: Path) -> str:
     return relative.parts[0].removesuffix(".py")
 
 
-def _imported_parts(path: Path) -> set[str]:
-    parts = set()
+def _imports(path: Path) -> list[str]:
+    """Every piiguard module ``path`` imports, dotted; ``from piiguard import x`` counts as
+    importing ``piiguard.x`` (a part) or the package root ``piiguard`` (anything else)."""
+    parts_here = {p.name.removesuffix(".py") for p in SRC.iterdir()}
+    found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("piiguard."):
-            parts.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import"
+            if node.module == "piiguard":
+                found += [
+                    f"piiguard.{alias.name}" if alias.name in parts_here else "piiguard"
+                    for alias in node.names
+                ]
+            elif node.module and node.module.startswith("piiguard."):
+                found.append(node.module)
         elif isinstance(node, ast.Import):
-            parts.update(
-                alias.name.split(".")[1]
-                for alias in node.names
-                if alias.name.startswith("piiguard.")
-            )
-    return parts
+            found += [alias.name for alias in node.names if alias.name.startswith("piiguard")]
+    return found
+
+
+def _imported_parts(path: Path) -> set[str]:
+    return {
+        module.split(".")[1] if "." in module else "<package root>" for module in _imports(path)
+    }
 
 
 MODULES = sorted(
@@ -84,3 +96,44 @@ def test_nothing_imports_the_cli_or_the_integrations() -> None:
         for leaf in ("cli", "integrations", "testing"):
             if _part(path) != leaf:
                 assert leaf not in _imported_parts(path), path
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(SRC)))
+def test_private_modules_stay_in_their_part(path: Path) -> None:
+    """A module whose name starts with ``_`` is imported only from its own part, and
+    ``crypto/hazmat/`` (raw primitives) only from ``crypto/``."""
+    part = _part(path)
+    for module in _imports(path):
+        names = module.split(".")[1:]
+        if any(name.startswith("_") for name in names):
+            assert names[0] == part, f"{module} is private to {names[0]}/"
+        if "hazmat" in names:
+            assert part == "crypto", f"{module} is for crypto/ only"
+
+
+def test_the_package_root_is_imported_by_no_module() -> None:
+    """``from piiguard import X`` inside the package would import every part at once."""
+    for path in MODULES:
+        if _part(path) != "cli":
+            assert "<package root>" not in _imported_parts(path), path
+
+
+#: DESIGN §1's import directions, as written there ("A -> B: A may import B"); parts not built
+#: yet (audit, sharing, records) are left out.
+DESIGN_DIRECTIONS = (
+    "masking, detect, fields -> kinds, validate; fields -> masking; crypto -> keys, store; "
+    "tokens -> crypto, store; consent, retention -> store; subjects -> store; "
+    "guard -> crypto, tokens, consent, retention, subjects; integrations, cli -> guard"
+)
+
+
+def test_the_table_allows_what_design_section_1_draws() -> None:
+    """Every direction DESIGN §1 draws is allowed here, and what it forbids is not."""
+    for rule in DESIGN_DIRECTIONS.split("; "):
+        importers, imported = (side.split(", ") for side in rule.split(" -> "))
+        for importer in importers:
+            allowed = ALLOWED[importer]
+            assert "*" in allowed or set(imported) <= allowed, rule
+    for pure in ("masking", "detect"):  # "never import crypto or store: pure functions"
+        assert not {"crypto", "store", "keys"} & ALLOWED[pure]
+    assert not {"consent", "retention", "tokens", "crypto"} & ALLOWED["subjects"]

@@ -21,3 +21,16 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     guard = namespace["guard"]
     assert (tmp_path / ".piiguard").is_dir()
     guard.close()  # type: ignore[attr-defined]
+
+
+def test_the_storage_docs_name_every_table() -> None:
+    """docs/encryption.md lists the tables piiguard keeps, all of them and no others."""
+    from piiguard.store._schema import Tables
+
+    docs = (Path(__file__).parent.parent / "docs" / "encryption.md").read_text(encoding="utf-8")
+    section = docs.split("## Storage", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(piiguard_[a-z_]+)`", section))
+    assert named == {table.name for table in Tables(None).metadata.sorted_tables}
+    count = len(named)
+    words = {14: "fourteen", 15: "fifteen", 16: "sixteen", 17: "seventeen"}
+    assert f"keeps {words.get(count, count)} tables" in section

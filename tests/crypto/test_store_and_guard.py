@@ -113,7 +113,7 @@ def test_close_is_idempotent(tmp_path: Path, kek: LocalKEK) -> None:
     text = guard.encrypt(CANARY_PHONE, context=CONTEXT)
     guard.close()
     guard.close()
-    assert guard.store.engine.pool.checkedout() == 0
+    assert guard.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     with pg.Guard.open(url, kek=kek) as again:
         assert again.decrypt(text, context=CONTEXT) == CANARY_PHONE
 

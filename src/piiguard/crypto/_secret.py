@@ -1,5 +1,5 @@
 """SecretBytes, as the crypto recipes name it (defined in keys/, the lowest key layer)."""
 
-from piiguard.keys._secret import SecretBytes
+from piiguard.keys.secret import SecretBytes
 
 __all__ = ["SecretBytes"]

@@ -64,8 +64,8 @@ def encode_context(context: Mapping[str, str]) -> bytes:
     """Canonical bytes of a context.
 
     Raises:
-        TypeError: the context is not a mapping of str to str.
-        ValueError: it is empty, has more than 64 entries, or a text over 65535 characters.
+        InvalidArgument: the context is not a mapping of str to str, is empty, has more than
+            64 entries, or a text over 65535 characters.
     """
     if type(context) is not dict and not isinstance(context, Mapping):  # ABC checks are slow
         raise InvalidArgument("context must be a mapping of str -> str")

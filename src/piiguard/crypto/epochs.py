@@ -28,9 +28,9 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.suites import Suite
 from piiguard.errors import InvalidArgument, KeyDestroyed, KeyProviderError, WrappedKeyInvalid
-from piiguard.keys._context import context_bytes
-from piiguard.keys._secret import SecretBytes
+from piiguard.keys.context import context_bytes
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
+from piiguard.keys.secret import SecretBytes
 from piiguard.store import Store, aware
 
 __all__ = ["EpochReport", "Epochs", "epoch_holder"]

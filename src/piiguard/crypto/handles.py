@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from piiguard.crypto.hazmat.mac import hmac_digest
-from piiguard.keys._secret import SecretBytes
+from piiguard.keys.secret import SecretBytes
 
 __all__ = ["Mac"]
 

@@ -11,7 +11,7 @@ import phonenumbers
 from piiguard.detect._pattern import CANDIDATES
 from piiguard.errors import InvalidArgument, boundary
 from piiguard.validate import check_cn_resident_id, is_cn_mobile, luhn_valid
-from piiguard.validate._text import strip_separators
+from piiguard.validate.text import strip_separators
 
 __all__ = ["Finding", "scan", "scan_many"]
 

@@ -21,8 +21,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from piiguard.errors import KeyDestroyed, KeyProviderError
-from piiguard.keys._context import context_bytes
 from piiguard.keys._files import read_private, write_private
+from piiguard.keys.context import context_bytes
 from piiguard.keys.protocol import KEKProvider
 
 __all__ = ["EpochKeyFile"]

@@ -22,10 +22,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from piiguard.errors import InvalidArgument, KeyProviderError, PiiGuardError, WrappedKeyInvalid
-from piiguard.keys._context import context_bytes
 from piiguard.keys._files import read_private, write_private
-from piiguard.keys._secret import SecretBytes
+from piiguard.keys.context import context_bytes
 from piiguard.keys.epoch_file import EpochKeyFile
+from piiguard.keys.secret import SecretBytes
 
 __all__ = ["LocalKEK"]
 

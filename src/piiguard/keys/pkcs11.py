@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from piiguard.errors import KeyDestroyed, KeyProviderError, WrappedKeyInvalid
-from piiguard.keys._context import context_bytes
+from piiguard.keys.context import context_bytes
 
 __all__ = ["Pkcs11KEK"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from piiguard.validate._text import strip_separators
 from piiguard.validate.documents import CN_PLATE_FIRST_CHARS
+from piiguard.validate.text import strip_separators
 
 __all__ = ["SHAPES"]
 

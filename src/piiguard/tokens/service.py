@@ -26,7 +26,7 @@ from piiguard.crypto.handles import Mac
 from piiguard.errors import InvalidArgument, InvalidPII, boundary
 from piiguard.kinds import PIIKind, get_kind
 from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
-from piiguard.validate._text import SEPARATORS, to_halfwidth
+from piiguard.validate.text import SEPARATORS, to_halfwidth
 
 __all__ = ["Tokens"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date
 
 from piiguard.errors import InvalidPII
-from piiguard.validate._text import TODAY, to_halfwidth
+from piiguard.validate.text import TODAY, to_halfwidth
 
 __all__ = [
     "check_cn_resident_id",

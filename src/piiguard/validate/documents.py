@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from piiguard.errors import InvalidPII
-from piiguard.validate._text import to_halfwidth
+from piiguard.validate.text import to_halfwidth
 
 __all__ = [
     "CN_PASSPORT_PATTERN",

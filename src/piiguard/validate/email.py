@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from piiguard.errors import InvalidPII
-from piiguard.validate._text import to_halfwidth
+from piiguard.validate.text import to_halfwidth
 
 __all__ = ["EMAIL_PATTERN", "check_email"]
 

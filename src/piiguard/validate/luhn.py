@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from piiguard.errors import InvalidPII
-from piiguard.validate._text import strip_separators, to_halfwidth
+from piiguard.validate.text import strip_separators, to_halfwidth
 
 __all__ = ["check_bank_card", "luhn_valid"]
 

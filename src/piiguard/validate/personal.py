@@ -12,7 +12,7 @@ import unicodedata
 from datetime import date
 
 from piiguard.errors import InvalidPII
-from piiguard.validate._text import to_halfwidth
+from piiguard.validate.text import to_halfwidth
 
 __all__ = [
     "check_address",

@@ -12,7 +12,7 @@ import re
 import phonenumbers
 
 from piiguard.errors import InvalidPII
-from piiguard.validate._text import strip_separators, to_halfwidth
+from piiguard.validate.text import strip_separators, to_halfwidth
 
 __all__ = ["check_phone", "is_cn_mobile"]
 

@@ -1,4 +1,5 @@
-"""Text normalisation shared by the validators: full-width forms and separators."""
+"""Text normalisation shared by the validators and by the parts that read PII text (masking,
+detection, tokens): full-width forms and separators, applied the same way everywhere."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The wrap context of a data key, as associated data for KEKs that take bytes."""
+"""The wrap context of a data key, as associated data for KEKs that take bytes (the providers
+here and the epoch keys in crypto/ encode it the same way)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SecretBytes: key material that never shows itself in a repr, a log or a traceback."""
+"""SecretBytes: key material that never shows itself in a repr, a log or a traceback (used by
+the KEK providers here and by the key layer in crypto/)."""
 
 from __future__ import annotations
 
