@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import piiguard as pg
+from piiguard.keys import LocalKEK
 from piiguard.testing import SettableClock, throwaway_guard
+from tests.backends import postgres_schema
 from tests.helpers import CANARIES, CANARY_ID, CANARY_PHONE
 
 CTX = {"table": "customers", "column": "phone"}
@@ -118,10 +121,20 @@ CALLS: dict[str, Callable[[pg.Guard, Any], object]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def shared_guard() -> Iterator[pg.Guard]:
-    """One Guard for every example (hypothesis reruns a test body many times)."""
-    with throwaway_guard(clock=SettableClock()) as guard:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_guard(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[pg.Guard]:
+    """One Guard per backend for every example (hypothesis reruns a test body many times)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            guard = stack.enter_context(throwaway_guard(clock=SettableClock()))
+        else:
+            url, schema = stack.enter_context(postgres_schema())
+            kek = LocalKEK.generate(tmp_path_factory.mktemp("contract") / "kek.key")
+            guard = stack.enter_context(
+                pg.Guard.open(url, kek=kek, schema=schema, clock=SettableClock())
+            )
         guard.consent.register(pg.Purpose("marketing", basis="consent", kinds={"phone"}))
         guard.consent.publish_notice("v1", purposes=["marketing"])
         guard.retention.policy(pg.RetentionPolicy("orders", keep=timedelta(days=30)))

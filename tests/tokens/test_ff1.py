@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import piiguard as pg
 from piiguard.tokens import FF1
-from tests.helpers import load_vectors
+from tests.helpers import assert_no_canary, load_vectors, piiguard_frames_text
 
 STANDARD = "0123456789abcdefghijklmnopqrstuvwxyz"
 SAMPLES = load_vectors("ff1_nist.json")["vectors"]
@@ -251,3 +252,15 @@ def test_an_ff1_instance_is_an_opaque_handle() -> None:
     with pytest.raises(TypeError):
         pickle.dumps(ff1)
     assert ff1.alphabet == "0123456789"
+
+
+def test_texts_past_the_int_conversion_limit_are_refused_cleanly() -> None:
+    """Python converts at most 4,300 decimal digits between text and int: a longer text raised
+    a bare ValueError from a frame holding it; FF1 now refuses past 4,096 characters first."""
+    ff1 = FF1(bytes(16))
+    text = "13812345678" * 500
+    for call in (ff1.encrypt, ff1.decrypt):
+        with pytest.raises(pg.InvalidArgument, match="4096") as caught:
+            call(text)
+        assert_no_canary(piiguard_frames_text(caught.value))
+    assert ff1.decrypt(ff1.encrypt("1" * 4096)) == "1" * 4096
