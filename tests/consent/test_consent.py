@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 import piiguard as pg
@@ -574,3 +576,48 @@ def test_an_unpublished_notice_is_a_typed_error_that_says_what_to_do(shop: pg.Gu
     assert isinstance(caught.value, LookupError)
     with pytest.raises(pg.UnknownPurpose):
         shop.consent.grant("u1", "telemarketing", notice="2099-01")
+
+
+# Functions whose ``user_id`` sits in every place Python allows.
+def _positional_only(user_id: str, /, **kw: object) -> None: ...
+def _positional_only_default(
+    a: str, user_id: str = "d", /, *rest: object, **kw: object
+) -> None: ...
+def _either(a: str, user_id: str, b: str = "b", **kw: object) -> None: ...
+def _either_default(a: str, user_id: str = "d", *rest: object) -> None: ...
+def _keyword_only(a: str, *rest: object, user_id: str, **kw: object) -> None: ...
+def _keyword_only_default(*, user_id: str = "d", other: str = "o") -> None: ...
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    function=st.sampled_from(
+        [
+            _positional_only,
+            _positional_only_default,
+            _either,
+            _either_default,
+            _keyword_only,
+            _keyword_only_default,
+        ]
+    ),
+    args=st.lists(st.sampled_from(["p0", "p1", "p2", "p3"]), max_size=4),
+    kwargs=st.dictionaries(
+        st.sampled_from(["user_id", "a", "b", "other", "extra"]), st.sampled_from(["k0", "k1"])
+    ),
+)
+def test_the_subject_is_read_where_python_binds_it(
+    function: Callable[..., None], args: list[str], kwargs: dict[str, str]
+) -> None:
+    """The decorator's fast reading of the subject equals inspect's binding for every call
+    the function accepts; a call it refuses is refused (and never runs the function)."""
+    from piiguard.consent.decorator import _subject_reader
+
+    signature = inspect.signature(function)
+    read = _subject_reader(function, "user_id")
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return
+    bound.apply_defaults()
+    assert read(*args, **kwargs) == bound.arguments["user_id"]

@@ -19,7 +19,13 @@ from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
 from piiguard.crypto.roots import ROOT_SCOPE
-from piiguard.errors import DecryptionError, EventNotRecorded, InvalidArgument, KeyNotFound
+from piiguard.errors import (
+    DecryptionError,
+    EventNotRecorded,
+    InvalidArgument,
+    KeyNotFound,
+    contract_error,
+)
 from piiguard.events import AccessEvent, EventSink
 
 __all__ = ["Envelope"]
@@ -37,12 +43,9 @@ def _plaintext_bytes(value: object) -> bytes:
 
 
 def _clean(error: Exception) -> Exception:
-    """An error to hand back without the frames below it; a text that cannot be encoded (a
-    lone surrogate, as ``json.loads('"\\ud800"')`` yields) becomes a ValueError that does not
-    carry the text, as UnicodeEncodeError's arguments do."""
-    if isinstance(error, UnicodeError):
-        return InvalidArgument("the value is not valid Unicode text (it holds a lone surrogate)")
-    return error.with_traceback(None)
+    """An error to hand back without the frames below it, in the tree (a lone surrogate's
+    UnicodeEncodeError, which carries the text, becomes an InvalidArgument that does not)."""
+    return contract_error(error)
 
 
 def _index_refusal(field: object, bits: object) -> InvalidArgument | None:
@@ -123,7 +126,7 @@ class Envelope:
         sealed = self._seal(value, context, subject)
         if type(sealed) is bytes:
             return wire.to_text(sealed)
-        del value, subject
+        del value, subject, context  # the caller's data stays out of this frame
         raise sealed  # type: ignore[misc]
 
     def encrypt_many(

@@ -16,6 +16,11 @@ from piiguard.crypto.roots import RootKeys
 from piiguard.crypto.suites import Suite
 from piiguard.errors import InvalidArgument, require_subject
 
+try:  # CPython's OpenSSL binding: what hmac.digest calls for a named digest
+    from _hashlib import hmac_digest as _one_shot_hmac
+except ImportError:  # pragma: no cover - a Python without OpenSSL's one-shot HMAC
+    _one_shot_hmac = hmac_module.digest  # type: ignore[assignment]
+
 __all__ = ["Pseudonymizer"]
 
 
@@ -55,7 +60,9 @@ class Pseudonymizer:
         )  # SecretBytes: a frame holding it shows no bytes
         mac = self._suite.mac
         if mac == "sha256":
-            digest = functools.partial(hmac_module.digest, root)
+            # OpenSSL's one-shot HMAC, without hmac.digest's Python-level dispatch (a tenth of
+            # the time per subject over millions); the same function hmac.digest calls
+            digest = functools.partial(_one_shot_hmac, root)
             return lambda subject: (
                 "subject:" + digest(subject.encode("utf-8", "surrogatepass"), "sha256").hex()[:40]
             )
