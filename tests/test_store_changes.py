@@ -1,9 +1,9 @@
-"""The SQLite change counter: every commit of any connection moves it, read from the WAL
-index header, with PRAGMA data_version as the safety net."""
+"""The SQLite change counter: every commit of any other connection moves it
+(``PRAGMA data_version``), in a forked child too."""
 
 from __future__ import annotations
 
-import mmap
+import os
 import sqlite3
 from pathlib import Path
 
@@ -35,23 +35,25 @@ def test_every_commit_of_another_connection_moves_the_counter(tmp_path: Path) ->
     store.close()
 
 
-def test_a_header_that_stands_still_is_given_up_for_the_pragma(tmp_path: Path) -> None:
-    """Were the WAL index replaced under a running process, the header it maps would stand
-    still: the pragma, checked every second, notices and takes over."""
+def test_a_forked_child_watches_with_a_connection_of_its_own(tmp_path: Path) -> None:
+    """SQLite connections must not cross a fork: the child opens its own and still sees
+    every commit."""
     store, path = _store(tmp_path)
     changes = SqliteChanges(path)
-    stale = tmp_path / "stale-shm"
-    stale.write_bytes(bytes(4096))
-    with stale.open("rb") as handle:
-        changes._index = mmap.mmap(handle.fileno(), 48, access=mmap.ACCESS_READ)
-    before = changes()
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("CREATE TABLE t (x)")
-    changes._next_verification = 0.0  # the second has passed
-    changes()  # the verification sees the pragma move while the header stood still
-    assert changes._index is None
-    writer.execute("INSERT INTO t VALUES (1)")
-    assert changes() != before
+    changes()
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it sees the writes
+        before = changes()
+        child_writer = sqlite3.connect(path, isolation_level=None)
+        child_writer.execute("INSERT INTO t VALUES (1)")
+        os._exit(0 if changes() != before else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    before = changes()
+    writer.execute("INSERT INTO t VALUES (2)")
+    assert changes() != before  # the parent's connection is untouched by the child
     writer.close()
     changes.close()
     store.close()

@@ -235,7 +235,9 @@ class PIIModel(BaseModel):
     or ``validate_assignment`` in a subclass is refused.
     """
 
-    model_config = ConfigDict(hide_input_in_errors=True, validate_assignment=True)
+    model_config = ConfigDict(
+        hide_input_in_errors=True, validate_assignment=True, validate_default=True
+    )
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -249,9 +251,16 @@ class PIIModel(BaseModel):
         """A copy, as pydantic's ``model_copy``, whose ``update`` values are validated (each
         assigned as ``c.name = value`` is), so no PII field ends up a plain str."""
         copied = super().model_copy(deep=deep)
-        for name, value in (update or {}).items():
-            setattr(copied, name, value)
-        return copied
+        error = None
+        try:
+            for name, value in (update or {}).items():
+                setattr(copied, name, value)
+        except PydanticValidationError as exc:
+            error = _without_inputs(exc)
+        if error is None:
+            return copied
+        del copied, update, name, value  # the inputs, and values already applied
+        raise error
 
     @classmethod
     def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> Self:  # type: ignore[override]

@@ -84,6 +84,8 @@ class PurposeCatalog:
         Raises:
             UnknownPurpose: none is registered under that name.
         """
+        if type(name) is not str:  # not asked of the store: PostgreSQL would refuse the type
+            raise UnknownPurpose(name)
         table = self._tables.purposes
         query = select(table.c.version, table.c.definition).where(table.c.name == name)
         row = self._first(query, connection)

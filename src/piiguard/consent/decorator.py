@@ -31,7 +31,7 @@ def _subject_reader(function: Callable[..., Any], source: SubjectSource) -> Call
         return lambda *args, **kwargs: source.get(None)
     if callable(source):
         return source
-    signature = inspect.signature(function)
+    signature = inspect.signature(function, follow_wrapped=False)  # what the call will bind
     if source not in signature.parameters:
         raise TypeError(
             f"{function.__qualname__} has no parameter {source!r} to read the subject from"

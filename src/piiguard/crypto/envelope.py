@@ -281,14 +281,18 @@ class Envelope:
         context: Mapping[str, str],
         key_id: int | None,
         count: int,
-    ) -> Exception | None:
-        """Record the reveal; return (not raise) EventNotRecorded if the sink failed."""
+    ) -> BaseException | None:
+        """Record the reveal; return (not raise) EventNotRecorded if the sink failed, or the
+        sink's own BaseException (a cancellation, an interrupt) to be re-raised as it is, once
+        the caller has dropped the plaintext."""
         try:
             self._events.record(
                 AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
             )
         except Exception as error:  # handed back to the caller, who reveals nothing
             return EventNotRecorded(error)
+        except BaseException as error:
+            return error.with_traceback(None)
         return None
 
     def _root_scope(self, subject: str | None) -> str:

@@ -106,7 +106,7 @@ class FF1:
         return self._alphabet
 
     def __repr__(self) -> str:
-        return f"FF1(radix={self._radix}, [secure])"
+        return f"FF1(radix={getattr(self, '_radix', '?')}, [secure])"  # safe half-built too
 
     def __reduce__(self) -> tuple[()]:
         raise TypeError("an FF1 instance holds a key and cannot be pickled")
@@ -117,8 +117,8 @@ class FF1:
         """Encrypt one text: same length, same alphabet.
 
         Raises:
-            ValueError: a character outside the alphabet, a length outside the domain, or a
-                tweak over 256 bytes. Neither the message nor any frame's locals hold the text.
+            InvalidArgument: a character outside the alphabet, a length outside the domain,
+                or a tweak over 256 bytes. Neither the message nor any frame's locals hold the text.
         """
         result = self._many([text], tweak, decrypt=False)
         if isinstance(result, list):
@@ -154,6 +154,8 @@ class FF1:
 
     def _many(self, texts: Sequence[str], tweak: bytes, *, decrypt: bool) -> list[str] | Exception:
         """The results, or the error (returned, not raised, so no frame keeps the texts)."""
+        if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
+            return InvalidArgument("FF1 batches are a sequence of str")
         if not isinstance(tweak, bytes | bytearray) or len(tweak) > _MAX_TWEAK:
             return InvalidArgument("an FF1 tweak is bytes, at most 256 of them")
         by_length: dict[int, list[int]] = {}

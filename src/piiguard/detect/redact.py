@@ -44,6 +44,7 @@ def redact(text: str, policy: MaskingPolicy | None = None, *, role: str | None =
     return "".join(pieces)
 
 
+@boundary
 def redact_many(
     texts: Iterable[str], policy: MaskingPolicy | None = None, *, role: str | None = None
 ) -> list[str]:

@@ -110,6 +110,7 @@ def scan(text: str) -> list[Finding]:
     return findings
 
 
+@boundary
 def scan_many(texts: Iterable[str]) -> list[list[Finding]]:
     """Scan each text; the same as ``[scan(text) for text in texts]``."""
     return [scan(text) for text in texts]

@@ -59,8 +59,11 @@ class LocalKEK:
             InvalidArgument: the file exists (a key is never overwritten).
             KeyProviderError: the file cannot be written (no such directory, no permission).
         """
+        target = _key_path(path)
+        if isinstance(target, InvalidArgument):
+            del path
+            raise target
         key = SecretBytes(os.urandom(_KEY_SIZE))
-        target = Path(path)
         content = SecretBytes(_HEADER + base64.b64encode(key) + b"\n")
         failure: PiiGuardError | None = None
         try:
@@ -83,8 +86,14 @@ class LocalKEK:
                 another user, or sits in a directory that group or others may write.
             KeyProviderError: the file is not a piiguard KEK file, or is damaged.
         """
-        target = Path(path)
-        key = _parse(read_private(target))  # the file's text never is a local of this frame
+        target = _key_path(path)
+        if isinstance(target, InvalidArgument):
+            del path
+            raise target
+        try:
+            key = _parse(read_private(target))  # the file's text never is a local of this frame
+        except OSError as error:  # its message names the path; the reason is enough
+            key = KeyProviderError(f"cannot read the key file: {error.strerror or 'error'}")
         if isinstance(key, KeyProviderError):
             raise key
         return cls(key, target, _token=_CONSTRUCT)
@@ -133,3 +142,17 @@ def _parse(content: bytes) -> SecretBytes | KeyProviderError:
     if len(key) != _KEY_SIZE:
         return KeyProviderError("the KEK file is damaged")
     return key
+
+
+def _key_path(path: object) -> Path | InvalidArgument:
+    """``path`` as a Path, or why it cannot be one (without echoing it)."""
+    if not isinstance(path, str | os.PathLike):
+        return InvalidArgument("a key file's path is a str or an os.PathLike")
+    text = os.fspath(path)
+    if not isinstance(text, str) or "\x00" in text:
+        return InvalidArgument("a key file's path is text without NUL")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return InvalidArgument("a key file's path is not valid Unicode")
+    return Path(text)

@@ -227,9 +227,10 @@ class PersonNameMask(_Rule):
             surname = 2 if len(value) >= 3 and value[:2] in COMPOUND_SURNAMES else 1
             if len(value) <= surname:
                 return mask_whole(value)
-            return value[:surname] + "".join(
+            masked = value[:surname] + "".join(
                 "*" if char.isalpha() else char for char in value[surname:]
             )
+            return masked if masked != value else mask_whole(value)  # "李·": nothing hidden
         out = []
         previous_letter = False
         for char in value:

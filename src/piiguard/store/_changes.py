@@ -1,9 +1,8 @@
 """Change counters: a cheap number that changes whenever the store's shared state may have.
 
 Caches of derived state (the consent ledger's) compare it on every read: equal means nothing
-they cached can be stale. SQLite answers from the header of its WAL index, which every commit
-rewrites (checked against ``PRAGMA data_version``, which changes when any other connection
-commits). PostgreSQL has no such pragma: a listener thread holds a
+they cached can be stale. SQLite answers with ``PRAGMA data_version`` (it changes when any
+other connection commits). PostgreSQL has no such pragma: a listener thread holds a
 ``LISTEN`` connection, and writers ``NOTIFY`` in the transaction that changes the state, so
 the counter moves within milliseconds of the commit in every process. While the listener is
 not connected (starting, reconnecting, after a fork) every read returns a new number, so
@@ -14,11 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import mmap
 import os
 import sqlite3
 import threading
-import time
 from collections import Counter
 from typing import Any
 
@@ -44,71 +41,39 @@ def local_changes(key: str) -> None:
 
 
 class SqliteChanges:
-    """Whether any connection committed, read from the WAL index's header (about 0.3 us),
-    checked against ``PRAGMA data_version`` (about 5 us) at least once a second.
+    """``PRAGMA data_version`` on a connection kept for it (one per process: after a fork the
+    child opens its own, as SQLite connections must not cross a fork).
 
-    Every commit in WAL mode rewrites the header of the shared WAL index (the ``-shm`` file,
-    https://www.sqlite.org/walformat.html: its change counter, last frame and salts). The
-    connection kept here holds the database open, so that file stays the one every
-    connection maps. Should the header ever stand still while the pragma moves (the file
-    replaced by hand, another journal mode), the header is given up for the pragma.
+    Cheaper signals exist (the WAL index's header moves on every commit), but reading the
+    ``-shm`` file means opening it, and closing any descriptor on it drops the POSIX locks
+    SQLite holds there for every connection of the process: SQLite's documented way to
+    corrupt a database. The pragma costs about 5 us and is always right.
     """
 
     def __init__(self, database: str) -> None:
-        self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        self._database = database
         self._lock = threading.Lock()
-        self._version = self._pragma()  # also makes sure the WAL index exists
-        self._index = _map_wal_index(database)
-        self._header = b""
-        self._count = 0
-        self._header_at_version = b""
-        self._next_verification = 0.0
+        self._pid = -1
+        self._watch: sqlite3.Connection | None = None
 
     def __call__(self) -> int:
-        index = self._index
-        if index is None:  # negative: never equal to a count the header gave before
-            return -1 - self._pragma()
-        header = index[:_HEADER_COPY]
-        if header != self._header:
-            with self._lock:
-                self._header = header
-                self._count += 1
-        if time.monotonic() >= self._next_verification:
-            self._verify(header)
-        return self._count
-
-    def _verify(self, header: bytes) -> None:
-        """The safety net: the pragma moved, the header did not: trust the pragma alone."""
-        version = self._pragma()
         with self._lock:
-            if version != self._version and header == self._header_at_version:
-                self._index = None
-            self._version, self._header_at_version = version, header
-            self._next_verification = time.monotonic() + _VERIFY_SECONDS
-
-    def _pragma(self) -> int:
-        with self._lock:
-            for (version,) in self._watch.execute("PRAGMA data_version"):
+            if self._pid != os.getpid():  # first use, or a forked child: a connection of its own
+                self._watch = sqlite3.connect(
+                    self._database, check_same_thread=False, isolation_level=None
+                )
+                self._cursor = self._watch.cursor()
+                self._pid = os.getpid()
+            for (version,) in self._cursor.execute("PRAGMA data_version"):
                 return int(version)
         return 0  # pragma: no cover - the pragma always returns a row
 
     def close(self) -> None:
         with self._lock:
-            self._index = None
-            self._watch.close()
-
-
-_HEADER_COPY = 48  # the first of the two copies of the WAL-index header
-_VERIFY_SECONDS = 1.0
-
-
-def _map_wal_index(database: str) -> mmap.mmap | None:
-    """The WAL index mapped read-only, or None (no such file: not in WAL mode, or :memory:)."""
-    try:
-        with open(database + "-shm", "rb") as handle:
-            return mmap.mmap(handle.fileno(), _HEADER_COPY, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
+            if self._watch is not None and self._pid == os.getpid():
+                self._watch.close()  # a parent's connection in a child is left alone
+            self._watch = None
+            self._pid = -1
 
 
 class PostgresChanges:

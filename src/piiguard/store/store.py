@@ -89,14 +89,8 @@ class Store:
                 ``corrupted``, ``cannot_open``, ``newer_schema``).
             ValueError: a schema name on SQLite, or one that is not a plain identifier.
         """
-        parsed = make_url(url)
-        is_sqlite = parsed.get_backend_name() == "sqlite"
-        if schema is not None and (is_sqlite or not _SCHEMA_NAME.fullmatch(schema)):
-            raise InvalidArgument("schema is a lower-case identifier, and only for PostgreSQL")
-        if is_sqlite:
-            engine = cls._sqlite_engine(url, parsed.database)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
+        engine = cls._engine(url, schema)
+        is_sqlite = engine.dialect.name == "sqlite"
         translate_errors(engine)
         del url  # it may hold a password: keep it out of the locals of a failing frame
         store = cls(engine, Tables(schema))
@@ -112,6 +106,29 @@ class Store:
             engine.dispose()
             raise failure
         return store
+
+    @classmethod
+    def _engine(cls, url: str, schema: str | None) -> Engine:
+        """The engine for ``url``; a URL SQLAlchemy cannot read, or whose driver is not
+        installed, is a StoreError (``unusable_url``) naming no part of the URL."""
+        failure: PiiGuardError | None = None
+        try:
+            parsed = make_url(url)
+            is_sqlite = parsed.get_backend_name() == "sqlite"
+            if schema is not None and (is_sqlite or not _SCHEMA_NAME.fullmatch(schema)):
+                failure = InvalidArgument("schema is a lower-case identifier, only for PostgreSQL")
+            elif is_sqlite:
+                return cls._sqlite_engine(url, parsed.database)
+            else:
+                return create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError, TypeError, AttributeError) as error:
+            failure = StoreError(
+                f"cannot open the store: the URL or its driver is not usable "
+                f"({type(error).__name__})",
+                "unusable_url",
+            )
+        del url
+        raise failure
 
     @staticmethod
     def _sqlite_engine(url: str, database: str | None) -> Engine:

@@ -200,10 +200,13 @@ class TokenVault:
             TokenNotFound: no such token (never issued, or deleted).
             TokenExpired: its time to live has passed.
             KeyDestroyed: its subject was shredded.
-            ValueError: no actor or no purpose.
+            InvalidArgument: no actor or no purpose.
         """
-        if not actor or not purpose:
-            raise InvalidArgument("detokenize names its actor and its purpose")
+        if type(actor) is not str or type(purpose) is not str or not actor or not purpose:
+            raise InvalidArgument("detokenize names its actor and its purpose (non-empty str)")
+        if type(token) is not str:
+            del token  # a value passed by mistake; no token is anything but text
+            raise TokenNotFound
         vault = self._store.tables.vault
         with self._store.engine.connect() as connection:
             row = connection.execute(select(vault).where(vault.c.token == token)).first()
@@ -222,6 +225,8 @@ class TokenVault:
             )
         except Exception as error:  # an audited reveal that cannot be recorded does not happen
             failure = EventNotRecorded(error)
+        except BaseException as error:  # a cancellation: re-raised, without the value
+            failure = error.with_traceback(None)  # type: ignore[assignment]
         else:
             return value
         del value
