@@ -54,7 +54,8 @@ def test_batch_form_matches_the_single_form(kind: str) -> None:
         ("address", "广东省深圳市南山区科技园南区1号", "广东省深圳市南山区****"),
         ("address", "上海市浦东新区世纪大道100号", "上海市浦东新区****"),
         ("address", "江苏省苏州市昆山市玉山镇", "江苏省苏州市昆山市****"),
-        ("address", "内蒙古自治区锡林郭勒盟锡林浩特市", "内蒙古自治区锡林郭勒盟锡林浩特市****"),
+        # only divisions: showing them would show the whole address
+        ("address", "内蒙古自治区锡林郭勒盟锡林浩特市", "****"),
         ("address", "北京市建国路88号", "北京市****"),
         ("address", "1 Infinite Loop, Cupertino", "****"),
         ("date_of_birth", "1990年05月17日", "1990年**月**日"),

@@ -230,7 +230,9 @@ class PersonNameMask(_Rule):
             masked = value[:surname] + "".join(
                 "*" if char.isalpha() else char for char in value[surname:]
             )
-            return masked if masked != value else mask_whole(value)  # "李·": nothing hidden
+            if "*" not in masked[surname:]:  # "李·": nothing past the surname was hidden
+                return mask_whole(value)
+            return masked
         out = []
         previous_letter = False
         for char in value:
