@@ -117,3 +117,40 @@ def test_legal_bases_are_the_items_of_pipl_article_13() -> None:
         assert pg.Purpose("p", basis=basis, kinds=["email"]).basis == basis  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="news_reporting"):
         pg.Purpose("p", basis="public_interest", kinds=["email"])  # type: ignore[arg-type]
+
+
+def _one_of_each() -> list[pg.PiiGuardError]:
+    return [
+        pg.InvalidPII("phone", "format", "not a phone number"),
+        pg.UnknownKind("telephone"),
+        pg.UnknownRole("intern"),
+        pg.DecryptionError(),
+        pg.KeyDestroyed(),
+        pg.KeyNotFound(7),
+        pg.ConsentRequired({"sms"}),
+        pg.UnknownPurpose("sms"),
+        pg.UnknownNotice("v9"),
+        pg.TokenNotFound(),
+        pg.TokenExpired(),
+        pg.KeyProviderError("down"),
+        pg.WrappedKeyInvalid("damaged"),
+        pg.InsecureKeyFile("mode"),
+        pg.InvalidArgument("subject is a non-empty str"),
+        pg.EventNotRecorded(OSError("disk")),
+        pg.StoreError("cannot open the store", "refused"),
+        pg.StoreBusy(),
+        pg.PolicyViolation("bundled"),
+    ]
+
+
+@pytest.mark.parametrize("error", _one_of_each(), ids=lambda error: type(error).__name__)
+def test_every_error_pickles_to_itself(error: pg.PiiGuardError) -> None:
+    """A worker process's error reaches its parent: multiprocessing hung on StoreBusy, whose
+    __init__ takes no message (found when a CI run hung)."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert copy.args == error.args
+    assert vars(copy) == vars(error)

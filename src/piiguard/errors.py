@@ -84,7 +84,22 @@ def _printable_name(name: object) -> str:
 
 
 class PiiGuardError(Exception):
-    """Base class of every error piiguard raises on purpose."""
+    """Base class of every error piiguard raises on purpose.
+
+    Every one pickles to itself (message and attributes), whatever its ``__init__`` takes: a
+    worker process's error must reach the parent (``multiprocessing`` hangs on an error it
+    cannot rebuild).
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(kind: type[PiiGuardError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = kind.__new__(kind, *args)  # BaseException.__new__ keeps args; no __init__ runs
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidPII(PiiGuardError, ValueError):
