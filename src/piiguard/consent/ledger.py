@@ -518,7 +518,9 @@ class ConsentLedger:
         return ConsentProof(target, version, valid, event, notice, evidence, agreed, erased)
 
     def _subject(self, subject: str) -> str:
-        return self._pseudonym(self._checked_subject(subject))
+        if require_subject(subject) is subject:  # the one subject check, passed
+            return self._pseudonym(subject)
+        return self._pseudonym(self._checked_subject(subject))  # raises, without the value
 
     @staticmethod
     def _checked_subject(subject: object) -> str:

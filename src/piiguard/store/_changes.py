@@ -53,27 +53,39 @@ class SqliteChanges:
     def __init__(self, database: str) -> None:
         self._database = database
         self._lock = threading.Lock()
-        self._pid = -1
+        self._forks = -1  # the _FORKS it opened its connection at
         self._watch: sqlite3.Connection | None = None
 
     def __call__(self) -> int:
         with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked child: a connection of its own
+            if self._forks != _FORKS[0]:  # first use, or a forked child: a connection of its own
                 self._watch = sqlite3.connect(
                     self._database, check_same_thread=False, isolation_level=None
                 )
                 self._cursor = self._watch.cursor()
-                self._pid = os.getpid()
+                self._forks = _FORKS[0]
             for (version,) in self._cursor.execute("PRAGMA data_version"):
                 return int(version)
         return 0  # pragma: no cover - the pragma always returns a row
 
     def close(self) -> None:
         with self._lock:
-            if self._watch is not None and self._pid == os.getpid():
+            if self._watch is not None and self._forks == _FORKS[0]:
                 self._watch.close()  # a parent's connection in a child is left alone
             self._watch = None
-            self._pid = -1
+            self._forks = -1
+
+
+# How many forks this process descends from: compared on every read instead of os.getpid(),
+# a system call.
+_FORKS = [0]
+
+
+def _count_fork() -> None:
+    _FORKS[0] += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 class PostgresChanges:
