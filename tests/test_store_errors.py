@@ -112,3 +112,28 @@ def test_a_nul_on_postgresql_is_an_invalid_argument(guard: pg.Guard) -> None:
         guard.retention.track("orders", record)
     assert_no_canary(piiguard_frames_text(caught.value))
     guard.retention.track("orders", CANARY_PHONE)  # nothing was left half-done
+
+
+def test_a_lost_unique_race_is_a_conflict_naming_no_parameter(tmp_path: Path) -> None:
+    """A driver's IntegrityError quotes the SQL and its parameters; it becomes a StoreError
+    ('conflict') that names neither."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import IntegrityError
+
+    from piiguard.store._failures import describe, translate_errors
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'raw.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO t VALUES (:k)"), {"k": CANARY_PHONE})
+    with pytest.raises(IntegrityError) as raw, engine.begin() as connection:
+        connection.execute(text("INSERT INTO t VALUES (:k)"), {"k": CANARY_PHONE})
+    translated = describe(raw.value)
+    assert isinstance(translated, pg.StoreError)
+    assert translated.reason == "conflict"
+    assert CANARY_PHONE not in str(translated)
+    translate_errors(engine)
+    with pytest.raises(pg.StoreError, match="conflict") as caught, engine.begin() as connection:
+        connection.execute(text("INSERT INTO t VALUES (:k)"), {"k": CANARY_PHONE})
+    assert caught.value.reason == "conflict"
+    engine.dispose()

@@ -184,7 +184,8 @@ class StoreError(PiiGuardError):
             ``authentication`` (credentials refused), ``missing_database``, ``corrupted`` (the
             file or a row is not what piiguard wrote), ``cannot_open`` (a file that cannot be
             opened), ``busy`` (see :class:`StoreBusy`), ``newer_schema``, ``unavailable``
-            (any other failure of the database), ``unusable_url`` (a URL that cannot be read
+            (any other failure of the database), ``conflict`` (a concurrent write won a
+            unique key; retrying is safe), ``unusable_url`` (a URL that cannot be read
             or whose driver is not installed). Messages never hold credentials or SQL
             parameters.
     """

@@ -27,11 +27,7 @@ _REFUSED = ("connection refused", "could not connect to server", "no route to ho
 
 
 def describe(error: BaseException) -> PiiGuardError | None:
-    """The tree's error for a driver's (or SQLAlchemy's) ``error``, or None to leave it be.
-
-    Integrity errors are left be: callers that expect a race (a unique index won by another
-    instance) handle them.
-    """
+    """The tree's error for a driver's (or SQLAlchemy's) ``error``, or None to leave it be."""
     original = getattr(error, "orig", None) or error
     name = type(original).__name__
     message = str(original).lower()
@@ -39,8 +35,8 @@ def describe(error: BaseException) -> PiiGuardError | None:
         return StoreError("the store holds text that is not valid UTF-8", "corrupted")
     if isinstance(original, UnicodeEncodeError):
         return InvalidArgument("a text is not valid Unicode (it holds a lone surrogate)")
-    if name == "IntegrityError":
-        return None
+    if name == "IntegrityError":  # its message quotes the SQL parameters
+        return StoreError("a concurrent write conflicted with this one; retry it", "conflict")
     if isinstance(original, sqlite3.Error):
         return _sqlite(original, message)
     sqlstate: str | None = getattr(original, "sqlstate", None)
