@@ -6,7 +6,7 @@ import pickle
 from datetime import date
 
 import pytest
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import piiguard as pg
 from piiguard import Category, FieldSpec
@@ -286,3 +286,26 @@ def test_a_subclass_cannot_turn_assignment_validation_off() -> None:
         class Loose(pg.PIIModel):
             model_config = ConfigDict(validate_assignment=False)
             phone: pg.Phone
+
+
+def test_containers_mutated_in_place_still_show_masked() -> None:
+    """Appending to a list field skips validation (pydantic cannot see it): the repr and str
+    of the model mask any plain str under a PII field all the same (an attack review found
+    m.phones.append(...) shown whole)."""
+
+    class Contacts(pg.PIIModel):
+        phones: list[pg.Phone] = Field(default_factory=list)
+        ids: dict[str, pg.CNResidentID] = Field(default_factory=dict)
+        either: list[pg.Phone | pg.Email] = Field(default_factory=list)
+        note: str = ""
+
+    record = Contacts(phones=["13912345678"], note="kept as it is")
+    record.phones.append("13812345678")  # type: ignore[arg-type]
+    record.ids["home"] = "11010519491231002X"  # type: ignore[assignment]
+    record.either.append("13812345678")  # type: ignore[arg-type]
+    for shown in (repr(record), str(record)):
+        assert "13812345678" not in shown
+        assert "11010519491231002X" not in shown
+        assert "138****5678" in shown
+        assert "kept as it is" in shown
+    assert "'***********'" in repr(record)  # two kinds share the field: masked whole

@@ -13,6 +13,7 @@ masked. :class:`PIIModel` is a pydantic model whose validation errors never hold
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -274,6 +275,15 @@ class PIIModel(BaseModel):
         values.clear()
         raise error
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields for ``repr()`` and ``str()``, with any plain ``str`` under a PII field
+        masked: a container field mutated in place (``m.phones.append("...")``) is not
+        validated, and must not show a value whole for it."""
+        kinds = _pii_field_kinds(type(self))
+        for name, value in super().__repr_args__():
+            pii = name is not None and name in kinds
+            yield name, _mask_plain(value, kinds[name]) if pii else value  # type: ignore[index]
+
     def __init__(self, /, **data: Any) -> None:
         # BaseModel.__init__ is this one call; calling the validator directly saves a frame
         # on every record and lets the error leave from a frame whose locals we clear.
@@ -381,3 +391,26 @@ def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
                     for inner in inventory(found)
                 )
     return specs
+
+
+@functools.cache
+def _pii_field_kinds(model: type[BaseModel]) -> Mapping[str, PIIKind | None]:
+    """Field name -> the kind of its PII values (None when several kinds share the field)."""
+    kinds: dict[str, PIIKind | None] = {}
+    for name, info in model.model_fields.items():
+        found = {t.pii_kind for t in _pii_types(info.annotation) if issubclass(t, PIIStr)}
+        if found:
+            kinds[name] = found.pop() if len(found) == 1 else None
+    return kinds
+
+
+def _mask_plain(value: Any, kind: PIIKind | None) -> Any:
+    """``value`` with every plain str inside it (not a PIIStr, whose repr masks itself)
+    replaced by its mask (every character, when the kind is not known)."""
+    if type(value) is str:
+        return masker_for(kind)(value) if kind is not None else "*" * len(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return type(value)(_mask_plain(item, kind) for item in value)
+    if isinstance(value, dict):
+        return {key: _mask_plain(item, kind) for key, item in value.items()}
+    return value
