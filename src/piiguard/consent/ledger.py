@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from sqlalchemy import Connection
+
 from piiguard.consent.catalog import Notice, PurposeCatalog
 from piiguard.consent.events import ConsentEvent, EventLedger
 from piiguard.consent.purposes import Purpose
@@ -415,18 +417,7 @@ class ConsentLedger:
         if cached is not None:
             return cached
         with self._store.engine.connect() as connection:
-            terms = self.catalog.terms(purpose, connection)
-            last = self._events.last(connection, pseudonym, purpose) if terms.needs_grant else None
-            state = holds(
-                terms,
-                None
-                if last is None
-                else LastEvent(
-                    last.event.action,
-                    last.event.purpose_version,
-                    self.catalog.notice_order(last.event.notice, connection),
-                ),
-            )
+            state = self._state(connection, pseudonym, purpose)
         self._cache.keep((pseudonym, purpose), state, generation)
         return state
 
@@ -484,20 +475,9 @@ class ConsentLedger:
         """
         pseudonym = self._subject(subject)
         with self._store.engine.connect() as connection:
-            terms = self.catalog.terms(purpose, connection)
             target, version = self.catalog.current(purpose, connection)
-            last = self._events.last(connection, pseudonym, purpose)
+            valid = self._state(connection, pseudonym, purpose)
             grant = self._events.last(connection, pseudonym, purpose, action=GRANT)
-            valid = holds(
-                terms,
-                None
-                if last is None
-                else LastEvent(
-                    last.event.action,
-                    last.event.purpose_version,
-                    self.catalog.notice_order(last.event.notice, connection),
-                ),
-            )
             agreed = (
                 None
                 if grant is None
@@ -516,6 +496,16 @@ class ConsentLedger:
                 erased = True
         notice = self.catalog.notice(event.notice) if event.notice else None
         return ConsentProof(target, version, valid, event, notice, evidence, agreed, erased)
+
+    def _state(self, connection: Connection, pseudonym: str, purpose: str) -> bool:
+        """Whether consent holds now, read from the store: the subject's latest event for the
+        purpose put to the one rule (``check``, ``missing`` and ``proof`` all come here)."""
+        terms = self.catalog.terms(purpose, connection)
+        last = self._events.last(connection, pseudonym, purpose) if terms.needs_grant else None
+        if last is None:
+            return holds(terms, None)
+        order = self.catalog.notice_order(last.event.notice, connection)
+        return holds(terms, LastEvent(last.event.action, last.event.purpose_version, order))
 
     def _subject(self, subject: str) -> str:
         if require_subject(subject) is subject:  # the one subject check, passed
