@@ -154,3 +154,34 @@ def test_another_process_opening_and_closing_the_store_never_crashes_a_check(
             other.execute("SELECT 1 FROM sqlite_master").fetchall()
             other.close()
             assert guard.consent.check("u1", "sms")
+
+
+def test_a_keyword_the_call_does_not_take_is_not_echoed() -> None:
+    """Python's binding message quotes an unexpected keyword, which a caller may have built
+    from data (**{value: ...}); piiguard keeps the message only when it quotes parameters."""
+    with throwaway_guard() as guard:
+        text = guard.encrypt("x", context=CONTEXT)
+        with pytest.raises(pg.InvalidArgument) as caught:
+            guard.decrypt(text, context=CONTEXT, **{CANARY_PHONE: "1"})
+        assert_no_canary(piiguard_frames_text(caught.value))
+        assert "does not take" in str(caught.value)
+
+        @guard.requires_consent("anything")
+        def send(user_id: str) -> None: ...
+
+        with pytest.raises(pg.InvalidArgument) as caught:
+            send(**{CANARY_PHONE: "1"})
+        assert_no_canary(piiguard_frames_text(caught.value))
+        with pytest.raises(pg.InvalidArgument, match="user_id"):
+            send()  # type: ignore[call-arg]  # a missing parameter is still named
+
+
+def test_binding_messages_keep_only_the_functions_own_parameter_names() -> None:
+    from piiguard.errors import binding_error
+
+    def send(user_id: str) -> None: ...
+
+    made_up = TypeError(f"send() got an unexpected keyword argument '{CANARY_PHONE}'")
+    assert CANARY_PHONE not in str(binding_error(send, made_up))
+    missing = TypeError("missing a required argument: 'user_id'")
+    assert str(binding_error(send, missing)).endswith("missing a required argument: 'user_id'")

@@ -306,20 +306,33 @@ def boundary(function: Callable[P, R]) -> Callable[P, R]:
         try:
             return function(*args, **kwargs)
         except Exception as error:
-            failure = _binding_error(error) or contract_error(error)
+            failure = _binding_error(function, error) or contract_error(error)
         del args, kwargs
         raise failure
 
     return call
 
 
-def _binding_error(error: Exception) -> InvalidArgument | None:
+def _binding_error(function: Callable[..., Any], error: Exception) -> InvalidArgument | None:
     """A call that did not match the signature (a missing or unknown argument) failed in the
-    boundary's own frame: Python's message names parameters, never values, so it is kept."""
+    boundary's own frame: reported as :func:`binding_error` says."""
     traceback = error.__traceback__
     if type(error) is TypeError and traceback is not None and traceback.tb_next is None:
-        return InvalidArgument(str(error))
+        return binding_error(function, error)
     return None
+
+
+def binding_error(function: Callable[..., Any], error: TypeError) -> InvalidArgument:
+    """The error for a call that does not fit ``function``'s signature. Python's message names
+    parameters, and for an unexpected keyword the caller's keyword, which could be anything
+    (a value used as a key): the message is kept only when every name it quotes is one of the
+    function's parameters."""
+    message = str(error)
+    parameters = inspect.signature(function, follow_wrapped=False).parameters
+    if all(name in parameters for name in re.findall(r"'([^']*)'", message)):
+        name = function.__qualname__
+        return InvalidArgument(message if message.startswith(name) else f"{name}(): {message}")
+    return InvalidArgument(f"{function.__qualname__}() got an argument it does not take")
 
 
 def _generator_boundary(function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:

@@ -15,7 +15,12 @@ from collections.abc import AsyncIterator, Callable, Generator
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
-from piiguard.errors import ConsentRequired, InvalidArgument, contract_error, require_subject
+from piiguard.errors import (
+    ConsentRequired,
+    binding_error,
+    contract_error,
+    require_subject,
+)
 
 __all__ = ["SubjectSource", "requires_consent"]
 
@@ -40,8 +45,8 @@ def _subject_reader(function: Callable[..., Any], source: SubjectSource) -> Call
     def bind(*args: Any, **kwargs: Any) -> object:
         try:
             bound = signature.bind(*args, **kwargs)  # a wrong call fails as the function would
-        except TypeError as error:  # bind's messages name parameters, never values
-            raise InvalidArgument(f"{function.__qualname__}(): {error}") from None
+        except TypeError as error:  # its message may quote a caller's keyword: see there
+            raise binding_error(function, error) from None
         bound.apply_defaults()
         return bound.arguments[source]
 
