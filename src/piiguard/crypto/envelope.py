@@ -48,6 +48,23 @@ def _clean(error: Exception) -> Exception:
     return contract_error(error)
 
 
+def record_reveal(sink: EventSink, event: AccessEvent) -> BaseException | None:
+    """Hand ``event`` to ``sink``; the error to raise instead of revealing, or None.
+
+    A sink's ``Exception`` becomes :class:`EventNotRecorded`; its ``BaseException`` (a
+    cancellation, an interrupt) is handed back as it is. Returned, not raised, so the caller
+    drops the plaintext from its frame first: an audited reveal that cannot be recorded does
+    not happen.
+    """
+    try:
+        sink.record(event)
+    except Exception as error:
+        return EventNotRecorded(error)
+    except BaseException as error:
+        return error.with_traceback(None)
+    return None
+
+
 def _index_refusal(field: object, bits: object) -> InvalidArgument | None:
     if not isinstance(field, str) or not field:
         return InvalidArgument("field must be a non-empty str")
@@ -285,15 +302,8 @@ class Envelope:
         """Record the reveal; return (not raise) EventNotRecorded if the sink failed, or the
         sink's own BaseException (a cancellation, an interrupt) to be re-raised as it is, once
         the caller has dropped the plaintext."""
-        try:
-            self._events.record(
-                AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
-            )
-        except Exception as error:  # handed back to the caller, who reveals nothing
-            return EventNotRecorded(error)
-        except BaseException as error:
-            return error.with_traceback(None)
-        return None
+        event = AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
+        return record_reveal(self._events, event)
 
     def _root_scope(self, subject: str | None) -> str:
         """Where an equality artefact's root key lives: store-wide, or the subject's scope."""

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, select
 
 from piiguard.crypto import Envelope, Keyring, wire
+from piiguard.crypto.envelope import record_reveal
 from piiguard.errors import (
     DecryptionError,
-    EventNotRecorded,
     InvalidArgument,
     TokenExpired,
     TokenNotFound,
@@ -219,15 +219,11 @@ class TokenVault:
             value = self._envelope.decrypt(row.ciphertext, context=_context(token, row.kind))
         except DecryptionError as error:
             raise error.with_traceback(None) from None
-        try:
-            self._events.record(
-                AccessEvent("detokenize", actor, purpose, self._clock(), {"kind": row.kind})
-            )
-        except Exception as error:  # an audited reveal that cannot be recorded does not happen
-            failure = EventNotRecorded(error)
-        except BaseException as error:  # a cancellation: re-raised, without the value
-            failure = error.with_traceback(None)  # type: ignore[assignment]
-        else:
+        failure = record_reveal(
+            self._events,
+            AccessEvent("detokenize", actor, purpose, self._clock(), {"kind": row.kind}),
+        )
+        if failure is None:
             return value
         del value
         raise failure
