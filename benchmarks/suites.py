@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
+from benchmarks.audit import audit
 from benchmarks.consent import consent
 from benchmarks.encryption import encryption
 from benchmarks.epochs import epochs
@@ -180,4 +181,5 @@ SUITES = {
     "consent": consent,
     "retention": retention,
     "epochs": epochs,
+    "audit": audit,
 }

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 from piiguard import Guard
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.backends import postgres_schema
 
 settings.register_profile("default", deadline=None, max_examples=200)
@@ -40,7 +41,9 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sto
 
 @pytest.fixture
 def guard(store_target: StoreTarget, kek: LocalKEK) -> Iterator[Guard]:
-    """A Guard on each backend, closed afterwards."""
+    """A Guard on each backend, closed afterwards, with the ``testing`` purpose registered
+    (reveals in tests pass ``actor="tester", purpose="testing"``)."""
     url, schema = store_target
     with Guard.open(url, kek=kek, schema=schema) as opened:
+        allow_test_reveals(opened)
         yield opened

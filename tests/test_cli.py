@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
+
 from typer.testing import CliRunner
 
+import piiguard as pg
 from piiguard.cli import app
+from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.helpers import CANARY_ID, CANARY_PHONE
 
 runner = CliRunner()
@@ -46,3 +53,45 @@ def test_inventory_refuses_what_is_not_a_model() -> None:
     """A target that names no PIIModel is a usage error."""
     result = runner.invoke(app, ["inventory", "piiguard.cli:main"])
     assert result.exit_code == 2
+
+
+def test_audit_verify_and_events_read_the_log(tmp_path: Path) -> None:
+    url, key = f"sqlite:///{tmp_path / 'shop.db'}", tmp_path / "kek.key"
+    with pg.Guard.open(url, kek=LocalKEK.generate(key)) as guard:
+        allow_test_reveals(guard)
+        context = {"table": "customers", "field": "phone", "id": "u1"}
+        ciphertext = guard.encrypt("13812345678", context=context, subject="u1")
+        guard.decrypt(ciphertext, context=context, actor="cs-7", purpose="testing")
+        head = guard.audit.head()
+    assert head is not None
+    options = ["--store", url, "--kek", str(key)]
+    verified = runner.invoke(app, ["audit", "verify", *options])
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("ok: 1 events verified")
+    shown = runner.invoke(app, ["audit", "events", *options, "--actor", "cs-7"])
+    assert shown.exit_code == 0, shown.output
+    (line,) = shown.output.splitlines()
+    event = json.loads(line)
+    assert (event["action"], event["purpose"], event["result"]) == ("decrypt", "testing", "ok")
+    assert "13812345678" not in shown.output
+    assert "u1" not in shown.output
+    tampered = sqlite3.connect(tmp_path / "shop.db")
+    tampered.execute("UPDATE piiguard_audit_events SET actor = 'cs-0'")
+    tampered.commit()
+    tampered.close()
+    broken = runner.invoke(
+        app,
+        [
+            "audit",
+            "verify",
+            *options,
+            "--expected-seq",
+            str(head.seq),
+            "--expected-chain",
+            head.chain,
+        ],
+    )
+    assert broken.exit_code == 1
+    assert "BROKEN at event 1" in broken.output
+    bad_time = runner.invoke(app, ["audit", "events", *options, "--since", "yesterday"])
+    assert bad_time.exit_code != 0

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
-from piiguard.testing import SettableClock, throwaway_guard
+from piiguard.testing import SettableClock, allow_test_reveals, throwaway_guard
 from tests.backends import postgres_schema
 from tests.helpers import CANARIES, CANARY_ID, CANARY_PHONE
 
@@ -59,9 +59,15 @@ CALLS: dict[str, Callable[[pg.Guard, Any], object]] = {
     "encrypt_many(values)": lambda g, v: g.encrypt_many([v], contexts=[CTX]),
     "encrypt_many(lengths)": lambda g, v: g.encrypt_many([v, v], contexts=[CTX]),
     "encrypt_many(subject)": lambda g, v: g.encrypt_many(["x"], contexts=[CTX], subject=v),
-    "decrypt(ciphertext)": lambda g, v: g.decrypt(v, context=CTX, actor="cs", purpose="p"),
-    "decrypt(actor)": lambda g, v: g.decrypt(g.encrypt("x", context=CTX), context=CTX, actor=v),
-    "decrypt_many(lengths)": lambda g, v: g.decrypt_many([v, v], contexts=[CTX]),
+    "decrypt(ciphertext)": lambda g, v: g.decrypt(
+        v, context=CTX, actor="tester", purpose="testing"
+    ),
+    "decrypt(actor)": lambda g, v: g.decrypt(
+        g.encrypt("x", context=CTX), context=CTX, actor=v, purpose="testing"
+    ),
+    "decrypt_many(lengths)": lambda g, v: g.decrypt_many(
+        [v, v], contexts=[CTX], actor="tester", purpose="testing"
+    ),
     "encrypt_deterministically(value)": lambda g, v: g.encrypt_deterministically(v, context=CTX),
     "blind_index(value)": lambda g, v: g.blind_index(v, field="phone"),
     "blind_index(bits)": lambda g, v: g.blind_index(CANARY_PHONE, field="phone", bits=7),
@@ -72,12 +78,14 @@ CALLS: dict[str, Callable[[pg.Guard, Any], object]] = {
     "tokens.token_many": lambda g, v: g.tokens.token_many([CANARY_PHONE, v], kind="phone"),
     "tokens.fpe(value)": lambda g, v: g.tokens.fpe(v, kind="bank_card"),
     "tokens.fpe(tweak)": lambda g, v: g.tokens.fpe(CARD, kind="bank_card", tweak=v),
-    "tokens.fpe_decrypt": lambda g, v: g.tokens.fpe_decrypt(v, kind="bank_card"),
+    "tokens.fpe_decrypt": lambda g, v: g.tokens.fpe_decrypt(
+        v, kind="bank_card", actor="tester", purpose="testing"
+    ),
     "vault.tokenize(value)": lambda g, v: g.vault.tokenize(v, kind="phone"),
     "vault.tokenize(subject)": lambda g, v: g.vault.tokenize(CANARY_PHONE, kind="phone", subject=v),
     "vault.tokenize(no kind)": lambda g, v: g.vault.tokenize(v),  # type: ignore[call-arg]
-    "vault.detokenize": lambda g, v: g.vault.detokenize(v, actor="cs", purpose="p"),
-    "vault.entries": lambda g, v: g.vault.entries(v, actor="cs", purpose="p"),
+    "vault.detokenize": lambda g, v: g.vault.detokenize(v, actor="tester", purpose="testing"),
+    "vault.entries": lambda g, v: g.vault.entries(v, actor="tester", purpose="testing"),
     "consent.check(subject)": lambda g, v: g.consent.check(v, "marketing"),
     "consent.check(purpose)": lambda g, v: g.consent.check(CANARY_PHONE, v),
     "consent.missing": lambda g, v: g.consent.missing(v, ["marketing"]),
@@ -106,7 +114,7 @@ CALLS: dict[str, Callable[[pg.Guard, Any], object]] = {
     "retention.hold(reason)": lambda g, v: g.retention.hold(category="orders", reason=v),
     "retention.is_frozen": lambda g, v: g.retention.is_frozen("orders", v),
     "erase": lambda g, v: g.erase(v),
-    "export": lambda g, v: g.export(v),
+    "export": lambda g, v: g.export(v, actor="tester", purpose="testing"),
     "shred": lambda g, v: g.shred(v),
     "erasure_receipts": lambda g, v: g.erasure_receipts(v),
     "scan": lambda g, v: pg.scan(v),
@@ -135,6 +143,7 @@ def shared_guard(
             guard = stack.enter_context(
                 pg.Guard.open(url, kek=kek, schema=schema, clock=SettableClock())
             )
+        allow_test_reveals(guard)  # throwaway_guard has it already; the PostgreSQL one not
         guard.consent.register(pg.Purpose("marketing", basis="consent", kinds={"phone"}))
         guard.consent.publish_notice("v1", purposes=["marketing"])
         guard.retention.policy(pg.RetentionPolicy("orders", keep=timedelta(days=30)))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.helpers import CANARY_ID, CANARY_PHONE, assert_no_canary
 
 PACKAGE = str(Path(pg.__file__).parent)
@@ -86,6 +87,7 @@ def warm(tmp_path: Path, store_target: tuple[str, str | None]) -> tuple[pg.Guard
     url, schema = store_target
     kek_path = tmp_path / "kek.key"
     guard = pg.Guard.open(url, kek=LocalKEK.generate(kek_path), schema=schema)
+    allow_test_reveals(guard)
     TARGETS[id(guard)] = (url, schema)
     guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
     guard.encrypt(CANARY_PHONE, context=CONTEXT)
@@ -105,17 +107,24 @@ def warm(tmp_path: Path, store_target: tuple[str, str | None]) -> tuple[pg.Guard
 def _shredded(guard: pg.Guard) -> object:
     text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="gone")
     guard.shred("gone")
-    return guard.decrypt(text, context=CONTEXT)
+    return guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def _tampered(guard: pg.Guard) -> object:
     text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
-    return guard.decrypt(text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1], context=CONTEXT)
+    return guard.decrypt(
+        text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1],
+        context=CONTEXT,
+        actor="tester",
+        purpose="testing",
+    )
 
 
 def _moved(guard: pg.Guard) -> object:
     text = guard.encrypt_deterministically(CANARY_PHONE, context=CONTEXT)
-    return guard.decrypt(text, context={**CONTEXT, "field": "email"})
+    return guard.decrypt(
+        text, context={**CONTEXT, "field": "email"}, actor="tester", purpose="testing"
+    )
 
 
 def _damaged_kek(guard: pg.Guard, kek_path: Path) -> object:
@@ -131,19 +140,23 @@ def _wrong_kek(guard: pg.Guard, kek_path: Path) -> object:
     other = LocalKEK.generate(kek_path.with_name("other.key"))
     text = guard.encrypt(CANARY_PHONE, context=CONTEXT)
     with pg.Guard.open(url, kek=other, schema=schema) as wrong:
-        return wrong.decrypt(text, context=CONTEXT)
+        return wrong.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 TARGETS: dict[int, tuple[str, str | None]] = {}
 
 FAILING: dict[str, Callable[[pg.Guard, Path], object]] = {
-    "decrypt garbage": lambda g, _: g.decrypt("AAAA" + CANARY_PHONE, context=CONTEXT),
+    "decrypt garbage": lambda g, _: g.decrypt(
+        "AAAA" + CANARY_PHONE, context=CONTEXT, actor="tester", purpose="testing"
+    ),
     "decrypt shredded": lambda g, _: _shredded(g),
     "decrypt tampered": lambda g, _: _tampered(g),
     "decrypt moved deterministic": lambda g, _: _moved(g),
     "decrypt_many, a bad context after a good one": lambda g, _: g.decrypt_many(
         [g.encrypt(CANARY_PHONE, context=CONTEXT)] * 2,
         contexts=[CONTEXT, {"table": 1}],  # type: ignore[dict-item]
+        actor="tester",
+        purpose="testing",
     ),
     "encrypt non-str": lambda g, _: g.encrypt(13812345678, context=CONTEXT),  # type: ignore[arg-type]
     "encrypt bad context": lambda g, _: g.encrypt(CANARY_PHONE, context={"a": 1}),  # type: ignore[dict-item]
@@ -159,17 +172,17 @@ FAILING: dict[str, Callable[[pg.Guard, Path], object]] = {
     "fpe wrong kind": lambda g, _: g.tokens.fpe(CANARY_ID, kind="phone"),
     "fpe long tweak": lambda g, _: g.tokens.fpe(CANARY_PHONE, kind="phone", tweak=bytes(300)),
     "fpe_decrypt card tweak": lambda g, _: g.tokens.fpe_decrypt(
-        CARD, kind="bank_card", tweak=bytes(300)
+        CARD, kind="bank_card", tweak=bytes(300), actor="tester", purpose="testing"
     ),
     "vault invalid": lambda g, _: g.vault.tokenize(CANARY_ID, subject="u1", kind="phone"),
     "vault unknown token": lambda g, _: g.vault.detokenize(
-        "tok_" + CANARY_PHONE, actor="ops", purpose="support"
+        "tok_" + CANARY_PHONE, actor="tester", purpose="testing"
     ),
     "consent grant bad id": lambda g, _: g.consent.grant(
         "u2", "marketing_sms", notice="n1", id_number=CANARY_ID[:-1] + "3"
     ),
     "erase empty subject": lambda g, _: g.erase(""),
-    "export non-str": lambda g, _: g.export(13812345678),  # type: ignore[arg-type]
+    "export non-str": lambda g, _: g.export(13812345678, actor="tester", purpose="testing"),  # type: ignore[arg-type]
     "track unknown category": lambda g, _: g.retention.track("nope", "r1", subject="u1"),
     "damaged KEK file": _damaged_kek,
     "consent filter non-str": lambda g, _: list(
@@ -232,10 +245,11 @@ def test_an_access_request_that_fails_half_way_keeps_no_value(tmp_path: Path) ->
         kek=LocalKEK.generate(tmp_path / "kek.key"),
         events=FlakySink(),
     )
+    allow_test_reveals(guard)
     guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
     guard.vault.tokenize("13912345678", subject="u1", kind="phone")
     with pytest.raises(pg.EventNotRecorded, match="OSError") as caught:
-        guard.vault.entries("u1", actor="ops", purpose="support")
+        guard.vault.entries("u1", actor="tester", purpose="testing")
     text = recorded(caught.value)
     assert_no_canary(text)
     assert "13912345678" not in text
@@ -246,7 +260,7 @@ def test_an_access_request_that_fails_half_way_keeps_no_value(tmp_path: Path) ->
     "call",
     [
         lambda g: g.erase(CANARY_ID),
-        lambda g: g.export(CANARY_ID),
+        lambda g: g.export(CANARY_ID, actor="tester", purpose="testing"),
         lambda g: g.shred(CANARY_ID),
         lambda g: g.encrypt("v", context=CONTEXT, subject=CANARY_ID),
         lambda g: g.encrypt_many(["v"], contexts=[CONTEXT], subject=CANARY_ID),
@@ -265,6 +279,7 @@ def test_a_store_outage_leaves_no_subject_id_in_the_frames(
     guard = pg.Guard.open(
         f"sqlite:///{home / 'p.db'}", kek=LocalKEK.generate(tmp_path / "kek.key"), key_epoch=None
     )
+    allow_test_reveals(guard)
     guard.encrypt("x", context=CONTEXT)
     guard.store.engine.dispose()  # the next call connects again...
     (home / "p.db").rename(tmp_path / "moved.db")  # ...to a store that is gone

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import structlog
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -18,8 +19,11 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "readme"}
     exec(compile(found.group(1), str(README), "exec"), namespace)  # noqa: S102 - our own README
+    structlog.reset_defaults()  # the example configures structlog for the whole process
     guard = namespace["guard"]
     assert (tmp_path / ".piiguard").is_dir()
+    report = guard.audit.verify()  # type: ignore[attr-defined]
+    assert report.ok
     guard.close()  # type: ignore[attr-defined]
 
 

@@ -33,9 +33,11 @@ def test_a_cancelled_sink_is_re_raised_without_the_value() -> None:
         text = guard.encrypt(CANARY_PHONE, context=CONTEXT)
         token = guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
         calls: list[Callable[[], object]] = [
-            lambda: guard.decrypt(text, context=CONTEXT, actor="a", purpose="p"),
-            lambda: guard.decrypt_many([text], contexts=[CONTEXT], actor="a", purpose="p"),
-            lambda: guard.vault.detokenize(token, actor="a", purpose="p"),
+            lambda: guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing"),
+            lambda: guard.decrypt_many(
+                [text], contexts=[CONTEXT], actor="tester", purpose="testing"
+            ),
+            lambda: guard.vault.detokenize(token, actor="tester", purpose="testing"),
         ]
         for call in calls:
             with pytest.raises(asyncio.CancelledError) as caught:
@@ -134,7 +136,7 @@ def test_a_value_of_a_wrong_type_is_unknown_not_a_store_failure(guard: pg.Guard)
         with pytest.raises(pg.UnknownPurpose):
             guard.consent.check("u1", bad)  # type: ignore[arg-type]
         with pytest.raises(pg.TokenNotFound):
-            guard.vault.detokenize(bad, actor="a", purpose="p")  # type: ignore[arg-type]
+            guard.vault.detokenize(bad, actor="tester", purpose="testing")  # type: ignore[arg-type]
     with pytest.raises(pg.InvalidArgument):
         guard.vault.detokenize("tok", actor=b"a", purpose="p")  # type: ignore[arg-type]
 
@@ -162,7 +164,9 @@ def test_a_keyword_the_call_does_not_take_is_not_echoed() -> None:
     with throwaway_guard() as guard:
         text = guard.encrypt("x", context=CONTEXT)
         with pytest.raises(pg.InvalidArgument) as caught:
-            guard.decrypt(text, context=CONTEXT, **{CANARY_PHONE: "1"})
+            guard.decrypt(
+                text, context=CONTEXT, **{CANARY_PHONE: "1"}, actor="tester", purpose="testing"
+            )
         assert_no_canary(piiguard_frames_text(caught.value))
         assert "does not take" in str(caught.value)
 

@@ -1,5 +1,6 @@
-"""The SQLite change counter: every commit of any other connection moves it
-(``PRAGMA data_version``), in a forked child too."""
+"""The SQLite change counter: every ``changing()`` commit of any connection moves it, in a
+forked child too; other commits (an audit event, a retention claim) leave it, so they do not
+empty the consent caches."""
 
 from __future__ import annotations
 
@@ -25,11 +26,25 @@ def test_every_commit_of_another_connection_moves_the_counter(tmp_path: Path) ->
     for value in range(20):
         assert changes() == seen[-1]  # nothing committed: the counter stands still
         writer.execute("INSERT INTO t VALUES (?)", (value,))
+        assert changes() == seen[-1]  # a commit that changes no cached state
+        with store.changing():
+            pass
         seen.append(changes())
         assert seen[-1] != seen[-2]
         if value % 5 == 4:
             writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL restarts
             seen.append(changes())
+    writer.close()
+    changes.close()
+    store.close()
+
+
+def test_a_store_without_the_counter_row_caches_nothing(tmp_path: Path) -> None:
+    store, path = _store(tmp_path)
+    changes = SqliteChanges(path)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("DELETE FROM piiguard_meta WHERE name = 'changes'")
+    assert changes() != changes()
     writer.close()
     changes.close()
     store.close()
@@ -47,12 +62,16 @@ def test_a_forked_child_watches_with_a_connection_of_its_own(tmp_path: Path) -> 
     if pid == 0:  # the child: exit 0 only if it sees the writes
         before = changes()
         child_writer = sqlite3.connect(path, isolation_level=None)
-        child_writer.execute("INSERT INTO t VALUES (1)")
+        child_writer.execute(
+            "UPDATE piiguard_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+            "WHERE name = 'changes'"
+        )  # what a changing() commit does
         os._exit(0 if changes() != before else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     before = changes()
-    writer.execute("INSERT INTO t VALUES (2)")
+    with store.changing():
+        pass
     assert changes() != before  # the parent's connection is untouched by the child
     writer.close()
     changes.close()

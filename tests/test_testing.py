@@ -32,15 +32,18 @@ def test_the_guard_follows_the_settable_clock() -> None:
     clock = SettableClock()
     with throwaway_guard(clock=clock) as guard:
         token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card", ttl=timedelta(days=30))
-        assert guard.vault.detokenize(token, actor="a", purpose="p") == CARD
+        assert guard.vault.detokenize(token, actor="tester", purpose="testing") == CARD
         clock.advance(timedelta(days=30))
         with pytest.raises(pg.TokenExpired):
-            guard.vault.detokenize(token, actor="a", purpose="p")
+            guard.vault.detokenize(token, actor="tester", purpose="testing")
 
 
 def test_the_sink_keeps_every_event_in_order() -> None:
     sink = CapturingSink()
     with throwaway_guard(events=sink) as guard:
+        guard.consent.register(
+            pg.Purpose("refund", basis="contract", kinds={"bank_card"}, separate=True)
+        )
         token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
         text = guard.encrypt(CARD, context={"t": "cards"})
         guard.vault.detokenize(token, actor="finance-1", purpose="refund")
@@ -73,7 +76,15 @@ def test_the_throwaway_guard_leaves_nothing_behind() -> None:
         url = str(guard.store.engine.url)
         directory = Path(url.removeprefix("sqlite:///")).parent
         assert (directory / "kek.key").exists()
-        assert guard.decrypt(guard.encrypt("x", context={"a": "b"}), context={"a": "b"}) == "x"
+        assert (
+            guard.decrypt(
+                guard.encrypt("x", context={"a": "b"}),
+                context={"a": "b"},
+                actor="tester",
+                purpose="testing",
+            )
+            == "x"
+        )
     assert not directory.exists()
     with pytest.raises(pg.InvalidArgument), throwaway_guard(url="sqlite://"):
         pass

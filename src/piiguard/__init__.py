@@ -12,10 +12,12 @@ the ORM follow (see the documentation).
     'call 138****5678'
 """
 
-from piiguard import keys, tokens
+from piiguard import keys, logging, tokens
+from piiguard.audit import AuditEvent, AuditHead, AuditReport, IncidentScope
 from piiguard.consent import Purpose
 from piiguard.detect import Finding, redact, redact_many, scan, scan_many
 from piiguard.errors import (
+    AccessDenied,
     ConsentRequired,
     DecryptionError,
     EventNotRecorded,
@@ -37,7 +39,7 @@ from piiguard.errors import (
     UnknownRole,
     WrappedKeyInvalid,
 )
-from piiguard.events import AccessEvent, EventSink
+from piiguard.events import AccessEvent, EventSink, acting, current_acting
 from piiguard.fields import (
     Address,
     BankCard,
@@ -84,9 +86,13 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ALL_KINDS",
     "BUILTIN_KINDS",
+    "AccessDenied",
     "AccessEvent",
     "Address",
     "AddressMask",
+    "AuditEvent",
+    "AuditHead",
+    "AuditReport",
     "BankCard",
     "CNLicensePlate",
     "CNPassport",
@@ -108,6 +114,7 @@ __all__ = [
     "IPv4Mask",
     "IPv6",
     "IPv6Mask",
+    "IncidentScope",
     "InsecureKeyFile",
     "InvalidArgument",
     "InvalidPII",
@@ -140,10 +147,13 @@ __all__ = [
     "UnknownRole",
     "WrappedKeyInvalid",
     "__version__",
+    "acting",
+    "current_acting",
     "get_kind",
     "inventory",
     "is_valid",
     "keys",
+    "logging",
     "mask",
     "mask_many",
     "mask_model",

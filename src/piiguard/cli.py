@@ -1,12 +1,16 @@
-"""The ``piiguard`` command: a demo, and scanning, redacting and inventorying from a shell.
+"""The ``piiguard`` command: a demo; scanning, redacting and inventorying from a shell; and
+verifying and reading the audit log (``piiguard audit verify|events``).
 
 Needs the ``cli`` extra (typer, rich): ``pip install "piiguard[cli]"``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 try:
@@ -67,6 +71,21 @@ def _demo(console: Console) -> None:
     console.print("redacted:", pg.redact(_SAMPLE_NOTE), markup=False)
 
 
+def _open_guard(store: str, kek: str, schema: str | None) -> pg.Guard:
+    """A Guard on an existing store, with the KEK in a local key file."""
+    return pg.Guard.open(store, kek=pg.keys.LocalKEK.from_file(kek), schema=schema)
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("an ISO 8601 date or time, e.g. 2026-12-01T00:00+08:00") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _load_model(target: str) -> type[pg.PIIModel]:
     module_name, _, attribute = target.partition(":")
     model = getattr(importlib.import_module(module_name), attribute or "", None)
@@ -108,6 +127,70 @@ if typer is not None:
                 spec.name, spec.kind, spec.category.value, "yes" if spec.sensitive else ""
             )
         Console().print(table)
+
+    audit_app = typer.Typer(help="Verify and read the audit log.", no_args_is_help=True)
+    app.add_typer(audit_app, name="audit")
+    StoreOption = Annotated[str, typer.Option("--store", help="the store's SQLAlchemy URL")]
+    KekOption = Annotated[str, typer.Option("--kek", help="the local KEK's key file")]
+    SchemaOption = Annotated[
+        str | None, typer.Option("--schema", help="the PostgreSQL schema, if any")
+    ]
+
+    @audit_app.command("verify")
+    def audit_verify(
+        *,
+        store: StoreOption,
+        kek: KekOption,
+        schema: SchemaOption = None,
+        expected_seq: Annotated[
+            int | None, typer.Option(help="a head kept elsewhere: its sequence number")
+        ] = None,
+        expected_chain: Annotated[
+            str | None, typer.Option(help="a head kept elsewhere: its chain value (hex)")
+        ] = None,
+        from_checkpoint: Annotated[
+            bool, typer.Option(help="start at the newest signed checkpoint")
+        ] = False,
+    ) -> None:
+        """Recompute the audit chain; exit 1 and name the first bad event if it is broken."""
+        expected = None
+        if (expected_seq is None) != (expected_chain is None):
+            raise typer.BadParameter("give both --expected-seq and --expected-chain")
+        if expected_seq is not None and expected_chain is not None:
+            expected = pg.AuditHead(expected_seq, expected_chain)
+        with _open_guard(store, kek, schema) as guard:
+            report = guard.audit.verify(expected=expected, from_checkpoint=from_checkpoint)
+        if report.ok:
+            head = report.head
+            where = f"; head {head.seq} {head.chain}" if head is not None else ""
+            typer.echo(f"ok: {report.checked} events verified{where}")
+            return
+        typer.echo(f"BROKEN at event {report.first_bad}: {report.reason}", err=True)
+        raise typer.Exit(1)
+
+    @audit_app.command("events")
+    def audit_events(
+        *,
+        store: StoreOption,
+        kek: KekOption,
+        schema: SchemaOption = None,
+        actor: Annotated[str | None, typer.Option(help="only this actor's events")] = None,
+        action: Annotated[str | None, typer.Option(help="only this action")] = None,
+        purpose: Annotated[str | None, typer.Option(help="only this purpose")] = None,
+        since: Annotated[str | None, typer.Option(help="from this time (ISO 8601)")] = None,
+        until: Annotated[str | None, typer.Option(help="before this time (ISO 8601)")] = None,
+    ) -> None:
+        """Print matching events as JSON lines, oldest first (pseudonyms, never values)."""
+        with _open_guard(store, kek, schema) as guard:
+            for event in guard.audit.events(
+                actor=actor,
+                action=action,
+                purpose=purpose,
+                since=_moment(since),
+                until=_moment(until),
+            ):
+                line = {**dataclasses.asdict(event), "at": event.at.isoformat()}
+                typer.echo(json.dumps(line, ensure_ascii=False, sort_keys=True))
 
 
 def main() -> None:

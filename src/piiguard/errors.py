@@ -12,6 +12,8 @@ application can catch the whole family with one ``except``::
     │   └── KeyDestroyed                 its data key was shredded (erasure)
     ├── KeyNotFound (LookupError)        no key with that id is known to the keyring or store
     ├── ConsentRequired (PermissionError)  a subject lacks consent: names the missing purposes
+    ├── AccessDenied (PermissionError)   a reveal without an actor, or not for a registered
+    │                                    purpose that covers the kind: nothing was revealed
     ├── UnknownPurpose (LookupError)     no purpose of that name is registered
     ├── TokenNotFound (LookupError)      no vault entry for that token (or it was deleted)
     │   └── TokenExpired                 the vault entry's time to live has passed
@@ -46,6 +48,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
+    "AccessDenied",
     "ConsentRequired",
     "DecryptionError",
     "EventNotRecorded",
@@ -242,6 +245,37 @@ class ConsentRequired(PiiGuardError, PermissionError):
     def __init__(self, missing: frozenset[str] | set[str]) -> None:
         self.missing = tuple(sorted(missing))
         super().__init__(f"consent required for: {', '.join(self.missing)}")
+
+
+class AccessDenied(PiiGuardError, PermissionError):
+    """A reveal was refused, so nothing was revealed: it named no actor, or no purpose, or a
+    purpose that is not registered or does not cover the kind revealed.
+
+    Attributes:
+        reason: ``no_actor``, ``no_purpose``, ``unknown_purpose`` or ``kind_not_covered``
+            (later parts add their own), never a value.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+    @classmethod
+    def unknown_purpose(cls, purpose: object) -> AccessDenied:
+        """The purpose named is not registered (named only if it looks like a name)."""
+        return cls(
+            "unknown_purpose",
+            f"purpose {_printable_name(purpose)} is not a registered processing purpose: "
+            "register it with guard.consent.register(pg.Purpose(...)) first",
+        )
+
+    @classmethod
+    def kind_not_covered(cls, purpose: object, kind: object) -> AccessDenied:
+        """The purpose does not cover the kind revealed."""
+        return cls(
+            "kind_not_covered",
+            f"purpose {_printable_name(purpose)} does not cover the kind {_printable_name(kind)}",
+        )
 
 
 class UnknownPurpose(PiiGuardError, LookupError):

@@ -1,53 +1,81 @@
-"""Access events: what revealing parts report, and the sink Protocol they report to.
+"""Access events: who reveals what and why, and the sink Protocol revealing parts report to.
 
-Parts that reveal data (decrypt with an actor, vault detokenize, sharing) build an
-:class:`AccessEvent` and hand it to an :class:`EventSink`. The audit part implements a sink
-that persists events in a hash chain; the Guard wires them together, so no revealing part
-imports audit. An event holds identifiers (actor, purpose, context, key id), never a value.
+Every reveal (decrypt, detokenize, FPE decrypt, export) names an actor and a registered
+purpose, given to the call or set once for a request with :func:`acting` (a ContextVar, so
+threads and async tasks keep their own). :class:`Reveals` is the one place that decides
+whether a reveal may happen (:meth:`Reveals.admit`) and records it (:meth:`Reveals.record`):
+the revealing parts (crypto, tokens, subjects) call it and never import the audit log, which
+the Guard wires in as the sink. An event holds identifiers (actor, purpose, kind, context, key
+id, the subject's pseudonym), never a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["AccessEvent", "EventSink", "ListSink", "NullSink"]
+from piiguard.errors import AccessDenied, EventNotRecorded, InvalidArgument
+
+__all__ = [
+    "AccessEvent",
+    "EventSink",
+    "ListSink",
+    "NullSink",
+    "Reveals",
+    "acting",
+    "current_acting",
+]
+
+#: The longest actor or purpose name a reveal accepts (they are stored with every event).
+NAME_LIMIT = 128
 
 
 @dataclass(frozen=True, slots=True)
 class AccessEvent:
-    """One reveal of personal information.
+    """One access to personal information, or an operation on it.
 
     Attributes:
-        action: what happened, e.g. ``"decrypt"``.
-        actor: who asked (a staff id, a service name).
-        purpose: why (a registered purpose, e.g. ``"after_sales"``).
+        action: what happened: ``decrypt``, ``detokenize``, ``fpe_decrypt``, ``export``,
+            ``erase``, ``shred``, ``consent_grant``, ``rotate_kek``, ...
+        actor: who asked (a staff id, ``svc:`` and a service name).
+        purpose: why: a registered purpose (None for operations that reveal nothing).
         at: when, from the Guard's clock.
         context: where the value lives (table, field, row id): identifiers, not values.
         key_id: the data key used.
-        count: how many values were revealed by this one call (batches).
+        count: how many values this one call revealed (batches).
+        kind: the PII kind revealed, when known.
+        subjects: the pseudonyms of the subjects concerned, when known (never their ids).
+        result: ``ok``, or ``denied`` for a refused reveal (nothing was revealed).
+        rows: a batch's contexts, one per value revealed.
     """
 
     action: str
     actor: str
-    purpose: str
+    purpose: str | None
     at: datetime
     context: Mapping[str, str] = field(default_factory=dict)
     key_id: int | None = None
     count: int = 1
+    kind: str | None = None
+    subjects: tuple[str, ...] = ()
+    result: str = "ok"
+    rows: tuple[Mapping[str, str], ...] = ()
 
 
 class EventSink(Protocol):
-    """Receives access events; must not raise for an event it cannot keep (log instead)."""
+    """Keeps access events. A sink that cannot keep an event raises: the reveal it reports
+    then fails (:class:`~piiguard.EventNotRecorded`) and nothing is revealed (fail closed)."""
 
     def record(self, event: AccessEvent) -> None:
-        """Keep one event."""
+        """Keep one event durably before returning, or raise."""
 
 
 class NullSink:
-    """Drops every event: the default until an audit log is configured."""
+    """Drops every event: only for code that must not keep an audit trail (benchmarks)."""
 
     __slots__ = ()
 
@@ -66,3 +94,160 @@ class ListSink:
     def record(self, event: AccessEvent) -> None:
         """Append the event."""
         self.events.append(event)
+
+
+# -- who is acting -------------------------------------------------------------------------
+
+_ACTING: ContextVar[tuple[str, str] | None] = ContextVar("piiguard_acting", default=None)
+
+
+def _name_refusal(what: str, name: object) -> InvalidArgument | None:
+    if type(name) is not str:
+        return InvalidArgument(f"{what} is a str, not {type(name).__name__}")
+    if len(name) > NAME_LIMIT or not name.isprintable():
+        return InvalidArgument(f"{what} is at most {NAME_LIMIT} printable characters")
+    return None
+
+
+@contextmanager
+def acting(*, actor: str, purpose: str) -> Iterator[None]:
+    """Name the actor and the purpose of every reveal made inside the block.
+
+    A ContextVar: each thread and each asyncio task sees its own, and the previous values
+    come back when the block ends. A reveal's own ``actor=``/``purpose=`` take precedence.
+
+        >>> import piiguard as pg
+        >>> with pg.acting(actor="cs-7", purpose="after_sales"):
+        ...     pg.current_acting()
+        ('cs-7', 'after_sales')
+
+    Raises:
+        InvalidArgument: an actor or purpose that is empty, not a str, or too long.
+    """
+    for what, name in (("actor", actor), ("purpose", purpose)):
+        refused = _name_refusal(what, name) or (
+            InvalidArgument(f"{what} must not be empty") if not name else None
+        )
+        if refused is not None:
+            raise refused
+    token = _ACTING.set((actor, purpose))
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
+def current_acting() -> tuple[str, str] | None:
+    """The (actor, purpose) that :func:`acting` set for this thread or task, if any."""
+    return _ACTING.get()
+
+
+def _who(actor: object, purpose: object) -> tuple[str, str] | Exception:
+    """The actor and purpose of a reveal: the call's own, else those of :func:`acting`."""
+    if actor is None or purpose is None:
+        current = _ACTING.get()
+        if current is not None:
+            actor = current[0] if actor is None else actor
+            purpose = current[1] if purpose is None else purpose
+    if actor is None or actor == "":
+        return AccessDenied(
+            "no_actor", "a reveal names its actor: pass actor= or use pg.acting(actor=...)"
+        )
+    if purpose is None or purpose == "":
+        return AccessDenied(
+            "no_purpose", "a reveal names its purpose: pass purpose= or use pg.acting(purpose=...)"
+        )
+    refused = _name_refusal("actor", actor) or _name_refusal("purpose", purpose)
+    if refused is not None:
+        return refused
+    return actor, purpose  # type: ignore[return-value]  # both checked to be str above
+
+
+def _covers(
+    kinds: frozenset[str] | None, purpose: str, revealed: Iterable[str]
+) -> AccessDenied | None:
+    """The one rule of which purposes may reveal what: a registered purpose, whose kinds
+    include every kind revealed that is known."""
+    if kinds is None:
+        return AccessDenied.unknown_purpose(purpose)
+    for kind in revealed:
+        if kind not in kinds:
+            return AccessDenied.kind_not_covered(purpose, kind)
+    return None
+
+
+class Reveals:
+    """Decides and records reveals, for every part that reveals (one decision, one function).
+
+    Args:
+        sink: where events go; it must keep each one durably or raise.
+        purpose_kinds: a registered purpose's kinds, or None when it is not registered.
+        clock: the current time (timezone-aware).
+    """
+
+    __slots__ = ("_clock", "_purpose_kinds", "_record", "sink")
+
+    def __init__(
+        self,
+        sink: EventSink,
+        purpose_kinds: Callable[[str], frozenset[str] | None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sink = sink
+        self._record = sink.record
+        self._purpose_kinds = purpose_kinds
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The time events are stamped with."""
+        return self._clock()
+
+    def admit(
+        self,
+        actor: object,
+        purpose: object,
+        *,
+        action: str,
+        kinds: tuple[str, ...] = (),
+        context: Mapping[str, str] | None = None,
+    ) -> tuple[str, str] | Exception:
+        """(actor, purpose) if the reveal may happen; else the error to raise, returned (not
+        raised) so the caller drops what it holds first. A refused reveal by a named actor
+        is recorded as ``denied``; if even that cannot be recorded, the error says so."""
+        who = _who(actor, purpose)
+        if isinstance(who, Exception):
+            return who
+        refused = _covers(self._purpose_kinds(who[1]), who[1], kinds)
+        if refused is None:
+            return who
+        event = AccessEvent(
+            action,
+            who[0],
+            who[1],
+            self._clock(),
+            dict(context or {}),
+            kind=kinds[0] if len(kinds) == 1 else None,
+            result="denied",
+        )
+        failure = self.record(event)
+        if failure is None:
+            return refused
+        if isinstance(failure, Exception):
+            return failure
+        raise failure  # a cancellation or an interrupt, as it came
+
+    def record(self, event: AccessEvent) -> BaseException | None:
+        """Hand ``event`` to the sink; the error to raise instead of revealing, or None.
+
+        A sink's ``Exception`` becomes :class:`~piiguard.EventNotRecorded`; its
+        ``BaseException`` (a cancellation, an interrupt) is handed back as it is. Returned,
+        not raised, so the caller drops the plaintext from its frame first: an audited reveal
+        that cannot be recorded does not happen.
+        """
+        try:
+            self._record(event)
+        except Exception as error:
+            return EventNotRecorded(error)
+        except BaseException as error:
+            return error.with_traceback(None)
+        return None

@@ -21,6 +21,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
+import structlog
+
+from piiguard.audit import AuditLog
+from piiguard.audit.log import DEFAULT_RETENTION
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import (
     DEFAULT_MAX_USES,
@@ -33,7 +37,7 @@ from piiguard.crypto import (
 )
 from piiguard.crypto.envelope import Ciphertext
 from piiguard.errors import InvalidArgument, boundary, contract_error, require_subject
-from piiguard.events import EventSink, NullSink
+from piiguard.events import AccessEvent, EventSink, Reveals, acting, current_acting
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.retention import Retention
 from piiguard.store import Store
@@ -46,6 +50,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_HOME = Path(".piiguard")
+#: piiguard's own operations log (structlog): what was done and by whom, never to whom.
+_log = structlog.get_logger("piiguard")
 _EVIDENCE_CONTEXT = {"piiguard": "consent-evidence"}
 
 
@@ -63,13 +69,56 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Both:
+    """The audit log, then the application's own sink: an event counts as kept only when
+    both kept it."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: EventSink, second: EventSink) -> None:
+        self._first = first
+        self._second = second
+
+    def record(self, event: AccessEvent) -> None:
+        self._first.record(event)
+        self._second.record(event)
+
+
+def _operation(
+    reveals: Reveals,
+    action: str,
+    subjects: tuple[str, ...] = (),
+    count: int = 1,
+    purpose: str | None = None,
+) -> None:
+    """Record an operation that reveals nothing (erase, shred, rotation, epoch advance, a
+    consent change): by the actor of ``pg.acting`` when one is set, else ``unnamed``. The
+    operation is done; if its event cannot be recorded, the caller is told so."""
+    current = current_acting()
+    actor, acting_purpose = ("unnamed", None) if current is None else current
+    _log.info(action, actor=actor, count=count)  # piiguard's own log: no subject, no value
+    failure = reveals.record(
+        AccessEvent(
+            action,
+            actor,
+            purpose or acting_purpose,
+            reveals.now(),
+            count=count,
+            subjects=subjects,
+        )
+    )
+    if failure is not None:
+        raise failure
+
+
 class KeyManager:
     """Key operations: epochs, KEK rotation and key statistics (``guard.keys``)."""
 
-    __slots__ = ("_keyring",)
+    __slots__ = ("_keyring", "_reveals")
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, reveals: Reveals) -> None:
         self._keyring = keyring
+        self._reveals = reveals
 
     @boundary
     def rotate_kek(self, new_kek: KEKProvider, *, batch_size: int = 500) -> RotationReport:
@@ -78,7 +127,9 @@ class KeyManager:
         Resumable: after a crash, open the Guard with either KEK (the other in
         ``previous_keks``) and call it again.
         """
-        return self._keyring.rotate_kek(new_kek, batch_size=batch_size)
+        report = self._keyring.rotate_kek(new_kek, batch_size=batch_size)
+        _operation(self._reveals, "rotate_kek")
+        return report
 
     @boundary
     def advance_epoch(
@@ -90,7 +141,9 @@ class KeyManager:
         shredded earlier: its keys are wrapped under an epoch that no longer exists. Safe
         while other Guards run; after a crash, call it again.
         """
-        return self._keyring.advance_epoch(batch_size=batch_size, progress=progress)
+        report = self._keyring.advance_epoch(batch_size=batch_size, progress=progress)
+        _operation(self._reveals, "advance_epoch")
+        return report
 
     @boundary
     def counts(self) -> Mapping[str, int]:
@@ -108,18 +161,27 @@ class Guard:
         self,
         store: Store,
         keyring: Keyring,
-        events: EventSink,
+        events: EventSink | None,
         clock: Callable[[], datetime],
+        *,
         key_epoch: timedelta | None = None,
+        audit_retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self._store = store
         self._keyring = keyring
-        self._envelope = Envelope(keyring, events, clock)
         self._closed = False
         self._close_lock = threading.Lock()
-        self.keys = KeyManager(keyring)
-        self.tokens = Tokens(keyring)
-        self.vault = TokenVault(store, keyring, self._envelope, events, clock)
+        #: The keyed, hash-chained audit log: every reveal and operation is recorded here
+        #: before it returns.
+        self.audit = AuditLog(
+            store,
+            chain_mac=lambda: keyring.mac("audit", b"audit/chain"),
+            context_mac=lambda: keyring.mac("audit", b"audit/context"),
+            checkpoint_mac=lambda: keyring.mac("audit", b"audit/checkpoint"),
+            clock=clock,
+            pseudonym=keyring.subject_scope,
+            retention=audit_retention,
+        )
         self.consent = ConsentLedger(
             store,
             pseudonym=keyring.subject_scope,
@@ -127,22 +189,27 @@ class Guard:
             seal=lambda text, subject, event: self._envelope.encrypt(
                 text, context={**_EVIDENCE_CONTEXT, **event}, subject=subject
             ),
-            unseal=lambda sealed, event: self._envelope.decrypt(
+            unseal=lambda sealed, event: self._envelope.decrypt_unrecorded(
                 sealed, context={**_EVIDENCE_CONTEXT, **event}
             ),
             clock=clock,
+            changed=lambda action, purpose, pseudonym: _operation(
+                self._reveals, f"consent_{action}", (pseudonym,), purpose=purpose
+            ),
         )
+        sink: EventSink = self.audit if events is None else _Both(self.audit, events)
+        self._reveals = Reveals(sink, self.consent.purpose_kinds, clock)
+        self._envelope = Envelope(keyring, self._reveals)
+        self.keys = KeyManager(keyring, self._reveals)
+        self.tokens = Tokens(keyring, self._reveals)
+        self.vault = TokenVault(store, keyring, self._envelope, self._reveals, clock)
         self.retention = Retention(
             store,
             pseudonym=keyring.subject_scope,
             shred_scope=keyring.shred,
             clock=clock,
             deferred_shreds=lambda now: self.subjects.run_deferred(now),  # noqa: PLW0108 - made below
-            maintenance=(
-                None
-                if key_epoch is None
-                else lambda now: keyring.advance_epoch_if_due(now, key_epoch) is not None
-            ),
+            maintenance=lambda now: self._maintain(now, key_epoch),
         )
         self.subjects = Subjects(
             store,
@@ -198,11 +265,18 @@ class Guard:
         actor: str | None = None,
         purpose: str | None = None,
     ) -> str:
-        """The value of a ciphertext, in the context it was encrypted in.
+        """The value of a ciphertext, in the context it was encrypted in, revealed to
+        ``actor`` for ``purpose`` (else those of ``pg.acting``) and recorded in the audit log
+        before it is returned.
+
+        A context with a ``kind`` key names the kind revealed: the purpose must cover it.
 
         Raises:
+            AccessDenied: no actor, no purpose, or a purpose not registered (or not covering
+                the context's kind); nothing is opened.
             DecryptionError: for every way the ciphertext can be wrong (``KeyDestroyed`` when
                 its subject was erased).
+            EventNotRecorded: the audit log could not record the reveal; nothing is returned.
         """
         return self._envelope.decrypt(ciphertext, context=context, actor=actor, purpose=purpose)
 
@@ -215,7 +289,8 @@ class Guard:
         actor: str | None = None,
         purpose: str | None = None,
     ) -> list[str]:
-        """Decrypt a batch; one access event for the whole batch when an actor is given."""
+        """Decrypt a batch, all or nothing, as :meth:`decrypt` does: one audit event names
+        every row revealed."""
         return self._envelope.decrypt_many(
             ciphertexts, contexts=contexts, actor=actor, purpose=purpose
         )
@@ -267,6 +342,7 @@ class Guard:
         epoch_keys: EpochKeyHolder | None = None,
         key_epoch: timedelta | None = timedelta(days=1),
         erasure_log: str | Path | None = None,
+        audit_retention: timedelta = DEFAULT_RETENTION,
     ) -> Guard:
         """Open a Guard on a store, creating and migrating piiguard's tables.
 
@@ -277,7 +353,8 @@ class Guard:
             suite: ``"aes256gcm"`` (default) or ``"sm4gcm"`` (国密: SM4-GCM, HMAC-SM3).
             schema: a PostgreSQL schema for piiguard's tables.
             clock: returns the current time (timezone-aware); injectable for tests.
-            events: where reveals are reported; default: dropped.
+            events: a sink that also receives every event, after the audit log kept it (a
+                SIEM forwarder); if it raises, the reveal fails like an audit failure.
             previous_keks: KEKs still accepted for unwrapping (during a rotation).
             dek_max_uses: encryptions per data key before it retires (at most 2**32).
             dek_max_age: how long a plaintext data key stays in memory.
@@ -288,6 +365,8 @@ class Guard:
             erasure_log: a file outside the store's backups that names every shredded
                 subject; on open, subjects named there whose keys are live (a restored
                 backup) are shredded again before ``open`` returns.
+            audit_retention: how long audit events are kept before a sweep (or
+                ``guard.audit.prune()``) removes them; default 180 days.
 
         Raises:
             ValueError: an unknown suite, or a url given without a kek.
@@ -307,19 +386,33 @@ class Guard:
         elif kek is None:
             raise InvalidArgument("a store url needs a kek: where are its data keys wrapped?")
         store = Store.open(url, schema=schema)
-        keyring = Keyring(
-            store,
-            kek,
-            suite_spec,
-            clock=clock or _utc_now,
-            max_uses=dek_max_uses,
-            max_age=dek_max_age,
-            previous_keks=previous_keks,
-            epoch_keys=epoch_keys,
-            erasure_log=ErasureLog(erasure_log) if erasure_log is not None else None,
-        )
-        keyring.replay_erasures()
-        return cls(store, keyring, events or NullSink(), clock or _utc_now, key_epoch)
+        keyring: Keyring | None = None
+        try:
+            keyring = Keyring(
+                store,
+                kek,
+                suite_spec,
+                clock=clock or _utc_now,
+                max_uses=dek_max_uses,
+                max_age=dek_max_age,
+                previous_keks=previous_keks,
+                epoch_keys=epoch_keys,
+                erasure_log=ErasureLog(erasure_log) if erasure_log is not None else None,
+            )
+            keyring.replay_erasures()
+            return cls(
+                store,
+                keyring,
+                events,
+                clock or _utc_now,
+                key_epoch=key_epoch,
+                audit_retention=audit_retention,
+            )
+        except BaseException:
+            if keyring is not None:  # a Guard that is not made leaves no connection behind
+                keyring.close()
+            store.close()
+            raise
 
     def requires_consent(
         self, *purposes: str, subject: SubjectSource = "user_id"
@@ -341,29 +434,57 @@ class Guard:
         """Erase a subject from every participant: tracked records (through the hooks, or
         frozen for a legal minimum or a hold), the application's tables
         (``@guard.subjects.eraser``), vault entries, consents; then the keys, now or when
-        nothing blocks them. Returns the persisted receipt; run it again to resume."""
+        nothing blocks them. Returns the persisted receipt; run it again to resume.
+        Recorded in the audit log (by the actor of ``pg.acting``, if one is set)."""
         refused = require_subject(subject)
         if isinstance(refused, InvalidArgument):
             del subject  # a value passed by mistake stays out of this frame
             raise refused
         outcome = _scrubbed(self.subjects.erase, subject, reason)
-        if isinstance(outcome, ErasureReceipt):
-            return outcome
-        del subject
-        raise outcome
+        if not isinstance(outcome, ErasureReceipt):
+            del subject
+            raise outcome
+        _operation(self._reveals, "erase", (self._keyring.subject_scope(subject),))
+        return outcome
 
     @boundary
-    def export(self, subject: str) -> dict[str, Any]:
-        """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45)."""
+    def export(
+        self, subject: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> dict[str, Any]:
+        """Everything piiguard and the registered exporters hold on a subject (PIPL Art. 45),
+        revealed to ``actor`` for ``purpose`` (else those of ``pg.acting``): each value the
+        export opens is recorded, and the export itself.
+
+        Raises:
+            AccessDenied: no actor, no purpose, or a purpose not registered.
+        """
         refused = require_subject(subject)
         if isinstance(refused, InvalidArgument):
             del subject
             raise refused
-        outcome = _scrubbed(self.subjects.export, subject)
-        if isinstance(outcome, dict):
+        who = self._reveals.admit(actor, purpose, action="export")
+        if isinstance(who, Exception):
+            del subject
+            raise who
+        with acting(actor=who[0], purpose=who[1]):
+            outcome = _scrubbed(self.subjects.export, subject)
+        if not isinstance(outcome, dict):
+            del subject
+            raise outcome
+        failure = self._reveals.record(
+            AccessEvent(
+                "export",
+                who[0],
+                who[1],
+                self._reveals.now(),
+                subjects=(self._keyring.subject_scope(subject),),
+            )
+        )
+        if failure is None:
             return outcome
+        outcome.clear()
         del subject
-        raise outcome
+        raise failure
 
     @boundary
     def erasure_receipts(self, subject: str) -> list[Mapping[str, Any]]:
@@ -383,10 +504,24 @@ class Guard:
         outcome = _scrubbed(
             lambda who: self._keyring.shred(self._keyring.subject_scope(who)), subject
         )
-        if isinstance(outcome, int):
-            return outcome
-        del subject
-        raise outcome
+        if not isinstance(outcome, int):
+            del subject
+            raise outcome
+        _operation(self._reveals, "shred", (self._keyring.subject_scope(subject),), outcome)
+        return outcome
+
+    def _maintain(self, now: datetime, key_epoch: timedelta | None) -> bool:
+        """What every sweep also does: prune audit events past their retention (the last
+        pruned becomes a signed checkpoint), sign a checkpoint at the head, and advance the
+        key epoch when due. Each is recorded; returns whether the epoch advanced."""
+        pruned = self.audit.prune(now=now)
+        if pruned:
+            _operation(self._reveals, "audit_prune", count=pruned)
+        self.audit.checkpoint()
+        if key_epoch is None or self._keyring.advance_epoch_if_due(now, key_epoch) is None:
+            return False
+        _operation(self._reveals, "advance_epoch")
+        return True
 
     @property
     def store(self) -> Store:

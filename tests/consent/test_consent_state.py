@@ -15,6 +15,7 @@ from sqlalchemy import delete, update
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.store._schema import SCHEMA_VERSION
 from tests.conftest import StoreTarget
 
 FROZEN = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -246,7 +247,7 @@ def test_a_version_5_store_gains_purpose_versions_and_ordered_notices(
                 update(tables.meta).where(tables.meta.c.name == "schema_version").values(value="5")
             )
     with pg.Guard.open(url, kek=kek) as guard:
-        assert guard.store.schema_version == 6
+        assert guard.store.schema_version == SCHEMA_VERSION
         assert _purposes(guard, "v1") == {"marketing_sms", "publicité"}
         assert guard.consent.check("u1", "marketing_sms")
         assert not guard.consent.check("u1", "publicité")  # v2 came after v1

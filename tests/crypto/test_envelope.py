@@ -19,6 +19,7 @@ from piiguard.crypto._nonces import random_nonce
 from piiguard.crypto.aad import encode_context
 from piiguard.events import ListSink
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 
 CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
@@ -28,17 +29,36 @@ FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture
 
 def test_round_trip_in_both_forms(guard: pg.Guard) -> None:
     """Text and bytes forms decrypt to the value, with and without a subject."""
-    assert guard.decrypt(guard.encrypt(PHONE, context=CONTEXT), context=CONTEXT) == PHONE
+    assert (
+        guard.decrypt(
+            guard.encrypt(PHONE, context=CONTEXT),
+            context=CONTEXT,
+            actor="tester",
+            purpose="testing",
+        )
+        == PHONE
+    )
     as_bytes = guard.encrypt_bytes(PHONE, context=CONTEXT, subject="u1")
-    assert guard.decrypt(as_bytes, context=CONTEXT) == PHONE
-    assert guard.decrypt(bytearray(as_bytes), context=CONTEXT) == PHONE
+    assert guard.decrypt(as_bytes, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+    assert (
+        guard.decrypt(bytearray(as_bytes), context=CONTEXT, actor="tester", purpose="testing")
+        == PHONE
+    )
 
 
 @FIXTURE_OK
 @given(st.text())
 def test_any_text_round_trips(guard: pg.Guard, value: str) -> None:
     """Every str, empty and non-ASCII included."""
-    assert guard.decrypt(guard.encrypt(value, context=CONTEXT), context=CONTEXT) == value
+    assert (
+        guard.decrypt(
+            guard.encrypt(value, context=CONTEXT),
+            context=CONTEXT,
+            actor="tester",
+            purpose="testing",
+        )
+        == value
+    )
 
 
 def test_wire_overhead_is_at_most_48_characters(guard: pg.Guard) -> None:
@@ -72,7 +92,7 @@ def test_any_single_character_change_fails(guard: pg.Guard, data: st.DataObject)
     replacement = choices[data.draw(st.integers(0, 12)) % len(choices)]
     changed = text[:position] + replacement + text[position + 1 :]
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(changed, context=CONTEXT)
+        guard.decrypt(changed, context=CONTEXT, actor="tester", purpose="testing")
 
 
 @FIXTURE_OK
@@ -83,7 +103,7 @@ def test_any_flipped_bit_of_the_bytes_form_fails(guard: pg.Guard, data: st.DataO
     position = data.draw(st.integers(0, len(blob) * 8 - 1))
     blob[position // 8] ^= 1 << (position % 8)
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(bytes(blob), context=CONTEXT)
+        guard.decrypt(bytes(blob), context=CONTEXT, actor="tester", purpose="testing")
 
 
 @pytest.mark.parametrize(
@@ -102,18 +122,26 @@ def test_a_ciphertext_moved_elsewhere_does_not_decrypt(
     """The context is bound: row, column, table and tenant swaps all fail."""
     text = guard.encrypt(PHONE, context=CONTEXT)
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(text, context=other)
+        guard.decrypt(text, context=other, actor="tester", purpose="testing")
 
 
 def test_context_order_does_not_matter_but_boundaries_do(guard: pg.Guard) -> None:
     """The encoding is canonical: insertion order is irrelevant; ("ab","c") != ("a","bc")."""
     reordered = dict(reversed(list(CONTEXT.items())))
-    assert guard.decrypt(guard.encrypt(PHONE, context=CONTEXT), context=reordered) == PHONE
+    assert (
+        guard.decrypt(
+            guard.encrypt(PHONE, context=CONTEXT),
+            context=reordered,
+            actor="tester",
+            purpose="testing",
+        )
+        == PHONE
+    )
     assert encode_context({"a": "bc"}) != encode_context({"ab": "c"})
     assert encode_context({"a": "b", "c": "d"}) != encode_context({"a": "bc", "c": ""})
     text = guard.encrypt(PHONE, context={"a": "bc"})
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(text, context={"ab": "c"})
+        guard.decrypt(text, context={"ab": "c"}, actor="tester", purpose="testing")
 
 
 @given(
@@ -146,7 +174,7 @@ def test_bad_contexts_are_refused(guard: pg.Guard, context: object, error: type)
 def test_random_input_raises_only_decryption_error(guard: pg.Guard, junk: bytes | str) -> None:
     """Fuzz: random bytes or text never raise IndexError, KeyError, UnicodeDecodeError, ..."""
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(junk, context=CONTEXT)
+        guard.decrypt(junk, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_random_input_with_a_real_header_raises_only_decryption_error(guard: pg.Guard) -> None:
@@ -154,10 +182,10 @@ def test_random_input_with_a_real_header_raises_only_decryption_error(guard: pg.
     header = wire.from_text(guard.encrypt(PHONE, context=CONTEXT))[: wire.HEADER_SIZE]  # type: ignore[index]
     for size in (0, 1, 11, 12, 27, 28, 29, 64):
         with pytest.raises(pg.DecryptionError):
-            guard.decrypt(header + bytes(size), context=CONTEXT)
+            guard.decrypt(header + bytes(size), context=CONTEXT, actor="tester", purpose="testing")
     unknown = wire.pack_header(1, 999_999)
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(unknown + bytes(40), context=CONTEXT)
+        guard.decrypt(unknown + bytes(40), context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_key_is_chosen_by_id_never_by_trial(guard: pg.Guard) -> None:
@@ -170,7 +198,7 @@ def test_key_is_chosen_by_id_never_by_trial(guard: pg.Guard) -> None:
     assert default[1:5] != subject[1:5]
     relabelled = subject[:1] + default[1:5] + subject[5:]
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(relabelled, context=CONTEXT)
+        guard.decrypt(relabelled, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_non_text_values_and_ciphertexts_are_refused(guard: pg.Guard) -> None:
@@ -178,7 +206,7 @@ def test_non_text_values_and_ciphertexts_are_refused(guard: pg.Guard) -> None:
     with pytest.raises(TypeError):
         guard.encrypt(13812345678, context=CONTEXT)  # type: ignore[arg-type]
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(13812345678, context=CONTEXT)  # type: ignore[arg-type]
+        guard.decrypt(13812345678, context=CONTEXT, actor="tester", purpose="testing")  # type: ignore[arg-type]
 
 
 def test_batches_equal_single_calls(guard: pg.Guard) -> None:
@@ -186,14 +214,16 @@ def test_batches_equal_single_calls(guard: pg.Guard) -> None:
     values = [PHONE, "13912345678", ""]
     contexts = [{**CONTEXT, "id": f"u{i}"} for i in range(3)]
     texts = guard.encrypt_many(values, contexts=contexts, subject="u1")
-    assert guard.decrypt_many(texts, contexts=contexts) == values
+    assert guard.decrypt_many(texts, contexts=contexts, actor="tester", purpose="testing") == values
     assert guard.encrypt_many([], contexts=[]) == []
     with pytest.raises(ValueError, match="one context"):
         guard.encrypt_many(values, contexts=contexts[:2])
     with pytest.raises(ValueError, match="one context"):
-        guard.decrypt_many(texts, contexts=contexts[:2])
+        guard.decrypt_many(texts, contexts=contexts[:2], actor="tester", purpose="testing")
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt_many(texts, contexts=list(reversed(contexts)))
+        guard.decrypt_many(
+            texts, contexts=list(reversed(contexts)), actor="tester", purpose="testing"
+        )
 
 
 def test_nonces_are_twelve_fresh_bytes() -> None:
@@ -206,22 +236,31 @@ def test_nonces_are_twelve_fresh_bytes() -> None:
 def test_reveals_are_reported_with_actor_and_purpose_only(
     store_target: StoreTarget, kek: LocalKEK
 ) -> None:
-    """A decrypt with an actor emits one access event; the event holds no value."""
+    """A decrypt names an actor and a registered purpose, and emits one access event to the
+    application's sink (besides the audit log); a decrypt without them is refused and emits
+    nothing to the sink; the event holds no value."""
     sink = ListSink()
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, events=sink) as guard:
+        for name in ("after_sales", "refund"):
+            guard.consent.register(pg.Purpose(name, basis="contract", kinds={"phone"}))
         text = guard.encrypt(PHONE, context=CONTEXT)
-        guard.decrypt(text, context=CONTEXT)
+        with pytest.raises(pg.AccessDenied) as no_actor:
+            guard.decrypt(text, context=CONTEXT)
+        assert no_actor.value.reason == "no_actor"
         assert sink.events == []
         guard.decrypt(text, context=CONTEXT, actor="cs-7", purpose="after_sales")
         guard.decrypt_many([text], contexts=[CONTEXT], actor="cs-7", purpose="refund")
-        with pytest.raises(ValueError, match="actor"):
+        with pytest.raises(pg.AccessDenied) as no_purpose:
             guard.decrypt(text, context=CONTEXT, actor="cs-7")
-    assert [(e.action, e.actor, e.purpose, e.count) for e in sink.events] == [
-        ("decrypt", "cs-7", "after_sales", 1),
-        ("decrypt", "cs-7", "refund", 1),
+        assert no_purpose.value.reason == "no_purpose"
+    reveals = [event for event in sink.events if event.action == "decrypt"]
+    assert [(e.action, e.actor, e.purpose, e.count, e.result) for e in reveals] == [
+        ("decrypt", "cs-7", "after_sales", 1, "ok"),
+        ("decrypt", "cs-7", "refund", 1, "ok"),
     ]
-    assert sink.events[0].context == CONTEXT
+    assert reveals[0].context == CONTEXT
+    assert (reveals[1].context, reveals[1].rows) == ({}, (CONTEXT,))
     assert PHONE not in repr(sink.events)
 
 
@@ -249,30 +288,35 @@ def test_deterministic_encryption_is_equal_per_column_only(guard: pg.Guard) -> N
     first = guard.encrypt_deterministically(PHONE, context=column)
     assert first == guard.encrypt_deterministically(PHONE, context=column)
     assert first != guard.encrypt_deterministically(PHONE, context={**column, "field": "backup"})
-    assert guard.decrypt(first, context=column) == PHONE
+    assert guard.decrypt(first, context=column, actor="tester", purpose="testing") == PHONE
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(first, context={**column, "field": "backup"})
+        guard.decrypt(
+            first, context={**column, "field": "backup"}, actor="tester", purpose="testing"
+        )
     tampered = first[:-2] + ("A" if first[-2] != "A" else "B") + first[-1]
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(tampered, context=column)
+        guard.decrypt(tampered, context=column, actor="tester", purpose="testing")
 
 
 def test_sm4_suite_round_trips_and_is_labelled(store_target: StoreTarget, kek: LocalKEK) -> None:
     """The 国密 suite: SM4-GCM data, HMAC-SM3 indexes, its own suite code."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, suite="sm4gcm") as guard:
+        allow_test_reveals(guard)
         text = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
-        assert guard.decrypt(text, context=CONTEXT) == PHONE
+        assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == PHONE
         header = wire.unpack_header(wire.from_text(text) or b"")
         assert header is not None
         assert header.suite_code == 2
         column = {"table": "customers", "field": "phone"}
         deterministic = guard.encrypt_deterministically(PHONE, context=column)
         assert deterministic == guard.encrypt_deterministically(PHONE, context=column)
-        assert guard.decrypt(deterministic, context=column) == PHONE
+        assert (
+            guard.decrypt(deterministic, context=column, actor="tester", purpose="testing") == PHONE
+        )
         flipped = deterministic[:-1] + ("A" if deterministic[-1] != "A" else "B")
         with pytest.raises(pg.DecryptionError):
-            guard.decrypt(flipped, context=column)
+            guard.decrypt(flipped, context=column, actor="tester", purpose="testing")
         assert len(guard.blind_index(PHONE, field="f")) == 43
 
 
@@ -306,7 +350,10 @@ def test_threads_share_a_guard_safely(guard: pg.Guard) -> None:
         results = [pair for batch in pool.map(work, range(8)) for pair in batch]
     nonces = {blob[wire.HEADER_SIZE : wire.HEADER_SIZE + wire.NONCE_SIZE] for _, blob in results}
     assert len(nonces) == len(results)
-    assert all(guard.decrypt(blob, context=CONTEXT) == value for value, blob in results)
+    assert all(
+        guard.decrypt(blob, context=CONTEXT, actor="tester", purpose="testing") == value
+        for value, blob in results
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 
 SUBJECTS = ("u0", "u1", "u2")
 CONTEXT = {"table": "t", "field": "f"}
@@ -38,6 +39,7 @@ class EpochMachine(RuleBasedStateMachine):
         self.kek = LocalKEK.generate(self.home / "kek.key")
         self.path = self.home / "live.db"
         self.guard = pg.Guard.open(f"sqlite:///{self.path}", kek=self.kek, key_epoch=None)
+        allow_test_reveals(self.guard)  # in the store: every copy has it too
         self.texts: dict[str, list[str]] = {s: [] for s in SUBJECTS}
         self.advances = 0
         self.copies: list[Copy] = []
@@ -77,10 +79,13 @@ class EpochMachine(RuleBasedStateMachine):
     def the_live_store_opens_exactly_the_live_subjects(self) -> None:
         for subject, texts in self.texts.items():
             for text in texts:
-                assert self.guard.decrypt(text, context=CONTEXT) == subject
+                assert (
+                    self.guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
+                    == subject
+                )
         for text in self.gone:
             try:
-                self.guard.decrypt(text, context=CONTEXT)
+                self.guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
             except pg.KeyDestroyed:
                 continue
             raise AssertionError("a shredded subject's data opened in the live store")
@@ -92,7 +97,9 @@ class EpochMachine(RuleBasedStateMachine):
                 for subject, texts in copy.texts.items():
                     for text in texts:
                         try:
-                            opened = old.decrypt(text, context=CONTEXT)
+                            opened = old.decrypt(
+                                text, context=CONTEXT, actor="tester", purpose="testing"
+                            )
                         except pg.DecryptionError:
                             opened = None
                         if copy.advances < self.advances:

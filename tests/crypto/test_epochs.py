@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 import piiguard as pg
 from piiguard.keys import EpochKeyFile, LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 from tests.crypto.stores import copy_store, drop_copy
 from tests.helpers import CANARY_PHONE
@@ -39,6 +40,9 @@ class Planted:
 
 
 def _prepare(guard: pg.Guard) -> None:
+    """Purposes and a notice, registered before any copy is taken, so every copy has them
+    (the reveals below name ``testing``)."""
+    allow_test_reveals(guard)
     guard.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
     guard.consent.publish_notice(NOTICE, purposes=["marketing_sms"])
 
@@ -53,17 +57,17 @@ def _plant(guard: pg.Guard, subject: str, phone: str) -> Planted:
 def _reads(guard: pg.Guard, planted: Planted) -> tuple[str, str, dict[str, str]]:
     """The subject's field, vault entry and consent evidence, as the guard opens them."""
     return (
-        guard.decrypt(planted.ciphertext, context=CONTEXT),
-        guard.vault.detokenize(planted.token, actor="ops", purpose="support"),
+        guard.decrypt(planted.ciphertext, context=CONTEXT, actor="tester", purpose="testing"),
+        guard.vault.detokenize(planted.token, actor="tester", purpose="testing"),
         dict(guard.consent.proof(planted.subject, "marketing_sms").evidence),
     )
 
 
 def _assert_opens_nothing(guard: pg.Guard, planted: Planted) -> None:
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(planted.ciphertext, context=CONTEXT)
+        guard.decrypt(planted.ciphertext, context=CONTEXT, actor="tester", purpose="testing")
     with pytest.raises((pg.DecryptionError, pg.TokenNotFound)):
-        guard.vault.detokenize(planted.token, actor="ops", purpose="support")
+        guard.vault.detokenize(planted.token, actor="tester", purpose="testing")
     try:  # the live store says the evidence was erased; a dead copy opens no key at all
         proof = guard.consent.proof(planted.subject, "marketing_sms")
     except pg.DecryptionError:
@@ -123,7 +127,12 @@ def test_a_copy_opens_until_the_next_advance(
         backup = _copy(store_target, copies)
         guard.erase("u1")
         with pg.Guard.open(backup[0], kek=kek, schema=backup[1]) as restored:
-            assert restored.decrypt(erased.ciphertext, context=CONTEXT) == CANARY_PHONE
+            assert (
+                restored.decrypt(
+                    erased.ciphertext, context=CONTEXT, actor="tester", purpose="testing"
+                )
+                == CANARY_PHONE
+            )
         guard.keys.advance_epoch()
     with pg.Guard.open(backup[0], kek=kek, schema=backup[1]) as restored:
         _assert_opens_nothing(restored, erased)
@@ -158,6 +167,7 @@ def test_an_advance_resumes_after_a_crash(store_target: StoreTarget, kek: LocalK
     running it again makes a new epoch, finishes, and destroys every earlier epoch."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        allow_test_reveals(guard)
         texts = [guard.encrypt(CANARY_PHONE, context=CONTEXT, subject=f"u{i}") for i in range(7)]
 
         def crash(done: int) -> None:
@@ -165,7 +175,9 @@ def test_an_advance_resumes_after_a_crash(store_target: StoreTarget, kek: LocalK
 
         with pytest.raises(RuntimeError):
             guard.keys.advance_epoch(batch_size=3, progress=crash)
-        assert [guard.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 7
+        assert [
+            guard.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts
+        ] == [CANARY_PHONE] * 7
         report = guard.keys.advance_epoch(batch_size=3)
         assert report.destroyed == 2  # the first epoch and the crashed advance's
         epochs = guard.store.tables.epochs
@@ -175,7 +187,10 @@ def test_an_advance_resumes_after_a_crash(store_target: StoreTarget, kek: LocalK
             ).all()
         assert [status for _, status in statuses] == ["destroyed", "destroyed", "active"]
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
-        assert [fresh.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 7
+        allow_test_reveals(fresh)
+        assert [
+            fresh.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts
+        ] == [CANARY_PHONE] * 7
 
 
 def test_the_epoch_file_forgets_destroyed_epochs(tmp_path: Path, kek: LocalKEK) -> None:
@@ -230,7 +245,10 @@ def test_keys_made_during_an_advance_are_not_lost(store_target: StoreTarget, kek
         report = advancing.keys.advance_epoch(batch_size=2, progress=write_between_batches)
         assert report.unreadable == ()
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
-        opened = [fresh.decrypt(t, context=CONTEXT) for t in texts]
+        allow_test_reveals(fresh)
+        opened = [
+            fresh.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts
+        ]
     assert opened.count("x") == 5
     assert opened.count("y") == len(texts) - 5
 
@@ -239,6 +257,7 @@ def test_a_damaged_key_row_is_reported_not_fatal(store_target: StoreTarget, kek:
     """KEK rotation and epoch advances report a corrupted wrapped row and carry on."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        allow_test_reveals(guard)
         good = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="good")
         guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="bad")
         keys = guard.store.tables.keys
@@ -254,7 +273,9 @@ def test_a_damaged_key_row_is_reported_not_fatal(store_target: StoreTarget, kek:
             )
         report = guard.keys.advance_epoch()
         assert len(report.unreadable) == 1
-        assert guard.decrypt(good, context=CONTEXT) == CANARY_PHONE
+        assert (
+            guard.decrypt(good, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
+        )
 
 
 def test_two_advances_at_once_lose_no_key(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -276,7 +297,10 @@ def test_two_advances_at_once_lose_no_key(store_target: StoreTarget, kek: LocalK
         first.keys.advance_epoch(batch_size=2, progress=second_advances_now)
         assert reports
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
-        assert [fresh.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 6
+        allow_test_reveals(fresh)
+        assert [
+            fresh.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts
+        ] == [CANARY_PHONE] * 6
         epochs = fresh.store.tables.epochs
         with fresh.store.engine.connect() as connection:
             statuses = connection.execute(select(epochs.c.status)).scalars().all()
@@ -301,14 +325,18 @@ def test_a_fresh_process_advances_and_creates_keys_under_an_unopened_epoch(
         pg.Guard.open(url, kek=kek, schema=schema) as one,
         pg.Guard.open(url, kek=kek, schema=schema) as other,
     ):
+        allow_test_reveals(one)
         other.encrypt(CANARY_PHONE, context=CONTEXT, subject="u2")
         one.keys.advance_epoch()
         started = time.monotonic()
         fresh_text = other.encrypt(CANARY_PHONE, context=CONTEXT, subject="u3")
         hold = other.retention.hold(subject="u9", reason="new process, first pseudonym")
         assert time.monotonic() - started < 10
-        assert one.decrypt(fresh_text, context=CONTEXT) == CANARY_PHONE
-        assert one.decrypt(text, context=CONTEXT) == CANARY_PHONE
+        assert (
+            one.decrypt(fresh_text, context=CONTEXT, actor="tester", purpose="testing")
+            == CANARY_PHONE
+        )
+        assert one.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
         assert hold.startswith("hold_")
 
 
@@ -338,13 +366,14 @@ def test_a_rotated_log_and_one_log_per_instance_still_replay(
     with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log_b):
         pass  # host B restarts: its own position, in the live store
     with pg.Guard.open(backup[0], kek=kek, schema=backup[1], erasure_log=log_a) as restored:
+        allow_test_reveals(restored)
         opened = _opens(restored, victim)
     assert opened is False
 
 
 def _opens(guard: pg.Guard, ciphertext: str) -> bool:
     try:
-        guard.decrypt(ciphertext, context=CONTEXT)
+        guard.decrypt(ciphertext, context=CONTEXT, actor="tester", purpose="testing")
     except pg.KeyDestroyed:
         return False
     return True
@@ -399,7 +428,10 @@ def test_a_provider_outage_stops_an_advance_and_loses_nothing(
         sweeper.encrypt(CANARY_PHONE, context=CONTEXT, subject="u9")
         sweeper.erase("u0")
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
-        assert [fresh.decrypt(t, context=CONTEXT) for t in texts[1:]] == [CANARY_PHONE] * 2
+        allow_test_reveals(fresh)
+        assert [
+            fresh.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts[1:]
+        ] == [CANARY_PHONE] * 2
         assert not _opens(fresh, texts[0])
 
 
@@ -420,7 +452,12 @@ def test_a_replay_keeps_the_keys_of_a_subject_who_came_back(
         new = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")
     for _ in range(2):  # ordinary restarts
         with pg.Guard.open(url, kek=kek, schema=schema, erasure_log=log) as again:
-            assert again.decrypt(new, context=CONTEXT) == OTHER_PHONE
+            allow_test_reveals(again)
+            assert (
+                again.decrypt(new, context=CONTEXT, actor="tester", purpose="testing")
+                == OTHER_PHONE
+            )
             assert not _opens(again, old)
     with pg.Guard.open(backup[0], kek=kek, schema=backup[1], erasure_log=log) as restored:
+        allow_test_reveals(restored)
         assert not _opens(restored, old)

@@ -14,6 +14,7 @@ import pytest
 
 import piiguard as pg
 from piiguard.keys import AwsKmsKEK, KEKProvider, LocalKEK, Pkcs11KEK
+from piiguard.testing import allow_test_reveals
 from tests.backends import require_or_skip
 from tests.conftest import StoreTarget
 from tests.crypto.stores import copy_store, drop_copy
@@ -134,11 +135,12 @@ def test_guard_on_an_hsm_kek(softhsm: str, store_target: StoreTarget) -> None:
     url, schema = store_target
     kek = Pkcs11KEK(lib=softhsm, token_label=TOKEN, pin=PIN, key_label="kek-guard")
     with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        allow_test_reveals(guard)
         text = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
-        assert guard.decrypt(text, context=CONTEXT) == PHONE
+        assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == PHONE
         guard.shred("u1")
         with pytest.raises(pg.KeyDestroyed):
-            guard.decrypt(text, context=CONTEXT)
+            guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
     kek.close()
 
 
@@ -165,7 +167,10 @@ def test_rotation_from_a_local_kek_to_kms(
         texts = [guard.encrypt(PHONE, context=CONTEXT, subject=f"u{i}") for i in range(3)]
         assert guard.keys.rotate_kek(remote).remaining == 0
     with pg.Guard.open(url, kek=remote, schema=schema) as guard:
-        assert [guard.decrypt(t, context=CONTEXT) for t in texts] == [PHONE] * 3
+        allow_test_reveals(guard)
+        assert [
+            guard.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts
+        ] == [PHONE] * 3
 
 
 def test_kms_failures_are_key_provider_errors(kms: Any) -> None:
@@ -222,6 +227,7 @@ def test_hsm_epochs_make_an_erasure_reach_a_copy(softhsm: str, store_target: Sto
     copy: StoreTarget | None = None
     try:
         with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+            allow_test_reveals(guard)  # before the copy: the copy has it too
             erased = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
             kept = guard.encrypt(OTHER_PHONE, context=OTHER_CONTEXT, subject="u2")
             before = _epoch_labels(softhsm, label)
@@ -234,14 +240,17 @@ def test_hsm_epochs_make_an_erasure_reach_a_copy(softhsm: str, store_target: Sto
             after = _epoch_labels(softhsm, label)
             assert len(after) == 1
             assert after.isdisjoint(before)
-            assert guard.decrypt(kept, context=OTHER_CONTEXT) == OTHER_PHONE
+            assert (
+                guard.decrypt(kept, context=OTHER_CONTEXT, actor="tester", purpose="testing")
+                == OTHER_PHONE
+            )
             with pytest.raises(pg.KeyDestroyed):
-                guard.decrypt(erased, context=CONTEXT)
+                guard.decrypt(erased, context=CONTEXT, actor="tester", purpose="testing")
         with pg.Guard.open(copy[0], kek=kek, schema=copy[1]) as restored:
             with pytest.raises(pg.DecryptionError):
-                restored.decrypt(erased, context=CONTEXT)
+                restored.decrypt(erased, context=CONTEXT, actor="tester", purpose="testing")
             with pytest.raises(pg.DecryptionError):
-                restored.decrypt(kept, context=OTHER_CONTEXT)
+                restored.decrypt(kept, context=OTHER_CONTEXT, actor="tester", purpose="testing")
     finally:
         if copy is not None:
             drop_copy(copy)
@@ -266,6 +275,7 @@ def test_kms_epochs_make_an_erasure_reach_a_copy(kms: Any, store_target: StoreTa
     copy: StoreTarget | None = None
     try:
         with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+            allow_test_reveals(guard)  # before the copy: the copy has it too
             erased = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
             kept = guard.encrypt(OTHER_PHONE, context=OTHER_CONTEXT, subject="u2")
             (old_epoch,) = epoch_keys()
@@ -278,12 +288,15 @@ def test_kms_epochs_make_an_erasure_reach_a_copy(kms: Any, store_target: StoreTa
             state = kms.describe_key(KeyId=old_epoch)["KeyMetadata"]["KeyState"]
             assert state == "PendingDeletion"
             assert kms.describe_key(KeyId=new_epoch)["KeyMetadata"]["KeyState"] == "Enabled"
-            assert guard.decrypt(kept, context=OTHER_CONTEXT) == OTHER_PHONE
+            assert (
+                guard.decrypt(kept, context=OTHER_CONTEXT, actor="tester", purpose="testing")
+                == OTHER_PHONE
+            )
         with pg.Guard.open(copy[0], kek=kek, schema=copy[1]) as restored:
             with pytest.raises(pg.DecryptionError):
-                restored.decrypt(erased, context=CONTEXT)
+                restored.decrypt(erased, context=CONTEXT, actor="tester", purpose="testing")
             with pytest.raises(pg.DecryptionError):
-                restored.decrypt(kept, context=OTHER_CONTEXT)
+                restored.decrypt(kept, context=OTHER_CONTEXT, actor="tester", purpose="testing")
     finally:
         if copy is not None:
             drop_copy(copy)

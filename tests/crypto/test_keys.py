@@ -17,6 +17,7 @@ from piiguard.crypto import Keyring, get_suite, wire
 from piiguard.crypto.keyring import LIVENESS_INTERVAL
 from piiguard.keys import EpochKeyFile, EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.store import Store
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 from tests.helpers import (
     CANARY_ID,
@@ -75,13 +76,19 @@ def test_a_key_retires_at_its_use_limit(store_target: StoreTarget, kek: LocalKEK
     """With a limit of 3, the 4th encryption uses a new key; the old one still decrypts."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, dek_max_uses=3) as guard:
+        allow_test_reveals(guard)
         texts = [guard.encrypt(PHONE, context=CONTEXT) for _ in range(7)]
         assert [_key_id(t) for t in texts] == [_key_id(texts[0])] * 3 + [_key_id(texts[3])] * 3 + [
             _key_id(texts[6])
         ]
         assert len({_key_id(t) for t in texts}) == 3
-        assert all(guard.decrypt(t, context=CONTEXT) == PHONE for t in texts)
         assert guard.keys.counts() == {"active": 1, "retired": 2}
+        assert all(
+            guard.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+            for t in texts
+        )
+        # the reveals add the store-wide root key the audit log's MAC derives from, no data key
+        assert guard.keys.counts() == {"active": 2, "retired": 2}
 
 
 def test_a_liveness_look_costs_no_use(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -117,9 +124,10 @@ def test_no_kek_call_per_encryption_once_cached(store_target: StoreTarget, kek: 
     counting = CountingKEK(kek)
     url, schema = store_target
     with pg.Guard.open(url, kek=counting, schema=schema) as guard:
+        allow_test_reveals(guard)
         texts = [guard.encrypt(PHONE, context=CONTEXT) for _ in range(1000)]
         for text in texts[:100]:
-            guard.decrypt(text, context=CONTEXT)
+            guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
     assert (counting.wraps, counting.unwraps) == (1, 1)
 
 
@@ -174,14 +182,14 @@ def test_shredding_a_subject_destroys_only_its_keys(guard: pg.Guard) -> None:
     shared = guard.encrypt(PHONE, context=CONTEXT)
     assert guard.shred("u1") == 1
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(u1, context=CONTEXT)
+        guard.decrypt(u1, context=CONTEXT, actor="tester", purpose="testing")
     with pytest.raises(pg.DecryptionError):  # KeyDestroyed is a DecryptionError
-        guard.decrypt(u1, context=CONTEXT)
-    assert guard.decrypt(u2, context=CONTEXT) == PHONE
-    assert guard.decrypt(shared, context=CONTEXT) == PHONE
+        guard.decrypt(u1, context=CONTEXT, actor="tester", purpose="testing")
+    assert guard.decrypt(u2, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+    assert guard.decrypt(shared, context=CONTEXT, actor="tester", purpose="testing") == PHONE
     fresh = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
     assert _key_id(fresh) != _key_id(u1)
-    assert guard.decrypt(fresh, context=CONTEXT) == PHONE
+    assert guard.decrypt(fresh, context=CONTEXT, actor="tester", purpose="testing") == PHONE
     assert guard.keys.counts()["destroyed"] == 1
     assert guard.shred("nobody") == 0
 
@@ -193,10 +201,11 @@ def test_shredding_reaches_other_guards_and_restored_copies(
     before the shred (a backup) does not decrypt after it."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema) as first:
+        allow_test_reveals(first)  # registered in the store: the second Guard sees it
         backup = first.encrypt(PHONE, context=CONTEXT, subject="u1")
         first.shred("u1")
     with pg.Guard.open(url, kek=kek, schema=schema) as second, pytest.raises(pg.KeyDestroyed):
-        second.decrypt(backup, context=CONTEXT)
+        second.decrypt(backup, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_key_table_names_no_subject(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -220,16 +229,24 @@ def test_kek_rotation_rewraps_and_keeps_old_ciphertexts(
     url, schema = store_target
     old, new = LocalKEK.generate(tmp_path / "old.key"), LocalKEK.generate(tmp_path / "new.key")
     with pg.Guard.open(url, kek=old, schema=schema, dek_max_uses=2) as guard:
+        allow_test_reveals(guard)
         texts = [guard.encrypt(PHONE, context=CONTEXT, subject=f"u{i % 3}") for i in range(9)]
         report = guard.keys.rotate_kek(new, batch_size=2)
         assert report.remaining == 0
         assert report.rewrapped >= 4
         after = guard.encrypt(PHONE, context=CONTEXT)
-        assert all(guard.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+        assert all(
+            guard.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+            for t in texts
+        )
     with pg.Guard.open(url, kek=new, schema=schema) as reopened:
-        assert all(reopened.decrypt(t, context=CONTEXT) == PHONE for t in [*texts, after])
+        allow_test_reveals(reopened)
+        assert all(
+            reopened.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+            for t in [*texts, after]
+        )
     with pg.Guard.open(url, kek=old, schema=schema) as stale, pytest.raises(pg.KeyProviderError):
-        stale.decrypt(texts[0], context=CONTEXT)
+        stale.decrypt(texts[0], context=CONTEXT, actor="tester", purpose="testing")
 
 
 class UndestroyableHolder:
@@ -259,11 +276,19 @@ def test_interrupted_rotation_resumes(store_target: StoreTarget, tmp_path: Path)
         with pytest.raises(pg.KeyProviderError):
             guard.keys.rotate_kek(new, batch_size=2)
     with pg.Guard.open(url, kek=old, schema=schema, previous_keks=[new]) as resumed:
-        assert all(resumed.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+        allow_test_reveals(resumed)
+        assert all(
+            resumed.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+            for t in texts
+        )
         report = resumed.keys.rotate_kek(new)
         assert report.remaining == 0
     with pg.Guard.open(url, kek=new, schema=schema) as finished:
-        assert all(finished.decrypt(t, context=CONTEXT) == PHONE for t in texts)
+        allow_test_reveals(finished)
+        assert all(
+            finished.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") == PHONE
+            for t in texts
+        )
 
 
 def test_local_kek_file_is_private_and_reloads(tmp_path: Path) -> None:
@@ -383,11 +408,13 @@ def test_failures_during_encryption_keep_the_value_out_of_every_frame(
 def test_an_audited_reveal_that_cannot_be_recorded_fails_closed(
     store_target: StoreTarget, kek: LocalKEK
 ) -> None:
-    """When the event sink fails, decrypt raises its error and reveals nothing."""
+    """When the event sink fails, decrypt raises its error and reveals nothing (every reveal
+    is audited now: there is no unaudited decrypt left to succeed)."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, events=FailingSink()) as guard:
+        for name in ("after_sales", "refund"):
+            guard.consent.register(pg.Purpose(name, basis="contract", kinds={"phone"}))
         text = guard.encrypt(CANARY_PHONE, context=CONTEXT)
-        assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE  # no actor: not audited
         with pytest.raises(pg.EventNotRecorded, match="OSError") as caught:
             guard.decrypt(text, context=CONTEXT, actor="cs-7", purpose="after_sales")
         assert_no_canary(piiguard_frames_text(caught.value))

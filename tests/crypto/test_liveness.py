@@ -23,6 +23,7 @@ import pytest
 import piiguard as pg
 from piiguard.crypto.keyring import LIVENESS_INTERVAL
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 from tests.helpers import CANARY_PHONE
 
@@ -56,8 +57,12 @@ def _child_reader(
     try:
         kek = LocalKEK.from_file(key_file)
         with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+            allow_test_reveals(guard)
             guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")  # caches u1's key
-            if guard.decrypt(parents_text, context=CONTEXT) != CANARY_PHONE:
+            if (
+                guard.decrypt(parents_text, context=CONTEXT, actor="tester", purpose="testing")
+                != CANARY_PHONE
+            ):
                 outbox.put(("error", "the parent's ciphertext did not open before the shred"))
                 return
             outbox.put(("ready", None))
@@ -65,7 +70,7 @@ def _child_reader(
             elapsed: float | None = None
             while time.monotonic() - shredded_at < GIVE_UP_AFTER:
                 try:
-                    guard.decrypt(parents_text, context=CONTEXT)
+                    guard.decrypt(parents_text, context=CONTEXT, actor="tester", purpose="testing")
                 except pg.KeyDestroyed:
                     elapsed = time.monotonic() - shredded_at
                     break
@@ -123,9 +128,13 @@ def test_another_process_stops_using_a_shredded_key_within_a_second(
     print(f"shred seen by another process after {elapsed * 1000:.0f} ms")
     assert elapsed < SHRED_SEEN_WITHIN
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
-        assert fresh.decrypt(new_text, context=CONTEXT) == CANARY_PHONE
+        allow_test_reveals(fresh)
+        assert (
+            fresh.decrypt(new_text, context=CONTEXT, actor="tester", purpose="testing")
+            == CANARY_PHONE
+        )
         with pytest.raises(pg.KeyDestroyed):
-            fresh.decrypt(parents_text, context=CONTEXT)
+            fresh.decrypt(parents_text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_another_guard_stops_using_a_shredded_key(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -136,17 +145,28 @@ def test_another_guard_stops_using_a_shredded_key(store_target: StoreTarget, kek
         pg.Guard.open(url, kek=kek, schema=schema) as shredding,
         pg.Guard.open(url, kek=kek, schema=schema) as other,
     ):
+        allow_test_reveals(other)
         old_text = shredding.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
         other.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")  # caches u1's key and uses
-        assert other.decrypt(old_text, context=CONTEXT) == CANARY_PHONE
+        assert (
+            other.decrypt(old_text, context=CONTEXT, actor="tester", purpose="testing")
+            == CANARY_PHONE
+        )
         shredding.shred("u1")
         time.sleep(2 * LIVENESS_INTERVAL)
         new_text = other.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
         with pytest.raises(pg.KeyDestroyed):
-            other.decrypt(old_text, context=CONTEXT)
-        assert other.decrypt(new_text, context=CONTEXT) == CANARY_PHONE
+            other.decrypt(old_text, context=CONTEXT, actor="tester", purpose="testing")
+        assert (
+            other.decrypt(new_text, context=CONTEXT, actor="tester", purpose="testing")
+            == CANARY_PHONE
+        )
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:
-        assert fresh.decrypt(new_text, context=CONTEXT) == CANARY_PHONE
+        allow_test_reveals(fresh)
+        assert (
+            fresh.decrypt(new_text, context=CONTEXT, actor="tester", purpose="testing")
+            == CANARY_PHONE
+        )
 
 
 def test_expired_plaintext_keys_leave_memory(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -156,6 +176,7 @@ def test_expired_plaintext_keys_leave_memory(store_target: StoreTarget, kek: Loc
     with pg.Guard.open(
         url, kek=kek, schema=schema, dek_max_age=timedelta(milliseconds=300)
     ) as guard:
+        allow_test_reveals(guard)
         keyring = guard._keyring
         texts = [
             guard.encrypt(CANARY_PHONE, context=CONTEXT, subject=subject)
@@ -170,9 +191,13 @@ def test_expired_plaintext_keys_leave_memory(store_target: StoreTarget, kek: Loc
             time.sleep(0.05)
         assert keyring._data._cache == {}
         assert keyring._data._active == {}
-        assert [guard.decrypt(t, context=CONTEXT) for t in texts] == [CANARY_PHONE] * 4
+        assert [
+            guard.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") for t in texts
+        ] == [CANARY_PHONE] * 4
         again = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")
-        assert guard.decrypt(again, context=CONTEXT) == OTHER_PHONE
+        assert (
+            guard.decrypt(again, context=CONTEXT, actor="tester", purpose="testing") == OTHER_PHONE
+        )
 
 
 def _forked_worker(guard: pg.Guard, worker: int, parents_text: str) -> int:
@@ -186,9 +211,15 @@ def _forked_worker(guard: pg.Guard, worker: int, parents_text: str) -> int:
         while time.monotonic() < deadline or made == 0:
             # a new subject: a new data key, so a store transaction every time
             text = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject=f"w{worker}-{made}")
-            if guard.decrypt(text, context=CONTEXT) != OTHER_PHONE:
+            if (
+                guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
+                != OTHER_PHONE
+            ):
                 return 2
-            if guard.decrypt(parents_text, context=CONTEXT) != CANARY_PHONE:
+            if (
+                guard.decrypt(parents_text, context=CONTEXT, actor="tester", purpose="testing")
+                != CANARY_PHONE
+            ):
                 return 2
             made += 1
     except BaseException:  # the exit code is the report
@@ -236,6 +267,7 @@ def test_forked_workers_share_neither_use_blocks_nor_connections(
     without trampling another's database connection; the parent carries on afterwards."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        allow_test_reveals(guard)
         text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
         assert guard._keyring._data._active
         pids = []
@@ -249,6 +281,10 @@ def test_forked_workers_share_neither_use_blocks_nor_connections(
                     os._exit(code)
             pids.append(pid)
         assert [_exit_code(pid, QUEUE_TIMEOUT) for pid in pids] == [0, 0]
-        assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+        assert (
+            guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
+        )
         later = guard.encrypt(OTHER_PHONE, context=CONTEXT, subject="u1")
-        assert guard.decrypt(later, context=CONTEXT) == OTHER_PHONE
+        assert (
+            guard.decrypt(later, context=CONTEXT, actor="tester", purpose="testing") == OTHER_PHONE
+        )

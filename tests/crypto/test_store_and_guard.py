@@ -15,6 +15,7 @@ import piiguard as pg
 from piiguard.keys import LocalKEK
 from piiguard.store import Store
 from piiguard.store._schema import SCHEMA_VERSION
+from piiguard.testing import allow_test_reveals
 from tests.backends import postgres_schema
 from tests.conftest import StoreTarget
 from tests.helpers import (
@@ -76,12 +77,14 @@ def test_two_schemas_in_one_database_are_separate(tmp_path: Path) -> None:
         pg.Guard.open(url, kek=kek, schema=first) as one,
         pg.Guard.open(url, kek=kek, schema=second) as two,
     ):
+        allow_test_reveals(one)
+        allow_test_reveals(two)
         text = one.encrypt(CANARY_PHONE, context=CONTEXT)
         two.encrypt(CANARY_PHONE, context=CONTEXT)  # so a key of the same id exists there
-        assert one.decrypt(text, context=CONTEXT) == CANARY_PHONE
+        assert one.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
         # the same context: only the schema differs (another context would fail anyway)
         with pytest.raises(pg.DecryptionError):
-            two.decrypt(text, context=CONTEXT)
+            two.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_guard_open_without_arguments_uses_a_private_home(
@@ -96,7 +99,10 @@ def test_guard_open_without_arguments_uses_a_private_home(
     assert stat.S_IMODE((home / "kek.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((home / "piiguard.db").stat().st_mode) == 0o600
     with pg.Guard.open() as again:
-        assert again.decrypt(text, context=CONTEXT) == CANARY_PHONE
+        allow_test_reveals(again)
+        assert (
+            again.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
+        )
         assert "sqlite" in repr(again)
 
 
@@ -115,7 +121,10 @@ def test_close_is_idempotent(tmp_path: Path, kek: LocalKEK) -> None:
     guard.close()
     assert guard.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     with pg.Guard.open(url, kek=kek) as again:
-        assert again.decrypt(text, context=CONTEXT) == CANARY_PHONE
+        allow_test_reveals(again)
+        assert (
+            again.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
+        )
 
 
 def test_database_file_holds_no_plaintext(tmp_path: Path, kek: LocalKEK) -> None:
@@ -142,14 +151,14 @@ def test_decryption_errors_leak_nothing(guard: pg.Guard) -> None:
     plaintext, no ciphertext bytes in clear and no key."""
     text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="u1")
     with pytest.raises(pg.DecryptionError) as caught:
-        guard.decrypt(text, context={**CONTEXT, "id": "u2"})
+        guard.decrypt(text, context={**CONTEXT, "id": "u2"}, actor="tester", purpose="testing")
     rendered = exception_text(caught.value)
     assert_no_canary(rendered)
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None
     guard.shred("u1")
     with pytest.raises(pg.KeyDestroyed) as destroyed:
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
     assert_no_canary(exception_text(destroyed.value))
     # no bytes in any frame: a key, a plaintext or a ciphertext would show as a bytes literal
     for text_of_error in (rendered, exception_text(destroyed.value)):
@@ -182,10 +191,17 @@ def test_concurrent_processes_lose_no_key(
             _worker, [(url, schema, str(kek_path), worker, count) for worker in range(processes)]
         )
     with pg.Guard.open(url, kek=LocalKEK.from_file(kek_path), schema=schema) as guard:
+        allow_test_reveals(guard)
         for worker, texts in enumerate(results):
             for i, text in enumerate(texts):
                 assert (
-                    guard.decrypt(text, context={"w": str(worker), "i": str(i)}) == f"{worker}-{i}"
+                    guard.decrypt(
+                        text,
+                        context={"w": str(worker), "i": str(i)},
+                        actor="tester",
+                        purpose="testing",
+                    )
+                    == f"{worker}-{i}"
                 )
 
 
@@ -234,8 +250,9 @@ def test_opening_a_fresh_store_waits_for_another_process_lock(
     releaser.start()
     try:
         with pg.Guard.open(f"sqlite:///{path}", kek=kek) as guard:
+            allow_test_reveals(guard)
             text = guard.encrypt("x", context={"t": "t"})
-            assert guard.decrypt(text, context={"t": "t"}) == "x"
+            assert guard.decrypt(text, context={"t": "t"}, actor="tester", purpose="testing") == "x"
     finally:
         releaser.join()
         holder.close()

@@ -92,6 +92,7 @@ def test_the_default_mask_hides_part_of_every_valid_value(kind: str, data: st.Da
         (pg.PersonName, "J R", "PersonName('J *')"),
         (pg.IPv6, "2001:db8::", "IPv6('2001:***::')"),
         (pg.Address, "北京市朝阳区", "Address('****')"),
+        (pg.Email, "*@a.au", "Email('******')"),
     ],
 )
 def test_the_shortest_values_are_not_shown_whole(field: type, value: str, shown: str) -> None:

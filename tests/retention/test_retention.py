@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 from tests.helpers import CANARY_PHONE
 
@@ -61,6 +62,7 @@ def shop(
     """A Guard with orders (3-year legal minimum) and chats (30 days), each with a hook."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        allow_test_reveals(guard)
         guard.retention.policy(
             pg.RetentionPolicy("orders", keep=3 * YEAR, after="completed", legal_minimum=True)
         )
@@ -242,7 +244,7 @@ def test_the_shred_action_destroys_subject_keys(shop: tuple[pg.Guard, Recorder, 
     guard.retention.track("face_templates", "f1", subject="u1", at=START - timedelta(days=2))
     assert guard.retention.sweep().done == 1
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context={"t": "faces"})
+        guard.decrypt(text, context={"t": "faces"}, actor="tester", purpose="testing")
 
 
 def test_erasure_freezes_legal_minimums_and_deletes_the_rest(
@@ -275,14 +277,15 @@ def test_erasure_freezes_legal_minimums_and_deletes_the_rest(
     assert not guard.consent.check("u1", "marketing_sms")
     assert [e.action for e in guard.consent.history("u1")] == ["grant", "withdraw"]
     assert (
-        guard.decrypt(secret, context={"t": "customers"}) == CANARY_PHONE
+        guard.decrypt(secret, context={"t": "customers"}, actor="tester", purpose="testing")
+        == CANARY_PHONE
     )  # frozen data stays readable
     clock.now += 3 * YEAR
     report = guard.retention.sweep()
     assert (report.done, report.shredded_subjects) == (1, 1)
     assert orders.deleted == ["o1"]
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(secret, context={"t": "customers"})
+        guard.decrypt(secret, context={"t": "customers"}, actor="tester", purpose="testing")
     assert [r["completed"] for r in guard.erasure_receipts("u1")] == [True]
 
 
@@ -295,7 +298,7 @@ def test_erasure_without_frozen_data_shreds_at_once(
     receipt = guard.erase("u2", reason="account_closed")
     assert receipt.steps[-1].outcome == "done"
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(secret, context={"t": "c"})
+        guard.decrypt(secret, context={"t": "c"}, actor="tester", purpose="testing")
 
 
 def test_a_failed_erasure_says_so_and_resumes(shop: tuple[pg.Guard, Recorder, Recorder]) -> None:
@@ -341,7 +344,7 @@ def test_export_gathers_records_consents_and_vault(
     guard.retention.track("orders", "o7", subject="u5", at=START)
     guard.retention.track("chats", "c7", subject="u5", at=START)
     guard.vault.tokenize("6222021234567890128", subject="u5", kind="bank_card")
-    exported = guard.export("u5")
+    exported = guard.export("u5", actor="tester", purpose="testing")
     assert exported["records"] == {"chats": None, "orders": [{"order": "o7"}]}
     assert exported["vault"][0]["value"] == "6222021234567890128"
     assert exported["consent"] == []

@@ -16,6 +16,7 @@ import pytest
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 from tests.helpers import CANARY_PHONE
 from tests.retention.test_retention import START, YEAR, Clock
@@ -67,6 +68,7 @@ def shop(
     url, schema = store_target
     customers = Customers(tmp_path / "app.db")
     with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        allow_test_reveals(guard)
         guard.subjects.eraser("customers")(customers.erase)
         guard.subjects.exporter("customers")(customers.export)
         guard.retention.policy(pg.RetentionPolicy("orders", keep=3 * YEAR, legal_minimum=True))
@@ -96,7 +98,7 @@ def test_an_untracked_subject_is_erased_from_the_applications_tables(
     assert ("table", "customers", "done") in _outcomes(receipt)
     assert customers.ids() == ["u2"]
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_a_failed_participant_defers_the_shred(shop: tuple[pg.Guard, Customers]) -> None:
@@ -110,12 +112,12 @@ def test_a_failed_participant_defers_the_shred(shop: tuple[pg.Guard, Customers])
     assert ("table", "customers", "failed") in _outcomes(first)
     assert first.steps[-1].outcome == "deferred"
     assert CANARY_PHONE not in repr(first)
-    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
     customers.fail = False
     second = guard.erase("u1")
     assert second.completed
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
     assert [r["completed"] for r in guard.erasure_receipts("u1")] == [False, True]
 
 
@@ -131,11 +133,11 @@ def test_a_hold_on_an_untracked_subject_blocks_the_shred_until_released(
     assert not receipt.completed
     assert receipt.steps[-1].outcome == "scheduled"
     assert guard.retention.sweep().shredded_subjects == 0
-    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
     guard.retention.release(hold)
     assert guard.retention.sweep().shredded_subjects == 1
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
     assert [r["completed"] for r in guard.erasure_receipts("u1")] == [True]
 
 
@@ -154,12 +156,12 @@ def test_a_hold_placed_after_an_erase_blocks_its_scheduled_shred(
     clock.now += 3 * YEAR + timedelta(days=1)
     report = guard.retention.sweep()
     assert (report.done, report.shredded_subjects) == (0, 0)
-    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
     guard.retention.release(hold)
     report = guard.retention.sweep()
     assert (report.done, report.shredded_subjects) == (1, 1)
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_held_records_go_when_the_hold_ends(shop: tuple[pg.Guard, Customers]) -> None:
@@ -195,7 +197,7 @@ def test_a_process_without_a_policy_erases_what_it_can(
     assert ("records", "orders", "failed") in _outcomes(receipt)
     assert ("table", "customers", "done") in _outcomes(receipt)
     assert receipt.steps[-1].outcome == "deferred"
-    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
 
 
 def test_export_after_a_shred_returns_what_remains(shop: tuple[pg.Guard, Customers]) -> None:
@@ -204,13 +206,13 @@ def test_export_after_a_shred_returns_what_remains(shop: tuple[pg.Guard, Custome
     _customer(guard, customers, "u1")
     guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
     guard.shred("u1")
-    exported = guard.export("u1")
+    exported = guard.export("u1", actor="tester", purpose="testing")
     assert exported["vault"] is None
     assert exported["destroyed"] == ["vault"]
     assert exported["customers"] == ["u1"]
     assert exported["keys"] == {"destroyed": 1}
     guard.erase("u1")
-    after = guard.export("u1")
+    after = guard.export("u1", actor="tester", purpose="testing")
     assert after["customers"] == []
     assert after["vault"] == []
     assert after["records"] == {}
@@ -223,7 +225,7 @@ def test_an_exporter_that_fails_is_named_not_fatal(shop: tuple[pg.Guard, Custome
         raise RuntimeError(f"cannot read {CANARY_PHONE}")
 
     guard.subjects.exporter("tickets")(broken)
-    exported = guard.export("u1")
+    exported = guard.export("u1", actor="tester", purpose="testing")
     assert exported["unavailable"] == [{"part": "tickets", "error": "RuntimeError"}]
     assert CANARY_PHONE not in str(exported)
 
@@ -272,12 +274,12 @@ def test_subject_keyed_artefacts_stop_linking_after_erasure(
     assert index != guard.blind_index(CANARY_PHONE, field="phone", subject="u2")
     sealed = guard.encrypt_deterministically(CANARY_PHONE, context=CONTEXT, subject="u1")
     assert sealed == guard.encrypt_deterministically(CANARY_PHONE, context=CONTEXT, subject="u1")
-    assert guard.decrypt(sealed, context=CONTEXT) == CANARY_PHONE
+    assert guard.decrypt(sealed, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
     receipt = guard.erase("u1")
     assert receipt.completed
     assert receipt.linking == ()
     with pytest.raises(pg.DecryptionError):
-        guard.decrypt(sealed, context=CONTEXT)
+        guard.decrypt(sealed, context=CONTEXT, actor="tester", purpose="testing")
     assert guard.blind_index(CANARY_PHONE, field="phone", subject="u1") != index
     assert guard.blind_index(CANARY_PHONE, field="phone") != index
 
@@ -291,13 +293,16 @@ def test_another_process_stops_using_an_erased_subjects_artefact_keys(
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema) as other:
         sealed = other.encrypt_deterministically(CANARY_PHONE, context=CONTEXT, subject="u1")
-        assert other.decrypt(sealed, context=CONTEXT) == CANARY_PHONE
+        assert (
+            other.decrypt(sealed, context=CONTEXT, actor="tester", purpose="testing")
+            == CANARY_PHONE
+        )
         guard.erase("u1")
         import time
 
         time.sleep(0.3)
         with pytest.raises(pg.DecryptionError):
-            other.decrypt(sealed, context=CONTEXT)
+            other.decrypt(sealed, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_a_shred_policy_waits_for_the_subjects_held_records(
@@ -315,12 +320,12 @@ def test_a_shred_policy_waits_for_the_subjects_held_records(
     hold = guard.retention.hold(category="orders", record_id="o1", reason="dispute")
     report = guard.retention.sweep()
     assert (report.done, report.failed) == (0, 1)
-    assert guard.decrypt(text, context=CONTEXT) == CANARY_PHONE
+    assert guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
     guard.retention.release(hold)
     clock.now += timedelta(days=1)  # past the retry backoff
     assert guard.retention.sweep().done == 1
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 def test_an_erase_leaves_a_record_a_sweep_is_deleting_to_that_sweep(
@@ -359,7 +364,7 @@ def test_an_erase_leaves_a_record_a_sweep_is_deleting_to_that_sweep(
     assert not receipt.completed
     guard.retention.sweep()  # (the sweeper's own run may already have shredded them)
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(text, context=CONTEXT)
+        guard.decrypt(text, context=CONTEXT, actor="tester", purpose="testing")
 
 
 @pytest.mark.parametrize("kind", ["record", "category", "subject"])
@@ -425,5 +430,5 @@ def test_a_scheduled_shred_spares_a_subject_who_came_back(
     clock.now += 2 * YEAR + timedelta(days=1)
     assert guard.retention.sweep().shredded_subjects == 1
     with pytest.raises(pg.KeyDestroyed):
-        guard.decrypt(old, context=CONTEXT)
-    assert guard.decrypt(new, context=CONTEXT) == OTHER_PHONE
+        guard.decrypt(old, context=CONTEXT, actor="tester", purpose="testing")
+    assert guard.decrypt(new, context=CONTEXT, actor="tester", purpose="testing") == OTHER_PHONE

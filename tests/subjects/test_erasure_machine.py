@@ -22,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
 
 SUBJECTS = ("u0", "u1", "u2")
 CONTEXT = {"table": "customers", "field": "phone"}
@@ -39,6 +40,7 @@ class ErasureMachine(RuleBasedStateMachine):
             clock=lambda: self.now,
             key_epoch=None,
         )
+        allow_test_reveals(self.guard)
         self.guard.retention.policy(pg.RetentionPolicy("orders", keep=3 * YEAR, legal_minimum=True))
         self.guard.retention.policy(pg.RetentionPolicy("chats", keep=timedelta(days=30)))
         self.deleted: list[str] = []
@@ -57,7 +59,9 @@ class ErasureMachine(RuleBasedStateMachine):
 
     def destroyed(self, subject: str) -> bool:
         try:
-            self.guard.decrypt(self.texts[subject], context=CONTEXT)
+            self.guard.decrypt(
+                self.texts[subject], context=CONTEXT, actor="tester", purpose="testing"
+            )
         except pg.KeyDestroyed:
             return True
         return False

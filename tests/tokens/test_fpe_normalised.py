@@ -144,7 +144,9 @@ def test_fpe_tokens_come_from_the_normalised_value(
     assert token != value
     assert non_ascii_digits(token) == []
     assert pg.is_valid(token, kind)
-    plain = guard.tokens.fpe_decrypt(token, kind=kind, tweak=tweak)
+    plain = guard.tokens.fpe_decrypt(
+        token, kind=kind, tweak=tweak, actor="tester", purpose="testing"
+    )
     assert non_ascii_digits(plain) == []
     assert get_kind(kind).normalise(plain) == expected_plain(kind, value)
     canonical = token == get_kind(kind).normalise(token)
@@ -172,7 +174,10 @@ def test_phones_outside_the_layout_rule_get_canonical_tokens(guard: pg.Guard, va
     assert len(token) == 14
     assert token[1:].isascii()
     assert token[1:].isdigit()
-    assert guard.tokens.fpe_decrypt(token, kind="phone") == "+86" + CANARY_PHONE
+    assert (
+        guard.tokens.fpe_decrypt(token, kind="phone", actor="tester", purpose="testing")
+        == "+86" + CANARY_PHONE
+    )
 
 
 @pytest.mark.parametrize(
@@ -196,7 +201,7 @@ def test_phone_layouts_with_the_normalised_digits_are_kept(
     ]
     assert token.isascii()
     assert token != plain
-    assert guard.tokens.fpe_decrypt(token, kind="phone") == plain
+    assert guard.tokens.fpe_decrypt(token, kind="phone", actor="tester", purpose="testing") == plain
 
 
 def test_full_width_cards_keep_their_groups(guard: pg.Guard) -> None:
@@ -205,7 +210,10 @@ def test_full_width_cards_keep_their_groups(guard: pg.Guard) -> None:
     token = guard.tokens.fpe(value, kind="bank_card")
     assert token.isascii()
     assert [i for i, c in enumerate(token) if c == " "] == [4, 9, 14, 19]
-    assert guard.tokens.fpe_decrypt(token, kind="bank_card") == "6222 0212 3456 7890 128"
+    assert (
+        guard.tokens.fpe_decrypt(token, kind="bank_card", actor="tester", purpose="testing")
+        == "6222 0212 3456 7890 128"
+    )
 
 
 # -- no key bytes and no value in what an error tracker records -------------------------------
@@ -242,7 +250,12 @@ FAILING_CALLS: list[tuple[str, Callable[[pg.Guard], object]]] = [
     ),
     ("token", lambda guard: guard.tokens.token(CANARY_ID, kind="phone")),
     ("fpe", lambda guard: guard.tokens.fpe(CANARY_ID, kind="phone")),
-    ("fpe_decrypt", lambda guard: guard.tokens.fpe_decrypt(CANARY_ID, kind="phone")),
+    (
+        "fpe_decrypt",
+        lambda guard: guard.tokens.fpe_decrypt(
+            CANARY_ID, kind="phone", actor="tester", purpose="testing"
+        ),
+    ),
     ("fpe_tweak", lambda guard: guard.tokens.fpe(CANARY_PHONE, kind="phone", tweak=bytes(300))),
     (
         "fpe_card_tweak",
@@ -250,7 +263,9 @@ FAILING_CALLS: list[tuple[str, Callable[[pg.Guard], object]]] = [
     ),
     (
         "fpe_decrypt_tweak",
-        lambda guard: guard.tokens.fpe_decrypt(CANARY_PHONE, kind="phone", tweak=bytes(300)),
+        lambda guard: guard.tokens.fpe_decrypt(
+            CANARY_PHONE, kind="phone", tweak=bytes(300), actor="tester", purpose="testing"
+        ),
     ),
 ]
 

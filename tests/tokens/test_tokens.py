@@ -101,7 +101,12 @@ def test_mobile_tokens_stay_mobiles_with_their_carrier(
     assert pg.is_valid(token, "phone")
     assert len(token) == 11
     assert token.isdigit()
-    assert guard.tokens.fpe_decrypt(token, kind="phone", tweak=tweak) == mobile
+    assert (
+        guard.tokens.fpe_decrypt(
+            token, kind="phone", tweak=tweak, actor="tester", purpose="testing"
+        )
+        == mobile
+    )
     e164 = guard.tokens.fpe("+86" + mobile, kind="phone", tweak=tweak)
     assert e164 == "+86" + token
 
@@ -110,10 +115,16 @@ def test_phone_and_card_tokens_keep_the_layout(guard: pg.Guard) -> None:
     """DESIGN §3: same length and alphabet; separators stay where they were."""
     token = guard.tokens.fpe("138 1234 5678", kind="phone")
     assert (len(token), token[3], token[8]) == (13, " ", " ")
-    assert guard.tokens.fpe_decrypt(token, kind="phone") == "138 1234 5678"
+    assert (
+        guard.tokens.fpe_decrypt(token, kind="phone", actor="tester", purpose="testing")
+        == "138 1234 5678"
+    )
     card = guard.tokens.fpe("6222 0212 3456 7890 128", kind="bank_card")
     assert [i for i, c in enumerate(card) if c == " "] == [4, 9, 14, 19]
-    assert guard.tokens.fpe_decrypt(card, kind="bank_card") == "6222 0212 3456 7890 128"
+    assert (
+        guard.tokens.fpe_decrypt(card, kind="bank_card", actor="tester", purpose="testing")
+        == "6222 0212 3456 7890 128"
+    )
 
 
 @FIXTURE_OK
@@ -124,7 +135,9 @@ def test_card_tokens_keep_bin_and_last_four_and_pass_luhn(guard: pg.Guard, body:
     token = guard.tokens.fpe(card, kind="bank_card")
     assert (token[:6], token[-4:], len(token)) == (card[:6], card[-4:], len(card))
     assert pg.is_valid(token, "bank_card")
-    assert guard.tokens.fpe_decrypt(token, kind="bank_card") == card
+    assert (
+        guard.tokens.fpe_decrypt(token, kind="bank_card", actor="tester", purpose="testing") == card
+    )
 
 
 @FIXTURE_OK
@@ -135,7 +148,10 @@ def test_id_tokens_stay_valid_ids_of_the_same_region(guard: pg.Guard, number: st
     assert token[:6] == number[:6]
     assert pg.is_valid(token, "cn_resident_id")
     assert "19000101" <= token[6:14] <= "20191231"
-    assert guard.tokens.fpe_decrypt(token, kind="cn_resident_id") == number
+    assert (
+        guard.tokens.fpe_decrypt(token, kind="cn_resident_id", actor="tester", purpose="testing")
+        == number
+    )
 
 
 def test_email_tokens_keep_domain_and_punctuation(guard: pg.Guard) -> None:
@@ -144,7 +160,10 @@ def test_email_tokens_keep_domain_and_punctuation(guard: pg.Guard) -> None:
     assert token.endswith("@example.com")
     assert (token[5], token[9]) == (".", "+")
     assert pg.is_valid(token, "email")
-    assert guard.tokens.fpe_decrypt(token, kind="email") == "zhang.san+shop@example.com"
+    assert (
+        guard.tokens.fpe_decrypt(token, kind="email", actor="tester", purpose="testing")
+        == "zhang.san+shop@example.com"
+    )
 
 
 def test_tweaks_bind_tokens_to_a_tenant(guard: pg.Guard) -> None:
@@ -152,8 +171,18 @@ def test_tweaks_bind_tokens_to_a_tenant(guard: pg.Guard) -> None:
     first = guard.tokens.fpe(CANARY_PHONE, kind="phone", tweak=b"tenant-1")
     second = guard.tokens.fpe(CANARY_PHONE, kind="phone", tweak=b"tenant-2")
     assert first != second
-    assert guard.tokens.fpe_decrypt(first, kind="phone", tweak=b"tenant-1") == CANARY_PHONE
-    assert guard.tokens.fpe_decrypt(first, kind="phone", tweak=b"tenant-2") != CANARY_PHONE
+    assert (
+        guard.tokens.fpe_decrypt(
+            first, kind="phone", tweak=b"tenant-1", actor="tester", purpose="testing"
+        )
+        == CANARY_PHONE
+    )
+    assert (
+        guard.tokens.fpe_decrypt(
+            first, kind="phone", tweak=b"tenant-2", actor="tester", purpose="testing"
+        )
+        != CANARY_PHONE
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,9 +223,14 @@ def test_fpe_many_equals_single_tokens(guard: pg.Guard, numbers: list[str]) -> N
     tokens = guard.tokens.fpe_many(numbers, kind="phone", tweak=b"shop")
     assert tokens == [guard.tokens.fpe(n, kind="phone", tweak=b"shop") for n in numbers]
     assert (
-        guard.tokens.fpe_decrypt_many(tokens, kind="phone", tweak=b"shop")
+        guard.tokens.fpe_decrypt_many(
+            tokens, kind="phone", tweak=b"shop", actor="tester", purpose="testing"
+        )
         == [pg.normalise(n, "phone").removeprefix("+86") for n in numbers]
-        or guard.tokens.fpe_decrypt_many(tokens, kind="phone", tweak=b"shop") == numbers
+        or guard.tokens.fpe_decrypt_many(
+            tokens, kind="phone", tweak=b"shop", actor="tester", purpose="testing"
+        )
+        == numbers
     )
 
 

@@ -13,6 +13,7 @@ from piiguard.events import ListSink
 from piiguard.keys import LocalKEK
 from piiguard.store import Store
 from piiguard.store._schema import SCHEMA_VERSION
+from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
 from tests.helpers import (
     CANARY_ID,
@@ -42,7 +43,7 @@ def test_tokenize_and_detokenize(guard: pg.Guard) -> None:
     token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
     assert token.startswith("vt_")
     assert CARD not in token
-    assert guard.vault.detokenize(token, actor="finance-1", purpose="refund") == CARD
+    assert guard.vault.detokenize(token, actor="tester", purpose="testing") == CARD
 
 
 def test_repeats_get_one_token_per_subject_and_kind(guard: pg.Guard) -> None:
@@ -69,7 +70,7 @@ def test_batches_tokenize_in_one_go(guard: pg.Guard) -> None:
     values = [CARD, "4242424242424242", CARD]
     tokens = guard.vault.tokenize_many(values, subject="u1", kind="bank_card")
     assert tokens[0] == tokens[2] != tokens[1]
-    assert [guard.vault.detokenize(t, actor="a", purpose="p") for t in tokens] == values
+    assert [guard.vault.detokenize(t, actor="tester", purpose="testing") for t in tokens] == values
     assert guard.vault.tokenize_many([], subject="u1", kind="phone") == []
 
 
@@ -86,17 +87,27 @@ def test_a_kind_is_required(guard: pg.Guard) -> None:
 def test_reveals_are_audited_and_need_actor_and_purpose(
     store_target: StoreTarget, kek: LocalKEK
 ) -> None:
-    """Each detokenize emits one event naming actor, purpose and kind, never the value."""
+    """Each detokenize emits one event to the application's sink (besides the audit log)
+    naming actor, purpose, kind and the subject's pseudonym, never the value; one without an
+    actor is refused."""
     sink = ListSink()
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, events=sink) as guard:
+        guard.consent.register(
+            pg.Purpose("refund", basis="contract", kinds={"bank_card"}, separate=True)
+        )
         token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
         guard.vault.detokenize(token, actor="finance-1", purpose="refund")
-        with pytest.raises(ValueError, match="actor"):
+        with pytest.raises(pg.AccessDenied) as refused:
             guard.vault.detokenize(token, actor="", purpose="refund")
-    assert [(e.action, e.actor, e.purpose, e.context) for e in sink.events] == [
-        ("detokenize", "finance-1", "refund", {"kind": "bank_card"})
+        assert refused.value.reason == "no_actor"
+        pseudonym = guard._keyring.subject_scope("u1")
+    reveals = [event for event in sink.events if event.action == "detokenize"]
+    assert [(e.action, e.actor, e.purpose, e.context, e.kind, e.result) for e in reveals] == [
+        ("detokenize", "finance-1", "refund", {"kind": "bank_card"}, "bank_card", "ok")
     ]
+    assert reveals[0].subjects == (pseudonym,)
+    assert "u1" not in reveals[0].subjects[0]
     assert CARD not in repr(sink.events)
 
 
@@ -107,21 +118,22 @@ def test_unknown_expired_and_shredded_tokens_fail_cleanly(
     clock = Clock()
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        allow_test_reveals(guard)
         with pytest.raises(pg.TokenNotFound):
-            guard.vault.detokenize("vt_unknown", actor="a", purpose="p")
+            guard.vault.detokenize("vt_unknown", actor="tester", purpose="testing")
         short = guard.vault.tokenize(CARD, subject="u1", kind="bank_card", ttl=timedelta(hours=1))
         clock.now += timedelta(minutes=59)
-        assert guard.vault.detokenize(short, actor="a", purpose="p") == CARD
+        assert guard.vault.detokenize(short, actor="tester", purpose="testing") == CARD
         clock.now += timedelta(minutes=2)
         with pytest.raises(pg.TokenExpired):
-            guard.vault.detokenize(short, actor="a", purpose="p")
+            guard.vault.detokenize(short, actor="tester", purpose="testing")
         renewed = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
         assert renewed != short  # an expired token is not handed out again
         assert guard.vault.purge_expired() == 1
         kept = guard.vault.tokenize(CANARY_ID, subject="u2", kind="cn_resident_id")
         guard.shred("u2")
         with pytest.raises(pg.KeyDestroyed) as caught:
-            guard.vault.detokenize(kept, actor="a", purpose="p")
+            guard.vault.detokenize(kept, actor="tester", purpose="testing")
         assert_no_canary(exception_text(caught.value))
 
 
@@ -132,8 +144,8 @@ def test_deleting_a_subject_removes_its_entries_only(guard: pg.Guard) -> None:
     kept = guard.vault.tokenize(CARD, subject="u2", kind="bank_card")
     assert guard.vault.delete_subject("u1") == 2
     with pytest.raises(pg.TokenNotFound):
-        guard.vault.detokenize(gone, actor="a", purpose="p")
-    assert guard.vault.detokenize(kept, actor="a", purpose="p") == CARD
+        guard.vault.detokenize(gone, actor="tester", purpose="testing")
+    assert guard.vault.detokenize(kept, actor="tester", purpose="testing") == CARD
 
 
 def test_a_row_moved_to_another_token_does_not_decrypt(guard: pg.Guard) -> None:
@@ -147,7 +159,7 @@ def test_a_row_moved_to_another_token_does_not_decrypt(guard: pg.Guard) -> None:
         ).scalar_one()
         connection.execute(update(vault).where(vault.c.token == second).values(ciphertext=blob))
     with pytest.raises(pg.DecryptionError):
-        guard.vault.detokenize(second, actor="a", purpose="p")
+        guard.vault.detokenize(second, actor="tester", purpose="testing")
 
 
 def test_invalid_values_are_refused_without_echo(guard: pg.Guard) -> None:
@@ -186,8 +198,9 @@ def test_a_version_1_store_migrates_to_version_2(tmp_path: Path, kek: LocalKEK) 
     store.close()
     with pg.Guard.open(url, kek=kek) as guard:
         assert guard.store.schema_version == SCHEMA_VERSION
+        allow_test_reveals(guard)
         token = guard.vault.tokenize(CARD, subject="u1", kind="bank_card")
-        assert guard.vault.detokenize(token, actor="a", purpose="p") == CARD
+        assert guard.vault.detokenize(token, actor="tester", purpose="testing") == CARD
 
 
 def test_detokenize_fails_closed_when_the_reveal_cannot_be_recorded(
@@ -195,9 +208,10 @@ def test_detokenize_fails_closed_when_the_reveal_cannot_be_recorded(
 ) -> None:
     """No audit record, no value: the sink's error is raised and no frame holds the value."""
     with pg.Guard.open(f"sqlite:///{tmp_path / 'v.db'}", kek=kek, events=FailingSink()) as guard:
+        allow_test_reveals(guard)
         token = guard.vault.tokenize(CANARY_PHONE, subject="u1", kind="phone")
         with pytest.raises(pg.EventNotRecorded, match="OSError") as caught:
-            guard.vault.detokenize(token, actor="a", purpose="p")
+            guard.vault.detokenize(token, actor="tester", purpose="testing")
     assert_no_canary(piiguard_frames_text(caught.value))
 
 

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -45,6 +46,7 @@ from piiguard.errors import (
     PiiGuardError,
     PolicyViolation,
     UnknownNotice,
+    UnknownPurpose,
     boundary,
     contract_error,
     require_subject,
@@ -102,8 +104,10 @@ class ConsentLedger:
         seal: Callable[[str, str, Mapping[str, str]], str],
         unseal: Callable[[str, Mapping[str, str]], str],
         clock: Callable[[], datetime],
+        changed: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self._store = store
+        self._changed = changed
         self._pseudonym = pseudonym
         self._bulk_pseudonym = bulk_pseudonym or (lambda: pseudonym)
         self._seal = seal
@@ -112,7 +116,9 @@ class ConsentLedger:
         #: The register of processing purposes and notices (also for reveals and sharing).
         self.catalog = PurposeCatalog(store, clock)
         self._events = EventLedger(store)
-        self._cache = StateCache(store.change_counter())
+        counter = store.change_counter()
+        self._cache: StateCache[bool] = StateCache(counter)
+        self._kinds: StateCache[tuple[frozenset[str] | None]] = StateCache(counter)
 
     # -- purposes and notices ----------------------------------------------------------
 
@@ -134,6 +140,19 @@ class ConsentLedger:
             UnknownPurpose: none is registered.
         """
         return self.catalog.current(name)[0]
+
+    def purpose_kinds(self, name: str) -> frozenset[str] | None:
+        """The kinds a registered purpose covers, or None when no purpose has that name:
+        what reveals are checked against (cached like consent states)."""
+        cached, generation = self._kinds.look(name)
+        if cached is not None:
+            return cached[0]
+        try:
+            kinds: frozenset[str] | None = frozenset(self.catalog.current(name)[0].kinds)
+        except UnknownPurpose:
+            kinds = None
+        self._kinds.keep(name, (kinds,), generation)
+        return kinds
 
     @boundary
     def publish_notice(
@@ -301,6 +320,7 @@ class ConsentLedger:
         if rows:
             with self._store.changing() as connection:
                 self._events.append(connection, rows)
+            self._report(rows)
 
     @boundary
     def withdraw(
@@ -353,6 +373,13 @@ class ConsentLedger:
         }
         with self._store.changing() as connection:
             self._events.append(connection, [row])
+        self._report([row])
+
+    def _report(self, rows: list[dict[str, Any]]) -> None:
+        """Tell the Guard (its audit log) about committed events: pseudonyms only."""
+        if self._changed is not None:
+            for row in rows:
+                self._changed(str(row["action"]), str(row["purpose"]), str(row["subject"]))
 
     def now(self) -> datetime:
         """The ledger's clock, in UTC."""

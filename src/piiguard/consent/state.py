@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 __all__ = ["StateCache"]
 
 _LIMIT = 100_000
+V = TypeVar("V")
 
 
-class StateCache:
-    """Derived booleans by key, dropped whenever the change counter moves."""
+class StateCache(Generic[V]):
+    """Derived states by key, dropped whenever the change counter moves."""
 
     def __init__(self, counter: Callable[[], int] | None) -> None:
         self._counter = counter
         self._generation: int | None = None
-        self._states: dict[Hashable, bool] = {}
+        self._states: dict[Hashable, V] = {}
         self._lock = threading.Lock()
 
-    def look(self, key: Hashable) -> tuple[bool | None, int | None]:
+    def look(self, key: Hashable) -> tuple[V | None, int | None]:
         """(the cached state or None, the generation a computed state must be stored under)."""
         if self._counter is None:
             return None, None
@@ -37,7 +39,7 @@ class StateCache:
             return None, generation
         return self._states.get(key), generation
 
-    def keep(self, key: Hashable, state: bool, generation: int | None) -> None:
+    def keep(self, key: Hashable, state: V, generation: int | None) -> None:
         """Store a state computed from a read that began in ``generation``."""
         if generation is None:
             return

@@ -241,6 +241,12 @@ class DataKeys:
         with self._lock:
             return self._fresh(key_id).aead
 
+    def key_scope(self, key_id: int) -> str | None:
+        """The scope of a data key in memory (a subject's pseudonym, or a shared scope): who a
+        reveal under it concerns. None when it is not in memory."""
+        cached = self._cache.get(key_id)
+        return None if cached is None else cached.scope
+
     def _row(self, key_id: int) -> Any:
         """A live key row, or the error its absence means."""
         keys = self._store.tables.keys

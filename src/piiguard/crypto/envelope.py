@@ -7,8 +7,7 @@ cause and no plaintext or key bytes in its message, args or the locals of these 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 
@@ -19,14 +18,8 @@ from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
 from piiguard.crypto.roots import ROOT_SCOPE
-from piiguard.errors import (
-    DecryptionError,
-    EventNotRecorded,
-    InvalidArgument,
-    KeyNotFound,
-    contract_error,
-)
-from piiguard.events import AccessEvent, EventSink
+from piiguard.errors import DecryptionError, InvalidArgument, KeyNotFound, contract_error
+from piiguard.events import AccessEvent, Reveals
 
 __all__ = ["Envelope"]
 
@@ -46,23 +39,6 @@ def _clean(error: Exception) -> Exception:
     """An error to hand back without the frames below it, in the tree (a lone surrogate's
     UnicodeEncodeError, which carries the text, becomes an InvalidArgument that does not)."""
     return contract_error(error)
-
-
-def record_reveal(sink: EventSink, event: AccessEvent) -> BaseException | None:
-    """Hand ``event`` to ``sink``; the error to raise instead of revealing, or None.
-
-    A sink's ``Exception`` becomes :class:`EventNotRecorded`; its ``BaseException`` (a
-    cancellation, an interrupt) is handed back as it is. Returned, not raised, so the caller
-    drops the plaintext from its frame first: an audited reveal that cannot be recorded does
-    not happen.
-    """
-    try:
-        sink.record(event)
-    except Exception as error:
-        return EventNotRecorded(error)
-    except BaseException as error:
-        return error.with_traceback(None)
-    return None
 
 
 def _index_refusal(field: object, bits: object) -> InvalidArgument | None:
@@ -86,10 +62,9 @@ def _ciphertext_bytes(ciphertext: object) -> bytes | None:
 class Envelope:
     """Encrypts and decrypts field values with a keyring's keys."""
 
-    def __init__(self, keyring: Keyring, events: EventSink, clock: Callable[[], datetime]) -> None:
+    def __init__(self, keyring: Keyring, reveals: Reveals) -> None:
         self._keyring = keyring
-        self._events = events
-        self._clock = clock
+        self._reveals = reveals
         self._code = keyring.suite.code
         self._deterministic_code = self._code | wire.DETERMINISTIC_FLAG
         self._headers: dict[int, bytes] = {}
@@ -195,16 +170,24 @@ class Envelope:
         actor: str | None = None,
         purpose: str | None = None,
     ) -> str:
-        """Decrypt either form; with an actor, report the reveal to the event sink.
+        """Decrypt either form, as ``actor`` for ``purpose`` (else those of ``pg.acting``);
+        the reveal is recorded before the value is returned.
 
         Raises:
+            AccessDenied: no actor, no purpose, or a purpose not registered or not covering
+                the context's ``kind``; nothing is opened.
             DecryptionError: for every way the ciphertext can be wrong (KeyDestroyed when its
                 key was shredded).
-            ValueError: an actor without a purpose, or a purpose without an actor.
+            EventNotRecorded: the sink could not record the reveal; nothing is returned.
         """
-        if (actor is None) != (purpose is None):
-            raise InvalidArgument("a reveal names both its actor and its purpose")
         aad_context = encode_context(context)
+        kind = context.get("kind")
+        who = self._reveals.admit(
+            actor, purpose, action="decrypt", kinds=() if kind is None else (kind,), context=context
+        )
+        if isinstance(who, Exception):
+            del ciphertext
+            raise who
         blob = (
             wire.from_text(ciphertext) if type(ciphertext) is str else _ciphertext_bytes(ciphertext)
         )
@@ -213,19 +196,31 @@ class Envelope:
         if isinstance(result, DecryptionError):
             raise result
         key_id, plaintext = result
-        if actor is not None and purpose is not None:
-            reported = self._report(
-                action="decrypt",
-                actor=actor,
-                purpose=purpose,
-                context=context,
-                key_id=key_id,
-                count=1,
+        reported = self._reveals.record(
+            AccessEvent(
+                "decrypt",
+                who[0],
+                who[1],
+                self._reveals.now(),
+                context,
+                key_id,
+                1,
+                kind,
+                self._subjects((key_id,)),
             )
-            if reported is not None:  # an audited reveal that cannot be recorded does not happen
-                del plaintext, result
-                raise reported
+        )
+        if reported is not None:  # a reveal that cannot be recorded does not happen
+            del plaintext, result
+            raise reported
         return plaintext
+
+    def decrypt_unrecorded(self, ciphertext: Ciphertext, *, context: Mapping[str, str]) -> str:
+        """Decrypt what piiguard sealed for itself (consent evidence), which no caller sees
+        as a value: not a reveal, so no actor and no event. Never handed to applications."""
+        result = self._open(_ciphertext_bytes(ciphertext), encode_context(context))
+        if isinstance(result, DecryptionError):
+            raise result
+        return result[1]
 
     def decrypt_many(
         self,
@@ -235,36 +230,63 @@ class Envelope:
         actor: str | None = None,
         purpose: str | None = None,
     ) -> list[str]:
-        """Decrypt a batch; one access event for the whole batch when an actor is given."""
+        """Decrypt a batch, all or nothing, as ``actor`` for ``purpose``: one event names
+        every row revealed (its context) and every subject concerned."""
         if len(ciphertexts) != len(contexts):
             raise InvalidArgument("one context per ciphertext")
-        if (actor is None) != (purpose is None):
-            raise InvalidArgument("a reveal names both its actor and its purpose")
         # every input checked before anything is opened: a bad context or ciphertext type
         # fails while no plaintext exists in this frame
         blobs = [_ciphertext_bytes(ciphertext) for ciphertext in ciphertexts]
         aads = [encode_context(context) for context in contexts]
+        kinds = tuple(sorted({kind for c in contexts if (kind := c.get("kind")) is not None}))
+        who = self._reveals.admit(actor, purpose, action="decrypt", kinds=kinds)
+        if isinstance(who, Exception):
+            blobs.clear()
+            raise who
         out: list[str] = []
+        key_ids: set[int] = set()
+        open_one = self._open
         for blob, aad in zip(blobs, aads, strict=True):
-            result = self._open(blob, aad)
+            result = open_one(blob, aad)
             if isinstance(result, DecryptionError):
                 out.clear()
                 raise result
+            key_ids.add(result[0])
             out.append(result[1])
-        if actor is not None and purpose is not None and contexts:
-            reported = self._report(
-                action="decrypt",
-                actor=actor,
-                purpose=purpose,
-                context=contexts[0],
-                key_id=None,
-                count=len(out),
+        if not out:
+            return out
+        reported = self._reveals.record(
+            AccessEvent(
+                "decrypt",
+                who[0],
+                who[1],
+                self._reveals.now(),
+                {},
+                None,
+                len(out),
+                kinds[0] if len(kinds) == 1 else None,
+                self._subjects(key_ids),
+                rows=tuple(contexts),
             )
-            if reported is not None:  # an audited reveal that cannot be recorded does not happen
-                out.clear()
-                del result
-                raise reported
+        )
+        if reported is not None:  # a reveal that cannot be recorded does not happen
+            out.clear()
+            del result
+            raise reported
         return out
+
+    def _subjects(self, key_ids: Iterable[int]) -> tuple[str, ...]:
+        """The pseudonyms of the subjects whose keys these are (subject-scoped keys only)."""
+        scope = self._keyring.key_scope
+        return tuple(
+            sorted(
+                {
+                    found
+                    for key_id in key_ids
+                    if (found := scope(key_id)) is not None and found.startswith("subject:")
+                }
+            )
+        )
 
     def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
         if blob is None or len(blob) < wire.HEADER_SIZE:
@@ -288,22 +310,6 @@ class Envelope:
             return error.with_traceback(None)
         except (InvalidTag, KeyNotFound, UnicodeDecodeError, ValueError):
             return DecryptionError()
-
-    def _report(
-        self,
-        *,
-        action: str,
-        actor: str,
-        purpose: str,
-        context: Mapping[str, str],
-        key_id: int | None,
-        count: int,
-    ) -> BaseException | None:
-        """Record the reveal; return (not raise) EventNotRecorded if the sink failed, or the
-        sink's own BaseException (a cancellation, an interrupt) to be re-raised as it is, once
-        the caller has dropped the plaintext."""
-        event = AccessEvent(action, actor, purpose, self._clock(), dict(context), key_id, count)
-        return record_reveal(self._events, event)
 
     def _root_scope(self, subject: str | None) -> str:
         """Where an equality artefact's root key lives: store-wide, or the subject's scope."""

@@ -114,6 +114,7 @@ class Keyring:
         self.encryption_key = self._data.encryption_key
         self.encryption_key_for = self._data.encryption_key_for
         self.decryption_key = self._data.decryption_key
+        self.key_scope = self._data.key_scope
         self.key_counts = self._data.key_counts
         self.scope_key_counts = self._data.scope_key_counts
         self.retire = self._data.retire_scope

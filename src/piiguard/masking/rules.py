@@ -207,6 +207,8 @@ class EmailMask(_Rule):
         local, at, domain = value.rpartition("@")
         if not (at and local and "." in domain) or any(char.isspace() for char in value):
             return mask_whole(value)
+        if not local.strip(MASK):  # "*@a.au": a local part of masks hides nothing behind ***
+            return mask_whole(value)
         # a shown character that is itself a mask is no character: "***@x" stays "***@x"
         shown = local[: self.first].rstrip(MASK) if len(local) > self.first else ""
         return f"{shown}***@{domain}"

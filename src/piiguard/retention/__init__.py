@@ -2,6 +2,14 @@
 
 from piiguard.retention.participant import RecordsParticipant
 from piiguard.retention.policy import Action, RetentionPolicy
-from piiguard.retention.schedule import Hook, Retention, SweepReport
+from piiguard.retention.schedule import Hook, Retention, RetentionFailure, SweepReport
 
-__all__ = ["Action", "Hook", "RecordsParticipant", "Retention", "RetentionPolicy", "SweepReport"]
+__all__ = [
+    "Action",
+    "Hook",
+    "RecordsParticipant",
+    "Retention",
+    "RetentionFailure",
+    "RetentionPolicy",
+    "SweepReport",
+]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from piiguard.errors import InvalidArgument, PolicyViolation, boundary
@@ -26,9 +27,10 @@ from piiguard.retention.participant import RecordsParticipant
 from piiguard.retention.policy import RetentionPolicy
 from piiguard.store import Store, aware
 
-__all__ = ["Hook", "Retention", "SweepReport"]
+__all__ = ["Hook", "Retention", "RetentionFailure", "SweepReport"]
 
 Hook = Callable[[list[str]], object]
+_log = structlog.get_logger("piiguard.retention")
 _PENDING, _RUNNING, _DONE, _FAILED, _FROZEN = "pending", "running", "done", "failed", "frozen"
 _LEASE = timedelta(minutes=10)
 #: Seconds between checks of a running hook's claim (renewed every third of the lease).
@@ -52,6 +54,17 @@ class SweepReport:
     dry_run: bool = False
     by_category: Mapping[str, int] = field(default_factory=dict)
     epoch_advanced: bool = False
+
+
+@dataclass(frozen=True)
+class RetentionFailure:
+    """A record whose retention hook failed, waiting for its next attempt."""
+
+    category: str
+    record_id: str
+    attempts: int
+    next_attempt_at: datetime
+    error: str | None
 
 
 class Retention:
@@ -320,6 +333,7 @@ class Retention:
         shredded = self._deferred_shreds(moment) if self._deferred_shreds is not None else 0
         held, not_due = self._counts(moment)
         advanced = self._maintenance(moment) if self._maintenance is not None else False
+        _log.info("sweep", done=done, failed=failed, held=held, shredded=shredded)
         return SweepReport(done, failed, held, not_due, shredded, False, by_category, advanced)
 
     def _claimable_states(self, now: datetime) -> list[Any]:
@@ -420,6 +434,7 @@ class Retention:
                     hook(list(ids))
         except Exception as failure:  # recorded by type only: messages may hold PII
             error = type(failure).__name__
+            _log.warning("retention_hook_failed", category=category, records=len(ids), error=error)
         self._finish(category, ids, now, error)
         return error is None
 
@@ -447,6 +462,30 @@ class Retention:
                         last_error=error[:200],
                     )
                 )
+
+    @boundary
+    def failures(self) -> list[RetentionFailure]:
+        """Records whose hook failed and that wait for a retry, soonest first: category,
+        record id, attempts, the next attempt and the error's type (never its message)."""
+        table = self._tables.retention
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    table.c.category,
+                    table.c.record_id,
+                    table.c.attempts,
+                    table.c.next_attempt_at,
+                    table.c.last_error,
+                )
+                .where(table.c.status == _FAILED)
+                .order_by(table.c.next_attempt_at, table.c.category, table.c.record_id)
+            ).all()
+        return [
+            RetentionFailure(
+                r.category, r.record_id, int(r.attempts), aware(r.next_attempt_at), r.last_error
+            )
+            for r in rows
+        ]
 
     def _dry_run(self, now: datetime) -> SweepReport:
         table = self._tables.retention

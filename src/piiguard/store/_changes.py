@@ -1,8 +1,10 @@
 """Change counters: a cheap number that changes whenever the store's shared state may have.
 
 Caches of derived state (the consent ledger's) compare it on every read: equal means nothing
-they cached can be stale. SQLite answers with ``PRAGMA data_version`` (it changes when any
-other connection commits). PostgreSQL has no such pragma: a listener thread holds a
+they cached can be stale. Every write that cached state derives from goes through
+``Store.changing()``. On SQLite that transaction bumps a counter row; readers look at it only
+when ``PRAGMA data_version`` says some connection committed something (the audit log commits
+on every reveal, and must not empty the consent caches). On PostgreSQL a listener thread holds a
 ``LISTEN`` connection, and writers ``NOTIFY`` in the transaction that changes the state, so
 the counter moves within milliseconds of the commit in every process. While the listener is
 not connected (starting, reconnecting, after a fork) every read returns a new number, so
@@ -21,10 +23,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-__all__ = ["CHANNEL", "PostgresChanges", "SqliteChanges", "local_changes", "notify"]
+__all__ = [
+    "CHANNEL",
+    "COUNTER_ROW",
+    "PostgresChanges",
+    "SqliteChanges",
+    "local_changes",
+    "notify",
+]
 
 #: The PostgreSQL channel writers notify; the payload names the schema.
 CHANNEL = "piiguard_changes"
+#: The ``piiguard_meta`` row a SQLite ``changing()`` transaction bumps.
+COUNTER_ROW = "changes"
 _WAIT_SECONDS = 0.25  # how often the listener looks up from its socket to see if it must stop
 _RETRY_SECONDS = 0.5
 
@@ -41,13 +52,15 @@ def local_changes(key: str) -> None:
 
 
 class SqliteChanges:
-    """``PRAGMA data_version`` on a connection kept for it (one per process: after a fork the
-    child opens its own, as SQLite connections must not cross a fork).
+    """The counter row of ``piiguard_meta``, read only when ``PRAGMA data_version`` moved,
+    on a connection kept for it (one per process: after a fork the child opens its own, as
+    SQLite connections must not cross a fork).
 
     Cheaper signals exist (the WAL index's header moves on every commit), but reading the
     ``-shm`` file means opening it, and closing any descriptor on it drops the POSIX locks
     SQLite holds there for every connection of the process: SQLite's documented way to
-    corrupt a database. The pragma costs about 5 us and is always right.
+    corrupt a database. The pragma costs about 5 us and is always right; the row read after
+    it tells a consent change from any other commit (an audit event, a retention claim).
     """
 
     def __init__(self, database: str) -> None:
@@ -55,6 +68,9 @@ class SqliteChanges:
         self._lock = threading.Lock()
         self._forks = -1  # the _FORKS it opened its connection at
         self._watch: sqlite3.Connection | None = None
+        self._version = -1  # the data_version the counter was last read at
+        self._generation = 0
+        self._unknown = itertools.count(-1, -1)  # no counter row: never the same twice
 
     def __call__(self) -> int:
         with self._lock:
@@ -64,8 +80,19 @@ class SqliteChanges:
                 )
                 self._cursor = self._watch.cursor()
                 self._forks = _FORKS[0]
+                self._version = -1
             for (version,) in self._cursor.execute("PRAGMA data_version"):
-                return int(version)
+                if version == self._version:
+                    return self._generation
+                # read after the pragma: a commit landing in between moves the pragma again
+                row = self._cursor.execute(
+                    "SELECT value FROM piiguard_meta WHERE name = ?", (COUNTER_ROW,)
+                ).fetchone()
+                if row is None:  # a store without the row: nothing may be cached
+                    self._version = -1
+                    return next(self._unknown)
+                self._version, self._generation = version, int(row[0])
+                return self._generation
         return 0  # pragma: no cover - the pragma always returns a row
 
     def close(self) -> None:

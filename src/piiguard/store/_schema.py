@@ -24,8 +24,8 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
-#: notice purposes as rows, notice order and text hash
-SCHEMA_VERSION = 6
+#: notice purposes as rows, notice order and text hash; 7: audit log
+SCHEMA_VERSION = 7
 
 
 class Tables:
@@ -184,4 +184,37 @@ class Tables:
             Column("requested_at", DateTime(timezone=True), nullable=False),
             Column("completed", Boolean, nullable=False),
             Column("steps", String(16000), nullable=False),  # JSON, no PII
+        )
+        # the audit log: append-only, each row chained to the one before by a keyed MAC
+        self.audit_events = Table(
+            "piiguard_audit_events",
+            self.metadata,
+            Column("seq", BigInteger, primary_key=True, autoincrement=False),
+            Column("at_us", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+            Column("actor", String(128), nullable=False),
+            Column("action", String(32), nullable=False),
+            Column("purpose", String(128), nullable=True),
+            Column("kind", String(64), nullable=True),
+            Column("result", String(16), nullable=False),
+            Column("count", Integer, nullable=False),
+            Column("subjects", Text, nullable=False),  # JSON list of keyed pseudonyms
+            Column("detail", Text, nullable=False),  # JSON: contexts (ids digested), key id
+            Column("chain", LargeBinary(32), nullable=False),
+            Index("piiguard_audit_at", "at_us"),
+            Index("piiguard_audit_actor", "actor", "seq"),
+        )
+        self.audit_checkpoints = Table(
+            "piiguard_audit_checkpoints",
+            self.metadata,
+            Column("seq", BigInteger, primary_key=True, autoincrement=False),
+            Column("at_us", BigInteger, nullable=False),
+            Column("chain", LargeBinary(32), nullable=False),
+            Column("signature", LargeBinary(32), nullable=False),
+        )
+        self.audit_head = Table(
+            "piiguard_audit_head",
+            self.metadata,
+            Column("log", String(16), primary_key=True),
+            Column("seq", BigInteger, nullable=False),
+            Column("chain", LargeBinary(32), nullable=False),
         )

@@ -14,18 +14,36 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    cast,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from piiguard.errors import InvalidArgument, PiiGuardError, StoreError
-from piiguard.store._changes import PostgresChanges, SqliteChanges, local_changes, notify
+from piiguard.store._changes import (
+    COUNTER_ROW,
+    PostgresChanges,
+    SqliteChanges,
+    local_changes,
+    notify,
+)
 from piiguard.store._failures import describe, translate_errors
 from piiguard.store._schema import SCHEMA_VERSION, Tables
 
@@ -157,6 +175,14 @@ class Store:
             found = connection.execute(
                 select(meta.c.value).where(meta.c.name == "schema_version")
             ).scalar_one_or_none()
+            if (
+                is_sqlite
+                and connection.execute(
+                    select(meta.c.value).where(meta.c.name == COUNTER_ROW)
+                ).first()
+                is None
+            ):
+                connection.execute(meta.insert().values(name=COUNTER_ROW, value="0"))
             if found is None:
                 connection.execute(
                     meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION))
@@ -249,6 +275,44 @@ class Store:
         with self.engine.begin() as connection:
             yield connection
 
+    @contextmanager
+    def driver_transaction(self) -> Iterator[Any]:
+        """A driver (DBAPI) cursor inside one transaction, committed on success, rolled back
+        on error, from the same pool and settings as every other connection.
+
+        For the one hot write whose statements SQLAlchemy would build and process every time
+        at a cost greater than the write (the audit log's group commit); its statements come
+        from :meth:`compiled`. Driver errors are not translated here: the caller must.
+        """
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                if self.engine.dialect.name == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            else:
+                connection.commit()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool
+
+    def compiled(self, statement: Any) -> Callable[[Mapping[str, Any]], tuple[str, Any]]:
+        """``statement`` compiled once for this store's driver: a function from parameters
+        (by column or bind name) to the (SQL, driver parameters) to execute."""
+        done = statement.compile(dialect=self.engine.dialect)
+        sql, defaults, order = str(done), dict(done.params), done.positiontup
+
+        def bind(values: Mapping[str, Any]) -> tuple[str, Any]:
+            merged = {**defaults, **values}
+            return sql, tuple(merged[name] for name in order) if order else merged
+
+        return bind
+
     @property
     def schema_version(self) -> int:
         """The schema version recorded in the store."""
@@ -285,6 +349,13 @@ class Store:
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 notify(connection, self._schema_name)
+            else:
+                meta = self.tables.meta
+                connection.execute(
+                    update(meta)
+                    .where(meta.c.name == COUNTER_ROW)
+                    .values(value=cast(cast(meta.c.value, Integer) + 1, String))
+                )
             yield connection
         local_changes(self._change_key)  # after the commit: a reader may now cache it
 

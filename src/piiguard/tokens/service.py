@@ -24,6 +24,7 @@ from piiguard.crypto import Keyring, wire
 from piiguard.crypto.ff1 import FF1
 from piiguard.crypto.handles import Mac
 from piiguard.errors import InvalidArgument, InvalidPII, boundary, contract_error
+from piiguard.events import AccessEvent, Reveals
 from piiguard.kinds import PIIKind, get_kind
 from piiguard.validate import cn_resident_id_check_char, is_cn_mobile, luhn_valid
 from piiguard.validate.text import SEPARATORS, to_halfwidth
@@ -53,8 +54,9 @@ def _unsupported(kind: str) -> InvalidPII:
 class Tokens:
     """Deterministic and format-preserving tokens under one keyring's root keys."""
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, reveals: Reveals) -> None:
         self._keyring = keyring
+        self._reveals = reveals
         self._token_keys: dict[str, tuple[bytes, Mac]] = {}
         self._fpe: dict[str, Callable[[FF1, str, bytes, bool], str | InvalidPII]] = {
             "phone": _fpe_phone,
@@ -183,13 +185,22 @@ class Tokens:
         raise result
 
     @boundary
-    def fpe_decrypt(self, token: str, *, kind: str | PIIKind, tweak: bytes = b"") -> str:
-        """The value a format-preserving token stands for (same kind and tweak)."""
-        result = self._run(token, kind, tweak, decrypt=True)
-        if isinstance(result, str):
-            return result
-        del token  # an invalid "token" may be a plaintext value passed by mistake
-        raise result
+    def fpe_decrypt(
+        self,
+        token: str,
+        *,
+        kind: str | PIIKind,
+        tweak: bytes = b"",
+        actor: str | None = None,
+        purpose: str | None = None,
+    ) -> str:
+        """The value a format-preserving token stands for (same kind and tweak), revealed to
+        ``actor`` for ``purpose`` (else those of ``pg.acting``) and recorded first.
+
+        Raises:
+            AccessDenied: no actor, no purpose, or a purpose not covering the kind.
+        """
+        return self._reveal_many([token], kind, tweak, actor, purpose, single=True)[0]
 
     @boundary
     def fpe_many(
@@ -200,10 +211,54 @@ class Tokens:
 
     @boundary
     def fpe_decrypt_many(
-        self, tokens: Sequence[str], *, kind: str | PIIKind, tweak: bytes = b""
+        self,
+        tokens: Sequence[str],
+        *,
+        kind: str | PIIKind,
+        tweak: bytes = b"",
+        actor: str | None = None,
+        purpose: str | None = None,
     ) -> list[str]:
-        """:meth:`fpe_decrypt` of each token; all or nothing."""
-        return self._run_many(tokens, kind, tweak, decrypt=True)
+        """:meth:`fpe_decrypt` of each token, all or nothing, recorded as one event."""
+        return self._reveal_many(tokens, kind, tweak, actor, purpose, single=False)
+
+    def _reveal_many(
+        self,
+        tokens: Sequence[str],
+        kind: str | PIIKind,
+        tweak: bytes,
+        actor: str | None,
+        purpose: str | None,
+        *,
+        single: bool,
+    ) -> list[str]:
+        resolved = get_kind(kind)
+        who = self._reveals.admit(actor, purpose, action="fpe_decrypt", kinds=(resolved.name,))
+        if isinstance(who, Exception):
+            del tokens
+            raise who
+        if single:
+            result = self._run(tokens[0], resolved, tweak, decrypt=True)
+            if not isinstance(result, str):
+                del tokens  # an invalid "token" may be a plaintext value passed by mistake
+                raise result
+            out = [result]
+        else:
+            out = self._run_many(tokens, resolved, tweak, decrypt=True)
+        event = AccessEvent(
+            "fpe_decrypt",
+            who[0],
+            who[1],
+            self._reveals.now(),
+            {"kind": resolved.name},
+            count=len(out),
+            kind=resolved.name,
+        )
+        failure = self._reveals.record(event) if out else None
+        if failure is None:
+            return out
+        out.clear()
+        raise failure
 
     def _run_many(
         self, values: Sequence[str], kind: str | PIIKind, tweak: bytes, decrypt: bool

@@ -14,19 +14,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
 from piiguard.crypto import Envelope, Keyring, wire
-from piiguard.crypto.envelope import record_reveal
 from piiguard.errors import (
     DecryptionError,
-    InvalidArgument,
     TokenExpired,
     TokenNotFound,
     boundary,
 )
-from piiguard.events import AccessEvent, EventSink
+from piiguard.events import AccessEvent, Reveals
 from piiguard.kinds import PIIKind, get_kind
 from piiguard.store import Store, aware
 
@@ -48,13 +47,13 @@ class TokenVault:
         store: Store,
         keyring: Keyring,
         envelope: Envelope,
-        events: EventSink,
+        reveals: Reveals,
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._envelope = envelope
-        self._events = events
+        self._reveals = reveals
         self._clock = clock
 
     def _scope(self, subject: str | None) -> str:
@@ -193,17 +192,24 @@ class TokenVault:
         return found
 
     @boundary
-    def detokenize(self, token: str, *, actor: str, purpose: str) -> str:
-        """The value behind a token, reported as a reveal by ``actor`` for ``purpose``.
+    def detokenize(
+        self, token: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> str:
+        """The value behind a token, revealed to ``actor`` for ``purpose`` (else those of
+        ``pg.acting``), which must cover the token's kind; recorded before it is returned.
 
         Raises:
+            AccessDenied: no actor, no purpose, or a purpose not registered or not covering
+                the token's kind.
             TokenNotFound: no such token (never issued, or deleted).
             TokenExpired: its time to live has passed.
             KeyDestroyed: its subject was shredded.
-            InvalidArgument: no actor or no purpose.
+            EventNotRecorded: the reveal could not be recorded; nothing is returned.
         """
-        if type(actor) is not str or type(purpose) is not str or not actor or not purpose:
-            raise InvalidArgument("detokenize names its actor and its purpose (non-empty str)")
+        who = self._reveals.admit(actor, purpose, action="detokenize")
+        if isinstance(who, Exception):
+            del token
+            raise who
         if type(token) is not str:
             del token  # a value passed by mistake; no token is anything but text
             raise TokenNotFound
@@ -213,15 +219,33 @@ class TokenVault:
         if row is None:
             del token  # what was passed may be a value given by mistake, not a token
             raise TokenNotFound
+        return self._reveal(token, row, who)
+
+    def _reveal(self, token: str, row: Any, who: tuple[str, str]) -> str:
+        """Open one vault entry for an admitted actor and purpose, and record it."""
+        kind = str(row.kind)
+        covered = self._reveals.admit(
+            *who, action="detokenize", kinds=(kind,), context={"kind": kind}
+        )
+        if isinstance(covered, Exception):
+            raise covered
         if row.expires_at is not None and aware(row.expires_at) <= self._clock():
             raise TokenExpired
         try:
-            value = self._envelope.decrypt(row.ciphertext, context=_context(token, row.kind))
+            value = self._envelope.decrypt_unrecorded(row.ciphertext, context=_context(token, kind))
         except DecryptionError as error:
             raise error.with_traceback(None) from None
-        failure = record_reveal(
-            self._events,
-            AccessEvent("detokenize", actor, purpose, self._clock(), {"kind": row.kind}),
+        scope = str(row.scope)
+        failure = self._reveals.record(
+            AccessEvent(
+                "detokenize",
+                who[0],
+                who[1],
+                self._reveals.now(),
+                {"kind": kind},
+                kind=kind,
+                subjects=(scope,) if scope.startswith("subject:") else (),
+            )
         )
         if failure is None:
             return value
@@ -229,26 +253,29 @@ class TokenVault:
         raise failure
 
     @boundary
-    def entries(self, subject: str, *, actor: str, purpose: str) -> list[dict[str, str]]:
+    def entries(
+        self, subject: str, *, actor: str | None = None, purpose: str | None = None
+    ) -> list[dict[str, str]]:
         """A subject's live vault entries with their values (an access request): each value
         is revealed like ``detokenize`` does, with an access event."""
+        who = self._reveals.admit(actor, purpose, action="detokenize")
+        if isinstance(who, Exception):
+            raise who
         vault = self._store.tables.vault
         scope = self._scope(subject)
         with self._store.engine.connect() as connection:
-            tokens = connection.execute(
-                select(vault.c.token, vault.c.kind).where(vault.c.scope == scope)
-            ).all()
+            rows = connection.execute(select(vault).where(vault.c.scope == scope)).all()
         out: list[dict[str, str]] = []
         failure: Exception | None = None
-        for token, kind in tokens:
+        for row in rows:
             try:
-                value = self.detokenize(token, actor=actor, purpose=purpose)
-            except TokenNotFound:  # expired between the two reads
+                value = self._reveal(row.token, row, who)
+            except TokenExpired:  # expired meanwhile: not a live entry
                 continue
             except Exception as error:  # an unrecorded reveal, a destroyed key: no values kept
                 failure = error
                 break
-            out.append({"token": token, "kind": kind, "value": value})
+            out.append({"token": row.token, "kind": row.kind, "value": value})
         if failure is None:
             return out
         out.clear()
@@ -273,8 +300,9 @@ class TokenVault:
         return f"{self.delete_subject(subject)} deleted"
 
     def export_subject(self, subject: str) -> list[dict[str, str]]:
-        """Access request: the subject's entries with their values (each reveal audited)."""
-        return self.entries(subject, actor="access-request", purpose="access_request")
+        """Access request: the subject's entries with their values, each reveal recorded
+        under the actor and purpose of the export (``pg.acting``, set by ``guard.export``)."""
+        return self.entries(subject)
 
     @boundary
     def purge_expired(self) -> int:

@@ -1,0 +1,66 @@
+"""The audit chain's one rule: how an event's row and the chain value before it make its own.
+
+Each stored event carries ``chain = MAC(previous chain || encoding of the row)`` under a key
+derived from a root key the KEK wraps. Writing and verifying both call :func:`link`, so the two
+can never disagree. Whoever can write the database but cannot use the KEK cannot compute a
+chain value: an edited, deleted, inserted or reordered row breaks the chain at that row, and a
+plain SHA-256 recomputation does not match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link"]
+
+#: The chain value before the first event.
+GENESIS = bytes(32)
+#: The columns an event's chain value covers, in the order they are encoded.
+FIELDS = (
+    "seq",
+    "at_us",
+    "actor",
+    "action",
+    "purpose",
+    "kind",
+    "result",
+    "count",
+    "subjects",
+    "detail",
+)
+_DOMAIN = b"piiguard-audit-v1"
+_CHECKPOINT_DOMAIN = b"piiguard-audit-checkpoint-v1"
+_NONE = b"\xff\xff\xff\xff"
+
+
+class Digest(Protocol):
+    """A keyed MAC handle (the keyring's ``Mac``): computes, never shows its key."""
+
+    def digest(self, data: bytes) -> bytes:
+        """The MAC of ``data``."""
+
+
+def _encode(value: object) -> bytes:
+    if value is None:
+        return _NONE
+    data = str(value).encode("utf-8", "surrogatepass")
+    return len(data).to_bytes(4, "big") + data
+
+
+def link(mac: Digest, previous: bytes, row: Mapping[str, object]) -> bytes:
+    """The chain value of ``row`` (its :data:`FIELDS`), following ``previous``.
+
+    Length-prefixed fields, with None distinct from the empty string, so no two rows encode
+    alike; the sequence number is covered, so rows cannot change places.
+    """
+    encoded = b"".join(_encode(row[name]) for name in FIELDS)
+    return mac.digest(_DOMAIN + previous + encoded)
+
+
+def checkpoint_signature(mac: Digest, seq: int, at_us: int, chain: bytes) -> bytes:
+    """What vouches for a checkpoint (the chain value after event ``seq``, which happened at
+    ``at_us``): verification may start there, and the events up to it may be pruned."""
+    return mac.digest(
+        _CHECKPOINT_DOMAIN + seq.to_bytes(8, "big") + at_us.to_bytes(8, "big", signed=True) + chain
+    )

@@ -1,0 +1,680 @@
+"""The audit log: every access event kept in the store, chained by a keyed MAC, before the
+reveal it reports returns.
+
+Threads that record at the same time share one transaction (group commit): the first to
+arrive writes everything queued, the others wait for that commit, so an event is durable
+when :meth:`AuditLog.record` returns and throughput grows with concurrency. Processes are
+serialised on the chain's head row. A failed write fails every reveal it was to record.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link
+from piiguard.errors import InvalidArgument, boundary
+from piiguard.events import AccessEvent
+from piiguard.kinds import BUILTIN_KINDS
+from piiguard.store import Store
+
+__all__ = ["AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
+#: Actions that hand values to someone: what an incident's scope counts.
+REVEALS = frozenset({"decrypt", "detokenize", "fpe_decrypt", "export", "share", "reveal"})
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_PAGE = 2000
+_LOG = "main"
+#: Context keys that name a place in the schema, kept in clear; every other context value
+#: (a row id, a token) is stored as a keyed digest, as it may be a subject's id.
+SCHEMA_KEYS = frozenset({"table", "field", "column", "kind", "piiguard"})
+_LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+_log = structlog.get_logger("piiguard.audit")
+#: How long events are kept by default: 180 days, the six months the Cybersecurity Law
+#: (Art. 21) asks network logs to be kept, at least.
+DEFAULT_RETENTION = timedelta(days=180)
+
+
+def _micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise InvalidArgument("audit times are timezone-aware datetimes")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One stored event, as :meth:`AuditLog.events` gives it back: identifiers only.
+
+    Attributes:
+        seq: its place in the log (1, 2, ...).
+        at: when it happened (UTC).
+        actor, action, purpose, kind, result, count: as recorded.
+        subjects: keyed pseudonyms of the subjects concerned (never their ids).
+        detail: the context (row ids as keyed digests), the key id, a batch's rows.
+    """
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    purpose: str | None
+    kind: str | None
+    result: str
+    count: int
+    subjects: tuple[str, ...]
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditHead:
+    """The last event of the log and its chain value: keep it outside the store (a ticket,
+    another system's log) to prove later that no event after it was cut off."""
+
+    seq: int
+    chain: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What :meth:`AuditLog.verify` found.
+
+    Attributes:
+        ok: every event checked is as written, in order, none missing.
+        checked: how many events were checked.
+        first_bad: the sequence number of the first event that does not verify (for a
+            deleted event, the one after the gap; for a cut-off tail, the first missing).
+        reason: what is wrong there, in words; None when ok.
+        head: the last event that verified.
+    """
+
+    ok: bool
+    checked: int
+    first_bad: int | None = None
+    reason: str | None = None
+    head: AuditHead | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentScope:
+    """What a breach notice needs to say (PIPL Art. 57), from the audit log: pseudonyms and
+    names of kinds and fields, never an id or a value.
+
+    Attributes:
+        events: how many reveals (and exports) matched.
+        values: how many values they revealed in all.
+        subjects: how many distinct subjects are concerned (those whose keys or tokens
+            name them; values encrypted without ``subject=`` are counted in ``values`` only).
+        pseudonyms: the subjects' keyed pseudonyms, to match against your own records with
+            ``guard.audit.pseudonym(subject_id)``.
+        kinds: the PII kinds revealed, where the context or the token named one.
+        sensitive: whether any of them is sensitive personal information.
+        fields: ``table.field`` of every context revealed.
+        actors, purposes: who revealed, and why.
+        recipients: who received data (shares; empty until sharing records some).
+        first, last: when the first and the last matching reveal happened.
+    """
+
+    events: int
+    values: int
+    subjects: int
+    pseudonyms: frozenset[str]
+    kinds: frozenset[str]
+    sensitive: bool
+    fields: frozenset[str]
+    actors: frozenset[str]
+    purposes: frozenset[str]
+    recipients: frozenset[str]
+    first: datetime | None
+    last: datetime | None
+
+
+class _NoHead(Exception):
+    """The head row is missing: the write goes the slow way, which makes it."""
+
+
+class _Ticket:
+    __slots__ = ("done", "error", "row")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class AuditLog:
+    """The keyed, hash-chained audit log (``guard.audit``); the Guard's default event sink.
+
+    Args:
+        store: where events are kept.
+        chain_mac: the MAC the chain is computed with (a key the KEK wraps).
+        context_mac: the MAC row ids and tokens are digested with before they are stored.
+        checkpoint_mac: the MAC checkpoints are signed with (another key the KEK wraps).
+        clock: the current time (timezone-aware).
+        pseudonym: a subject id's keyed pseudonym (how events name subjects).
+        retention: how long events are kept before :meth:`prune` may remove them (default
+            180 days: the Cybersecurity Law's six months of network logs, at least).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        chain_mac: Callable[[], Digest],
+        context_mac: Callable[[], Digest],
+        checkpoint_mac: Callable[[], Digest],
+        clock: Callable[[], datetime],
+        pseudonym: Callable[[str], str],
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
+        if not isinstance(retention, timedelta) or retention <= timedelta(0):
+            raise InvalidArgument("the audit retention is a positive timedelta")
+        self._store = store
+        self._chain_mac = chain_mac
+        self._context_mac = context_mac
+        self._checkpoint_mac = checkpoint_mac
+        self._clock = clock
+        self._pseudonym = pseudonym
+        self.retention = retention
+        self._condition = threading.Condition()
+        self._queue: list[_Ticket] = []
+        self._writing = False
+        self._peak = 1  # the largest recent batch: how many threads record together
+        self._written = 0  # the highest sequence number this instance committed
+        events, head = store.tables.audit_events, store.tables.audit_head
+        # built once: a statement built per write costs more than the write
+        self._read_head = (
+            select(head.c.seq, head.c.chain).where(head.c.log == _LOG).with_for_update()
+        )
+        self._append = insert(events)
+        self._first_head = insert(head)
+        self._last_event = select(events.c.seq, events.c.chain).order_by(events.c.seq.desc())
+        # the hot path runs these on the driver directly (see Store.driver_transaction)
+        self._driver_read_head = store.compiled(self._read_head)
+        self._driver_append = store.compiled(self._append)
+        self._driver_move_head = store.compiled(
+            update(head)
+            .where(head.c.log == _LOG)
+            .values(seq=bindparam("seq"), chain=bindparam("chain"))
+        )
+        _LIVE_LOGS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock and queue (the parent's threads did not follow)."""
+        self._condition = threading.Condition()
+        self._queue = []
+        self._writing = False
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(self, event: AccessEvent) -> None:
+        """Keep ``event``: committed to the store when this returns, or an error is raised."""
+        ticket = _Ticket(self._row(event))
+        condition = self._condition
+        with condition:
+            self._queue.append(ticket)
+            while not ticket.done:
+                if self._writing:
+                    condition.wait()
+                    continue
+                self._writing = True
+                if len(self._queue) < self._peak:
+                    # others recorded alongside last time: let them queue before the write
+                    condition.release()
+                    time.sleep(0)
+                    condition.acquire()
+                batch, self._queue = self._queue, []
+                self._peak = max(len(batch), self._peak - 1)
+                outcome: BaseException | None = RuntimeError("the audit write was interrupted")
+                condition.release()
+                try:
+                    outcome = self._write(batch)
+                finally:
+                    condition.acquire()
+                    self._writing = False
+                    for waiting in batch:
+                        waiting.done, waiting.error = True, outcome
+                    condition.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _row(self, event: AccessEvent) -> dict[str, Any]:
+        """The stored form of an event: ids digested, contexts of a batch factored."""
+        digest = self._context_mac().digest
+
+        def shown(key: str, value: str) -> str:
+            if key in SCHEMA_KEYS:
+                return value
+            return "h:" + digest(key.encode() + b"\x00" + value.encode()).hex()[:20]
+
+        detail: dict[str, Any] = {}
+        if event.context:
+            detail["context"] = {k: shown(k, v) for k, v in sorted(event.context.items())}
+        if event.key_id is not None:
+            detail["key_id"] = event.key_id
+        if event.rows:
+            rows = [{k: shown(k, v) for k, v in sorted(row.items())} for row in event.rows]
+            common = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
+            if common:
+                detail["common"] = common
+            detail["rows"] = [{k: v for k, v in r.items() if k not in common} for r in rows]
+        return {
+            "at_us": _micros(event.at),
+            "actor": event.actor,
+            "action": event.action,
+            "purpose": event.purpose,
+            "kind": event.kind,
+            "result": event.result,
+            "count": event.count,
+            "subjects": json.dumps(sorted(event.subjects), separators=(",", ":")),
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+        }
+
+    @staticmethod
+    def _chained(
+        batch: list[_Ticket], seq: int, chain: bytes, mac: Digest
+    ) -> tuple[list[dict[str, Any]], int, bytes]:
+        """The batch's rows, numbered and chained after (seq, chain): the one place rows get
+        their chain values."""
+        rows = []
+        for ticket in batch:
+            seq += 1
+            row = ticket.row
+            row["seq"] = seq
+            chain = row["chain"] = link(mac, chain, row)
+            rows.append(row)
+        return rows, seq, chain
+
+    def _write(self, batch: list[_Ticket]) -> Exception | None:
+        """Append a batch in one transaction, chained after the head; the error, or None."""
+        try:
+            # keys first: making one (its first use in this process) takes a transaction
+            # of its own, which must not wait behind this one
+            mac = self._chain_mac()
+            with self._store.driver_transaction() as cursor:
+                head_seq, head_chain = _locked_head(cursor, self._driver_read_head({}))
+                rows, seq, chain = self._chained(batch, head_seq, head_chain, mac)
+                sql = self._driver_append(rows[0])[0]
+                cursor.executemany(sql, [self._driver_append(row)[1] for row in rows])
+                cursor.execute(*self._driver_move_head({"seq": seq, "chain": chain}))
+        except _NoHead:
+            return self._write_first(batch)
+        except Exception as error:
+            _log.error("audit_write_failed", error=type(error).__name__, events=len(batch))
+            return error.with_traceback(None)
+        self._written = max(self._written, seq)
+        return None
+
+    def _write_first(self, batch: list[_Ticket]) -> Exception | None:
+        """The write that finds no head row (a new log, or a head deleted by hand): it makes
+        the head, serialised with every other instance, after the last stored event (which
+        ``verify`` checks like any other)."""
+        try:
+            mac = self._chain_mac()
+            with self._store.transaction() as connection:
+                self._store.serialize(connection, "audit-head")
+                found = connection.execute(self._read_head).first()
+                last = found or connection.execute(self._last_event).first()
+                seq, chain = (0, GENESIS) if last is None else (int(last.seq), bytes(last.chain))
+                rows, seq, chain = self._chained(batch, seq, chain, mac)
+                connection.execute(self._append, rows)
+                values = {"seq": seq, "chain": chain}
+                if found is None:
+                    connection.execute(self._first_head, {"log": _LOG, **values})
+                else:
+                    connection.execute(
+                        update(self._store.tables.audit_head)
+                        .where(self._store.tables.audit_head.c.log == _LOG)
+                        .values(**values)
+                    )
+        except Exception as error:
+            return error.with_traceback(None)
+        self._written = max(self._written, seq)
+        return None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @boundary
+    def head(self) -> AuditHead | None:
+        """The last event's sequence number and chain value, None for an empty log."""
+        head = self._store.tables.audit_head
+        with self._store.engine.connect() as connection:
+            found = connection.execute(
+                select(head.c.seq, head.c.chain).where(head.c.log == _LOG)
+            ).first()
+        return None if found is None else AuditHead(int(found.seq), bytes(found.chain).hex())
+
+    def _pages(
+        self, connection: Connection, conditions: list[Any], after: int = 0
+    ) -> Iterator[Any]:
+        """Rows in sequence order after ``after``, a page at a time."""
+        events = self._store.tables.audit_events
+        while True:
+            page = connection.execute(
+                select(events)
+                .where(events.c.seq > after, *conditions)
+                .order_by(events.c.seq)
+                .limit(_PAGE)
+            ).all()
+            yield from page
+            if len(page) < _PAGE:
+                return
+            after = int(page[-1].seq)
+
+    @boundary
+    def verify(
+        self, *, expected: AuditHead | None = None, from_checkpoint: bool = False
+    ) -> AuditReport:
+        """Recompute the chain; name the first event that is not as it was written.
+
+        Verification starts at the first event, or (after a prune, or with
+        ``from_checkpoint=True``) at a signed checkpoint: events before it are not read.
+
+        Args:
+            expected: a head kept outside the store (:meth:`head` at an earlier time): the
+                log must still hold that event with that chain value, so a cut-off tail is
+                found even when whoever cut it also rewrote the head row.
+            from_checkpoint: start at the newest checkpoint instead of the first event kept.
+        """
+        chain_mac, signing = self._chain_mac(), self._checkpoint_mac()  # before any transaction
+        with self._store.engine.connect() as connection:
+            start = self._start(connection, from_checkpoint, signing)
+            if isinstance(start, AuditReport):
+                return start
+            previous, chain = start
+            checked, last = 0, None if previous == 0 else AuditHead(previous, chain.hex())
+            for row in self._pages(connection, [], after=previous):
+                seq = int(row.seq)
+                if seq != previous + 1:
+                    return AuditReport(
+                        False, checked, seq, f"events {previous + 1}..{seq - 1} are missing", last
+                    )
+                chain = link(chain_mac, chain, row._mapping)
+                if not _same(chain, bytes(row.chain)):
+                    return AuditReport(False, checked, seq, "event does not verify", last)
+                previous, checked = seq, checked + 1
+                last = AuditHead(seq, chain.hex())
+                if expected is not None and seq == expected.seq and chain.hex() != expected.chain:
+                    return AuditReport(False, checked, seq, "differs from the expected head", last)
+            head = self._store.tables.audit_head
+            stored = connection.execute(
+                select(head.c.seq, head.c.chain).where(head.c.log == _LOG)
+            ).first()
+        known = max(
+            self._written,
+            0 if stored is None else int(stored.seq),
+            0 if expected is None else expected.seq,
+        )
+        if known > previous:
+            return AuditReport(
+                False, checked, previous + 1, f"events {previous + 1}..{known} are missing", last
+            )
+        if stored is not None and not _same(chain, bytes(stored.chain)):
+            return AuditReport(False, checked, previous, "the head does not match", last)
+        return AuditReport(True, checked, None, None, last)
+
+    def _start(
+        self, connection: Connection, from_checkpoint: bool, signing: Digest
+    ) -> tuple[int, bytes] | AuditReport:
+        """Where verification begins: (0, genesis), or a checkpoint's (seq, chain) when the
+        log begins after one (pruned) or when asked; a report if the start is not sound."""
+        events, points = self._store.tables.audit_events, self._store.tables.audit_checkpoints
+        found = connection.execute(select(func.min(events.c.seq))).scalar_one_or_none()
+        first = 1 if found is None else int(found)  # an empty log starts where it should
+        if from_checkpoint:
+            query = select(points).order_by(points.c.seq.desc()).limit(1)
+        elif first == 1:
+            return 0, GENESIS
+        else:
+            query = select(points).where(points.c.seq == first - 1)
+        point = connection.execute(query).first()
+        if point is None:
+            if first == 1:
+                return 0, GENESIS
+            return AuditReport(False, 0, 1, f"events 1..{first - 1} are missing", None)
+        seq, at_us, chain = int(point.seq), int(point.at_us), bytes(point.chain)
+        signature = checkpoint_signature(signing, seq, at_us, chain)
+        if not _same(signature, bytes(point.signature)):
+            return AuditReport(False, 0, seq, "checkpoint does not verify", None)
+        if not from_checkpoint and at_us >= _micros(self._clock() - self.retention):
+            return AuditReport(
+                False, 0, 1, f"events 1..{seq} are missing, within the retention period", None
+            )
+        return seq, chain
+
+    # -- checkpoints and pruning -------------------------------------------------------------
+
+    @boundary
+    def checkpoint(self) -> AuditHead | None:
+        """Sign the current head as a checkpoint (verification can start there); None for an
+        empty log. Sweeps make one; make more as often as you like."""
+        events, signing = self._store.tables.audit_events, self._checkpoint_mac()
+        with self._store.transaction() as connection:
+            last = connection.execute(
+                select(events.c.seq, events.c.at_us, events.c.chain)
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            ).first()
+            if last is None:
+                return None
+            self._sign(connection, signing, int(last.seq), int(last.at_us), bytes(last.chain))
+        return AuditHead(int(last.seq), bytes(last.chain).hex())
+
+    def _sign(
+        self, connection: Connection, signing: Digest, seq: int, at_us: int, chain: bytes
+    ) -> None:
+        points = self._store.tables.audit_checkpoints
+        if connection.execute(select(points.c.seq).where(points.c.seq == seq)).first():
+            return
+        signature = checkpoint_signature(signing, seq, at_us, chain)
+        connection.execute(
+            insert(points).values(seq=seq, at_us=at_us, chain=chain, signature=signature)
+        )
+
+    @boundary
+    def prune(self, *, now: datetime | None = None) -> int:
+        """Delete the events older than the retention period, keeping the chain verifiable:
+        the last one deleted becomes a signed checkpoint. Returns how many were deleted.
+
+        Only a leading run of old events goes (an event is never deleted while an earlier
+        one is still kept), so a clock that once ran ahead cannot cut the log in the middle.
+        """
+        cutoff = _micros((now or self._clock()) - self.retention)
+        events, points = self._store.tables.audit_events, self._store.tables.audit_checkpoints
+        signing = self._checkpoint_mac()
+        with self._store.transaction() as connection:
+            self._store.serialize(connection, "audit-prune")
+            kept = connection.execute(
+                select(func.min(events.c.seq)).where(events.c.at_us >= cutoff)
+            ).scalar_one_or_none()
+            bound = (
+                select(events.c.seq, events.c.at_us, events.c.chain)
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            )
+            if kept is not None:
+                bound = bound.where(events.c.seq < int(kept))
+            last = connection.execute(bound).first()
+            if last is None:
+                return 0
+            self._sign(connection, signing, int(last.seq), int(last.at_us), bytes(last.chain))
+            gone = connection.execute(delete(events).where(events.c.seq <= int(last.seq)))
+            connection.execute(delete(points).where(points.c.seq < int(last.seq)))
+        return int(gone.rowcount)
+
+    @boundary
+    def scope(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actors: Iterable[str] | None = None,
+        purposes: Iterable[str] | None = None,
+    ) -> IncidentScope:
+        """The scope of an incident: every successful reveal in the window (``until``
+        exclusive) by the given actors for the given purposes (all when None), summed up
+        as subjects, kinds and fields, pseudonyms only (PIPL Art. 57)."""
+        wanted_actors, wanted_purposes = _texts(actors), _texts(purposes)
+        count = values = 0
+        pseudonyms: set[str] = set()
+        kinds: set[str] = set()
+        fields: set[str] = set()
+        seen_actors: set[str] = set()
+        seen_purposes: set[str] = set()
+        recipients: set[str] = set()
+        first = last = None
+        for event in self.events(since=since, until=until):
+            if (
+                event.action not in REVEALS
+                or event.result != "ok"
+                or (wanted_actors is not None and event.actor not in wanted_actors)
+                or (wanted_purposes is not None and event.purpose not in wanted_purposes)
+            ):
+                continue
+            count += 1
+            values += event.count
+            pseudonyms.update(event.subjects)
+            kinds |= _kinds(event)
+            fields |= _fields(event.detail)
+            seen_actors.add(event.actor)
+            if event.purpose is not None:
+                seen_purposes.add(event.purpose)
+            if "recipient" in event.detail:
+                recipients.add(str(event.detail["recipient"]))
+            first = first or event.at
+            last = event.at
+        return IncidentScope(
+            events=count,
+            values=values,
+            subjects=len(pseudonyms),
+            pseudonyms=frozenset(pseudonyms),
+            kinds=frozenset(kinds),
+            sensitive=any(BUILTIN_KINDS[kind].sensitive for kind in kinds if kind in BUILTIN_KINDS),
+            fields=frozenset(fields),
+            actors=frozenset(seen_actors),
+            purposes=frozenset(seen_purposes),
+            recipients=frozenset(recipients),
+            first=first,
+            last=last,
+        )
+
+    @boundary
+    def pseudonym(self, subject: str) -> str:
+        """The keyed pseudonym events and incident scopes name ``subject`` by."""
+        return self._pseudonym(subject)
+
+    @boundary
+    def events(
+        self,
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        purpose: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[AuditEvent]:
+        """Stored events, oldest first, that match every filter given (``until`` exclusive);
+        ``subject`` is a subject id, matched by its pseudonym."""
+        events = self._store.tables.audit_events
+        conditions: list[Any] = []
+        for column, wanted in ((events.c.actor, actor), (events.c.action, action)):
+            if wanted is not None:
+                conditions.append(column == _text(wanted))
+        if purpose is not None:
+            conditions.append(events.c.purpose == _text(purpose))
+        if since is not None:
+            conditions.append(events.c.at_us >= _micros(since))
+        if until is not None:
+            conditions.append(events.c.at_us < _micros(until))
+        named = None if subject is None else self._pseudonym(subject)
+        subject = None
+        with self._store.engine.connect() as connection:
+            for row in self._pages(connection, conditions):
+                event = _event(row)
+                if named is None or named in event.subjects:
+                    yield event
+
+
+def _fields(detail: Mapping[str, Any]) -> set[str]:
+    """``table.field`` of each context an event names (one, or a batch's rows)."""
+    contexts = [detail.get("context") or {}]
+    common = detail.get("common") or {}
+    contexts += [{**common, **row} for row in detail.get("rows", ())]
+    return {
+        f"{context['table']}.{context['field']}"
+        for context in contexts
+        if "table" in context and "field" in context
+    }
+
+
+def _kinds(event: AuditEvent) -> set[str]:
+    found = {event.kind} if event.kind else set()
+    common = event.detail.get("common") or {}
+    for row in event.detail.get("rows", ()):
+        kind = row.get("kind") or common.get("kind")
+        if kind:
+            found.add(kind)
+    return found
+
+
+def _locked_head(cursor: Any, statement: tuple[str, Any]) -> tuple[int, bytes]:
+    """The head row, read (and on PostgreSQL locked) on a driver cursor; _NoHead if none."""
+    cursor.execute(*statement)
+    found = cursor.fetchone()
+    if found is None:
+        raise _NoHead
+    return int(found[0]), bytes(found[1])
+
+
+def _texts(values: Iterable[str] | None) -> frozenset[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        raise InvalidArgument("pass a list of names, not one str")
+    return frozenset(_text(value) for value in values)
+
+
+def _text(value: object) -> str:
+    if type(value) is not str:
+        raise InvalidArgument("audit filters are str")
+    return value
+
+
+def _same(left: bytes, right: bytes) -> bool:
+    return hmac.compare_digest(left, right)
+
+
+def _event(row: Any) -> AuditEvent:
+    return AuditEvent(
+        seq=int(row.seq),
+        at=_EPOCH + int(row.at_us) * _MICROSECOND,
+        actor=row.actor,
+        action=row.action,
+        purpose=row.purpose,
+        kind=row.kind,
+        result=row.result,
+        count=int(row.count),
+        subjects=tuple(json.loads(row.subjects)),
+        detail=json.loads(row.detail),
+    )
+
+
+def _reset_in_child() -> None:
+    for log in list(_LIVE_LOGS):
+        log._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
