@@ -7,8 +7,10 @@ exposes them as the calls of DESIGN §3. No global state: open as many as you ne
     >>> home = tempfile.mkdtemp()
     >>> with pg.Guard.open(f"sqlite:///{home}/app.db",
     ...                    kek=pg.keys.LocalKEK.generate(f"{home}/kek.key")) as guard:
+    ...     _ = guard.consent.register(pg.Purpose("after_sales", basis="contract", kinds={"phone"}))
     ...     ct = guard.encrypt("13812345678", context={"table": "customers", "field": "phone"})
-    ...     guard.decrypt(ct, context={"table": "customers", "field": "phone"})
+    ...     guard.decrypt(ct, context={"table": "customers", "field": "phone"},
+    ...                   actor="cs-7", purpose="after_sales")
     '13812345678'
 """
 
