@@ -417,3 +417,23 @@ def test_a_second_instance_s_first_audit_call_needs_no_second_transaction(
     with pg.Guard.open(url, kek=kek, schema=schema) as other:
         other.retention.sweep()
     assert shop.audit.verify().ok
+
+
+def test_a_value_passed_as_purpose_or_kind_reaches_the_audit_table_digested(
+    shop: pg.Guard,
+) -> None:
+    """Denied reveals are recorded with what was asked: a phone given as the purpose, or as
+    the context's kind, must not sit in the table in clear (read with raw SQL)."""
+    ciphertext = shop.encrypt(CANARY_PHONE, context=CONTEXT)
+    with pytest.raises(pg.AccessDenied):
+        shop.decrypt(ciphertext, context=CONTEXT, actor="cs-7", purpose=CANARY_PHONE)
+    odd = {**CONTEXT, "kind": CANARY_PHONE, "field": CANARY_ID}
+    sealed = shop.encrypt(CANARY_PHONE, context=odd)
+    with pytest.raises(pg.AccessDenied):
+        shop.decrypt(sealed, context=odd, actor="cs-7", purpose="testing")
+    rows = _rows(shop)
+    assert len(rows) == 2
+    dumped = repr(rows)
+    for canary in (CANARY_PHONE, CANARY_ID, CANARY_ID[:14]):
+        assert canary not in dumped
+    assert shop.audit.verify().ok

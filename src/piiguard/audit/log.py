@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import threading
 import time
 import weakref
@@ -39,7 +40,10 @@ _PAGE = 2000
 _LOG = "main"
 #: Context keys that name a place in the schema, kept in clear; every other context value
 #: (a row id, a token) is stored as a keyed digest, as it may be a subject's id.
-SCHEMA_KEYS = frozenset({"table", "field", "column", "kind", "piiguard"})
+SCHEMA_KEYS = frozenset({"table", "field", "column", "kind", "purpose", "piiguard"})
+#: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
+#: a phone as a "kind") is stored as a keyed digest.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 _log = structlog.get_logger("piiguard.audit")
 #: How long events are kept by default: 180 days, the six months the Cybersecurity Law
@@ -254,9 +258,12 @@ class AuditLog:
         digest = self._context_mac().digest
 
         def shown(key: str, value: str) -> str:
-            if key in SCHEMA_KEYS:
+            if key in SCHEMA_KEYS and _NAME.fullmatch(value):
                 return value
             return "h:" + digest(key.encode() + b"\x00" + value.encode()).hex()[:20]
+
+        def named(key: str, value: str | None) -> str | None:
+            return None if value is None else shown(key, value)
 
         detail: dict[str, Any] = {}
         if event.context:
@@ -273,8 +280,8 @@ class AuditLog:
             "at_us": _micros(event.at),
             "actor": event.actor,
             "action": event.action,
-            "purpose": event.purpose,
-            "kind": event.kind,
+            "purpose": named("purpose", event.purpose),
+            "kind": named("kind", event.kind),
             "result": event.result,
             "count": event.count,
             "subjects": json.dumps(sorted(event.subjects), separators=(",", ":")),
