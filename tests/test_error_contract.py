@@ -102,7 +102,7 @@ CALLS: dict[str, Callable[[pg.Guard, Any], object]] = {
     ),
     "consent.withdraw": lambda g, v: g.consent.withdraw(v, "marketing"),
     "consent.filter": lambda g, v: list(g.consent.filter(["a", v], "marketing")),
-    "consent.proof": lambda g, v: g.consent.proof(v, "marketing"),
+    "consent.proof": lambda g, v: g.consent.proof(v, "marketing", actor="tester"),
     "consent.history": lambda g, v: g.consent.history(v),
     "consent.publish_notice": lambda g, v: g.consent.publish_notice(v, purposes=["marketing"]),
     "consent.publish_notice(text)": lambda g, v: g.consent.publish_notice(

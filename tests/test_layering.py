@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "consent": {"errors", "kinds", "validate", "store"},
     "subjects": {"errors", "store"},
     "retention": {"errors", "store", "subjects"},
-    "audit": {"errors", "events", "store", "kinds", "validate"},
+    "audit": {"errors", "events", "store", "kinds", "validate", "masking", "detect", "fields"},
     "logging": {"errors", "kinds", "validate", "masking", "detect", "fields"},
     "guard": {
         "errors",
@@ -39,6 +39,8 @@ ALLOWED: dict[str, set[str]] = {
         "retention",
         "subjects",
         "audit",
+        "kinds",
+        "masking",
     },
     "integrations": {"errors", "events", "guard"},
     "testing": {"errors", "events", "guard", "keys", "consent", "kinds"},

@@ -13,7 +13,17 @@ the ORM follow (see the documentation).
 """
 
 from piiguard import keys, logging, tokens
-from piiguard.audit import AuditEvent, AuditHead, AuditReport, IncidentScope
+from piiguard.audit import (
+    AccessAlert,
+    AccessGrant,
+    AccessPolicy,
+    AccessWatch,
+    AuditEvent,
+    AuditHead,
+    AuditReport,
+    IncidentScope,
+    Role,
+)
 from piiguard.consent import Purpose
 from piiguard.detect import Finding, redact, redact_many, scan, scan_many
 from piiguard.errors import (
@@ -86,8 +96,12 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ALL_KINDS",
     "BUILTIN_KINDS",
+    "AccessAlert",
     "AccessDenied",
     "AccessEvent",
+    "AccessGrant",
+    "AccessPolicy",
+    "AccessWatch",
     "Address",
     "AddressMask",
     "AuditEvent",
@@ -137,6 +151,7 @@ __all__ = [
     "Purpose",
     "Replace",
     "RetentionPolicy",
+    "Role",
     "StoreBusy",
     "StoreError",
     "TokenExpired",

@@ -142,7 +142,7 @@ def current_acting() -> tuple[str, str] | None:
     return _ACTING.get()
 
 
-def _who(actor: object, purpose: object) -> tuple[str, str] | Exception:
+def identify(actor: object, purpose: object) -> tuple[str, str] | Exception:
     """The actor and purpose of a reveal: the call's own, else those of :func:`acting`."""
     if actor is None or purpose is None:
         current = _ACTING.get()
@@ -176,6 +176,13 @@ def _covers(
     return None
 
 
+class Gate(Protocol):
+    """A last say on an actor's reveals (the access watch): None, or the refusal."""
+
+    def check(self, actor: str, role: str | None, count: int) -> AccessDenied | None:
+        """Whether ``actor`` may reveal ``count`` values now, acting in ``role``."""
+
+
 class Reveals:
     """Decides and records reveals, for every part that reveals (one decision, one function).
 
@@ -185,7 +192,7 @@ class Reveals:
         clock: the current time (timezone-aware).
     """
 
-    __slots__ = ("_clock", "_purpose_kinds", "_record", "sink")
+    __slots__ = ("_clock", "_purpose_kinds", "_record", "gate", "sink")
 
     def __init__(
         self,
@@ -197,6 +204,8 @@ class Reveals:
         self._record = sink.record
         self._purpose_kinds = purpose_kinds
         self._clock = clock
+        #: consulted after the purpose rule (the Guard sets its access watch here)
+        self.gate: Gate | None = None
 
     def now(self) -> datetime:
         """The time events are stamped with."""
@@ -210,22 +219,41 @@ class Reveals:
         action: str,
         kinds: tuple[str, ...] = (),
         context: Mapping[str, str] | None = None,
+        count: int = 1,
+        role: str | None = None,
     ) -> tuple[str, str] | Exception:
-        """(actor, purpose) if the reveal may happen; else the error to raise, returned (not
-        raised) so the caller drops what it holds first. A refused reveal by a named actor
-        is recorded as ``denied``; if even that cannot be recorded, the error says so."""
-        who = _who(actor, purpose)
+        """(actor, purpose) if the reveal of ``count`` values may happen; else the error to
+        raise, returned (not raised) so the caller drops what it holds first. A refused
+        reveal by a named actor is recorded as ``denied``; if even that cannot be recorded,
+        the error says so."""
+        who = identify(actor, purpose)
         if isinstance(who, Exception):
             return who
         refused = _covers(self._purpose_kinds(who[1]), who[1], kinds)
         if refused is None:
-            return who
+            gate = self.gate
+            refused = None if gate is None else gate.check(who[0], role, count)
+            if refused is None:
+                return who
+        return self.refuse(who, refused, action=action, kinds=kinds, context=context)
+
+    def refuse(
+        self,
+        who: tuple[str, str],
+        refused: AccessDenied,
+        *,
+        action: str,
+        kinds: tuple[str, ...] = (),
+        context: Mapping[str, str] | None = None,
+    ) -> Exception:
+        """Record a refused reveal as ``denied`` (with the reason) and hand back the error to
+        raise: ``refused``, or why even the refusal could not be recorded."""
         event = AccessEvent(
             action,
             who[0],
             who[1],
             self._clock(),
-            dict(context or {}),
+            {**(context or {}), "reason": refused.reason},
             kind=kinds[0] if len(kinds) == 1 else None,
             result="denied",
         )

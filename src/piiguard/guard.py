@@ -25,8 +25,9 @@ from typing import Any, ParamSpec, Self, TypeVar
 
 import structlog
 
-from piiguard.audit import AuditLog
+from piiguard.audit import Access, AccessPolicy, AccessWatch, AuditLog, Role, Watcher
 from piiguard.audit.log import DEFAULT_RETENTION
+from piiguard.audit.reveal import show
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import (
     DEFAULT_MAX_USES,
@@ -39,8 +40,10 @@ from piiguard.crypto import (
 )
 from piiguard.crypto.envelope import Ciphertext
 from piiguard.errors import InvalidArgument, boundary, contract_error, require_subject
-from piiguard.events import AccessEvent, EventSink, Reveals, acting, current_acting
+from piiguard.events import AccessEvent, EventSink, Reveals, acting, current_acting, identify
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
+from piiguard.kinds import get_kind
+from piiguard.masking import masker_for
 from piiguard.retention import Retention
 from piiguard.store import Store
 from piiguard.subjects import ErasureReceipt, Subjects
@@ -113,6 +116,22 @@ def _operation(
         raise failure
 
 
+def _opened(reveals: Reveals, actor: str | None, purpose: str, pseudonym: str) -> None:
+    """Record that ``actor`` (else the actor of ``pg.acting``) opens a subject's consent
+    proof, or refuse: the evidence in it is the subject's information."""
+    current = current_acting()
+    named = actor if actor is not None else (current[0] if current is not None else None)
+    who = identify(named, "consent_proof")
+    if isinstance(who, Exception):
+        raise who
+    event = AccessEvent(
+        "consent_proof", who[0], None, reveals.now(), {"purpose": purpose}, subjects=(pseudonym,)
+    )
+    failure = reveals.record(event)
+    if failure is not None:
+        raise failure
+
+
 class KeyManager:
     """Key operations: epochs, KEK rotation and key statistics (``guard.keys``)."""
 
@@ -168,6 +187,8 @@ class Guard:
         *,
         key_epoch: timedelta | None = None,
         audit_retention: timedelta = DEFAULT_RETENTION,
+        access: AccessPolicy | None = None,
+        watch: AccessWatch | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -198,9 +219,18 @@ class Guard:
             changed=lambda action, purpose, pseudonym: _operation(
                 self._reveals, f"consent_{action}", (pseudonym,), purpose=purpose
             ),
+            opened=lambda actor, purpose, pseudonym: _opened(
+                self._reveals, actor, purpose, pseudonym
+            ),
         )
         sink: EventSink = self.audit if events is None else _Both(self.audit, events)
         self._reveals = Reveals(sink, self.consent.purpose_kinds, clock)
+        #: The access policy and just-in-time grants (``guard.access.grant``).
+        self.access = Access(store, self._reveals, clock, access)
+        #: The access watch over each actor's reveals (off unless ``watch=`` is given).
+        self.watch = Watcher(store, watch, clock, self._reveals.record)
+        if watch is not None:
+            self._reveals.gate = self.watch
         self._envelope = Envelope(keyring, self._reveals)
         self.keys = KeyManager(keyring, self._reveals)
         self.tokens = Tokens(keyring, self._reveals)
@@ -345,6 +375,8 @@ class Guard:
         key_epoch: timedelta | None = timedelta(days=1),
         erasure_log: str | Path | None = None,
         audit_retention: timedelta = DEFAULT_RETENTION,
+        access: AccessPolicy | None = None,
+        watch: AccessWatch | None = None,
     ) -> Guard:
         """Open a Guard on a store, creating and migrating piiguard's tables.
 
@@ -369,6 +401,10 @@ class Guard:
                 backup) are shredded again before ``open`` returns.
             audit_retention: how long audit events are kept before a sweep (or
                 ``guard.audit.prune()``) removes them; default 180 days.
+            access: the :class:`~piiguard.AccessPolicy` ``guard.reveal`` applies (without
+                one, every ``reveal`` is refused).
+            watch: an :class:`~piiguard.AccessWatch` over each actor's reveals (off by
+                default).
 
         Raises:
             ValueError: an unknown suite, or a url given without a kek.
@@ -409,6 +445,8 @@ class Guard:
                 clock or _utc_now,
                 key_epoch=key_epoch,
                 audit_retention=audit_retention,
+                access=access,
+                watch=watch,
             )
         except BaseException:
             if keyring is not None:  # a Guard that is not made leaves no connection behind
@@ -464,7 +502,7 @@ class Guard:
         if isinstance(refused, InvalidArgument):
             del subject
             raise refused
-        who = self._reveals.admit(actor, purpose, action="export")
+        who = self._reveals.admit(actor, purpose, action="export", count=0)  # counted per value
         if isinstance(who, Exception):
             del subject
             raise who
@@ -486,6 +524,106 @@ class Guard:
             return outcome
         outcome.clear()
         del subject
+        raise failure
+
+    @boundary
+    def reveal(
+        self,
+        record: Any,
+        *,
+        role: str,
+        actor: str | None = None,
+        purpose: str | None = None,
+        subject: str | None = None,
+        kinds: Mapping[str, str] | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """What ``actor``, acting in ``role`` for ``purpose`` (else those of ``pg.acting``),
+        may see of ``record`` (a pydantic model or a mapping): each PII value in clear,
+        masked by its kind's rule, or absent, as the access policy says; recorded in the
+        audit log before it returns, and a refusal too.
+
+        A value is clear only when the role sees its kind in clear and the purpose's
+        registered kinds include it (else it is masked); a kind the role does not name is
+        absent; text of no declared kind is scanned, and what is found in it is shown the
+        same way. Values that are not text (numbers, dates) are returned as they are.
+
+        Args:
+            role: a role of the access policy; a ``jit`` role needs a live grant.
+            subject: whose record it is (the audit event names its pseudonym).
+            kinds: field path -> kind for mapping values that are plain text.
+            context: where the record lives (``{"table": "orders", "id": "o1"}``), recorded
+                with ids digested.
+
+        Raises:
+            AccessDenied: no actor or purpose; an unregistered purpose; a role the policy
+                does not have, that does not act for the purpose, or that needs a grant the
+                actor does not hold; the access watch stopped the actor.
+            EventNotRecorded: the reveal could not be recorded; nothing is returned.
+        """
+        who = identify(actor, purpose)
+        if isinstance(who, Exception):
+            raise who
+        place = {str(k): str(v) for k, v in (context or {}).items()}
+        named = self.access.admit(who[0], role, who[1])
+        if not isinstance(named, Role):
+            shown_role = role if isinstance(role, str) else type(role).__name__
+            raise self._reveals.refuse(
+                who, named, action="reveal", context={**place, "role": shown_role}
+            )
+        declared = {path: get_kind(kind).name for path, kind in (kinds or {}).items()}
+        pseudonyms: tuple[str, ...] = ()
+        if subject is not None:
+            refused = require_subject(subject)
+            if isinstance(refused, InvalidArgument):
+                del subject
+                raise refused
+            pseudonyms = (self._keyring.subject_scope(subject),)
+        masking = self.access.policy.masking
+        masker = None
+        if masking is not None and named.name in getattr(masking, "roles", ()):
+            rules = masking
+
+            def masker(kind: str) -> Callable[[str], str]:
+                return masker_for(kind, rules.rule_for(kind, named.name))
+
+        shown = show(
+            record,
+            named,
+            self.consent.purpose_kinds(who[1]) or frozenset(),
+            kinds=declared,
+            masking=masker,
+        )
+        del record
+        clear_kinds = tuple(sorted({kind for _, kind in shown.clear}))
+        admitted = self._reveals.admit(
+            *who,
+            action="reveal",
+            kinds=clear_kinds,
+            context={**place, "role": named.name},
+            count=len(shown.clear),
+            role=named.name,
+        )
+        if isinstance(admitted, Exception):
+            shown.value = None
+            raise admitted
+        failure = self._reveals.record(
+            AccessEvent(
+                "reveal",
+                who[0],
+                who[1],
+                self._reveals.now(),
+                {**place, "role": named.name},
+                count=len(shown.clear),
+                kind=clear_kinds[0] if len(clear_kinds) == 1 else None,
+                subjects=pseudonyms,
+                rows=tuple({"field": path, "kind": kind} for path, kind in shown.clear),
+            )
+        )
+        if failure is None:
+            value: dict[str, Any] = shown.value
+            return value
+        shown.value = None
         raise failure
 
     @boundary

@@ -219,3 +219,23 @@ def test_a_value_passed_as_purpose_or_kind_is_not_echoed(shop: pg.Guard) -> None
     # this test's own frame holds the context; piiguard's frames and the error must not
     assert_no_canary(str(caught.value) + repr(caught.value.args))
     assert_no_canary(piiguard_frames_text(caught.value))
+
+
+def test_a_consent_proof_opens_evidence_only_for_a_named_actor_and_is_recorded(
+    shop: pg.Guard,
+) -> None:
+    """The evidence in a proof (an IP address, a device) is the subject's information: a
+    proof names who opens it, and the audit log has it before the proof returns."""
+    shop.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
+    shop.consent.publish_notice("2026-11", text="notice", purposes=["marketing_sms"])
+    shop.consent.grant("u1", "marketing_sms", notice="2026-11", evidence={"ip": "203.0.113.9"})
+    with pytest.raises(pg.AccessDenied) as caught:
+        shop.consent.proof("u1", "marketing_sms")
+    assert caught.value.reason == "no_actor"
+    with pg.acting(actor="dpo", purpose="after_sales"):
+        proof = shop.consent.proof("u1", "marketing_sms")
+    assert proof.evidence == {"ip": "203.0.113.9"}
+    (event,) = shop.audit.events(action="consent_proof")
+    assert (event.actor, event.subjects) == ("dpo", (shop.audit.pseudonym("u1"),))
+    assert event.detail["context"] == {"purpose": "marketing_sms"}
+    assert shop.audit.scope(actors=["dpo"]).subjects == 1

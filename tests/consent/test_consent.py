@@ -279,7 +279,7 @@ def test_history_and_proof(shop: pg.Guard) -> None:
         ("marketing_sms", "withdraw", None),
         ("marketing_sms", "grant", NOTICE),
     ]
-    proof = shop.consent.proof("u1", "marketing_sms")
+    proof = shop.consent.proof("u1", "marketing_sms", actor="tester")
     assert proof.valid
     assert proof.evidence == {"channel": "sms"}
     assert proof.notice is not None
@@ -288,8 +288,8 @@ def test_history_and_proof(shop: pg.Guard) -> None:
     assert proof.grant is not None
     assert proof.grant.at <= shop.consent.now()
     shop.consent.grant("u3", "marketing_sms", notice=NOTICE, evidence={"ip": "203.0.113.9"})
-    assert "203.0.113.9" not in repr(shop.consent.proof("u3", "marketing_sms"))
-    empty = shop.consent.proof("u2", "marketing_sms")
+    assert "203.0.113.9" not in repr(shop.consent.proof("u3", "marketing_sms", actor="tester"))
+    empty = shop.consent.proof("u2", "marketing_sms", actor="tester")
     assert (empty.valid, empty.grant, empty.evidence) == (False, None, {})
 
 
@@ -560,10 +560,12 @@ def test_evidence_moved_to_another_row_does_not_open(shop: pg.Guard) -> None:
             .values(evidence=stolen)
         )
     with pytest.raises(pg.DecryptionError):
-        shop.consent.proof("bob", "marketing_sms")
+        shop.consent.proof("bob", "marketing_sms", actor="tester")
     with pytest.raises(pg.DecryptionError):
-        shop.consent.proof("alice", "analytics")
-    assert shop.consent.proof("alice", "marketing_sms").evidence == {"channel": "app"}
+        shop.consent.proof("alice", "analytics", actor="tester")
+    assert shop.consent.proof("alice", "marketing_sms", actor="tester").evidence == {
+        "channel": "app"
+    }
 
 
 def test_an_unpublished_notice_is_a_typed_error_that_says_what_to_do(shop: pg.Guard) -> None:

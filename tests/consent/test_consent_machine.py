@@ -188,7 +188,7 @@ class ConsentMachine(RuleBasedStateMachine):
                 name = self._name(purpose)
                 assert consent.check(who, name) is expected
                 assert (list(consent.filter([who], name)) == [who]) is expected
-                proof = consent.proof(who, name)
+                proof = consent.proof(who, name, actor="tester")
                 assert proof.valid is expected
                 assert proof.purpose_version == len(self.model.purposes[purpose])
                 grant = self.model.last_grant(subject, purpose)

@@ -35,7 +35,7 @@ def _answers(guard: pg.Guard, subject: str, purpose: str) -> tuple[bool, bool, b
         guard.consent.check(subject, purpose),
         purpose not in guard.consent.missing(subject, [purpose]),
         list(guard.consent.filter([subject], purpose)) == [subject],
-        guard.consent.proof(subject, purpose).valid,
+        guard.consent.proof(subject, purpose, actor="tester").valid,
     )
 
 
@@ -104,7 +104,7 @@ def test_a_notice_keeps_the_hash_of_what_subjects_were_shown(guard: pg.Guard) ->
     assert guard.consent.notice("v2") == kept
     assert kept.text == text + "\n"
     guard.consent.grant("u1", "marketing_sms", notice="v1")
-    proof = guard.consent.proof("u1", "marketing_sms")
+    proof = guard.consent.proof("u1", "marketing_sms", actor="tester")
     assert proof.notice is not None
     assert proof.notice.text_sha256 == digest
 
@@ -135,7 +135,7 @@ def test_a_proof_names_the_purpose_as_agreed_not_as_redefined(guard: pg.Guard) -
     guard.consent.grant("u1", "marketing_sms", notice="v1")
     redefined = pg.Purpose("marketing_sms", kinds={"phone", "email"}, description="全渠道促销")
     assert guard.consent.register(redefined) == 2
-    proof = guard.consent.proof("u1", "marketing_sms")
+    proof = guard.consent.proof("u1", "marketing_sms", actor="tester")
     assert proof.agreed == original
     assert proof.purpose == redefined
     assert proof.purpose_version == 2
@@ -148,9 +148,11 @@ def test_after_erasure_a_proof_says_the_evidence_was_erased(guard: pg.Guard) -> 
     guard.consent.register(pg.Purpose("marketing_sms", kinds={"phone"}))
     guard.consent.publish_notice("v1", purposes=["marketing_sms"])
     guard.consent.grant("u1", "marketing_sms", notice="v1", evidence={"ip": "198.51.100.7"})
-    assert guard.consent.proof("u1", "marketing_sms").evidence == {"ip": "198.51.100.7"}
+    assert guard.consent.proof("u1", "marketing_sms", actor="tester").evidence == {
+        "ip": "198.51.100.7"
+    }
     guard.erase("u1")
-    proof = guard.consent.proof("u1", "marketing_sms")  # used to raise KeyDestroyed
+    proof = guard.consent.proof("u1", "marketing_sms", actor="tester")  # used to raise KeyDestroyed
     assert proof.evidence_erased
     assert proof.evidence == {}
     assert proof.grant is not None
@@ -251,6 +253,6 @@ def test_a_version_5_store_gains_purpose_versions_and_ordered_notices(
         assert _purposes(guard, "v1") == {"marketing_sms", "publicité"}
         assert guard.consent.check("u1", "marketing_sms")
         assert not guard.consent.check("u1", "publicité")  # v2 came after v1
-        assert guard.consent.proof("u1", "marketing_sms").agreed == guard.consent.purpose(
-            "marketing_sms"
-        )
+        assert guard.consent.proof(
+            "u1", "marketing_sms", actor="tester"
+        ).agreed == guard.consent.purpose("marketing_sms")

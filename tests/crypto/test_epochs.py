@@ -59,7 +59,7 @@ def _reads(guard: pg.Guard, planted: Planted) -> tuple[str, str, dict[str, str]]
     return (
         guard.decrypt(planted.ciphertext, context=CONTEXT, actor="tester", purpose="testing"),
         guard.vault.detokenize(planted.token, actor="tester", purpose="testing"),
-        dict(guard.consent.proof(planted.subject, "marketing_sms").evidence),
+        dict(guard.consent.proof(planted.subject, "marketing_sms", actor="tester").evidence),
     )
 
 
@@ -69,7 +69,7 @@ def _assert_opens_nothing(guard: pg.Guard, planted: Planted) -> None:
     with pytest.raises((pg.DecryptionError, pg.TokenNotFound)):
         guard.vault.detokenize(planted.token, actor="tester", purpose="testing")
     try:  # the live store says the evidence was erased; a dead copy opens no key at all
-        proof = guard.consent.proof(planted.subject, "marketing_sms")
+        proof = guard.consent.proof(planted.subject, "marketing_sms", actor="tester")
     except pg.DecryptionError:
         return
     assert proof.evidence_erased

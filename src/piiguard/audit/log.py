@@ -32,7 +32,9 @@ from piiguard.store import Store
 
 __all__ = ["AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
 #: Actions that hand values to someone: what an incident's scope counts.
-REVEALS = frozenset({"decrypt", "detokenize", "fpe_decrypt", "export", "share", "reveal"})
+REVEALS = frozenset(
+    {"decrypt", "detokenize", "fpe_decrypt", "export", "share", "reveal", "consent_proof"}
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -40,10 +42,13 @@ _PAGE = 2000
 _LOG = "main"
 #: Context keys that name a place in the schema, kept in clear; every other context value
 #: (a row id, a token) is stored as a keyed digest, as it may be a subject's id.
-SCHEMA_KEYS = frozenset({"table", "field", "column", "kind", "purpose", "piiguard"})
+SCHEMA_KEYS = frozenset(
+    {"table", "field", "column", "kind", "purpose", "piiguard", "role", "reason", "grant"}
+    | {"grantee", "ticket", "target"}
+)
 #: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
 #: a phone as a "kind") is stored as a keyed digest.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 _log = structlog.get_logger("piiguard.audit")
 #: How long events are kept by default: 180 days, the six months the Cybersecurity Law

@@ -91,6 +91,9 @@ class ConsentLedger:
             context naming the pseudonym, purpose, action and time); ``unseal`` reverses it
             given the same context, so evidence moved to another row does not open.
         clock: the current time (timezone-aware).
+        changed: told (action, purpose, pseudonym) of each grant, withdrawal and expiry.
+        opened: told (actor, purpose, pseudonym) before a proof opens a subject's record; it
+            raises to refuse (no actor) or when the access cannot be recorded.
     """
 
     participant = "consent"
@@ -105,9 +108,11 @@ class ConsentLedger:
         unseal: Callable[[str, Mapping[str, str]], str],
         clock: Callable[[], datetime],
         changed: Callable[[str, str, str], None] | None = None,
+        opened: Callable[[str | None, str, str], None] | None = None,
     ) -> None:
         self._store = store
         self._changed = changed
+        self._opened = opened
         self._pseudonym = pseudonym
         self._bulk_pseudonym = bulk_pseudonym or (lambda: pseudonym)
         self._seal = seal
@@ -493,14 +498,22 @@ class ConsentLedger:
         return self._events.history(self._subject(subject))
 
     @boundary
-    def proof(self, subject: str, purpose: str) -> ConsentProof:
+    def proof(self, subject: str, purpose: str, *, actor: str | None = None) -> ConsentProof:
         """The grant the subject's consent rests on: the purpose as agreed, the notice shown
-        (with the hash of its text), the evidence, and whether it holds now.
+        (with the hash of its text), the evidence, and whether it holds now; opened for
+        ``actor`` (else the actor of ``pg.acting``) and recorded in the audit log first, as
+        the evidence may hold personal information (an IP address, a device).
 
         After the subject's erasure the evidence no longer opens: the proof says so
         (``evidence_erased``) and still shows the pseudonymous grant.
+
+        Raises:
+            AccessDenied: no actor (``reason="no_actor"``).
+            EventNotRecorded: the access could not be recorded; nothing is returned.
         """
         pseudonym = self._subject(subject)
+        if self._opened is not None:
+            self._opened(actor, purpose, pseudonym)
         with self._store.engine.connect() as connection:
             target, version = self.catalog.current(purpose, connection)
             valid = self._state(connection, pseudonym, purpose)

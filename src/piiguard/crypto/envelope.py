@@ -239,7 +239,7 @@ class Envelope:
         blobs = [_ciphertext_bytes(ciphertext) for ciphertext in ciphertexts]
         aads = [encode_context(context) for context in contexts]
         kinds = tuple(sorted({kind for c in contexts if (kind := c.get("kind")) is not None}))
-        who = self._reveals.admit(actor, purpose, action="decrypt", kinds=kinds)
+        who = self._reveals.admit(actor, purpose, action="decrypt", kinds=kinds, count=len(blobs))
         if isinstance(who, Exception):
             blobs.clear()
             raise who

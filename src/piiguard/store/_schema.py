@@ -24,8 +24,9 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
-#: notice purposes as rows, notice order and text hash; 7: audit log
-SCHEMA_VERSION = 7
+#: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants and
+#: access-watch blocks, audit events by actor and time
+SCHEMA_VERSION = 8
 
 
 class Tables:
@@ -202,6 +203,7 @@ class Tables:
             Column("chain", LargeBinary(32), nullable=False),
             Index("piiguard_audit_at", "at_us"),
             Index("piiguard_audit_actor", "actor", "seq"),
+            Index("piiguard_audit_actor_at", "actor", "at_us"),
         )
         self.audit_checkpoints = Table(
             "piiguard_audit_checkpoints",
@@ -217,4 +219,27 @@ class Tables:
             Column("log", String(16), primary_key=True),
             Column("seq", BigInteger, nullable=False),
             Column("chain", LargeBinary(32), nullable=False),
+        )
+        # just-in-time grants of a role (guard.access.grant): who, which role, until when
+        self.access_grants = Table(
+            "piiguard_access_grants",
+            self.metadata,
+            Column("id", String(32), primary_key=True),
+            Column("actor", String(128), nullable=False),
+            Column("role", String(128), nullable=False),
+            Column("ticket", String(128), nullable=False),
+            Column("approved_by", String(128), nullable=False),
+            Column("granted_us", BigInteger, nullable=False),
+            Column("expires_us", BigInteger, nullable=False),
+            Column("revoked_us", BigInteger, nullable=True),
+            Index("piiguard_access_grants_actor", "actor", "role"),
+        )
+        # actors the access watch stopped (until cleared_us); counts restart when cleared
+        self.access_blocks = Table(
+            "piiguard_access_blocks",
+            self.metadata,
+            Column("actor", String(128), primary_key=True),
+            Column("at_us", BigInteger, nullable=False),
+            Column("role", String(128), nullable=True),
+            Column("cleared_us", BigInteger, nullable=True),
         )

@@ -202,7 +202,7 @@ class Store:
     def _add_columns(self, connection: Connection) -> None:
         """Columns that later schema versions added to existing tables, and their backfill
         (5: keys.epoch; 6: notices.seq, text_sha256 and text, purpose versions, notice
-        purposes as rows)."""
+        purposes as rows; 8: the audit log's actor-and-time index)."""
         added = {
             self.tables.keys: {"epoch": "INTEGER"},
             self.tables.notices: {"seq": "INTEGER", "text_sha256": "VARCHAR(64)", "text": "TEXT"},
@@ -213,6 +213,8 @@ class Store:
             for column, sql_type in columns.items():
                 if column not in present:
                     connection.execute(text(f"ALTER TABLE {name} ADD COLUMN {column} {sql_type}"))
+        for index in self.tables.audit_events.indexes:  # 8: events by actor and time
+            index.create(connection, checkfirst=True)
         self._backfill_consent_catalog(connection)
 
     def _backfill_consent_catalog(self, connection: Connection) -> None:

@@ -233,7 +233,9 @@ class Tokens:
         single: bool,
     ) -> list[str]:
         resolved = get_kind(kind)
-        who = self._reveals.admit(actor, purpose, action="fpe_decrypt", kinds=(resolved.name,))
+        who = self._reveals.admit(
+            actor, purpose, action="fpe_decrypt", kinds=(resolved.name,), count=len(tokens)
+        )
         if isinstance(who, Exception):
             del tokens
             raise who

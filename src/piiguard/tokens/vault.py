@@ -206,7 +206,7 @@ class TokenVault:
             KeyDestroyed: its subject was shredded.
             EventNotRecorded: the reveal could not be recorded; nothing is returned.
         """
-        who = self._reveals.admit(actor, purpose, action="detokenize")
+        who = self._reveals.admit(actor, purpose, action="detokenize", count=0)  # counted per value
         if isinstance(who, Exception):
             del token
             raise who
@@ -258,7 +258,7 @@ class TokenVault:
     ) -> list[dict[str, str]]:
         """A subject's live vault entries with their values (an access request): each value
         is revealed like ``detokenize`` does, with an access event."""
-        who = self._reveals.admit(actor, purpose, action="detokenize")
+        who = self._reveals.admit(actor, purpose, action="detokenize", count=0)  # counted per value
         if isinstance(who, Exception):
             raise who
         vault = self._store.tables.vault

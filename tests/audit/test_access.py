@@ -1,0 +1,416 @@
+"""Access policy (issue 11): guard.reveal shows each field clear, masked or absent as the
+role and the purpose allow, audits it and every refusal; just-in-time grants need a ticket
+and someone else's approval, expire, and are seen (and revoked) by every instance."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import Field
+from sqlalchemy import insert, select
+
+import piiguard as pg
+from piiguard.audit.access import view
+from piiguard.keys import LocalKEK
+from piiguard.testing import SettableClock
+from tests.conftest import StoreTarget
+from tests.helpers import CANARY_ID, CANARY_PHONE
+
+KINDS = ["phone", "email", "person_name", "address", "cn_resident_id", "bank_card"]
+
+
+class Customer(pg.PIIModel):
+    name: pg.PersonName
+    phone: pg.Phone
+    id_number: pg.CNResidentID | None = None
+    note: str = ""
+    total: int = 0
+
+
+class Order(pg.PIIModel):
+    order_id: str
+    customer: Customer
+    contacts: list[pg.Phone] = Field(default_factory=list)
+
+
+POLICY = pg.AccessPolicy(
+    [
+        pg.Role("cs", purposes={"after_sales"}, clear={"phone"}, masked={"person_name"}),
+        pg.Role(
+            "cs_lead",
+            purposes={"after_sales"},
+            clear={"phone", "person_name", "cn_resident_id"},
+            jit=True,
+            max_ttl=timedelta(hours=4),
+        ),
+        pg.Role(
+            "auditor",
+            purposes={"after_sales"},
+            clear={"cn_resident_id"},
+            jit=True,
+            approvers={"dpo"},
+        ),
+        pg.Role("courier", purposes={"delivery"}, masked={"phone", "address"}),
+    ]
+)
+
+
+def _customer() -> Customer:
+    return Customer(
+        name="张三",
+        phone=CANARY_PHONE,
+        id_number=CANARY_ID,
+        note="或拨 13912345678",
+        total=3,
+    )
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def shop(store_target: StoreTarget, kek: LocalKEK, clock: SettableClock) -> Iterator[pg.Guard]:
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, access=POLICY, clock=clock) as guard:
+        guard.consent.register(
+            pg.Purpose(
+                "after_sales",
+                basis="contract",
+                kinds={"phone", "person_name", "cn_resident_id"},
+                separate=True,
+            )
+        )
+        guard.consent.register(pg.Purpose("delivery", basis="contract", kinds={"phone"}))
+        yield guard
+
+
+def _second(shop: pg.Guard, store_target: StoreTarget, kek: LocalKEK, clock: Any) -> pg.Guard:
+    url, schema = store_target
+    return pg.Guard.open(url, kek=kek, schema=schema, access=POLICY, clock=clock)
+
+
+def _events(guard: pg.Guard, action: str | None = None) -> list[pg.AuditEvent]:
+    return list(guard.audit.events(action=action))
+
+
+# -- the one rule ---------------------------------------------------------------------------
+
+
+@given(
+    clear=st.frozensets(st.sampled_from(KINDS)),
+    masked=st.frozensets(st.sampled_from(KINDS)),
+    covered=st.frozensets(st.sampled_from(KINDS)),
+    kind=st.sampled_from(KINDS),
+)
+def test_a_value_is_clear_only_when_role_and_purpose_both_allow_it(
+    clear: frozenset[str], masked: frozenset[str], covered: frozenset[str], kind: str
+) -> None:
+    role = pg.Role("r", purposes={"p"}, clear=clear, masked=masked - clear)
+    expected = (
+        "clear"
+        if kind in clear and kind in covered
+        else "masked"
+        if kind in clear or kind in masked
+        else "absent"
+    )
+    assert view(role, kind, covered) == expected
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pg.Role("r", purposes=set()),
+        lambda: pg.Role("r", purposes="after_sales"),
+        lambda: pg.Role("r", purposes={"p"}, clear={"phone"}, masked={"phone"}),
+        lambda: pg.Role("r", purposes={"p"}, max_ttl=timedelta(0)),
+        lambda: pg.Role("", purposes={"p"}),
+        lambda: pg.Role("r", purposes={"p"}, jit="yes"),  # type: ignore[arg-type]
+        lambda: pg.AccessPolicy([pg.Role("r", purposes={"p"}), pg.Role("r", purposes={"q"})]),
+        lambda: pg.AccessPolicy(["cs"]),  # type: ignore[list-item]
+    ],
+)
+def test_a_malformed_role_or_policy_is_refused_when_built(make: Any) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        make()
+
+
+def test_a_role_names_only_known_kinds() -> None:
+    with pytest.raises(pg.UnknownKind):
+        pg.Role("r", purposes={"p"}, clear={"phone_number"})
+
+
+# -- guard.reveal ---------------------------------------------------------------------------
+
+
+def test_a_role_sees_clear_masked_or_nothing_and_the_reveal_is_audited(shop: pg.Guard) -> None:
+    shown = shop.reveal(_customer(), actor="cs-7", role="cs", purpose="after_sales", subject="u1")
+    assert shown["phone"] == "+86" + CANARY_PHONE  # clear: E.164 as the field normalised it
+    assert shown["name"] == "张*"  # masked by the kind's rule
+    assert "id_number" not in shown  # the role does not name the kind: absent
+    assert shown["total"] == 3  # not personal information
+    assert shown["note"] == "或拨 13912345678"  # a phone found in free text: clear, as phone
+    (event,) = _events(shop, "reveal")
+    assert (event.actor, event.purpose, event.result, event.count) == (
+        "cs-7",
+        "after_sales",
+        "ok",
+        2,
+    )
+    assert event.subjects == (shop.audit.pseudonym("u1"),)
+    assert event.detail["context"]["role"] == "cs"
+    assert shop.audit.scope().fields == frozenset()  # no table named: fields are paths only
+    assert shop.audit.scope().kinds == {"phone"}
+
+
+def test_a_clear_value_keeps_its_masked_repr(shop: pg.Guard) -> None:
+    shown = shop.reveal(_customer(), actor="cs-7", role="cs", purpose="after_sales")
+    assert CANARY_PHONE not in repr(shown["phone"])
+    assert str(shown["phone"]).endswith(CANARY_PHONE)
+
+
+def test_the_purpose_limits_what_a_role_sees_in_clear(shop: pg.Guard) -> None:
+    """The courier role is masked-only; a cs acting for a purpose that does not cover the
+    name sees the name masked even where the role would show it."""
+    shop.consent.register(pg.Purpose("phone_only", basis="contract", kinds={"phone"}))
+    policy = pg.AccessPolicy(
+        [pg.Role("cs", purposes={"phone_only"}, clear={"phone", "person_name"})]
+    )
+    shop.access.policy = policy
+    shown = shop.reveal(_customer(), actor="cs-7", role="cs", purpose="phone_only")
+    assert shown["name"] == "张*"
+    assert shown["phone"].endswith(CANARY_PHONE)
+
+
+def test_nested_models_lists_and_mappings_are_walked(shop: pg.Guard) -> None:
+    order = Order(order_id="o-1", customer=_customer(), contacts=[CANARY_PHONE, "13912345678"])
+    shown = shop.reveal(order, actor="courier-1", role="courier", purpose="delivery")
+    assert shown["order_id"] == "o-1"
+    assert shown["customer"]["phone"] == "+86138****5678"
+    assert "name" not in shown["customer"]
+    assert shown["contacts"] == ["+86138****5678", "+86139****5678"]
+    assert shown["customer"]["note"] == "或拨 139****5678"
+    (event,) = _events(shop, "reveal")
+    assert event.count == 0  # nothing in clear
+
+
+def test_a_mapping_s_plain_text_is_typed_by_the_kinds_given(shop: pg.Guard) -> None:
+    record = {"receiver": "张三", "mobile": CANARY_PHONE, "card": "6222021234567890128"}
+    shown = shop.reveal(
+        record,
+        actor="cs-7",
+        role="cs",
+        purpose="after_sales",
+        kinds={"receiver": "person_name", "mobile": "phone", "card": "bank_card"},
+    )
+    assert shown == {"receiver": "张*", "mobile": CANARY_PHONE}
+    (event,) = _events(shop, "reveal")
+    common = event.detail.get("common", {})
+    assert [{**common, **row}["field"] for row in event.detail["rows"]] == ["mobile"]
+
+
+def test_a_found_kind_the_role_may_not_see_is_hidden_whole_in_free_text(
+    shop: pg.Guard,
+) -> None:
+    shown = shop.reveal(
+        {"note": f"身份证 {CANARY_ID}"}, actor="cs-7", role="cs", purpose="after_sales"
+    )
+    assert shown == {"note": "身份证 " + "*" * 18}
+
+
+def test_the_masking_policy_of_the_role_masks(shop: pg.Guard) -> None:
+    rules = pg.MaskingPolicy({"courier": {"phone": pg.KeepEnds(0, 4)}})
+    shop.access.policy = pg.AccessPolicy(
+        [pg.Role("courier", purposes={"delivery"}, masked={"phone"})], masking=rules
+    )
+    shown = shop.reveal(
+        {"phone": CANARY_PHONE},
+        actor="c-1",
+        role="courier",
+        purpose="delivery",
+        kinds={"phone": "phone"},
+    )
+    assert shown == {"phone": "*******5678"}
+
+
+@pytest.mark.parametrize(
+    ("role", "purpose", "reason"),
+    [
+        ("admin", "after_sales", "unknown_role"),
+        ("courier", "after_sales", "purpose_not_allowed"),
+        ("cs_lead", "after_sales", "no_grant"),
+    ],
+)
+def test_a_refused_reveal_shows_nothing_and_is_audited(
+    shop: pg.Guard, role: str, purpose: str, reason: str
+) -> None:
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.reveal(_customer(), actor="cs-7", role=role, purpose=purpose)
+    assert raised.value.reason == reason
+    (event,) = _events(shop, "reveal")
+    assert (event.result, event.detail["context"]["reason"]) == ("denied", reason)
+    rendered = "".join(traceback.TracebackException.from_exception(raised.value).format())
+    assert CANARY_PHONE not in rendered
+    assert CANARY_ID not in rendered
+
+
+def test_an_unregistered_purpose_or_no_actor_is_refused(shop: pg.Guard) -> None:
+    shop.access.policy = pg.AccessPolicy([pg.Role("cs", purposes={"unlisted"}, clear={"phone"})])
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.reveal(_customer(), actor="cs-7", role="cs", purpose="unlisted")
+    assert raised.value.reason == "unknown_purpose"
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.reveal(_customer(), role="cs", purpose="unlisted")
+    assert raised.value.reason == "no_actor"
+    assert [e.result for e in _events(shop, "reveal")] == ["denied"]
+
+
+def test_acting_names_the_actor_and_purpose_of_a_reveal(shop: pg.Guard) -> None:
+    with pg.acting(actor="cs-9", purpose="after_sales"):
+        shop.reveal(_customer(), role="cs")
+    (event,) = _events(shop, "reveal")
+    assert (event.actor, event.purpose) == ("cs-9", "after_sales")
+
+
+def test_without_a_policy_every_reveal_is_refused(tmp_path: Any) -> None:
+    from piiguard.testing import throwaway_guard
+
+    with throwaway_guard() as guard, pytest.raises(pg.AccessDenied) as raised:
+        guard.reveal(_customer(), actor="cs-7", role="cs", purpose="testing")
+    assert raised.value.reason == "unknown_role"
+
+
+def test_a_record_that_is_not_a_model_or_mapping_is_refused(shop: pg.Guard) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        shop.reveal([CANARY_PHONE], actor="cs-7", role="cs", purpose="after_sales")
+
+
+def test_nothing_revealed_reaches_the_audit_table(shop: pg.Guard) -> None:
+    shop.reveal(
+        _customer(),
+        actor="cs-7",
+        role="cs",
+        purpose="after_sales",
+        subject=CANARY_ID,
+        context={"table": "customers", "id": CANARY_PHONE},
+    )
+    events = shop.store.tables.audit_events
+    with shop.store.engine.connect() as connection:
+        dumped = repr(list(connection.execute(select(events))))
+    for canary in (CANARY_PHONE, CANARY_ID, "13912345678", "张三"):
+        assert canary not in dumped
+
+
+# -- just-in-time grants --------------------------------------------------------------------
+
+
+def test_a_grant_lets_the_actor_act_in_the_role_on_every_instance_until_it_ends(
+    shop: pg.Guard, store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    grant = shop.access.grant(
+        "cs-7", role="cs_lead", ticket="INC-42", approved_by="lead-1", ttl=timedelta(hours=1)
+    )
+    with _second(shop, store_target, kek, clock) as other:
+        shown = other.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+        assert shown["id_number"] == CANARY_ID
+        assert [g.id for g in other.access.grants("cs-7")] == [grant.id]
+        clock.advance(timedelta(hours=1))  # expired: a grant is time-bound
+        with pytest.raises(pg.AccessDenied) as raised:
+            other.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+        assert raised.value.reason == "no_grant"
+        assert other.access.grants("cs-7") == []
+        assert len(other.access.grants("cs-7", live=False)) == 1
+    (granted,) = _events(shop, "access_grant")
+    assert granted.actor == "lead-1"
+    assert granted.detail["context"] == {
+        "grant": grant.id,
+        "grantee": "cs-7",
+        "role": "cs_lead",
+        "ticket": "INC-42",
+    }
+
+
+def test_a_revoked_grant_ends_on_every_instance(
+    shop: pg.Guard, store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    grant = shop.access.grant(
+        "cs-7", role="cs_lead", ticket="INC-42", approved_by="lead-1", ttl=timedelta(hours=1)
+    )
+    with _second(shop, store_target, kek, clock) as other:
+        other.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+        assert shop.access.revoke(grant.id, by="lead-1")
+        assert not shop.access.revoke(grant.id, by="lead-1")
+        with pytest.raises(pg.AccessDenied):
+            other.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+    assert [e.actor for e in _events(shop, "access_revoke")] == ["lead-1"]
+
+
+def test_nobody_approves_their_own_grant(shop: pg.Guard) -> None:
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.access.grant(
+            "cs-7", role="cs_lead", ticket="INC-1", approved_by="cs-7", ttl=timedelta(hours=1)
+        )
+    assert raised.value.reason == "self_approval"
+    assert shop.access.grants(live=False) == []
+
+
+def test_a_grant_an_insider_writes_for_themselves_is_not_honoured(
+    shop: pg.Guard, clock: SettableClock
+) -> None:
+    """A row written straight into the grants table, approved by the grantee, gives nothing:
+    separation of duties is checked when the grant is used, not only when it is made."""
+    now = int(clock().timestamp() * 1_000_000)
+    with shop.store.engine.begin() as connection:
+        connection.execute(
+            insert(shop.store.tables.access_grants).values(
+                id="g_forged",
+                actor="cs-7",
+                role="cs_lead",
+                ticket="none",
+                approved_by="cs-7",
+                granted_us=now,
+                expires_us=now + 3_600_000_000,
+            )
+        )
+    with pytest.raises(pg.AccessDenied):
+        shop.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+
+
+def test_a_role_that_names_its_approvers_takes_no_other(shop: pg.Guard) -> None:
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.access.grant(
+            "cs-7", role="auditor", ticket="AUD-1", approved_by="lead-1", ttl=timedelta(hours=1)
+        )
+    assert raised.value.reason == "not_an_approver"
+    shop.access.grant(
+        "cs-7", role="auditor", ticket="AUD-1", approved_by="dpo", ttl=timedelta(hours=1)
+    )
+    shown = shop.reveal(_customer(), actor="cs-7", role="auditor", purpose="after_sales")
+    assert shown["id_number"] == CANARY_ID
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"role": "cs"},  # a standing role needs no grant
+        {"role": "nobody"},
+        {"role": "cs_lead", "ttl": timedelta(hours=5)},  # over the role's max_ttl
+        {"role": "cs_lead", "ttl": timedelta(0)},
+        {"role": "cs_lead", "ticket": ""},
+        {"role": "cs_lead", "ticket": CANARY_PHONE * 20},
+    ],
+)
+def test_a_bad_grant_is_refused_and_changes_nothing(shop: pg.Guard, options: Any) -> None:
+    arguments = {"ticket": "INC-1", "approved_by": "lead-1", "ttl": timedelta(hours=1)}
+    with pytest.raises(pg.InvalidArgument) as raised:
+        shop.access.grant("cs-7", **{**arguments, **options})
+    assert CANARY_PHONE not in str(raised.value)
+    assert shop.access.grants(live=False) == []
+    assert _events(shop, "access_grant") == []

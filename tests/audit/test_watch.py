@@ -1,0 +1,308 @@
+"""Access watch (issue 11): per-actor sliding-window counts of reveals, role limits and a
+multiple of the actor's usual rate; an alert callback, an audit event, and, if configured,
+AccessDenied on every instance until someone else resets it. Injected clock throughout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+import piiguard as pg
+from piiguard.keys import LocalKEK
+from piiguard.testing import SettableClock, throwaway_guard
+from tests.conftest import StoreTarget
+from tests.helpers import CANARY_PHONE
+
+CONTEXT = {"table": "customers", "field": "phone", "id": "c1"}
+POLICY = pg.AccessPolicy([pg.Role("cs", purposes={"testing"}, clear={"phone"})])
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def alerts() -> list[pg.AccessAlert]:
+    return []
+
+
+def _open(target: StoreTarget, kek: LocalKEK, clock: SettableClock, watch: Any) -> pg.Guard:
+    url, schema = target
+    guard = pg.Guard.open(url, kek=kek, schema=schema, clock=clock, watch=watch, access=POLICY)
+    pg.testing.allow_test_reveals(guard)
+    return guard
+
+
+@pytest.fixture
+def watched(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, alerts: list[Any]
+) -> Iterator[pg.Guard]:
+    watch = pg.AccessWatch(
+        limits={"*": 5}, block=True, on_alert=alerts.append, refresh=timedelta(0)
+    )
+    with _open(store_target, kek, clock, watch) as guard:
+        yield guard
+
+
+def _decrypt(guard: pg.Guard, actor: str = "cs-7", times: int = 1) -> None:
+    ciphertext = guard.encrypt(CANARY_PHONE, context=CONTEXT)
+    for _ in range(times):
+        guard.decrypt(ciphertext, context=CONTEXT, actor=actor, purpose="testing")
+
+
+def test_a_blocking_watch_stops_the_actor_at_the_limit_on_every_instance(
+    watched: pg.Guard,
+    store_target: StoreTarget,
+    kek: LocalKEK,
+    clock: SettableClock,
+    alerts: list[pg.AccessAlert],
+) -> None:
+    _decrypt(watched, times=5)
+    with pytest.raises(pg.AccessDenied) as raised:
+        _decrypt(watched)
+    assert raised.value.reason == "watch_blocked"
+    (alert,) = alerts
+    assert (alert.actor, alert.count, alert.limit, alert.reason, alert.blocked) == (
+        "cs-7",
+        6,
+        5,
+        "limit",
+        True,
+    )
+    assert watched.watch.blocked() == ["cs-7"]
+    second = pg.AccessWatch(limits={"*": 1000}, block=True, refresh=timedelta(0))
+    with _open(store_target, kek, clock, second) as other:
+        with pytest.raises(pg.AccessDenied):
+            _decrypt(other)  # the block holds on an instance with looser limits
+        _decrypt(other, actor="cs-8")  # others are not stopped
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched)  # a block outlives the window: only a reset lifts it
+    (event,) = watched.audit.events(action="access_alert")
+    assert (event.actor, event.result, event.count) == ("cs-7", "blocked", 6)
+
+
+def test_a_reset_by_someone_else_lifts_the_block_everywhere_and_restarts_the_count(
+    watched: pg.Guard, store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    _decrypt(watched, times=5)
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched)
+    with pytest.raises(pg.AccessDenied) as raised:
+        watched.watch.reset("cs-7", by="cs-7")
+    assert raised.value.reason == "self_approval"
+    watch = pg.AccessWatch(limits={"*": 5}, block=True, refresh=timedelta(0))
+    with _open(store_target, kek, clock, watch) as other:
+        assert other.watch.reset("cs-7", by="lead-1")
+        assert not other.watch.reset("cs-7", by="lead-1")
+    clock.advance(timedelta(seconds=1))
+    _decrypt(watched, times=5)  # counted afresh from the reset
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched)
+    (reset,) = watched.audit.events(action="watch_reset")
+    assert (reset.actor, reset.detail["context"]["target"]) == ("lead-1", "cs-7")
+
+
+def test_a_batch_that_would_cross_the_limit_reveals_nothing(
+    watched: pg.Guard, alerts: list[pg.AccessAlert]
+) -> None:
+    ciphertext = watched.encrypt(CANARY_PHONE, context=CONTEXT)
+    with pytest.raises(pg.AccessDenied):
+        watched.decrypt_many(
+            [ciphertext] * 6, contexts=[CONTEXT] * 6, actor="svc:x", purpose="testing"
+        )
+    assert alerts[0].count == 6
+    results = [(e.action, e.result) for e in watched.audit.events(actor="svc:x")]
+    assert results == [("access_alert", "blocked"), ("decrypt", "denied")]
+
+
+def test_counts_slide_with_the_window(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, alerts: list[Any]
+) -> None:
+    watch = pg.AccessWatch(
+        window=timedelta(minutes=10), limits={"*": 3}, on_alert=alerts.append, refresh=timedelta(0)
+    )
+    with _open(store_target, kek, clock, watch) as guard:
+        for _ in range(6):  # 3 per 10 minutes, spread out: never over
+            _decrypt(guard)
+            clock.advance(timedelta(minutes=4))
+        assert alerts == []
+        _decrypt(guard, times=3)
+        assert len(alerts) == 1  # not blocking: alerted once, the reveal went through
+        _decrypt(guard, times=3)
+        assert len(alerts) == 1  # one alert per window, not one per reveal
+        assert watch.block is False
+        assert guard.watch.blocked() == []
+        assert guard.watch.count("cs-7") == 8  # at 16 and 20 minutes, then 3 and 3
+        clock.advance(timedelta(minutes=11))
+        assert guard.watch.count("cs-7") == 0
+        _decrypt(guard, times=4)
+        assert len(alerts) == 2
+
+
+def test_a_role_limit_holds_for_reveals_in_that_role(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, alerts: list[Any]
+) -> None:
+    watch = pg.AccessWatch(
+        limits={"cs": 2, "*": 100}, block=True, on_alert=alerts.append, refresh=timedelta(0)
+    )
+    with _open(store_target, kek, clock, watch) as guard:
+        record = {"phone": CANARY_PHONE}
+        for _ in range(2):
+            guard.reveal(
+                record, actor="cs-7", role="cs", purpose="testing", kinds={"phone": "phone"}
+            )
+        with pytest.raises(pg.AccessDenied):
+            guard.reveal(
+                record, actor="cs-7", role="cs", purpose="testing", kinds={"phone": "phone"}
+            )
+        assert alerts[0].role == "cs"
+        assert [e.result for e in guard.audit.events(action="reveal")] == ["ok", "ok", "denied"]
+
+
+def test_the_baseline_is_a_multiple_of_the_actor_s_usual_rate(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, alerts: list[Any]
+) -> None:
+    watch = pg.AccessWatch(
+        baseline=5,
+        baseline_period=timedelta(hours=10),
+        baseline_floor=2,
+        on_alert=alerts.append,
+        refresh=timedelta(0),
+    )
+    with _open(store_target, kek, clock, watch) as guard:
+        for _ in range(10):  # two an hour for ten hours: the usual rate
+            _decrypt(guard, times=2)
+            clock.advance(timedelta(hours=1))
+        _decrypt(guard, times=10)  # five times the usual rate: still allowed
+        assert alerts == []
+        _decrypt(guard)
+        (alert,) = alerts
+        assert (alert.reason, alert.limit, alert.count, alert.blocked) == (
+            "baseline",
+            10,
+            11,
+            False,
+        )
+        _decrypt(guard, actor="new-hire", times=3)  # no history: the floor holds
+        assert (alerts[-1].actor, alerts[-1].limit) == ("new-hire", 2)
+
+
+def test_an_alert_callback_that_fails_does_not_stop_the_watch(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    def broken(alert: pg.AccessAlert) -> None:
+        raise RuntimeError("pager down")
+
+    watch = pg.AccessWatch(limits={"*": 1}, block=True, on_alert=broken, refresh=timedelta(0))
+    with (
+        _open(store_target, kek, clock, watch) as guard,
+        structlog.testing.capture_logs() as logs,
+    ):
+        _decrypt(guard)
+        with pytest.raises(pg.AccessDenied):
+            _decrypt(guard)
+    assert [entry["event"] for entry in logs] == ["access_alert", "access_alert_callback_failed"]
+    assert CANARY_PHONE not in repr(logs)
+
+
+def test_without_a_watch_nothing_is_counted(guard: pg.Guard) -> None:
+    _decrypt(guard, times=50)
+    assert guard.watch.config is None
+    assert list(guard.audit.events(action="access_alert")) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"window": timedelta(0)},
+        {"limits": {"*": -1}},
+        {"limits": {"*": 1.5}},
+        {"limits": {"": 1}},
+        {"baseline": 1},
+        {"baseline": True},
+        {"refresh": timedelta(seconds=-1)},
+        {"baseline_floor": -1},
+        {"on_alert": "pager"},
+    ],
+)
+def test_a_malformed_watch_is_refused_when_built(options: Any) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        pg.AccessWatch(**options)
+
+
+class WatchMachine(RuleBasedStateMachine):
+    """The watch against a plain model: a list of (time, count) reveals per actor, a block
+    set, and the time of each actor's last reset."""
+
+    LIMIT = 4
+    WINDOW = timedelta(minutes=30)
+
+    @initialize()
+    def start(self) -> None:
+        self.clock = SettableClock()
+        self.context = throwaway_guard(
+            clock=self.clock,
+            watch=pg.AccessWatch(
+                window=self.WINDOW, limits={"*": self.LIMIT}, block=True, refresh=timedelta(0)
+            ),
+        )
+        self.guard = self.context.__enter__()
+        self.ciphertext = self.guard.encrypt(CANARY_PHONE, context=CONTEXT)
+        self.revealed: dict[str, list[tuple[Any, int]]] = {}
+        self.blocked: set[str] = set()
+        self.reset_at: dict[str, Any] = {}
+
+    def teardown(self) -> None:
+        if hasattr(self, "context"):
+            self.context.__exit__(None, None, None)
+
+    def _counted(self, actor: str) -> int:
+        start = self.clock() - self.WINDOW
+        since = max(start, self.reset_at.get(actor, start))
+        return sum(n for at, n in self.revealed.get(actor, []) if at > since)
+
+    @rule(actor=st.sampled_from(["a", "b"]), count=st.integers(1, 3))
+    def reveal(self, actor: str, count: int) -> None:
+        allowed = actor not in self.blocked and self._counted(actor) + count <= self.LIMIT
+        try:
+            self.guard.decrypt_many(
+                [self.ciphertext] * count,
+                contexts=[CONTEXT] * count,
+                actor=actor,
+                purpose="testing",
+            )
+        except pg.AccessDenied:
+            assert not allowed
+            self.blocked.add(actor)
+        else:
+            assert allowed
+            self.revealed.setdefault(actor, []).append((self.clock(), count))
+
+    @rule(minutes=st.integers(1, 40))
+    def wait(self, minutes: int) -> None:
+        self.clock.advance(timedelta(minutes=minutes))
+
+    @rule(actor=st.sampled_from(["a", "b"]))
+    def reset(self, actor: str) -> None:
+        assert self.guard.watch.reset(actor, by="lead") == (actor in self.blocked)
+        if actor in self.blocked:
+            self.blocked.discard(actor)
+            self.reset_at[actor] = self.clock()
+
+    @invariant()
+    def blocks_agree(self) -> None:
+        if hasattr(self, "guard"):
+            assert set(self.guard.watch.blocked()) == self.blocked
+
+
+WatchMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None)
+test_the_watch_matches_a_plain_model = WatchMachine.TestCase
