@@ -137,6 +137,48 @@ def _batches(guard: pg.Guard) -> list[Ratio]:
     ]
 
 
+def _watched(home: Path) -> list[Ratio]:
+    """The access watch's cost on an audited decrypt (SQLite, one thread), the two Guards
+    measured in alternating rounds."""
+    watches = {
+        "off": None,
+        "on": pg.AccessWatch(limits={"*": 10**9}, baseline=5.0, baseline_floor=10**9),
+    }
+    calls = {}
+    guards = []
+    for name, watch in watches.items():
+        guard = pg.Guard.open(
+            f"sqlite:///{home / f'watch-{name}.db'}",
+            kek=LocalKEK.generate(home / f"watch-{name}.key"),
+            watch=watch,
+        )
+        guards.append(guard)
+        allow_test_reveals(guard)
+        sealed = guard.encrypt(PHONE, context=CONTEXT, subject="u1")
+
+        def audited(guard: pg.Guard = guard, sealed: str = sealed) -> object:
+            return guard.decrypt(sealed, context=CONTEXT, actor="cs-7", purpose="testing")
+
+        calls[name] = audited
+    try:
+        rates = dict.fromkeys(calls, 0.0)
+        for _ in range(3):
+            for name, call in calls.items():
+                rates[name] = max(rates[name], _throughput(call, 1, 2000))
+    finally:
+        for guard in guards:
+            guard.close()
+    print(f"audited decrypts/s with the access watch, SQLite: {rates['on']:,.0f}")
+    return [
+        Ratio(
+            "audited decrypt with the access watch / without, SQLite",
+            1e9 / rates["on"],
+            1e9 / rates["off"],
+            None,
+        )
+    ]
+
+
 def audit() -> list[Ratio]:
     """Audited reveals on SQLite and PostgreSQL, and the batch forms."""
     home = Path(tempfile.mkdtemp())
@@ -146,6 +188,7 @@ def audit() -> list[Ratio]:
     ) as guard:
         rows += _batches(guard)
         rows += _audited(guard, "SQLite")
+    rows += _watched(home)
     postgres = _postgres(home)
     if postgres is not None:
         try:

@@ -151,7 +151,7 @@ def _withdrawal_lag(guard: pg.Guard, kek_path: Path, schema: str) -> float:
         pass
     seen = time.time()
     other.join()
-    return seen - committed.value
+    return seen - float(committed.value)
 
 
 def _withdraw(kek_path: str, schema: str, committed: Any) -> None:

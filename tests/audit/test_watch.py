@@ -306,3 +306,39 @@ class WatchMachine(RuleBasedStateMachine):
 
 WatchMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None)
 test_the_watch_matches_a_plain_model = WatchMachine.TestCase
+
+
+def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    """A store written before schema 8 (no grants or blocks tables, no actor-and-time index)
+    is migrated on open, its audit log intact, and the watch works on it."""
+    from sqlalchemy import inspect, text, update
+
+    from piiguard.store._schema import SCHEMA_VERSION
+
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        pg.testing.allow_test_reveals(guard)
+        _decrypt(guard)
+        tables = guard.store.tables
+        with guard.store.engine.begin() as connection:  # what schema 7 had
+            tables.access_grants.drop(connection)
+            tables.access_blocks.drop(connection)
+            prefix = f'"{schema}".' if schema else ""
+            connection.execute(text(f"DROP INDEX {prefix}piiguard_audit_actor_at"))
+            connection.execute(
+                update(tables.meta).where(tables.meta.c.name == "schema_version").values(value="7")
+            )
+    watch = pg.AccessWatch(limits={"*": 1}, block=True, refresh=timedelta(0))
+    with _open(store_target, kek, clock, watch) as guard:
+        assert guard.store.schema_version == SCHEMA_VERSION == 8
+        with guard.store.engine.connect() as connection:
+            names = {
+                i["name"] for i in inspect(connection).get_indexes("piiguard_audit_events", schema)
+            }
+        assert "piiguard_audit_actor_at" in names
+        with pytest.raises(pg.AccessDenied):
+            _decrypt(guard)  # the reveal before the migration counts
+        assert guard.watch.blocked() == ["cs-7"]
+        assert guard.audit.verify().ok
