@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import piiguard as pg
@@ -95,3 +96,38 @@ def test_audit_verify_and_events_read_the_log(tmp_path: Path) -> None:
     assert "BROKEN at event 1" in broken.output
     bad_time = runner.invoke(app, ["audit", "events", *options, "--since", "yesterday"])
     assert bad_time.exit_code != 0
+
+
+def test_access_grants_revoke_blocked_and_reset(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    url, key = f"sqlite:///{tmp_path / 'shop.db'}", tmp_path / "kek.key"
+    policy = pg.AccessPolicy([pg.Role("lead", purposes={"testing"}, clear={"phone"}, jit=True)])
+    watch = pg.AccessWatch(limits={"*": 0}, block=True, refresh=timedelta(0))
+    with pg.Guard.open(url, kek=LocalKEK.generate(key), access=policy, watch=watch) as guard:
+        allow_test_reveals(guard)
+        grant = guard.access.grant(
+            "cs-7", role="lead", ticket="INC-9", approved_by="lead-1", ttl=timedelta(hours=1)
+        )
+        context = {"table": "customers", "field": "phone", "id": "u1"}
+        ciphertext = guard.encrypt("13812345678", context=context)
+        with pytest.raises(pg.AccessDenied):
+            guard.decrypt(ciphertext, context=context, actor="cs-7", purpose="testing")
+    options = ["--store", url, "--kek", str(key)]
+    listed = runner.invoke(app, ["access", "grants", *options])
+    assert listed.exit_code == 0, listed.output
+    (line,) = listed.output.splitlines()
+    assert json.loads(line)["id"] == grant.id
+    assert json.loads(line)["ticket"] == "INC-9"
+    revoked = runner.invoke(app, ["access", "revoke", grant.id, "--by", "lead-1", *options])
+    assert (revoked.exit_code, revoked.output.strip()) == (0, "revoked")
+    again = runner.invoke(app, ["access", "revoke", grant.id, "--by", "lead-1", *options])
+    assert again.exit_code == 1
+    assert runner.invoke(app, ["access", "grants", *options]).output == ""
+    assert runner.invoke(app, ["access", "grants", "--all", *options]).output.count("\n") == 1
+    blocked = runner.invoke(app, ["access", "blocked", *options])
+    assert blocked.output.split() == ["cs-7"]
+    lifted = runner.invoke(app, ["access", "reset", "cs-7", "--by", "sec-1", *options])
+    assert (lifted.exit_code, lifted.output.strip()) == (0, "reset")
+    assert runner.invoke(app, ["access", "blocked", *options]).output == ""
+    assert runner.invoke(app, ["access", "reset", "cs-7", "--by", "sec-1", *options]).exit_code == 1

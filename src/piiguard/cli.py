@@ -192,6 +192,66 @@ if typer is not None:
                 line = {**dataclasses.asdict(event), "at": event.at.isoformat()}
                 typer.echo(json.dumps(line, ensure_ascii=False, sort_keys=True))
 
+    access_app = typer.Typer(help="Just-in-time grants and the access watch.", no_args_is_help=True)
+    app.add_typer(access_app, name="access")
+    ByOption = Annotated[
+        str, typer.Option("--by", help="who does this (recorded in the audit log)")
+    ]
+
+    @access_app.command("grants")
+    def access_grants(
+        *,
+        store: StoreOption,
+        kek: KekOption,
+        schema: SchemaOption = None,
+        actor: Annotated[str | None, typer.Option(help="only this actor's grants")] = None,
+        all_grants: Annotated[
+            bool, typer.Option("--all", help="expired and revoked grants too")
+        ] = False,
+    ) -> None:
+        """Print grants as JSON lines, oldest first (live ones unless --all)."""
+        with _open_guard(store, kek, schema) as guard:
+            for grant in guard.access.grants(actor, live=not all_grants):
+                line = {
+                    key: value.isoformat() if isinstance(value, datetime) else value
+                    for key, value in dataclasses.asdict(grant).items()
+                }
+                typer.echo(json.dumps(line, ensure_ascii=False, sort_keys=True))
+
+    @access_app.command("revoke")
+    def access_revoke(
+        grant_id: str,
+        *,
+        by: ByOption,
+        store: StoreOption,
+        kek: KekOption,
+        schema: SchemaOption = None,
+    ) -> None:
+        """End a grant now; exit 1 if it was not live."""
+        with _open_guard(store, kek, schema) as guard:
+            ended = guard.access.revoke(grant_id, by=by)
+        typer.echo("revoked" if ended else "not live")
+        if not ended:
+            raise typer.Exit(1)
+
+    @access_app.command("blocked")
+    def access_blocked(*, store: StoreOption, kek: KekOption, schema: SchemaOption = None) -> None:
+        """Print the actors the access watch stopped, one per line."""
+        with _open_guard(store, kek, schema) as guard:
+            for actor in guard.watch.blocked():
+                typer.echo(actor)
+
+    @access_app.command("reset")
+    def access_reset(
+        actor: str, *, by: ByOption, store: StoreOption, kek: KekOption, schema: SchemaOption = None
+    ) -> None:
+        """Let an actor the access watch stopped reveal again; exit 1 if it was not stopped."""
+        with _open_guard(store, kek, schema) as guard:
+            lifted = guard.watch.reset(actor, by=by)
+        typer.echo("reset" if lifted else "not blocked")
+        if not lifted:
+            raise typer.Exit(1)
+
 
 def main() -> None:
     """Entry point of the ``piiguard`` console script."""

@@ -564,6 +564,9 @@ class Guard:
         who = identify(actor, purpose)
         if isinstance(who, Exception):
             raise who
+        for what, given in (("kinds", kinds), ("context", context)):
+            if given is not None and not isinstance(given, Mapping):
+                raise InvalidArgument(f"{what} is a mapping of names")
         place = {str(k): str(v) for k, v in (context or {}).items()}
         named = self.access.admit(who[0], role, who[1])
         if not isinstance(named, Role):
