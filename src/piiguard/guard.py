@@ -676,6 +676,7 @@ class Guard:
         with self._close_lock:
             if not self._closed:
                 self._closed = True
+                self.audit.close()
                 self._keyring.close()
                 self._store.close()
 

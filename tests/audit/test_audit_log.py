@@ -437,3 +437,24 @@ def test_a_value_passed_as_purpose_or_kind_reaches_the_audit_table_digested(
     for canary in (CANARY_PHONE, CANARY_ID, CANARY_ID[:14]):
         assert canary not in dumped
     assert shop.audit.verify().ok
+
+
+def test_a_kept_connection_that_died_is_replaced_without_failing_a_reveal(
+    kek: LocalKEK,
+) -> None:
+    """The audit writer keeps one connection between writes; when the server ends it (a
+    restart, an idle timeout), the next reveal is recorded on a fresh one, not refused."""
+    from tests.backends import postgres_schema
+
+    with postgres_schema() as (url, schema), pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        allow_test_reveals(guard)
+        _reveal(guard, 2)  # the first write makes the head; the second keeps a connection
+        kept = guard.audit._held._connection.dbapi_connection  # the writer's own
+        with guard.store.engine.connect() as connection:
+            killed = connection.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid}
+            ).scalar_one()
+        assert killed
+        _reveal(guard, 2)
+        assert [e.action for e in guard.audit.events()] == ["decrypt"] * 4
+        assert guard.audit.verify().ok

@@ -328,6 +328,12 @@ def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
             prefix = f'"{schema}".' if schema else ""
             connection.execute(text(f"DROP INDEX {prefix}piiguard_audit_actor_at"))
             connection.execute(
+                text(
+                    f"CREATE INDEX piiguard_audit_actor ON {prefix}piiguard_audit_events"
+                    " (actor, seq)"
+                )
+            )
+            connection.execute(
                 update(tables.meta).where(tables.meta.c.name == "schema_version").values(value="7")
             )
     watch = pg.AccessWatch(limits={"*": 1}, block=True, refresh=timedelta(0))
@@ -338,6 +344,7 @@ def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
                 i["name"] for i in inspect(connection).get_indexes("piiguard_audit_events", schema)
             }
         assert "piiguard_audit_actor_at" in names
+        assert "piiguard_audit_actor" not in names  # the actor-and-time index serves both
         with pytest.raises(pg.AccessDenied):
             _decrypt(guard)  # the reveal before the migration counts
         assert guard.watch.blocked() == ["cs-7"]

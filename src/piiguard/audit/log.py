@@ -149,6 +149,10 @@ class IncidentScope:
     last: datetime | None
 
 
+class _Stale(Exception):
+    """The connection the writer kept failed its first statement: retry on a fresh one."""
+
+
 class _NoHead(Exception):
     """The head row is missing: the write goes the slow way, which makes it."""
 
@@ -206,12 +210,13 @@ class AuditLog:
         self._read_head = (
             select(head.c.seq, head.c.chain).where(head.c.log == _LOG).with_for_update()
         )
-        self._append = insert(events)
+        self._insert = insert(events)
         self._first_head = insert(head)
         self._last_event = select(events.c.seq, events.c.chain).order_by(events.c.seq.desc())
-        # the hot path runs these on the driver directly (see Store.driver_transaction)
+        # the hot path runs these on the driver directly, on a connection it keeps
         self._driver_read_head = store.compiled(self._read_head)
-        self._driver_append = store.compiled(self._append)
+        self._driver_append = store.compiled(self._insert)
+        self._held = store.held()
         self._driver_move_head = store.compiled(
             update(head)
             .where(head.c.log == _LOG)
@@ -224,6 +229,12 @@ class AuditLog:
         self._condition = threading.Condition()
         self._queue = []
         self._writing = False
+        self._held.forget()
+
+    def close(self) -> None:
+        """Give back the connection the writer keeps (the Guard closes it)."""
+        with self._condition:
+            self._held.close()
 
     # -- recording -------------------------------------------------------------------------
 
@@ -314,12 +325,10 @@ class AuditLog:
             # keys first: making one (its first use in this process) takes a transaction
             # of its own, which must not wait behind this one
             mac = self._chain_mac()
-            with self._store.driver_transaction() as cursor:
-                head_seq, head_chain = _locked_head(cursor, self._driver_read_head({}))
-                rows, seq, chain = self._chained(batch, head_seq, head_chain, mac)
-                sql = self._driver_append(rows[0])[0]
-                cursor.executemany(sql, [self._driver_append(row)[1] for row in rows])
-                cursor.execute(*self._driver_move_head({"seq": seq, "chain": chain}))
+            try:
+                seq = self._append(batch, mac, retry=True)
+            except _Stale:  # the kept connection had died (a server restart, an idle cut)
+                seq = self._append(batch, mac, retry=False)
         except _NoHead:
             return self._write_first(batch)
         except Exception as error:
@@ -327,6 +336,25 @@ class AuditLog:
             return error.with_traceback(None)
         self._written = max(self._written, seq)
         return None
+
+    def _append(self, batch: list[_Ticket], mac: Digest, *, retry: bool) -> int:
+        """The batch's rows appended after the head on the kept connection; the new head's
+        sequence number. _Stale when a reused connection fails its first statement."""
+        reused = retry and self._held.warm
+        with self._held.transaction() as cursor:
+            try:
+                head_seq, head_chain = _locked_head(cursor, self._driver_read_head({}))
+            except _NoHead:
+                raise
+            except Exception as error:
+                if reused:
+                    raise _Stale from error
+                raise
+            rows, seq, chain = self._chained(batch, head_seq, head_chain, mac)
+            sql = self._driver_append(rows[0])[0]
+            cursor.executemany(sql, [self._driver_append(row)[1] for row in rows])
+            cursor.execute(*self._driver_move_head({"seq": seq, "chain": chain}))
+        return seq
 
     def _write_first(self, batch: list[_Ticket]) -> Exception | None:
         """The write that finds no head row (a new log, or a head deleted by hand): it makes
@@ -340,7 +368,7 @@ class AuditLog:
                 last = found or connection.execute(self._last_event).first()
                 seq, chain = (0, GENESIS) if last is None else (int(last.seq), bytes(last.chain))
                 rows, seq, chain = self._chained(batch, seq, chain, mac)
-                connection.execute(self._append, rows)
+                connection.execute(self._insert, rows)
                 values = {"seq": seq, "chain": chain}
                 if found is None:
                     connection.execute(self._first_head, {"log": _LOG, **values})

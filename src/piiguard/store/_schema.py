@@ -25,7 +25,7 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: The version of the schema this code creates and understands.
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants and
-#: access-watch blocks, audit events by actor and time
+#: access-watch blocks, audit events indexed by actor and time (not actor and seq)
 SCHEMA_VERSION = 8
 
 
@@ -202,7 +202,6 @@ class Tables:
             Column("detail", Text, nullable=False),  # JSON: contexts (ids digested), key id
             Column("chain", LargeBinary(32), nullable=False),
             Index("piiguard_audit_at", "at_us"),
-            Index("piiguard_audit_actor", "actor", "seq"),
             Index("piiguard_audit_actor_at", "actor", "at_us"),
         )
         self.audit_checkpoints = Table(

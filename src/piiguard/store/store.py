@@ -15,7 +15,7 @@ import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from piiguard.store._changes import (
 from piiguard.store._failures import describe, translate_errors
 from piiguard.store._schema import SCHEMA_VERSION, Tables
 
-__all__ = ["Store", "aware"]
+__all__ = ["HeldConnection", "Store", "aware"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = zlib.crc32(b"piiguard schema migration")
@@ -213,8 +213,11 @@ class Store:
             for column, sql_type in columns.items():
                 if column not in present:
                     connection.execute(text(f"ALTER TABLE {name} ADD COLUMN {column} {sql_type}"))
-        for index in self.tables.audit_events.indexes:  # 8: events by actor and time
+        for index in self.tables.audit_events.indexes:  # 8: events by actor and time ...
             index.create(connection, checkfirst=True)
+        events = self.tables.audit_events
+        prefix = f'"{events.schema}".' if events.schema else ""
+        connection.execute(text(f"DROP INDEX IF EXISTS {prefix}piiguard_audit_actor"))  # ... only
         self._backfill_consent_catalog(connection)
 
     def _backfill_consent_catalog(self, connection: Connection) -> None:
@@ -303,6 +306,10 @@ class Store:
         finally:
             connection.close()  # back to the pool
 
+    def held(self) -> HeldConnection:
+        """A driver connection kept by one hot writer between its transactions."""
+        return HeldConnection(self)
+
     def compiled(self, statement: Any) -> Callable[[Mapping[str, Any]], tuple[str, Any]]:
         """``statement`` compiled once for this store's driver: a function from parameters
         (by column or bind name) to the (SQL, driver parameters) to execute."""
@@ -368,3 +375,64 @@ class Store:
                 self._watch.close()
                 self._watch = None
         self.engine.dispose()
+
+
+class HeldConnection:
+    """One driver connection a hot writer keeps between its transactions (the audit log's
+    group commit), so a write costs no pool checkout and return.
+
+    Not thread-safe: its owner lets one thread in at a time. A transaction that fails drops
+    the connection (the next one opens a fresh one), so a broken connection is never reused.
+    """
+
+    __slots__ = ("_connection", "_sqlite", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._sqlite = store.engine.dialect.name == "sqlite"
+        self._connection: Any = None
+
+    @property
+    def warm(self) -> bool:
+        """Whether the next transaction reuses a connection (which may have gone stale)."""
+        return self._connection is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A driver cursor inside one transaction, committed on success, rolled back (and the
+        connection dropped) on error. Driver errors are not translated here."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._store.engine.raw_connection()
+        cursor = connection.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            cursor.close()
+            connection.commit()
+        except BaseException:
+            self._drop(cursor)
+            raise
+
+    def _drop(self, cursor: Any) -> None:
+        """Roll back and close the connection after a failed transaction: the pool never
+        hands it out again."""
+        connection, self._connection = self._connection, None
+        try:
+            cursor.close()
+            connection.rollback()
+        except Exception:  # noqa: S110 - a connection that cannot roll back is dropped anyway
+            pass
+        with suppress(Exception):  # nor does one that cannot even close
+            connection.invalidate()
+
+    def forget(self) -> None:
+        """In a forked child: drop the parent's connection without touching it."""
+        self._connection = None
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
