@@ -280,32 +280,6 @@ class Store:
         with self.engine.begin() as connection:
             yield connection
 
-    @contextmanager
-    def driver_transaction(self) -> Iterator[Any]:
-        """A driver (DBAPI) cursor inside one transaction, committed on success, rolled back
-        on error, from the same pool and settings as every other connection.
-
-        For the one hot write whose statements SQLAlchemy would build and process every time
-        at a cost greater than the write (the audit log's group commit); its statements come
-        from :meth:`compiled`. Driver errors are not translated here: the caller must.
-        """
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                if self.engine.dialect.name == "sqlite":
-                    cursor.execute("BEGIN IMMEDIATE")
-                yield cursor
-            except BaseException:
-                connection.rollback()
-                raise
-            else:
-                connection.commit()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool
-
     def held(self) -> HeldConnection:
         """A driver connection kept by one hot writer between its transactions."""
         return HeldConnection(self)
