@@ -414,3 +414,46 @@ def test_a_bad_grant_is_refused_and_changes_nothing(shop: pg.Guard, options: Any
     assert CANARY_PHONE not in str(raised.value)
     assert shop.access.grants(live=False) == []
     assert _events(shop, "access_grant") == []
+
+
+def test_keys_dataclasses_enums_and_unreadable_values_show_no_more_than_the_role_may(
+    shop: pg.Guard,
+) -> None:
+    """A mapping keyed by phone, a dataclass, an enum, bytes and an arbitrary object: the
+    walk shows what it can read as the role may see it, and leaves out what it cannot."""
+    import dataclasses
+    import enum
+    from datetime import date
+    from decimal import Decimal
+
+    @dataclasses.dataclass
+    class Parcel:
+        receiver_id: str
+        weight: Decimal
+
+    class Status(enum.Enum):
+        SHIPPED = "shipped"
+        HELD = f"held for {CANARY_ID}"
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return CANARY_ID
+
+    record = {
+        CANARY_ID: "vip",
+        "parcel": Parcel(receiver_id=CANARY_ID, weight=Decimal("1.5")),
+        "status": Status.SHIPPED,
+        "hold": Status.HELD,
+        "raw": CANARY_ID.encode(),
+        "blob": Opaque(),
+        "day": date(2026, 12, 5),
+    }
+    shown = shop.reveal(record, actor="cs-7", role="cs", purpose="after_sales")
+    assert shown == {
+        "*" * 18: "vip",
+        "parcel": {"receiver_id": "*" * 18, "weight": Decimal("1.5")},
+        "status": "shipped",
+        "hold": "held for " + "*" * 18,
+        "day": date(2026, 12, 5),
+    }
+    assert CANARY_ID not in repr(shown)

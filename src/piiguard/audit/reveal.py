@@ -3,14 +3,20 @@
 The walk finds every value's kind (a typed field's :class:`~piiguard.PIIStr`, or the kind a
 mapping's caller declares for a key), asks :func:`~piiguard.audit.access.view` what the role
 sees of it, and notes each value shown in clear for the audit event. Text whose kind is not
-known is scanned: what :func:`~piiguard.scan` finds in it is shown as the role may see that
-kind, and hidden whole where the role may not.
+known (a value, a mapping's key) is scanned: what :func:`~piiguard.scan` finds in it is shown
+as the role may see that kind, and hidden whole where the role may not. Numbers, dates and
+the like are shown as they are; what the walk cannot read (bytes, other objects) is absent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -24,6 +30,8 @@ __all__ = ["Shown", "show"]
 
 #: How deep a model or mapping may nest (a cycle ends here with an error, not a crash).
 _DEPTH = 32
+#: Values shown as they are: they hold no text a role could be denied.
+_PLAIN = (int, float, bool, type(None), Decimal, datetime, date, time, timedelta, UUID)
 _ABSENT = object()
 
 
@@ -115,12 +123,20 @@ class Shown:
         if isinstance(value, list | tuple | set | frozenset):
             items = (self.walk(item, path, depth + 1) for item in value)
             return [item for item in items if item is not _ABSENT]
-        return value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = dataclasses.fields(value)
+            return self._fields(((f.name, getattr(value, f.name)) for f in fields), path, depth)
+        if isinstance(value, Enum):
+            return self.walk(value.value, path, depth + 1)
+        if isinstance(value, _PLAIN):
+            return value
+        return _ABSENT  # what the walk cannot read (bytes, an object), it does not show
 
     def _fields(self, items: Iterable[tuple[Any, Any]], path: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, item in items:
-            key = str(name)
+            # a key may itself be a value (orders keyed by phone): shown as the role sees it
+            key = self._free(str(name), f"{path}.<key>" if path else "<key>")
             result = self.walk(item, f"{path}.{key}" if path else key, depth + 1)
             if result is not _ABSENT:
                 out[key] = result
