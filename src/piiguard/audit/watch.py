@@ -41,6 +41,11 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+def _usual_every(config: AccessWatch) -> timedelta:
+    """How long an actor's usual rate is kept before it is summed again."""
+    return min(config.window / 10, timedelta(minutes=10))
+
+
 @dataclass(frozen=True, slots=True)
 class AccessAlert:
     """An actor crossed a threshold: what an alert callback receives (no values, no ids).
@@ -164,13 +169,22 @@ class _Tally:
     """One actor as this instance knows it: the shared count at the last read, its own
     reveals since, the usual count per window, and whether a block holds."""
 
-    __slots__ = ("alerted_at", "baseline", "blocked", "local", "read_at", "shared")
+    __slots__ = (
+        "alerted_at",
+        "baseline",
+        "baseline_at",
+        "blocked",
+        "local",
+        "read_at",
+        "shared",
+    )
 
     def __init__(self) -> None:
         self.read_at = -1.0e18
         self.shared = 0
         self.local = 0
         self.baseline = 0.0
+        self.baseline_at: datetime | None = None
         self.blocked = False
         self.alerted_at: datetime | None = None
 
@@ -275,33 +289,32 @@ class Watcher:
             pass  # another instance blocked the actor at the same moment
 
     def _tally(self, actor: str, now: datetime, config: AccessWatch) -> _Tally:
-        """The actor's tally, re-read from the store when ``refresh`` has passed."""
+        """The actor's tally, re-read from the store when ``refresh`` has passed (the usual
+        rate, a longer sum, at most every tenth of a window or ten minutes)."""
         with self._lock:
             tally = self._tallies.get(actor)
             if tally is None:
                 tally = self._tallies[actor] = _Tally()
             due = time.monotonic() - tally.read_at >= config.refresh.total_seconds()
-        if due:
-            shared, baseline, blocked = self._read(actor, now, config)
+            usual_due = config.baseline is not None and (
+                tally.baseline_at is None
+                or not timedelta(0) <= now - tally.baseline_at < _usual_every(config)
+            )
+        if due or usual_due:
+            shared, usual, blocked = self._read(actor, now, config, with_usual=usual_due)
             with self._lock:
                 tally.read_at = time.monotonic()
-                tally.shared, tally.baseline, tally.local = shared, baseline, 0
-                tally.blocked = blocked
+                tally.shared, tally.local, tally.blocked = shared, 0, blocked
+                if usual is not None:
+                    tally.baseline, tally.baseline_at = usual, now
         return tally
 
-    def _read(self, actor: str, now: datetime, config: AccessWatch) -> tuple[int, float, bool]:
-        """(values revealed in the window, the usual count per window, blocked) from the
-        store, which every instance writes."""
+    def _read(
+        self, actor: str, now: datetime, config: AccessWatch, *, with_usual: bool
+    ) -> tuple[int, float | None, bool]:
+        """(values revealed in the window, the usual count per window when asked, blocked)
+        from the store, which every instance writes."""
         events, blocks = self._store.tables.audit_events, self._store.tables.access_blocks
-        with self._store.engine.connect() as connection:
-            block = connection.execute(
-                select(blocks.c.cleared_us).where(blocks.c.actor == actor)
-            ).first()
-        blocked = block is not None and block.cleared_us is None
-        start = now - config.window
-        # the window is (now - window, now]; a reset starts a new count after it
-        if block is not None and block.cleared_us is not None:
-            start = max(start, _EPOCH + int(block.cleared_us) * _MICROSECOND)
 
         def revealed(since: datetime, until: datetime) -> Select[Any]:
             return select(func.coalesce(func.sum(events.c.count), 0)).where(
@@ -313,13 +326,20 @@ class Watcher:
             )
 
         with self._store.engine.connect() as connection:
+            block = connection.execute(
+                select(blocks.c.cleared_us).where(blocks.c.actor == actor)
+            ).first()
+            # the window is (now - window, now]; a reset starts a new count after it
+            start = now - config.window
+            if block is not None and block.cleared_us is not None:
+                start = max(start, _EPOCH + int(block.cleared_us) * _MICROSECOND)
             shared = int(connection.execute(revealed(start, now)).scalar_one())
-            usual = 0.0
-            if config.baseline is not None:
-                since = start - config.baseline_period
-                before = int(connection.execute(revealed(since, start)).scalar_one())
-                usual = before * (config.window / config.baseline_period)
-        return shared, usual, blocked
+            usual = None
+            if with_usual:  # the period before the window, whatever a reset did
+                end = now - config.window
+                before = connection.execute(revealed(end - config.baseline_period, end))
+                usual = int(before.scalar_one()) * (config.window / config.baseline_period)
+        return shared, usual, block is not None and block.cleared_us is None
 
     @boundary
     def blocked(self) -> list[str]:
@@ -337,7 +357,7 @@ class Watcher:
         if type(actor) is not str:
             raise InvalidArgument("actor is a str")
         config = self.config or AccessWatch()
-        return self._read(actor, self._clock(), config)[0]
+        return self._read(actor, self._clock(), config, with_usual=False)[0]
 
     @boundary
     def reset(self, actor: str, *, by: str) -> bool:
