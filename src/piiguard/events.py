@@ -11,6 +11,7 @@ id, the subject's pseudonym), never a value.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -101,7 +102,19 @@ class ListSink:
 _ACTING: ContextVar[tuple[str, str] | None] = ContextVar("piiguard_acting", default=None)
 
 
-def _name_refusal(what: str, name: object) -> InvalidArgument | None:
+def same_person(left: str, right: str) -> bool:
+    """Whether two actor names name one person, for separation of duties: compared after
+    Unicode NFKC, case folding and trimming (``"CS-7 "`` is ``"cs-7"``)."""
+    return _folded(left) == _folded(right)
+
+
+def _folded(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+def name_refusal(what: str, name: object) -> InvalidArgument | None:
+    """Why ``name`` cannot be an actor's or purpose's name (not a str, too long, not
+    printable), or None."""
     if type(name) is not str:
         return InvalidArgument(f"{what} is a str, not {type(name).__name__}")
     if len(name) > NAME_LIMIT or not name.isprintable():
@@ -125,7 +138,7 @@ def acting(*, actor: str, purpose: str) -> Iterator[None]:
         InvalidArgument: an actor or purpose that is empty, not a str, or too long.
     """
     for what, name in (("actor", actor), ("purpose", purpose)):
-        refused = _name_refusal(what, name) or (
+        refused = name_refusal(what, name) or (
             InvalidArgument(f"{what} must not be empty") if not name else None
         )
         if refused is not None:
@@ -157,7 +170,7 @@ def identify(actor: object, purpose: object) -> tuple[str, str] | Exception:
         return AccessDenied(
             "no_purpose", "a reveal names its purpose: pass purpose= or use pg.acting(purpose=...)"
         )
-    refused = _name_refusal("actor", actor) or _name_refusal("purpose", purpose)
+    refused = name_refusal("actor", actor) or name_refusal("purpose", purpose)
     if refused is not None:
         return refused
     return actor, purpose  # type: ignore[return-value]  # both checked to be str above
@@ -181,6 +194,9 @@ class Gate(Protocol):
 
     def check(self, actor: str, role: str | None, count: int) -> AccessDenied | None:
         """Whether ``actor`` may reveal ``count`` values now, acting in ``role``."""
+
+    def settled(self, event: AccessEvent) -> None:
+        """An admitted reveal's event was recorded, or failed to be."""
 
 
 class Reveals:
@@ -278,4 +294,7 @@ class Reveals:
             return EventNotRecorded(error)
         except BaseException as error:
             return error.with_traceback(None)
+        finally:
+            if self.gate is not None:
+                self.gate.settled(event)
         return None

@@ -40,7 +40,15 @@ from piiguard.crypto import (
 )
 from piiguard.crypto.envelope import Ciphertext
 from piiguard.errors import InvalidArgument, boundary, contract_error, require_subject
-from piiguard.events import AccessEvent, EventSink, Reveals, acting, current_acting, identify
+from piiguard.events import (
+    AccessEvent,
+    EventSink,
+    Reveals,
+    acting,
+    current_acting,
+    identify,
+    name_refusal,
+)
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.kinds import get_kind
 from piiguard.masking import masker_for
@@ -118,14 +126,22 @@ def _operation(
 
 def _opened(reveals: Reveals, actor: str | None, purpose: str, pseudonym: str) -> None:
     """Record that ``actor`` (else the actor of ``pg.acting``) opens a subject's consent
-    proof, or refuse: the evidence in it is the subject's information."""
+    proof, or refuse (no actor, or the access watch stopped the actor): the evidence in it
+    is the subject's information."""
+    refused = name_refusal("purpose", purpose)
+    if refused is not None:
+        raise refused
     current = current_acting()
     named = actor if actor is not None else (current[0] if current is not None else None)
     who = identify(named, "consent_proof")
     if isinstance(who, Exception):
         raise who
+    context = {"purpose": purpose}
+    stopped = None if reveals.gate is None else reveals.gate.check(who[0], None, 1)
+    if stopped is not None:
+        raise reveals.refuse(who, stopped, action="consent_proof", context=context)
     event = AccessEvent(
-        "consent_proof", who[0], None, reveals.now(), {"purpose": purpose}, subjects=(pseudonym,)
+        "consent_proof", who[0], None, reveals.now(), context, subjects=(pseudonym,)
     )
     failure = reveals.record(event)
     if failure is not None:
@@ -226,7 +242,13 @@ class Guard:
         sink: EventSink = self.audit if events is None else _Both(self.audit, events)
         self._reveals = Reveals(sink, self.consent.purpose_kinds, clock)
         #: The access policy and just-in-time grants (``guard.access.grant``).
-        self.access = Access(store, self._reveals, clock, access)
+        self.access = Access(
+            store,
+            self._reveals,
+            clock,
+            access,
+            mac=lambda: keyring.mac("audit", b"access/grants"),
+        )
         #: The access watch over each actor's reveals (off unless ``watch=`` is given).
         self.watch = Watcher(store, watch, clock, self._reveals.record)
         if watch is not None:

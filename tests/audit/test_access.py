@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 import piiguard as pg
 from piiguard.audit.access import view
@@ -364,8 +364,8 @@ def test_nobody_approves_their_own_grant(shop: pg.Guard) -> None:
 def test_a_grant_an_insider_writes_for_themselves_is_not_honoured(
     shop: pg.Guard, clock: SettableClock
 ) -> None:
-    """A row written straight into the grants table, approved by the grantee, gives nothing:
-    separation of duties is checked when the grant is used, not only when it is made."""
+    """A row written straight into the grants table (no seal under the KEK), approved by
+    the grantee, gives nothing: separation of duties is checked when the grant is used."""
     now = int(clock().timestamp() * 1_000_000)
     with shop.store.engine.begin() as connection:
         connection.execute(
@@ -374,13 +374,52 @@ def test_a_grant_an_insider_writes_for_themselves_is_not_honoured(
                 actor="cs-7",
                 role="cs_lead",
                 ticket="none",
-                approved_by="cs-7",
+                approved_by="cs-8",
                 granted_us=now,
                 expires_us=now + 3_600_000_000,
+                seal=bytes(32),
             )
         )
     with pytest.raises(pg.AccessDenied):
         shop.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+    assert shop.access.grants(live=False) == []
+
+
+def test_a_genuine_grant_an_insider_extends_or_unrevokes_is_not_honoured(
+    shop: pg.Guard, clock: SettableClock
+) -> None:
+    grants = shop.store.tables.access_grants
+    made = shop.access.grant(
+        "cs-7", role="cs_lead", ticket="INC-42", approved_by="lead-1", ttl=timedelta(hours=1)
+    )
+    with shop.store.engine.begin() as connection:  # ten years instead of one hour
+        connection.execute(
+            update(grants)
+            .where(grants.c.id == made.id)
+            .values(expires_us=grants.c.expires_us + 315_360_000_000_000)
+        )
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(pg.AccessDenied):
+        shop.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+    second = shop.access.grant(
+        "cs-7", role="cs_lead", ticket="INC-43", approved_by="lead-1", ttl=timedelta(hours=1)
+    )
+    assert shop.access.revoke(second.id, by="lead-1")
+    with shop.store.engine.begin() as connection:  # the revocation undone by hand
+        connection.execute(update(grants).where(grants.c.id == second.id).values(revoked_us=None))
+    with pytest.raises(pg.AccessDenied):
+        shop.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
+
+
+@pytest.mark.parametrize("approver", ["CS-7", "cs-7 ", " cs-7", "ｃｓ-７"])
+def test_self_approval_is_caught_in_any_case_spacing_or_width(
+    shop: pg.Guard, approver: str
+) -> None:
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.access.grant(
+            "cs-7", role="cs_lead", ticket="INC-1", approved_by=approver, ttl=timedelta(hours=1)
+        )
+    assert raised.value.reason == "self_approval"
 
 
 def test_a_role_that_names_its_approvers_takes_no_other(shop: pg.Guard) -> None:

@@ -103,12 +103,11 @@ def test_a_reset_by_someone_else_lifts_the_block_everywhere_and_restarts_the_cou
     with _open(store_target, kek, clock, watch) as other:
         assert other.watch.reset("cs-7", by="lead-1")
         assert not other.watch.reset("cs-7", by="lead-1")
-    clock.advance(timedelta(seconds=1))
-    _decrypt(watched, times=5)  # counted afresh from the reset
+    _decrypt(watched, times=5)  # counted afresh from the reset event, whatever the clock
     with pytest.raises(pg.AccessDenied):
         _decrypt(watched)
     (reset,) = watched.audit.events(action="watch_reset")
-    assert (reset.actor, reset.detail["context"]["target"]) == ("lead-1", "cs-7")
+    assert (reset.actor, reset.detail["context"]["by"]) == ("cs-7", "lead-1")
 
 
 def test_a_batch_that_would_cross_the_limit_reveals_nothing(
@@ -257,9 +256,10 @@ class WatchMachine(RuleBasedStateMachine):
         )
         self.guard = self.context.__enter__()
         self.ciphertext = self.guard.encrypt(CANARY_PHONE, context=CONTEXT)
-        self.revealed: dict[str, list[tuple[Any, int]]] = {}
+        self.revealed: dict[str, list[tuple[Any, int, int]]] = {}
         self.blocked: set[str] = set()
-        self.reset_at: dict[str, Any] = {}
+        self.reset_at: dict[str, int] = {}  # the step of the actor's last reset
+        self.step = 0
 
     def teardown(self) -> None:
         if hasattr(self, "context"):
@@ -267,8 +267,8 @@ class WatchMachine(RuleBasedStateMachine):
 
     def _counted(self, actor: str) -> int:
         start = self.clock() - self.WINDOW
-        since = max(start, self.reset_at.get(actor, start))
-        return sum(n for at, n in self.revealed.get(actor, []) if at > since)
+        after = self.reset_at.get(actor, -1)
+        return sum(n for at, n, step in self.revealed.get(actor, []) if at > start and step > after)
 
     @rule(actor=st.sampled_from(["a", "b"]), count=st.integers(1, 3))
     def reveal(self, actor: str, count: int) -> None:
@@ -285,7 +285,8 @@ class WatchMachine(RuleBasedStateMachine):
             self.blocked.add(actor)
         else:
             assert allowed
-            self.revealed.setdefault(actor, []).append((self.clock(), count))
+            self.step += 1
+            self.revealed.setdefault(actor, []).append((self.clock(), count, self.step))
 
     @rule(minutes=st.integers(1, 40))
     def wait(self, minutes: int) -> None:
@@ -296,7 +297,8 @@ class WatchMachine(RuleBasedStateMachine):
         assert self.guard.watch.reset(actor, by="lead") == (actor in self.blocked)
         if actor in self.blocked:
             self.blocked.discard(actor)
-            self.reset_at[actor] = self.clock()
+            self.step += 1
+            self.reset_at[actor] = self.step
 
     @invariant()
     def blocks_agree(self) -> None:
@@ -311,7 +313,7 @@ test_the_watch_matches_a_plain_model = WatchMachine.TestCase
 def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
     store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
 ) -> None:
-    """A store written before schema 8 (no grants or blocks tables, no actor-and-time index)
+    """A store written before schema 8 (no grants table, no actor-and-time or watch index)
     is migrated on open, its audit log intact, and the watch works on it."""
     from sqlalchemy import inspect, text, update
 
@@ -322,9 +324,10 @@ def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
         pg.testing.allow_test_reveals(guard)
         _decrypt(guard)
         tables = guard.store.tables
+        prefix = f'"{schema}".' if schema else ""
         with guard.store.engine.begin() as connection:  # what schema 7 had
             tables.access_grants.drop(connection)
-            tables.access_blocks.drop(connection)
+            connection.execute(text(f"DROP INDEX {prefix}piiguard_audit_watch"))
             prefix = f'"{schema}".' if schema else ""
             connection.execute(text(f"DROP INDEX {prefix}piiguard_audit_actor_at"))
             connection.execute(
@@ -343,9 +346,89 @@ def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
             names = {
                 i["name"] for i in inspect(connection).get_indexes("piiguard_audit_events", schema)
             }
-        assert "piiguard_audit_actor_at" in names
+        assert {"piiguard_audit_actor_at", "piiguard_audit_watch"} <= names
         assert "piiguard_audit_actor" not in names  # the actor-and-time index serves both
         with pytest.raises(pg.AccessDenied):
             _decrypt(guard)  # the reveal before the migration counts
         assert guard.watch.blocked() == ["cs-7"]
         assert guard.audit.verify().ok
+
+
+def test_a_stopped_actor_cannot_open_consent_proofs_either(
+    watched: pg.Guard, alerts: list[pg.AccessAlert]
+) -> None:
+    """A consent proof opens a subject's evidence: it counts towards the limit, and a
+    stopped actor is refused (audited as denied)."""
+    watched.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
+    watched.consent.publish_notice("2026-11", purposes=["marketing_sms"])
+    watched.consent.grant("u1", "marketing_sms", notice="2026-11", evidence={"ip": "203.0.113.9"})
+    for _ in range(5):
+        watched.consent.proof("u1", "marketing_sms", actor="cs-7")
+    with pytest.raises(pg.AccessDenied) as raised:
+        watched.consent.proof("u1", "marketing_sms", actor="cs-7")
+    assert raised.value.reason == "watch_blocked"
+    results = [e.result for e in watched.audit.events(action="consent_proof")]
+    assert results == ["ok"] * 5 + ["denied"]
+    with pytest.raises(pg.InvalidArgument):
+        watched.consent.proof("u1", 13812345678, actor="cs-8")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("by", ["CS-7", "cs-7 ", "ｃｓ-７"])
+def test_nobody_lifts_their_own_block_under_another_spelling(watched: pg.Guard, by: str) -> None:
+    _decrypt(watched, times=5)
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched)
+    with pytest.raises(pg.AccessDenied) as raised:
+        watched.watch.reset("cs-7", by=by)
+    assert raised.value.reason == "self_approval"
+    assert watched.watch.blocked() == ["cs-7"]
+
+
+def test_a_block_an_insider_deletes_still_stands_until_verify_says_so(
+    watched: pg.Guard,
+) -> None:
+    """The block is the audit event itself: deleting it breaks the chain, and the watch
+    does not take a forged reset (it cannot be chained without the KEK)."""
+    from sqlalchemy import delete
+
+    _decrypt(watched, times=5)
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched)
+    events = watched.store.tables.audit_events
+    with watched.store.engine.begin() as connection:
+        connection.execute(delete(events).where(events.c.action == "access_alert"))
+    report = watched.audit.verify()
+    assert not report.ok
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched)  # this instance keeps the block it set
+
+
+def test_parallel_reveals_do_not_carry_an_actor_past_a_blocking_limit(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    """Eight threads revealing batches of 60 against a limit of 100: one batch passes, not
+    several (a re-read of the shared count must not forget reveals still in flight)."""
+    import threading
+
+    watch = pg.AccessWatch(limits={"*": 100}, block=True, refresh=timedelta(0))
+    with _open(store_target, kek, clock, watch) as guard:
+        sealed = guard.encrypt(CANARY_PHONE, context=CONTEXT)
+        passed: list[int] = []
+        start = threading.Barrier(8)
+
+        def batch() -> None:
+            start.wait()
+            try:
+                guard.decrypt_many(
+                    [sealed] * 60, contexts=[CONTEXT] * 60, actor="svc:x", purpose="testing"
+                )
+            except pg.AccessDenied:
+                return
+            passed.append(60)
+
+        threads = [threading.Thread(target=batch) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(passed) == 60

@@ -9,16 +9,19 @@ role does not name is absent; separation of duties: nobody approves their own gr
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+import structlog
 from sqlalchemy import and_, insert, select, update
 
+from piiguard.audit.chain import Digest, seal
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
-from piiguard.events import NAME_LIMIT, AccessEvent, Reveals
+from piiguard.events import NAME_LIMIT, AccessEvent, Reveals, same_person
 from piiguard.kinds import get_kind
 from piiguard.store import Store
 
@@ -29,6 +32,7 @@ View = Literal["clear", "masked", "absent"]
 #: The longest a just-in-time grant may last when the role does not say.
 DEFAULT_MAX_TTL = timedelta(hours=8)
 
+_log = structlog.get_logger("piiguard")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -202,7 +206,12 @@ class AccessGrant:
 
 
 class Access:
-    """``guard.access``: the access policy and just-in-time grants, kept in the store."""
+    """``guard.access``: the access policy and just-in-time grants, kept in the store.
+
+    Each grant row carries a seal (a MAC under a key the KEK wraps) over all its columns: a
+    row written or changed by someone who can write the database but cannot use the KEK is
+    never honoured, and a grant is never honoured for longer than its role's ``max_ttl``.
+    """
 
     def __init__(
         self,
@@ -210,12 +219,15 @@ class Access:
         reveals: Reveals,
         clock: Callable[[], datetime],
         policy: AccessPolicy | None = None,
+        *,
+        mac: Callable[[], Digest],
     ) -> None:
         if policy is not None and not isinstance(policy, AccessPolicy):
             raise InvalidArgument("access= is a pg.AccessPolicy")
         self._store = store
         self._reveals = reveals
         self._clock = clock
+        self._mac = mac
         self.policy: AccessPolicy = policy or NO_ROLES
 
     @boundary
@@ -232,8 +244,9 @@ class Access:
         approved by ``approved_by``; recorded in the audit log (as the approver's act).
 
         Raises:
-            AccessDenied: ``reason="self_approval"`` when the approver is the grantee, or
-                ``"not_an_approver"`` when the role names its approvers and this is not one.
+            AccessDenied: ``reason="self_approval"`` when the approver is the grantee (names
+                compared after NFKC, case folding and trimming), or ``"not_an_approver"``
+                when the role names its approvers and this is not one.
             InvalidArgument: an unknown or standing (not ``jit``) role, a ttl that is not a
                 positive timedelta within the role's ``max_ttl``, a bad name.
         """
@@ -245,27 +258,19 @@ class Access:
             raise InvalidArgument("grants are of a jit role of the access policy")
         if not isinstance(ttl, timedelta) or not timedelta(0) < ttl <= found.max_ttl:
             raise InvalidArgument("ttl is a positive timedelta within the role's max_ttl")
-        if approved_by == actor:
+        if same_person(approved_by, actor):
             raise AccessDenied("self_approval", "nobody approves their own grant")
-        if found.approvers and approved_by not in found.approvers:
+        if found.approvers and not any(same_person(approved_by, a) for a in found.approvers):
             raise AccessDenied("not_an_approver", "the role names who approves its grants")
         now = self._clock()
         made = AccessGrant(
             "g_" + secrets.token_hex(8), actor, found.name, ticket, approved_by, now, now + ttl
         )
         self._note("access_grant", approved_by, made)  # first: no grant holds unrecorded
-        grants = self._store.tables.access_grants
+        row = _columns(made)
         with self._store.transaction() as connection:
             connection.execute(
-                insert(grants).values(
-                    id=made.id,
-                    actor=actor,
-                    role=made.role,
-                    ticket=ticket,
-                    approved_by=approved_by,
-                    granted_us=_micros(made.granted_at),
-                    expires_us=_micros(made.expires_at),
-                )
+                insert(self._store.tables.access_grants).values(**row, seal=self._seal(row))
             )
         return made
 
@@ -276,65 +281,78 @@ class Access:
         grants = self._store.tables.access_grants
         now = self._clock()
         with self._store.transaction() as connection:
-            ended = connection.execute(
+            row = connection.execute(select(grants).where(grants.c.id == grant_id)).first()
+            found = None if row is None else self._opened(row)
+            if found is None or not found.live(now):
+                return False
+            ended = _columns(found) | {"revoked_us": _micros(now)}
+            connection.execute(
                 update(grants)
-                .where(
-                    grants.c.id == grant_id,
-                    grants.c.revoked_us.is_(None),
-                    grants.c.expires_us > _micros(now),
-                )
-                .values(revoked_us=_micros(now))
-            ).rowcount
-        if not ended:
-            return False
-        found = self._find(grant_id)
-        if found is not None:
-            self._note("access_revoke", by, found)
+                .where(grants.c.id == grant_id)
+                .values(revoked_us=ended["revoked_us"], seal=self._seal(ended))
+            )
+        self._note("access_revoke", by, found)
         return True
 
     @boundary
     def grants(self, actor: str | None = None, *, live: bool = True) -> list[AccessGrant]:
-        """Grants, oldest first: an actor's or everyone's, only the live ones by default."""
+        """Grants, oldest first: an actor's or everyone's, only the live ones by default.
+        A row whose seal does not hold (written around piiguard) is left out."""
         grants = self._store.tables.access_grants
         query = select(grants).order_by(grants.c.granted_us, grants.c.id)
         if actor is not None:
             query = query.where(grants.c.actor == _name("actor", actor))
         with self._store.engine.connect() as connection:
-            found = [_grant(row) for row in connection.execute(query)]
+            found = [self._opened(row) for row in connection.execute(query)]
         now = self._clock()
-        return [grant for grant in found if grant.live(now)] if live else found
+        return [g for g in found if g is not None and (g.live(now) or not live)]
 
     def admit(self, actor: str, role: object, purpose: str) -> Role | AccessDenied:
         """The role ``actor`` acts in for ``purpose``, or why not: an unknown role, a
-        purpose the role does not act for, or a jit role without a live grant that someone
-        else approved."""
+        purpose the role does not act for, or a jit role without a live, sealed grant that
+        someone else approved."""
         found = self.policy.role(role)
         if isinstance(found, AccessDenied):
             return found
         if purpose not in found.purposes:
             return AccessDenied("purpose_not_allowed", "the role does not act for this purpose")
-        if found.jit and not self._granted(actor, found.name):
+        if found.jit and not self._granted(actor, found):
             return AccessDenied("no_grant", "the role needs a live just-in-time grant")
         return found
 
-    def _granted(self, actor: str, role: str) -> bool:
+    def _granted(self, actor: str, role: Role) -> bool:
         grants = self._store.tables.access_grants
-        now = _micros(self._clock())
-        query = select(grants.c.id).where(
+        now = self._clock()
+        micros = _micros(now)
+        query = select(grants).where(
             grants.c.actor == actor,
-            grants.c.role == role,
-            grants.c.approved_by != actor,
+            grants.c.role == role.name,
             grants.c.revoked_us.is_(None),
-            and_(grants.c.granted_us <= now, grants.c.expires_us > now),
+            and_(grants.c.granted_us <= micros, grants.c.expires_us > micros),
         )
         with self._store.engine.connect() as connection:
-            return connection.execute(query.limit(1)).first() is not None
+            rows = connection.execute(query).all()
+        for row in rows:
+            grant = self._opened(row)
+            if (
+                grant is not None
+                and grant.live(now)
+                and not same_person(grant.approved_by, grant.actor)
+                and grant.expires_at - grant.granted_at <= role.max_ttl
+            ):
+                return True
+        return False
 
-    def _find(self, grant_id: str) -> AccessGrant | None:
-        grants = self._store.tables.access_grants
-        with self._store.engine.connect() as connection:
-            row = connection.execute(select(grants).where(grants.c.id == grant_id)).first()
-        return None if row is None else _grant(row)
+    def _seal(self, columns: Mapping[str, object]) -> bytes:
+        return seal(self._mac(), "access_grant", (columns[name] for name in _SEALED))
+
+    def _opened(self, row: Any) -> AccessGrant | None:
+        """The grant a stored row holds, if its seal holds; else None (and a log line)."""
+        columns = {name: getattr(row, name) for name in _SEALED}
+        if row.seal is None or not hmac.compare_digest(bytes(row.seal), self._seal(columns)):
+            _log.warning("access_grant_seal_broken")
+            return None
+        return _grant(row)
 
     def _note(self, action: str, by: str, grant: AccessGrant) -> None:
         event = AccessEvent(
@@ -350,6 +368,32 @@ class Access:
 
     def __repr__(self) -> str:
         return f"Access({self.policy!r})"
+
+
+#: The grant columns a seal covers, in order.
+_SEALED = (
+    "id",
+    "actor",
+    "role",
+    "ticket",
+    "approved_by",
+    "granted_us",
+    "expires_us",
+    "revoked_us",
+)
+
+
+def _columns(grant: AccessGrant) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "actor": grant.actor,
+        "role": grant.role,
+        "ticket": grant.ticket,
+        "approved_by": grant.approved_by,
+        "granted_us": _micros(grant.granted_at),
+        "expires_us": _micros(grant.expires_at),
+        "revoked_us": None if grant.revoked_at is None else _micros(grant.revoked_at),
+    }
 
 
 def _grant(row: Any) -> AccessGrant:

@@ -9,10 +9,10 @@ plain SHA-256 recomputation does not match.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link"]
+__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link", "seal"]
 
 #: The chain value before the first event.
 GENESIS = bytes(32)
@@ -31,6 +31,7 @@ FIELDS = (
 )
 _DOMAIN = b"piiguard-audit-v1"
 _CHECKPOINT_DOMAIN = b"piiguard-audit-checkpoint-v1"
+_SEAL_DOMAIN = b"piiguard-record-seal-v1"
 _NONE = b"\xff\xff\xff\xff"
 
 
@@ -64,3 +65,10 @@ def checkpoint_signature(mac: Digest, seq: int, at_us: int, chain: bytes) -> byt
     return mac.digest(
         _CHECKPOINT_DOMAIN + seq.to_bytes(8, "big") + at_us.to_bytes(8, "big", signed=True) + chain
     )
+
+
+def seal(mac: Digest, kind: str, values: Iterable[object]) -> bytes:
+    """What vouches for a stored record of ``kind`` (a just-in-time grant): the MAC of its
+    values, length-prefixed like a chain link, so that whoever cannot use the KEK can neither
+    forge a record nor change one."""
+    return mac.digest(_SEAL_DOMAIN + _encode(kind) + b"".join(_encode(v) for v in values))

@@ -44,7 +44,7 @@ _LOG = "main"
 #: (a row id, a token) is stored as a keyed digest, as it may be a subject's id.
 SCHEMA_KEYS = frozenset(
     {"table", "field", "column", "kind", "purpose", "piiguard", "role", "reason", "grant"}
-    | {"grantee", "ticket", "target"}
+    | {"grantee", "ticket", "by"}
 )
 #: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
 #: a phone as a "kind") is stored as a keyed digest.

@@ -13,24 +13,31 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, bindparam, func, select
 
 from piiguard.audit.log import REVEALS
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
-from piiguard.events import NAME_LIMIT, AccessEvent
+from piiguard.events import NAME_LIMIT, AccessEvent, name_refusal, same_person
 from piiguard.store import Store
 
 __all__ = ["AccessAlert", "AccessWatch", "Watcher"]
 
 #: Key of ``limits`` that applies to every reveal, whatever the role.
 ANY_ROLE = "*"
+#: The events that set and lift an actor's block.
+WATCH_ACTIONS = frozenset({"access_alert", "watch_reset"})
+#: Reveals whose recording settles what the watch admitted (an export counts its values in
+#: the reveals it makes, not itself).
+_SETTLES = REVEALS - {"export"}
+#: How long an admitted reveal counts as in flight if its event never comes (it failed).
+_IN_FLIGHT_FOR = 60.0
 
 _log = structlog.get_logger("piiguard")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -166,31 +173,88 @@ class AccessWatch:
 
 
 class _Tally:
-    """One actor as this instance knows it: the shared count at the last read, its own
-    reveals since, the usual count per window, and whether a block holds."""
+    """One actor as this instance knows it.
+
+    The estimate of the actor's window count is ``shared + carried + since``: ``shared`` is
+    the store's count at the last read, ``carried`` what this instance had admitted but not
+    yet recorded when that read began (so a read never forgets a reveal in flight; one
+    recorded meanwhile is counted twice, which errs towards refusing), and ``since`` what it
+    admitted after the read began. ``pending`` holds admitted, unrecorded reveals.
+    """
 
     __slots__ = (
         "alerted_at",
         "baseline",
         "baseline_at",
         "blocked",
-        "local",
+        "carried",
+        "pending",
         "read_at",
+        "reading",
+        "reset_seq",
         "shared",
+        "since",
+        "since_read",
     )
 
     def __init__(self) -> None:
         self.read_at = -1.0e18
+        self.reading = False
         self.shared = 0
-        self.local = 0
+        self.carried = 0
+        self.since = 0
+        self.since_read = 0  # admitted since the read in progress began
+        self.pending: deque[list[float]] = deque()  # [monotonic time, count]
         self.baseline = 0.0
         self.baseline_at: datetime | None = None
         self.blocked = False
+        self.reset_seq = 0  # the newest reset of the actor the store has shown
         self.alerted_at: datetime | None = None
+
+    def admit(self, count: int) -> None:
+        if count:
+            self.since += count
+            if self.reading:
+                self.since_read += count
+            self.pending.append([time.monotonic(), count])
+
+    def settle(self, count: int) -> None:
+        """``count`` admitted values were recorded (or failed): no longer in flight."""
+        pending = self.pending
+        while count > 0 and pending:
+            oldest = pending[0]
+            if oldest[1] <= count:
+                count -= int(oldest[1])
+                pending.popleft()
+            else:
+                oldest[1] -= count
+                count = 0
+
+    def in_flight(self) -> int:
+        """Admitted values not yet recorded; a reveal that failed unrecorded expires."""
+        horizon = time.monotonic() - _IN_FLIGHT_FOR
+        while self.pending and self.pending[0][0] < horizon:
+            self.pending.popleft()
+        return int(sum(count for _, count in self.pending))
+
+
+class _Read:
+    """What the store says of an actor."""
+
+    __slots__ = ("blocked", "reset_seq", "shared", "usual")
+
+    def __init__(self, shared: int, usual: float | None, blocked: bool, reset_seq: int) -> None:
+        self.shared, self.usual, self.blocked, self.reset_seq = shared, usual, blocked, reset_seq
 
 
 class Watcher:
-    """``guard.watch``: the access watch at work (its configuration is ``.config``)."""
+    """``guard.watch``: the access watch at work (its configuration is ``.config``).
+
+    An actor's block is its newest ``access_alert`` event with result ``blocked`` that no
+    ``watch_reset`` event follows, in the keyed audit log: an insider cannot lift a block
+    (nor forge a reset) without ``guard.audit.verify()`` saying so, and a reset counts the
+    actor's reveals afresh from the reset event on, whatever any instance's clock says.
+    """
 
     def __init__(
         self,
@@ -216,26 +280,36 @@ class Watcher:
             return None
         now = self._clock()
         tally = self._tally(actor, now, config)
-        if tally.blocked:
-            return AccessDenied("watch_blocked", "the access watch stopped this actor")
         with self._lock:
-            total = tally.shared + tally.local + count
+            if tally.blocked:
+                return AccessDenied("watch_blocked", "the access watch stopped this actor")
+            total = tally.shared + tally.carried + tally.since + count
             limit, reason = self._limit(config, role, tally.baseline)
             if limit is None or total <= limit:
-                tally.local += count
+                tally.admit(count)
                 return None
             repeat = tally.alerted_at is not None and now - tally.alerted_at < config.window
             tally.alerted_at = now
             if config.block:
                 tally.blocked = True
             else:
-                tally.local += count
+                tally.admit(count)
         if config.block or not repeat:
             alert = AccessAlert(actor, role, total, limit, reason, config.window, now, config.block)
             self._alert(config, alert)
         if config.block:
             return AccessDenied("watch_blocked", "the access watch stopped this actor")
         return None
+
+    def settled(self, event: AccessEvent) -> None:
+        """A reveal's event was recorded, or failed to be: its values are no longer in
+        flight (they are in the store's count, or were never revealed)."""
+        if self.config is None or event.action not in _SETTLES or event.result != "ok":
+            return
+        with self._lock:
+            tally = self._tallies.get(event.actor)
+            if tally is not None:
+                tally.settle(event.count)
 
     @staticmethod
     def _limit(config: AccessWatch, role: str | None, usual: float) -> tuple[int | None, str]:
@@ -249,8 +323,8 @@ class Watcher:
         return limit, reason
 
     def _alert(self, config: AccessWatch, alert: AccessAlert) -> None:
-        if alert.blocked:
-            self._block(alert)
+        """Record the alert (for a blocking watch, the event is the block itself), log it
+        and call the callback."""
         event = AccessEvent(
             "access_alert",
             alert.actor,
@@ -277,112 +351,136 @@ class Watcher:
             except Exception as error:
                 _log.error("access_alert_callback_failed", error=type(error).__name__)
 
-    def _block(self, alert: AccessAlert) -> None:
-        blocks = self._store.tables.access_blocks
-        values = {"at_us": _micros(alert.at), "role": alert.role, "cleared_us": None}
-        renew = update(blocks).where(blocks.c.actor == alert.actor).values(**values)
-        try:
-            with self._store.transaction() as connection:
-                if not connection.execute(renew).rowcount:
-                    connection.execute(insert(blocks).values(actor=alert.actor, **values))
-        except IntegrityError:
-            pass  # another instance blocked the actor at the same moment
-
     def _tally(self, actor: str, now: datetime, config: AccessWatch) -> _Tally:
         """The actor's tally, re-read from the store when ``refresh`` has passed (the usual
-        rate, a longer sum, at most every tenth of a window or ten minutes)."""
+        rate, a longer sum, at most every tenth of a window or ten minutes). One thread
+        reads at a time; the others go on with the last read and what they admit."""
         with self._lock:
             tally = self._tallies.get(actor)
             if tally is None:
                 tally = self._tallies[actor] = _Tally()
+            if tally.reading:
+                return tally
             due = time.monotonic() - tally.read_at >= config.refresh.total_seconds()
             usual_due = config.baseline is not None and (
                 tally.baseline_at is None
                 or not timedelta(0) <= now - tally.baseline_at < _usual_every(config)
             )
-        if due or usual_due:
-            shared, usual, blocked = self._read(actor, now, config, with_usual=usual_due)
+            if not (due or usual_due):
+                return tally
+            tally.reading, tally.since_read = True, 0
+            carried = tally.in_flight()
+        try:
+            read = self._read(actor, now, config, with_usual=usual_due)
+        finally:
             with self._lock:
-                tally.read_at = time.monotonic()
-                tally.shared, tally.local, tally.blocked = shared, 0, blocked
-                if usual is not None:
-                    tally.baseline, tally.baseline_at = usual, now
+                tally.reading = False
+        with self._lock:
+            tally.read_at = time.monotonic()
+            tally.shared, tally.carried, tally.since = read.shared, carried, tally.since_read
+            if read.reset_seq > tally.reset_seq:  # reset since the last read: the store says
+                tally.blocked, tally.reset_seq = read.blocked, read.reset_seq
+                tally.alerted_at = None
+            else:  # a block this instance just set stands until a reset is seen
+                tally.blocked = tally.blocked or read.blocked
+            if read.usual is not None:
+                tally.baseline, tally.baseline_at = read.usual, now
         return tally
 
-    def _read(
-        self, actor: str, now: datetime, config: AccessWatch, *, with_usual: bool
-    ) -> tuple[int, float | None, bool]:
-        """(values revealed in the window, the usual count per window when asked, blocked)
-        from the store, which every instance writes."""
-        events, blocks = self._store.tables.audit_events, self._store.tables.access_blocks
+    def _read(self, actor: str, now: datetime, config: AccessWatch, *, with_usual: bool) -> _Read:
+        """The actor's count in the window (after its last reset), its usual count per
+        window when asked, and whether it is blocked, from the store every instance writes."""
+        events = self._store.tables.audit_events
+        since_reset = events.c.seq > bindparam("reset_seq")
 
-        def revealed(since: datetime, until: datetime) -> Select[Any]:
+        def revealed(since: datetime, until: datetime, *after: Any) -> Select[Any]:
             return select(func.coalesce(func.sum(events.c.count), 0)).where(
                 events.c.actor == actor,
                 events.c.at_us > _micros(since),
                 events.c.at_us <= _micros(until),
                 events.c.result == "ok",
                 events.c.action.in_(sorted(REVEALS)),
+                *after,
+            )
+
+        def newest(actions: list[str]) -> Select[Any]:
+            return (
+                select(events.c.seq, events.c.action, events.c.result)
+                .where(events.c.actor == actor, events.c.action.in_(actions))
+                .order_by(events.c.seq.desc())
+                .limit(1)
             )
 
         with self._store.engine.connect() as connection:
-            block = connection.execute(
-                select(blocks.c.cleared_us).where(blocks.c.actor == actor)
-            ).first()
-            # the window is (now - window, now]; a reset starts a new count after it
-            start = now - config.window
-            if block is not None and block.cleared_us is not None:
-                start = max(start, _EPOCH + int(block.cleared_us) * _MICROSECOND)
-            shared = int(connection.execute(revealed(start, now)).scalar_one())
+            last = connection.execute(newest(sorted(WATCH_ACTIONS))).first()
+            reset = last
+            if last is not None and last.action != "watch_reset":
+                reset = connection.execute(newest(["watch_reset"])).first()
+            reset_seq = 0 if reset is None else int(reset.seq)
+            window = revealed(now - config.window, now, since_reset)
+            shared = int(connection.execute(window, {"reset_seq": reset_seq}).scalar_one())
             usual = None
             if with_usual:  # the period before the window, whatever a reset did
                 end = now - config.window
                 before = connection.execute(revealed(end - config.baseline_period, end))
                 usual = int(before.scalar_one()) * (config.window / config.baseline_period)
-        return shared, usual, block is not None and block.cleared_us is None
+        blocked = last is not None and last.action == "access_alert" and last.result == "blocked"
+        return _Read(shared, usual, blocked, reset_seq)
 
     @boundary
     def blocked(self) -> list[str]:
         """The actors the watch stopped, on any instance, until someone resets them."""
-        blocks = self._store.tables.access_blocks
+        events = self._store.tables.audit_events
+        newest = (
+            select(events.c.actor, func.max(events.c.seq).label("seq"))
+            .where(events.c.action.in_(sorted(WATCH_ACTIONS)))
+            .group_by(events.c.actor)
+            .subquery()
+        )
+        query = (
+            select(events.c.actor)
+            .join(newest, events.c.seq == newest.c.seq)
+            .where(events.c.action == "access_alert", events.c.result == "blocked")
+            .order_by(events.c.actor)
+        )
         with self._store.engine.connect() as connection:
-            rows = connection.execute(
-                select(blocks.c.actor).where(blocks.c.cleared_us.is_(None)).order_by(blocks.c.actor)
-            )
-            return [row.actor for row in rows]
+            return [row.actor for row in connection.execute(query)]
 
     @boundary
     def count(self, actor: str) -> int:
-        """Values ``actor`` revealed in the current window, as the store says now."""
+        """Values ``actor`` revealed in the current window (since its last reset), as the
+        store says now."""
         if type(actor) is not str:
             raise InvalidArgument("actor is a str")
         config = self.config or AccessWatch()
-        return self._read(actor, self._clock(), config, with_usual=False)[0]
+        return self._read(actor, self._clock(), config, with_usual=False).shared
 
     @boundary
     def reset(self, actor: str, *, by: str) -> bool:
-        """Let a stopped actor reveal again, on every instance (within ``refresh``); audited
-        as ``by``'s act. False if the actor was not stopped."""
+        """Let a stopped actor reveal again, on every instance (within ``refresh``), its
+        count started afresh; recorded in the audit log (the actor's ``watch_reset`` event,
+        naming ``by``). False if the actor was not stopped.
+
+        Raises:
+            AccessDenied: ``reason="self_approval"``: nobody lifts their own block.
+        """
         for what, name in (("actor", actor), ("by", by)):
-            if type(name) is not str or not name or len(name) > NAME_LIMIT:
-                raise InvalidArgument(f"{what} is a name of 1 to {NAME_LIMIT} characters")
-        if by == actor:
+            refused = name_refusal(what, name)
+            if refused is not None or not name:
+                raise refused or InvalidArgument(f"{what} must not be empty")
+        if same_person(by, actor):
             raise AccessDenied("self_approval", "nobody lifts their own block")
-        blocks = self._store.tables.access_blocks
-        now = self._clock()
-        with self._store.transaction() as connection:
-            gone = connection.execute(
-                update(blocks)
-                .where(blocks.c.actor == actor, blocks.c.cleared_us.is_(None))
-                .values(cleared_us=_micros(now))
-            ).rowcount
+        config = self.config or AccessWatch()
+        if not self._read(actor, self._clock(), config, with_usual=False).blocked:
+            return False
+        failure = self._record(
+            AccessEvent("watch_reset", actor, None, self._clock(), {"by": by}, count=0)
+        )
+        if failure is not None:
+            raise failure
         with self._lock:
             self._tallies.pop(actor, None)
-        if gone:
-            failure = self._record(AccessEvent("watch_reset", by, None, now, {"target": actor}))
-            if failure is not None:
-                raise failure
-        return bool(gone)
+        return True
 
     def __repr__(self) -> str:
         return f"Watcher({self.config!r})"

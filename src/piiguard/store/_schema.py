@@ -24,8 +24,8 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 
 #: The version of the schema this code creates and understands.
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
-#: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants and
-#: access-watch blocks, audit events indexed by actor and time (not actor and seq)
+#: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
+#: events indexed by actor and time (not actor and seq), and the access watch's events
 SCHEMA_VERSION = 8
 
 
@@ -204,6 +204,15 @@ class Tables:
             Index("piiguard_audit_at", "at_us"),
             Index("piiguard_audit_actor_at", "actor", "at_us"),
         )
+        # the access watch's blocks and resets, found without reading an actor's reveals
+        watched = self.audit_events.c.action.in_(["access_alert", "watch_reset"])
+        Index(
+            "piiguard_audit_watch",
+            self.audit_events.c.actor,
+            self.audit_events.c.seq,
+            postgresql_where=watched,
+            sqlite_where=watched,
+        )
         self.audit_checkpoints = Table(
             "piiguard_audit_checkpoints",
             self.metadata,
@@ -231,14 +240,6 @@ class Tables:
             Column("granted_us", BigInteger, nullable=False),
             Column("expires_us", BigInteger, nullable=False),
             Column("revoked_us", BigInteger, nullable=True),
+            Column("seal", LargeBinary(32), nullable=False),  # a MAC under a KEK-wrapped key
             Index("piiguard_access_grants_actor", "actor", "role"),
-        )
-        # actors the access watch stopped (until cleared_us); counts restart when cleared
-        self.access_blocks = Table(
-            "piiguard_access_blocks",
-            self.metadata,
-            Column("actor", String(128), primary_key=True),
-            Column("at_us", BigInteger, nullable=False),
-            Column("role", String(128), nullable=True),
-            Column("cleared_us", BigInteger, nullable=True),
         )
