@@ -279,7 +279,7 @@ class PIIModel(BaseModel):
         """The fields for ``repr()`` and ``str()``, with any plain ``str`` under a PII field
         masked: a container field mutated in place (``m.phones.append("...")``) is not
         validated, and must not show a value whole for it."""
-        kinds = _pii_field_kinds(type(self))
+        kinds = pii_field_kinds(type(self))
         for name, value in super().__repr_args__():
             pii = name is not None and name in kinds
             yield name, _mask_plain(value, kinds[name]) if pii else value  # type: ignore[index]
@@ -394,7 +394,7 @@ def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
 
 
 @functools.cache
-def _pii_field_kinds(model: type[BaseModel]) -> Mapping[str, PIIKind | None]:
+def pii_field_kinds(model: type[BaseModel]) -> Mapping[str, PIIKind | None]:
     """Field name -> the kind of its PII values (None when several kinds share the field)."""
     kinds: dict[str, PIIKind | None] = {}
     for name, info in model.model_fields.items():

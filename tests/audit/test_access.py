@@ -496,3 +496,60 @@ def test_keys_dataclasses_enums_and_unreadable_values_show_no_more_than_the_role
         "day": date(2026, 12, 5),
     }
     assert CANARY_ID not in repr(shown)
+
+
+def test_a_key_or_context_key_holding_a_value_reaches_the_audit_table_digested(
+    shop: pg.Guard,
+) -> None:
+    """Records keyed by phone or ID, and a context keyed by a phone: the role may see the
+    phone in clear, but the recorded field paths and context keys never hold it."""
+    record = {"by_phone": {CANARY_PHONE: {"mobile": pg.Phone(CANARY_PHONE)}}}
+    shown = shop.reveal(
+        record,
+        actor="cs-7",
+        role="cs",
+        purpose="after_sales",
+        context={CANARY_PHONE: "o1", "table": f"t{CANARY_PHONE}"},
+    )
+    assert list(shown["by_phone"]) == [CANARY_PHONE]  # the role sees phones in clear
+    events = shop.store.tables.audit_events
+    with shop.store.engine.connect() as connection:
+        dumped = repr(list(connection.execute(select(events))))
+    assert CANARY_PHONE not in dumped
+    (event,) = _events(shop, "reveal")
+    common = event.detail.get("common", {})
+    paths = {{**common, **row}["field"] for row in event.detail["rows"]}
+    assert paths == {"by_phone.__key__.mobile", "by_phone.__key__"}
+
+
+def test_a_field_s_declared_kind_holds_for_plain_values_inside_it(shop: pg.Guard) -> None:
+    """A name appended in place to a typed list, a model built without validation, a
+    typed key, and a phone kept as a number: each is the kind its field declares."""
+
+    class Crew(pg.PIIModel):
+        names: list[pg.PersonName]
+        by_name: dict[pg.PersonName, int] = Field(default_factory=dict)
+
+    crew = Crew(names=["李四"], by_name={pg.PersonName("王五"): 1})
+    crew.names.append("张三")  # type: ignore[arg-type]  # in place: not validated
+    bare = Crew.model_construct(names=["张三"])  # type: ignore[list-item]
+    for record in (crew, bare):
+        shown = shop.reveal(record, actor="courier-1", role="courier", purpose="delivery")
+        assert shown["names"] == []  # person_name is absent for a courier
+        assert "张三" not in repr(shown)
+    keyed = {"by_name": {pg.PersonName("王五"): 1}}
+    shown = shop.reveal(keyed, actor="c-1", role="courier", purpose="delivery")
+    assert shown == {"by_name": {"**": 1}}  # a typed key of an absent kind: hidden whole
+    shown = shop.reveal(
+        {"mobile": int(CANARY_PHONE), "order_no": 20261205123456788},
+        actor="courier-1",
+        role="courier",
+        purpose="delivery",
+        kinds={"mobile": "phone"},
+    )
+    assert shown["mobile"] == "138****5678"
+    assert shown["order_no"] == 20261205123456788  # a long number with nothing in it
+    shown = shop.reveal(
+        {"note": int(CANARY_PHONE)}, actor="courier-1", role="courier", purpose="delivery"
+    )
+    assert shown == {"note": "138****5678"}  # undeclared, but scanned: a phone

@@ -49,11 +49,18 @@ SCHEMA_KEYS = frozenset(
 #: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
 #: a phone as a "kind") is stored as a keyed digest.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+#: Six digits in a row: part of a phone, a card or an ID number, never of a name.
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 _log = structlog.get_logger("piiguard.audit")
 #: How long events are kept by default: 180 days, the six months the Cybersecurity Law
 #: (Art. 21) asks network logs to be kept, at least.
 DEFAULT_RETENTION = timedelta(days=180)
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """Whether ``text`` may be stored in clear as a schema name, kind, purpose or role."""
+    return _NAME.fullmatch(text) is not None and _DIGIT_RUN.search(text) is None
 
 
 def _micros(moment: datetime) -> int:
@@ -273,21 +280,28 @@ class AuditLog:
         """The stored form of an event: ids digested, contexts of a batch factored."""
         digest = self._context_mac().digest
 
+        def hidden(key: str, value: str) -> str:
+            data = key.encode("utf-8", "surrogatepass") + b"\x00"
+            return "h:" + digest(data + value.encode("utf-8", "surrogatepass")).hex()[:20]
+
         def shown(key: str, value: str) -> str:
-            if key in SCHEMA_KEYS and _NAME.fullmatch(value):
+            if key in SCHEMA_KEYS and _looks_like_a_name(value):
                 return value
-            return "h:" + digest(key.encode() + b"\x00" + value.encode()).hex()[:20]
+            return hidden(key, value)
+
+        def label(key: str) -> str:  # a key may be a value too ({"13812345678": "o1"})
+            return key if _looks_like_a_name(key) else hidden("", key)
 
         def named(key: str, value: str | None) -> str | None:
             return None if value is None else shown(key, value)
 
         detail: dict[str, Any] = {}
         if event.context:
-            detail["context"] = {k: shown(k, v) for k, v in sorted(event.context.items())}
+            detail["context"] = {label(k): shown(k, v) for k, v in sorted(event.context.items())}
         if event.key_id is not None:
             detail["key_id"] = event.key_id
         if event.rows:
-            rows = [{k: shown(k, v) for k, v in sorted(row.items())} for row in event.rows]
+            rows = [{label(k): shown(k, v) for k, v in sorted(row.items())} for row in event.rows]
             common = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
             if common:
                 detail["common"] = common

@@ -11,6 +11,7 @@ the like are shown as they are; what the walk cannot read (bytes, other objects)
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -23,7 +24,8 @@ from pydantic import BaseModel
 from piiguard.audit.access import Role, View, view
 from piiguard.detect import scan
 from piiguard.errors import InvalidArgument
-from piiguard.fields import PIIStr
+from piiguard.fields import PIIStr, pii_field_kinds
+from piiguard.kinds import PIIKind
 from piiguard.masking import masker_for
 
 __all__ = ["Shown", "show"]
@@ -31,7 +33,10 @@ __all__ = ["Shown", "show"]
 #: How deep a model or mapping may nest (a cycle ends here with an error, not a crash).
 _DEPTH = 32
 #: Values shown as they are: they hold no text a role could be denied.
-_PLAIN = (int, float, bool, type(None), Decimal, datetime, date, time, timedelta, UUID)
+_PLAIN = (float, bool, type(None), Decimal, datetime, date, time, timedelta, UUID)
+#: Numbers this long may be a phone, a card or an ID number kept as an int: scanned.
+_LONG_NUMBER = 10**6
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
 _ABSENT = object()
 
 
@@ -106,41 +111,83 @@ class Shown:
         parts.append(text[at:])
         return "".join(parts)
 
-    def walk(self, value: Any, path: str, depth: int) -> Any:
-        """The visible copy of ``value`` found at ``path``; _ABSENT when nothing shows."""
+    def walk(self, value: Any, path: str, depth: int, hint: str | None = None) -> Any:
+        """The visible copy of ``value`` found at ``path``; _ABSENT when nothing shows.
+        ``hint`` is the kind its field declares (by type, or by ``kinds=``): plain text and
+        numbers under it are that kind, whatever they look like."""
         if depth > _DEPTH:
             raise InvalidArgument("a revealed model or mapping nests too deep")
+        hint = self._declared.get(path, hint)
         if isinstance(value, PIIStr):
             return self._typed(value, type(value).pii_kind.name, path)
         if isinstance(value, str):
-            kind = self._declared.get(path)
-            return self._typed(value, kind, path) if kind is not None else self._free(value, path)
+            return self._typed(value, hint, path) if hint is not None else self._free(value, path)
         if isinstance(value, BaseModel):
-            names = type(value).model_fields
-            return self._fields(((name, getattr(value, name)) for name in names), path, depth)
+            kinds = pii_field_kinds(type(value))
+            return self._fields(
+                (
+                    (name, getattr(value, name), kinds.get(name))
+                    for name in type(value).model_fields
+                ),
+                path,
+                depth,
+            )
         if isinstance(value, Mapping):
-            return self._fields(value.items(), path, depth)
+            return self._fields(((k, v, hint) for k, v in value.items()), path, depth)
         if isinstance(value, list | tuple | set | frozenset):
-            items = (self.walk(item, path, depth + 1) for item in value)
+            items = (self.walk(item, path, depth + 1, hint) for item in value)
             return [item for item in items if item is not _ABSENT]
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = dataclasses.fields(value)
-            return self._fields(((f.name, getattr(value, f.name)) for f in fields), path, depth)
+            return self._fields(
+                ((f.name, getattr(value, f.name), None) for f in fields), path, depth
+            )
         if isinstance(value, Enum):
-            return self.walk(value.value, path, depth + 1)
+            return self.walk(value.value, path, depth + 1, hint)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if hint is not None:  # a phone kept as a number is still a phone
+                return self._typed(str(value), hint, path)
+            if abs(value) >= _LONG_NUMBER:  # as long as a phone, a card or an ID: scanned
+                text = str(value)
+                shown = self._free(text, path)
+                return value if shown == text else shown
+            return value
         if isinstance(value, _PLAIN):
             return value
         return _ABSENT  # what the walk cannot read (bytes, an object), it does not show
 
-    def _fields(self, items: Iterable[tuple[Any, Any]], path: str, depth: int) -> dict[str, Any]:
+    def _fields(
+        self, items: Iterable[tuple[Any, Any, Any]], path: str, depth: int
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, item in items:
-            # a key may itself be a value (orders keyed by phone): shown as the role sees it
-            key = self._free(str(name), f"{path}.<key>" if path else "<key>")
-            result = self.walk(item, f"{path}.{key}" if path else key, depth + 1)
+        for name, item, declared in items:
+            key = self._key(name, path)
+            part = name if _plain_name(name) else "__key__"  # no value in a recorded path
+            hint = declared.name if isinstance(declared, PIIKind) else declared
+            result = self.walk(item, f"{path}.{part}" if path else part, depth + 1, hint)
             if result is not _ABSENT:
                 out[key] = result
         return out
+
+    def _key(self, name: object, path: str) -> str:
+        """A mapping's key as the role may see it: a typed key by its kind (hidden whole
+        where the kind is absent), any other scanned like free text."""
+        where = f"{path}.__key__" if path else "__key__"
+        if isinstance(name, PIIStr):
+            shown = self._typed(name, type(name).pii_kind.name, where)
+            return "*" * len(name) if shown is _ABSENT else str(shown)
+        return self._free(str(name), where)
+
+
+def _plain_name(name: object) -> bool:
+    """Whether a key can stand in a recorded field path: an identifier with no long run of
+    digits (which a phone or an ID number would be)."""
+    return (
+        type(name) is str
+        and name.isidentifier()
+        and name.isascii()
+        and _DIGIT_RUN.search(name) is None
+    )
 
 
 def show(
