@@ -263,13 +263,14 @@ class Access:
             raise AccessDenied("self_approval", "nobody approves their own grant")
         if found.approvers and not any(same_person(approved_by, a) for a in found.approvers):
             raise AccessDenied("not_an_approver", "the role names who approves its grants")
+        mac = self._mac()  # keys first: a first use takes a transaction of its own
         now = self._clock()
         made = AccessGrant(_grant_id(), actor, found.name, ticket, approved_by, now, now + ttl)
         self._note("access_grant", approved_by, made)  # first: no grant holds unrecorded
         row = _columns(made)
         with self._store.transaction() as connection:
             connection.execute(
-                insert(self._store.tables.access_grants).values(**row, seal=self._seal(row))
+                insert(self._store.tables.access_grants).values(**row, seal=_sealed(mac, row))
             )
         return made
 
@@ -278,17 +279,18 @@ class Access:
         """End a grant now (audited as ``by``'s act); False if it was not live."""
         grant_id, by = _name("grant_id", grant_id), _name("by", by)
         grants = self._store.tables.access_grants
+        mac = self._mac()  # before the transaction: a first use takes one of its own
         now = self._clock()
         with self._store.transaction() as connection:
             row = connection.execute(select(grants).where(grants.c.id == grant_id)).first()
-            found = None if row is None else self._opened(row)
+            found = None if row is None else _opened(mac, row)
             if found is None or not found.live(now):
                 return False
             ended = _columns(found) | {"revoked_us": _micros(now)}
             connection.execute(
                 update(grants)
                 .where(grants.c.id == grant_id)
-                .values(revoked_us=ended["revoked_us"], seal=self._seal(ended))
+                .values(revoked_us=ended["revoked_us"], seal=_sealed(mac, ended))
             )
         self._note("access_revoke", by, found)
         return True
@@ -301,8 +303,10 @@ class Access:
         query = select(grants).order_by(grants.c.granted_us, grants.c.id)
         if actor is not None:
             query = query.where(grants.c.actor == _name("actor", actor))
+        mac = self._mac()
         with self._store.engine.connect() as connection:
-            found = [self._opened(row) for row in connection.execute(query)]
+            rows = connection.execute(query).all()
+        found = [_opened(mac, row) for row in rows]
         now = self._clock()
         return [g for g in found if g is not None and (g.live(now) or not live)]
 
@@ -329,10 +333,11 @@ class Access:
             grants.c.revoked_us.is_(None),
             and_(grants.c.granted_us <= micros, grants.c.expires_us > micros),
         )
+        mac = self._mac()
         with self._store.engine.connect() as connection:
             rows = connection.execute(query).all()
         for row in rows:
-            grant = self._opened(row)
+            grant = _opened(mac, row)
             if (
                 grant is not None
                 and grant.live(now)
@@ -341,17 +346,6 @@ class Access:
             ):
                 return True
         return False
-
-    def _seal(self, columns: Mapping[str, object]) -> bytes:
-        return seal(self._mac(), "access_grant", (columns[name] for name in _SEALED))
-
-    def _opened(self, row: Any) -> AccessGrant | None:
-        """The grant a stored row holds, if its seal holds; else None (and a log line)."""
-        columns = {name: getattr(row, name) for name in _SEALED}
-        if row.seal is None or not hmac.compare_digest(bytes(row.seal), self._seal(columns)):
-            _log.warning("access_grant_seal_broken")
-            return None
-        return _grant(row)
 
     def _note(self, action: str, by: str, grant: AccessGrant) -> None:
         event = AccessEvent(
@@ -380,6 +374,19 @@ _SEALED = (
     "expires_us",
     "revoked_us",
 )
+
+
+def _sealed(mac: Digest, columns: Mapping[str, object]) -> bytes:
+    return seal(mac, "access_grant", (columns[name] for name in _SEALED))
+
+
+def _opened(mac: Digest, row: Any) -> AccessGrant | None:
+    """The grant a stored row holds, if its seal holds; else None (and a log line)."""
+    columns = {name: getattr(row, name) for name in _SEALED}
+    if row.seal is None or not hmac.compare_digest(bytes(row.seal), _sealed(mac, columns)):
+        _log.warning("access_grant_seal_broken")
+        return None
+    return _grant(row)
 
 
 def _grant_id() -> str:
