@@ -14,13 +14,14 @@ import secrets
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import structlog
 from sqlalchemy import and_, insert, select, update
 
 from piiguard.audit.chain import Digest, seal
+from piiguard.audit.log import micros, moment
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
 from piiguard.events import NAME_LIMIT, AccessEvent, Reveals, same_person
 from piiguard.kinds import get_kind
@@ -34,16 +35,6 @@ View = Literal["clear", "masked", "absent"]
 DEFAULT_MAX_TTL = timedelta(hours=8)
 
 _log = structlog.get_logger("piiguard")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _moment(micros: int) -> datetime:
-    return _EPOCH + micros * _MICROSECOND
 
 
 def _name(what: str, value: object) -> str:
@@ -286,7 +277,7 @@ class Access:
             found = None if row is None else _opened(mac, row)
             if found is None or not found.live(now):
                 return False
-            ended = _columns(found) | {"revoked_us": _micros(now)}
+            ended = _columns(found) | {"revoked_us": micros(now)}
             connection.execute(
                 update(grants)
                 .where(grants.c.id == grant_id)
@@ -326,12 +317,12 @@ class Access:
     def _granted(self, actor: str, role: Role) -> bool:
         grants = self._store.tables.access_grants
         now = self._clock()
-        micros = _micros(now)
+        now_us = micros(now)
         query = select(grants).where(
             grants.c.actor == actor,
             grants.c.role == role.name,
             grants.c.revoked_us.is_(None),
-            and_(grants.c.granted_us <= micros, grants.c.expires_us > micros),
+            and_(grants.c.granted_us <= now_us, grants.c.expires_us > now_us),
         )
         mac = self._mac()
         with self._store.engine.connect() as connection:
@@ -401,9 +392,9 @@ def _columns(grant: AccessGrant) -> dict[str, Any]:
         "role": grant.role,
         "ticket": grant.ticket,
         "approved_by": grant.approved_by,
-        "granted_us": _micros(grant.granted_at),
-        "expires_us": _micros(grant.expires_at),
-        "revoked_us": None if grant.revoked_at is None else _micros(grant.revoked_at),
+        "granted_us": micros(grant.granted_at),
+        "expires_us": micros(grant.expires_at),
+        "revoked_us": None if grant.revoked_at is None else micros(grant.revoked_at),
     }
 
 
@@ -414,7 +405,7 @@ def _grant(row: Any) -> AccessGrant:
         role=row.role,
         ticket=row.ticket,
         approved_by=row.approved_by,
-        granted_at=_moment(int(row.granted_us)),
-        expires_at=_moment(int(row.expires_us)),
-        revoked_at=None if row.revoked_us is None else _moment(int(row.revoked_us)),
+        granted_at=moment(int(row.granted_us)),
+        expires_at=moment(int(row.expires_us)),
+        revoked_at=None if row.revoked_us is None else moment(int(row.revoked_us)),
     )

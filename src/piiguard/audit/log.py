@@ -63,10 +63,16 @@ def _looks_like_a_name(text: str) -> bool:
     return _NAME.fullmatch(text) is not None and _DIGIT_RUN.search(text) is None
 
 
-def _micros(moment: datetime) -> int:
+def micros(moment: datetime) -> int:
+    """How the audit part stores a time: microseconds since the epoch, UTC."""
     if moment.tzinfo is None:
         raise InvalidArgument("audit times are timezone-aware datetimes")
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def moment(stored: int) -> datetime:
+    """The time :func:`micros` stored."""
+    return _EPOCH + stored * _MICROSECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +313,7 @@ class AuditLog:
                 detail["common"] = common
             detail["rows"] = [{k: v for k, v in r.items() if k not in common} for r in rows]
         return {
-            "at_us": _micros(event.at),
+            "at_us": micros(event.at),
             "actor": event.actor,
             "action": event.action,
             "purpose": named("purpose", event.purpose),
@@ -501,7 +507,7 @@ class AuditLog:
         signature = checkpoint_signature(signing, seq, at_us, chain)
         if not _same(signature, bytes(point.signature)):
             return AuditReport(False, 0, seq, "checkpoint does not verify", None)
-        if not from_checkpoint and at_us >= _micros(self._clock() - self.retention):
+        if not from_checkpoint and at_us >= micros(self._clock() - self.retention):
             return AuditReport(
                 False, 0, 1, f"events 1..{seq} are missing, within the retention period", None
             )
@@ -544,7 +550,7 @@ class AuditLog:
         Only a leading run of old events goes (an event is never deleted while an earlier
         one is still kept), so a clock that once ran ahead cannot cut the log in the middle.
         """
-        cutoff = _micros((now or self._clock()) - self.retention)
+        cutoff = micros((now or self._clock()) - self.retention)
         events, points = self._store.tables.audit_events, self._store.tables.audit_checkpoints
         signing = self._checkpoint_mac()
         with self._store.transaction() as connection:
@@ -649,9 +655,9 @@ class AuditLog:
         if purpose is not None:
             conditions.append(events.c.purpose == _text(purpose))
         if since is not None:
-            conditions.append(events.c.at_us >= _micros(since))
+            conditions.append(events.c.at_us >= micros(since))
         if until is not None:
-            conditions.append(events.c.at_us < _micros(until))
+            conditions.append(events.c.at_us < micros(until))
         named = None if subject is None else self._pseudonym(subject)
         subject = None
         with self._store.engine.connect() as connection:
@@ -713,7 +719,7 @@ def _same(left: bytes, right: bytes) -> bool:
 def _event(row: Any) -> AuditEvent:
     return AuditEvent(
         seq=int(row.seq),
-        at=_EPOCH + int(row.at_us) * _MICROSECOND,
+        at=moment(int(row.at_us)),
         actor=row.actor,
         action=row.action,
         purpose=row.purpose,

@@ -16,13 +16,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import Select, bindparam, func, select
 
-from piiguard.audit.log import REVEALS
+from piiguard.audit.log import REVEALS, micros
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
 from piiguard.events import NAME_LIMIT, AccessEvent, name_refusal, same_person
 from piiguard.store import Store
@@ -40,12 +40,6 @@ _SETTLES = REVEALS - {"export"}
 _IN_FLIGHT_FOR = 60.0
 
 _log = structlog.get_logger("piiguard")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _usual_every(config: AccessWatch) -> timedelta:
@@ -396,8 +390,8 @@ class Watcher:
         def revealed(since: datetime, until: datetime, *after: Any) -> Select[Any]:
             return select(func.coalesce(func.sum(events.c.count), 0)).where(
                 events.c.actor == actor,
-                events.c.at_us > _micros(since),
-                events.c.at_us <= _micros(until),
+                events.c.at_us > micros(since),
+                events.c.at_us <= micros(until),
                 events.c.result == "ok",
                 events.c.action.in_(sorted(REVEALS)),
                 *after,
