@@ -103,12 +103,15 @@ _ACTING: ContextVar[tuple[str, str] | None] = ContextVar("piiguard_acting", defa
 
 
 def same_person(left: str, right: str) -> bool:
-    """Whether two actor names name one person, for separation of duties: compared after
-    Unicode NFKC, case folding and trimming (``"CS-7 "`` is ``"cs-7"``)."""
-    return _folded(left) == _folded(right)
+    """Whether two actor names name one person, for separation of duties (compared in
+    their :func:`actor_name` form)."""
+    return actor_name(left) == actor_name(right)
 
 
-def _folded(name: str) -> str:
+def actor_name(name: str) -> str:
+    """The one spelling of an actor's name that events, grants and the access watch keep:
+    Unicode NFKC, case folded and trimmed (``"CS-7 "`` and ``"ｃｓ－７"`` are ``"cs-7"``), so
+    a second spelling is never a second person with a fresh count."""
     return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
@@ -156,13 +159,18 @@ def current_acting() -> tuple[str, str] | None:
 
 
 def identify(actor: object, purpose: object) -> tuple[str, str] | Exception:
-    """The actor and purpose of a reveal: the call's own, else those of :func:`acting`."""
+    """The actor (in its :func:`actor_name` form) and purpose of a reveal: the call's own,
+    else those of :func:`acting`."""
     if actor is None or purpose is None:
         current = _ACTING.get()
         if current is not None:
             actor = current[0] if actor is None else actor
             purpose = current[1] if purpose is None else purpose
-    if actor is None or actor == "":
+    refused = None if actor is None else name_refusal("actor", actor)
+    if refused is not None:
+        return refused
+    named = None if actor is None else actor_name(actor)  # type: ignore[arg-type]  # a str
+    if not named:
         return AccessDenied(
             "no_actor", "a reveal names its actor: pass actor= or use pg.acting(actor=...)"
         )
@@ -170,10 +178,10 @@ def identify(actor: object, purpose: object) -> tuple[str, str] | Exception:
         return AccessDenied(
             "no_purpose", "a reveal names its purpose: pass purpose= or use pg.acting(purpose=...)"
         )
-    refused = name_refusal("actor", actor) or name_refusal("purpose", purpose)
+    refused = name_refusal("actor", named) or name_refusal("purpose", purpose)
     if refused is not None:
         return refused
-    return actor, purpose  # type: ignore[return-value]  # both checked to be str above
+    return named, purpose  # type: ignore[return-value]  # checked to be str above
 
 
 def _covers(
@@ -195,8 +203,11 @@ class Gate(Protocol):
     def check(self, actor: str, role: str | None, count: int) -> AccessDenied | None:
         """Whether ``actor`` may reveal ``count`` values now, acting in ``role``."""
 
-    def settled(self, event: AccessEvent) -> None:
-        """An admitted reveal's event was recorded, or failed to be."""
+    def settled(self, event: AccessEvent, *, recorded: bool) -> None:
+        """An admitted reveal's event was recorded, or could not be (nothing revealed)."""
+
+    def released(self, actor: str, count: int) -> None:
+        """``count`` values admitted for ``actor`` were never revealed (the reveal failed)."""
 
 
 class Reveals:
@@ -288,13 +299,21 @@ class Reveals:
         not raised, so the caller drops the plaintext from its frame first: an audited reveal
         that cannot be recorded does not happen.
         """
+        recorded = False
         try:
             self._record(event)
+            recorded = True
         except Exception as error:
             return EventNotRecorded(error)
         except BaseException as error:
             return error.with_traceback(None)
         finally:
             if self.gate is not None:
-                self.gate.settled(event)
+                self.gate.settled(event, recorded=recorded)
         return None
+
+    def release(self, who: tuple[str, str], count: int = 1) -> None:
+        """An admitted reveal of ``count`` values failed before anything was revealed (a
+        bad ciphertext, an expired token): they do not count towards the actor's limits."""
+        if self.gate is not None:
+            self.gate.released(who[0], count)

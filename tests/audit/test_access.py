@@ -4,15 +4,17 @@ and someone else's approval, expire, and are seen (and revoked) by every instanc
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
 import piiguard as pg
@@ -553,3 +555,77 @@ def test_a_field_s_declared_kind_holds_for_plain_values_inside_it(shop: pg.Guard
         {"note": int(CANARY_PHONE)}, actor="courier-1", role="courier", purpose="delivery"
     )
     assert shown == {"note": "138****5678"}  # undeclared, but scanned: a phone
+
+
+@dataclasses.dataclass
+class Parcel:
+    """A dataclass nobody validates: its declared types still say each field's kind."""
+
+    receiver: pg.PersonName
+    phone: pg.Phone
+    backup: list[pg.Phone]
+
+
+class Ledger(BaseModel):
+    """A plain pydantic model (not a PIIModel): ``model_construct`` keeps plain values."""
+
+    by_phone: dict[pg.Phone, pg.PersonName] = Field(default_factory=dict)
+    either: pg.Phone | pg.PersonName | None = None
+
+
+NUMERIC_ID = "110105194912310011"  # synthetic, with a digit for its check character
+
+
+def test_a_dataclass_field_s_declared_kind_holds_for_its_plain_values(shop: pg.Guard) -> None:
+    parcel = Parcel(receiver="张三", phone=CANARY_PHONE, backup=[CANARY_PHONE])  # type: ignore[arg-type, list-item]
+    shown = shop.reveal({"parcel": parcel}, actor="courier-1", role="courier", purpose="delivery")
+    assert shown == {"parcel": {"phone": "138****5678", "backup": ["138****5678"]}}
+    assert "张三" not in repr(shown)  # person_name is absent for a courier
+
+
+def test_a_mapping_s_declared_key_kind_and_value_kind_stay_apart(shop: pg.Guard) -> None:
+    """``dict[Phone, PersonName]`` built without validation: each key is a phone, each
+    value a name, and one kind never stands in for the other."""
+    ledger = Ledger.model_construct(by_phone={CANARY_PHONE: "张三"})  # type: ignore[dict-item]
+    shown = shop.reveal(ledger, actor="courier-1", role="courier", purpose="delivery")
+    assert shown["by_phone"] == {}  # the value (a name) is absent, so is its entry
+    assert "张三" not in repr(shown)
+    shown = shop.reveal(ledger, actor="cs-7", role="cs", purpose="after_sales")
+    assert shown["by_phone"] == {CANARY_PHONE: "张*"}  # phone clear, name masked for cs
+
+
+def test_a_value_declared_as_one_of_several_kinds_is_shown_as_the_most_hidden(
+    shop: pg.Guard,
+) -> None:
+    ledger = Ledger.model_construct(either="张三")  # type: ignore[arg-type]
+    shown = shop.reveal(ledger, actor="courier-1", role="courier", purpose="delivery")
+    assert "either" not in shown  # phone would be masked, person_name absent: absent
+
+
+@pytest.mark.parametrize(
+    "number", [float(CANARY_PHONE), Decimal(CANARY_PHONE), Decimal("1.3812345678E+10")]
+)
+def test_a_phone_kept_as_a_float_or_decimal_is_still_a_phone(
+    shop: pg.Guard, number: float | Decimal
+) -> None:
+    for kinds in ({"mobile": "phone"}, None):  # declared, and found by a scan
+        shown = shop.reveal(
+            {"mobile": number}, actor="courier-1", role="courier", purpose="delivery", kinds=kinds
+        )
+        assert shown == {"mobile": "138****5678"}
+    ledger = Ledger.model_construct(either=number)  # type: ignore[arg-type]
+    shown = shop.reveal(ledger, actor="courier-1", role="courier", purpose="delivery")
+    assert "either" not in shown
+
+
+def test_an_id_number_kept_as_a_decimal_is_hidden_where_the_role_may_not_see_ids(
+    shop: pg.Guard,
+) -> None:
+    shown = shop.reveal(
+        {"id": Decimal(NUMERIC_ID), "nan": Decimal("NaN"), "ratio": 0.5},
+        actor="courier-1",
+        role="courier",
+        purpose="delivery",
+    )
+    assert shown["id"] == "*" * 18
+    assert (shown["nan"].is_nan(), shown["ratio"]) == (True, 0.5)

@@ -288,6 +288,25 @@ class WatchMachine(RuleBasedStateMachine):
             self.step += 1
             self.revealed.setdefault(actor, []).append((self.clock(), count, self.step))
 
+    @rule(spelling=st.sampled_from(["a", "Ａ", "b "]), count=st.integers(1, 3))
+    def fail(self, spelling: str, count: int) -> None:
+        """A batch with a tampered row, by any spelling of an actor: refused as a reveal
+        would be, else it reveals nothing and counts nothing."""
+        actor = {"a": "a", "Ａ": "a", "b ": "b"}[spelling]
+        allowed = actor not in self.blocked and self._counted(actor) + count <= self.LIMIT
+        try:
+            self.guard.decrypt_many(
+                [self.ciphertext] * count,
+                contexts=[CONTEXT] * (count - 1) + [{**CONTEXT, "id": "other"}],
+                actor=spelling,
+                purpose="testing",
+            )
+        except pg.AccessDenied:
+            assert not allowed
+            self.blocked.add(actor)
+        except pg.DecryptionError:
+            assert allowed
+
     @rule(minutes=st.integers(1, 40))
     def wait(self, minutes: int) -> None:
         self.clock.advance(timedelta(minutes=minutes))
@@ -432,3 +451,112 @@ def test_parallel_reveals_do_not_carry_an_actor_past_a_blocking_limit(
         for thread in threads:
             thread.join()
         assert sum(passed) == 60
+
+
+@pytest.mark.parametrize("spelling", ["CS-7", " cs-7", "ｃｓ-７", "ＣＳ－７"])
+def test_another_spelling_of_an_actor_is_the_same_actor_to_the_watch(
+    watched: pg.Guard, spelling: str
+) -> None:
+    """Case, width and spacing do not make a second person with a fresh count: events,
+    counts, blocks and resets all name the actor in one spelling."""
+    _decrypt(watched, times=3)
+    _decrypt(watched, actor=spelling, times=2)
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched, actor=spelling)
+    assert watched.watch.blocked() == ["cs-7"]
+    assert watched.watch.count(spelling) == 5
+    assert {e.actor for e in watched.audit.events(actor=spelling)} == {"cs-7"}
+    assert watched.audit.scope(actors=[spelling]).values == 5
+    assert watched.watch.reset(spelling, by="lead-1")
+    _decrypt(watched)
+
+
+def test_reveals_that_fail_reveal_nothing_and_do_not_count(
+    watched: pg.Guard, clock: SettableClock
+) -> None:
+    """Tampered ciphertexts, expired tokens and invalid FPE tokens reveal nothing: however
+    many fail, the actor's count and limits are untouched."""
+    sealed = watched.encrypt(CANARY_PHONE, context=CONTEXT)
+    for _ in range(6):
+        with pytest.raises(pg.DecryptionError):
+            watched.decrypt(
+                sealed, context={**CONTEXT, "id": "c2"}, actor="cs-7", purpose="testing"
+            )
+    with pytest.raises(pg.DecryptionError):
+        watched.decrypt_many(
+            [sealed] * 3,
+            contexts=[CONTEXT, CONTEXT, {**CONTEXT, "id": "c2"}],
+            actor="cs-7",
+            purpose="testing",
+        )
+    with pytest.raises(pg.DecryptionError):
+        watched.decrypt("not a ciphertext", context=CONTEXT, actor="cs-7", purpose="testing")
+    token = watched.vault.tokenize(CANARY_PHONE, kind="phone", ttl=timedelta(minutes=1))
+    clock.advance(timedelta(minutes=2))
+    for _ in range(6):
+        with pytest.raises(pg.TokenExpired):
+            watched.vault.detokenize(token, actor="cs-7", purpose="testing")
+    for _ in range(6):
+        with pytest.raises(pg.PiiGuardError):
+            watched.tokens.fpe_decrypt("1234", kind="phone", actor="cs-7", purpose="testing")
+    assert watched.watch.count("cs-7") == 0
+    _decrypt(watched, times=5)  # the whole limit is still there
+    assert watched.watch.blocked() == []
+
+
+def test_a_fresh_instance_refuses_a_blocked_actor_from_its_first_reveal_in_every_thread(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    """Threads that arrive while a new instance first reads an actor's block wait for that
+    read; none is let through on an empty count."""
+    import threading
+    import time
+
+    from sqlalchemy import event
+
+    watch = pg.AccessWatch(limits={"*": 5}, block=True, refresh=timedelta(0))
+    with _open(store_target, kek, clock, watch) as first:
+        _decrypt(first, times=5)
+        with pytest.raises(pg.AccessDenied):
+            _decrypt(first)
+        sealed = first.encrypt(CANARY_PHONE, context=CONTEXT)
+    with _open(store_target, kek, clock, watch) as fresh:
+
+        def slow_read(*args: Any) -> None:
+            if "piiguard_audit_events" in str(args[2]) and "sum(" in str(args[2]).lower():
+                time.sleep(0.05)  # the first read of the count is slow: threads pile up
+
+        event.listen(fresh.store.engine, "before_cursor_execute", slow_read)
+        passed: list[str] = []
+        start = threading.Barrier(6)
+
+        def reveal() -> None:
+            start.wait()
+            try:
+                passed.append(
+                    fresh.decrypt(sealed, context=CONTEXT, actor="cs-7", purpose="testing")
+                )
+            except pg.AccessDenied:
+                return
+
+        threads = [threading.Thread(target=reveal) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert passed == []
+
+
+def test_reveals_stamped_by_an_instance_whose_clock_runs_fast_still_count(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    ahead = SettableClock(clock() + timedelta(minutes=20))
+    watch = pg.AccessWatch(limits={"*": 5}, block=True, refresh=timedelta(0))
+    with (
+        _open(store_target, kek, ahead, watch) as fast,
+        _open(store_target, kek, clock, watch) as slow,
+    ):
+        _decrypt(fast, times=5)
+        assert slow.watch.count("cs-7") == 5
+        with pytest.raises(pg.AccessDenied):
+            _decrypt(slow)

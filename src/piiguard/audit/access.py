@@ -23,7 +23,7 @@ from sqlalchemy import and_, insert, select, update
 from piiguard.audit.chain import Digest, seal
 from piiguard.audit.log import micros, moment
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
-from piiguard.events import NAME_LIMIT, AccessEvent, Reveals, same_person
+from piiguard.events import NAME_LIMIT, AccessEvent, Reveals, actor_name, same_person
 from piiguard.kinds import get_kind
 from piiguard.store import Store
 
@@ -242,7 +242,7 @@ class Access:
             InvalidArgument: an unknown or standing (not ``jit``) role, a ttl that is not a
                 positive timedelta within the role's ``max_ttl``, a bad name.
         """
-        actor = _name("actor", actor)
+        actor = _name("actor", actor_name(_name("actor", actor)))
         approved_by = _name("approved_by", approved_by)
         ticket = _name("ticket", ticket)
         found = self.policy.role(role)
@@ -293,7 +293,7 @@ class Access:
         grants = self._store.tables.access_grants
         query = select(grants).order_by(grants.c.granted_us, grants.c.id)
         if actor is not None:
-            query = query.where(grants.c.actor == _name("actor", actor))
+            query = query.where(grants.c.actor == actor_name(_name("actor", actor)))
         mac = self._mac()
         with self._store.engine.connect() as connection:
             rows = connection.execute(query).all()

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link
 from piiguard.errors import InvalidArgument, boundary
-from piiguard.events import AccessEvent
+from piiguard.events import AccessEvent, actor_name
 from piiguard.kinds import BUILTIN_KINDS
 from piiguard.store import Store
 
@@ -314,7 +314,7 @@ class AuditLog:
             detail["rows"] = [{k: v for k, v in r.items() if k not in common} for r in rows]
         return {
             "at_us": micros(event.at),
-            "actor": event.actor,
+            "actor": actor_name(event.actor),  # one spelling per person (events(actor=))
             "action": event.action,
             "purpose": named("purpose", event.purpose),
             "kind": named("kind", event.kind),
@@ -586,6 +586,8 @@ class AuditLog:
         exclusive) by the given actors for the given purposes (all when None), summed up
         as subjects, kinds and fields, pseudonyms only (PIPL Art. 57)."""
         wanted_actors, wanted_purposes = _texts(actors), _texts(purposes)
+        if wanted_actors is not None:
+            wanted_actors = frozenset(actor_name(actor) for actor in wanted_actors)
         count = values = 0
         pseudonyms: set[str] = set()
         kinds: set[str] = set()
@@ -649,9 +651,10 @@ class AuditLog:
         ``subject`` is a subject id, matched by its pseudonym."""
         events = self._store.tables.audit_events
         conditions: list[Any] = []
-        for column, wanted in ((events.c.actor, actor), (events.c.action, action)):
-            if wanted is not None:
-                conditions.append(column == _text(wanted))
+        if actor is not None:
+            conditions.append(events.c.actor == actor_name(_text(actor)))
+        if action is not None:
+            conditions.append(events.c.action == _text(action))
         if purpose is not None:
             conditions.append(events.c.purpose == _text(purpose))
         if since is not None:

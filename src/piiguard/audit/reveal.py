@@ -11,7 +11,10 @@ the like are shown as they are; what the walk cannot read (bytes, other objects)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -24,8 +27,7 @@ from pydantic import BaseModel
 from piiguard.audit.access import Role, View, view
 from piiguard.detect import scan
 from piiguard.errors import InvalidArgument
-from piiguard.fields import PIIStr, pii_field_kinds
-from piiguard.kinds import PIIKind
+from piiguard.fields import PIIStr
 from piiguard.masking import masker_for
 
 __all__ = ["Shown", "show"]
@@ -33,11 +35,101 @@ __all__ = ["Shown", "show"]
 #: How deep a model or mapping may nest (a cycle ends here with an error, not a crash).
 _DEPTH = 32
 #: Values shown as they are: they hold no text a role could be denied.
-_PLAIN = (float, bool, type(None), Decimal, datetime, date, time, timedelta, UUID)
-#: Numbers this long may be a phone, a card or an ID number kept as an int: scanned.
-_LONG_NUMBER = 10**6
+_PLAIN = (bool, type(None), datetime, date, time, timedelta, UUID)
+#: Six digits in a row: a key that cannot stand in a field path, a number worth scanning.
 _DIGIT_RUN = re.compile(r"[0-9]{6}")
 _ABSENT = object()
+#: How much a view hides, least first: of several kinds a value may be, the most hiding wins.
+_HIDING = {"clear": 0, "masked": 1, "absent": 2}
+
+
+class _Declared:
+    """What a declared type says of the values under it: the kinds of text (and numbers)
+    right here, and what it says of a mapping's keys and of a collection's items (or a
+    mapping's values). ``dict[Phone, CNResidentID]`` declares keys phones and values IDs."""
+
+    __slots__ = ("items", "keys", "kinds")
+
+    def __init__(
+        self,
+        kinds: frozenset[str] = frozenset(),
+        keys: _Declared | None = None,
+        items: _Declared | None = None,
+    ) -> None:
+        self.kinds = kinds
+        self.keys = keys
+        self.items = items
+
+
+def _merged(left: _Declared | None, right: _Declared | None) -> _Declared | None:
+    """What either of two types declares (``Phone | list[Email]``)."""
+    if left is None or right is None:
+        return left or right
+    return _Declared(
+        left.kinds | right.kinds, _merged(left.keys, right.keys), _merged(left.items, right.items)
+    )
+
+
+def _declared(annotation: Any) -> _Declared | None:
+    """What an annotation declares of the values under it (None: nothing known)."""
+    if isinstance(annotation, type):
+        if issubclass(annotation, PIIStr):
+            return _Declared(frozenset({annotation.pii_kind.name}))
+        return None  # a model declares its own fields; str, int, ... declare no kind
+    origin = typing.get_origin(annotation)
+    arguments = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    if origin is typing.Annotated:
+        return _declared(arguments[0])
+    if origin is typing.Union or origin is types.UnionType:
+        found: _Declared | None = None
+        for argument in arguments:
+            found = _merged(found, _declared(argument))
+        return found
+    if not isinstance(origin, type) or not arguments:
+        return None  # Literal, a type variable, a bare list: nothing declared
+    if issubclass(origin, Mapping) and len(arguments) == 2:
+        keys, items = _declared(arguments[0]), _declared(arguments[1])
+        return None if keys is None and items is None else _Declared(keys=keys, items=items)
+    if issubclass(origin, Iterable):
+        items = None
+        for argument in arguments:
+            items = _merged(items, _declared(argument))
+        return None if items is None else _Declared(items=items)
+    return None
+
+
+def _everywhere(kind: str) -> _Declared:
+    """A kind a caller declares for a path (``kinds=``): its text, items and values."""
+    found = _Declared(frozenset({kind}))
+    found.items = found
+    return found
+
+
+@functools.cache
+def _model_fields(model: type[BaseModel]) -> Mapping[str, _Declared | None]:
+    """A model's field name -> what its declared type says."""
+    return {name: _declared(info.annotation) for name, info in model.model_fields.items()}
+
+
+@functools.cache
+def _dataclass_fields(cls: type) -> Mapping[str, _Declared | None]:
+    """A dataclass's field name -> what its declared type says (string annotations
+    resolved; one that cannot be resolved declares nothing)."""
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a forward reference that does not resolve
+        hints = {}
+    return {f.name: _declared(hints.get(f.name, f.type)) for f in dataclasses.fields(cls)}
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    """A number's digits as a phone or an ID number kept as a number would read."""
+    try:
+        if value == int(value):
+            return str(int(value))
+    except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity, a signalling NaN
+        pass
+    return str(value)
 
 
 class Shown:
@@ -64,7 +156,7 @@ class Shown:
     ) -> None:
         self._role = role
         self._purpose_kinds = purpose_kinds
-        self._declared = declared
+        self._declared = {path: _everywhere(kind) for path, kind in declared.items()}
         self._masking = masking
         self._seen: dict[str, View] = {}
         self._maskers: dict[str, Callable[[str], str]] = {}
@@ -84,7 +176,9 @@ class Shown:
             rule = self._maskers[kind] = made
         return rule(text)
 
-    def _typed(self, value: str, kind: str, path: str) -> Any:
+    def _typed(self, value: str, kinds: Iterable[str], path: str) -> Any:
+        """Text of a declared kind (of several, the one the role sees least of)."""
+        kind = max(sorted(kinds), key=lambda k: _HIDING[self._view(k)])
         seeing = self._view(kind)
         if seeing == "clear":
             self.clear.append((path, kind))
@@ -111,72 +205,83 @@ class Shown:
         parts.append(text[at:])
         return "".join(parts)
 
-    def walk(self, value: Any, path: str, depth: int, hint: str | None = None) -> Any:
+    def walk(self, value: Any, path: str, depth: int, declared: _Declared | None = None) -> Any:
         """The visible copy of ``value`` found at ``path``; _ABSENT when nothing shows.
-        ``hint`` is the kind its field declares (by type, or by ``kinds=``): plain text and
-        numbers under it are that kind, whatever they look like."""
+        ``declared`` is what its field's type (or ``kinds=``) says: plain text and numbers
+        under a declared kind are that kind, whatever they look like."""
         if depth > _DEPTH:
             raise InvalidArgument("a revealed model or mapping nests too deep")
-        hint = self._declared.get(path, hint)
+        declared = self._declared.get(path, declared)
+        kinds = frozenset() if declared is None else declared.kinds
+        inner = None if declared is None else declared.items
         if isinstance(value, PIIStr):
-            return self._typed(value, type(value).pii_kind.name, path)
+            return self._typed(value, (type(value).pii_kind.name,), path)
         if isinstance(value, str):
-            return self._typed(value, hint, path) if hint is not None else self._free(value, path)
+            return self._typed(value, kinds, path) if kinds else self._free(value, path)
         if isinstance(value, BaseModel):
-            kinds = pii_field_kinds(type(value))
-            return self._fields(
-                (
-                    (name, getattr(value, name), kinds.get(name))
-                    for name in type(value).model_fields
-                ),
-                path,
-                depth,
-            )
+            found = _model_fields(type(value))
+            items = ((name, getattr(value, name), found[name]) for name in found)
+            return self._fields(items, path, depth, None)
         if isinstance(value, Mapping):
-            return self._fields(((k, v, hint) for k, v in value.items()), path, depth)
+            keys = None if declared is None else declared.keys
+            return self._fields(((k, v, inner) for k, v in value.items()), path, depth, keys)
         if isinstance(value, list | tuple | set | frozenset):
-            items = (self.walk(item, path, depth + 1, hint) for item in value)
-            return [item for item in items if item is not _ABSENT]
+            shown = (self.walk(item, path, depth + 1, inner) for item in value)
+            return [item for item in shown if item is not _ABSENT]
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fields = dataclasses.fields(value)
-            return self._fields(
-                ((f.name, getattr(value, f.name), None) for f in fields), path, depth
-            )
+            found = _dataclass_fields(type(value))
+            items = ((name, getattr(value, name), found[name]) for name in found)
+            return self._fields(items, path, depth, None)
         if isinstance(value, Enum):
-            return self.walk(value.value, path, depth + 1, hint)
-        if isinstance(value, int) and not isinstance(value, bool):
-            if hint is not None:  # a phone kept as a number is still a phone
-                return self._typed(str(value), hint, path)
-            if abs(value) >= _LONG_NUMBER:  # as long as a phone, a card or an ID: scanned
-                text = str(value)
-                shown = self._free(text, path)
-                return value if shown == text else shown
-            return value
+            return self.walk(value.value, path, depth + 1, declared)
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return self._number(value, kinds, path)
         if isinstance(value, _PLAIN):
             return value
         return _ABSENT  # what the walk cannot read (bytes, an object), it does not show
 
+    def _number(self, value: int | float | Decimal, kinds: frozenset[str], path: str) -> Any:
+        """A number: of a declared kind, shown as that kind (a phone kept as a number is
+        still a phone); long enough to be a phone, a card or an ID number, scanned."""
+        text = _number_text(value)
+        if kinds:
+            shown = self._typed(text, kinds, path)
+            return value if shown is text else shown
+        if _DIGIT_RUN.search(text) is None:
+            return value
+        scanned = self._free(text, path)
+        return value if scanned == text else scanned
+
     def _fields(
-        self, items: Iterable[tuple[Any, Any, Any]], path: str, depth: int
+        self,
+        items: Iterable[tuple[Any, Any, _Declared | None]],
+        path: str,
+        depth: int,
+        keys: _Declared | None,
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, item, declared in items:
-            key = self._key(name, path)
+            key = self._key(name, path, keys)
             part = name if _plain_name(name) else "__key__"  # no value in a recorded path
-            hint = declared.name if isinstance(declared, PIIKind) else declared
-            result = self.walk(item, f"{path}.{part}" if path else part, depth + 1, hint)
+            result = self.walk(item, f"{path}.{part}" if path else part, depth + 1, declared)
             if result is not _ABSENT:
                 out[key] = result
         return out
 
-    def _key(self, name: object, path: str) -> str:
-        """A mapping's key as the role may see it: a typed key by its kind (hidden whole
-        where the kind is absent), any other scanned like free text."""
+    def _key(self, name: object, path: str, declared: _Declared | None) -> str:
+        """A mapping's key as the role may see it: a typed key (or one of a declared kind)
+        by its kind, hidden whole where the kind is absent; any other scanned like free
+        text."""
         where = f"{path}.__key__" if path else "__key__"
+        text = str(name)
         if isinstance(name, PIIStr):
-            shown = self._typed(name, type(name).pii_kind.name, where)
-            return "*" * len(name) if shown is _ABSENT else str(shown)
-        return self._free(str(name), where)
+            kinds: Iterable[str] = (type(name).pii_kind.name,)
+        elif declared is not None and declared.kinds and not isinstance(name, bool):
+            kinds = declared.kinds
+        else:
+            return self._free(text, where)
+        shown = self._typed(text, kinds, where)
+        return "*" * len(text) if shown is _ABSENT else str(shown)
 
 
 def _plain_name(name: object) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy import Select, bindparam, func, select
 
 from piiguard.audit.log import REVEALS, micros
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
-from piiguard.events import NAME_LIMIT, AccessEvent, name_refusal, same_person
+from piiguard.events import NAME_LIMIT, AccessEvent, actor_name, name_refusal, same_person
 from piiguard.store import Store
 
 __all__ = ["AccessAlert", "AccessWatch", "Watcher"]
@@ -192,7 +192,7 @@ class _Tally:
     )
 
     def __init__(self) -> None:
-        self.read_at = -1.0e18
+        self.read_at: float | None = None  # monotonic time of the last read; None: never read
         self.reading = False
         self.shared = 0
         self.carried = 0
@@ -212,8 +212,15 @@ class _Tally:
                 self.since_read += count
             self.pending.append([time.monotonic(), count])
 
+    def release(self, count: int) -> None:
+        """``count`` admitted values were never revealed (the reveal failed): uncounted."""
+        self.settle(count)
+        self.since = max(0, self.since - count)
+        if self.reading:
+            self.since_read = max(0, self.since_read - count)
+
     def settle(self, count: int) -> None:
-        """``count`` admitted values were recorded (or failed): no longer in flight."""
+        """``count`` admitted values were recorded: no longer in flight (the store has them)."""
         pending = self.pending
         while count > 0 and pending:
             oldest = pending[0]
@@ -264,6 +271,7 @@ class Watcher:
         self._clock = clock
         self._record = record
         self._lock = threading.Lock()
+        self._read_done = threading.Condition(self._lock)  # an actor's first read ended
         self._tallies: dict[str, _Tally] = {}
 
     def check(self, actor: str, role: str | None, count: int) -> AccessDenied | None:
@@ -295,15 +303,28 @@ class Watcher:
             return AccessDenied("watch_blocked", "the access watch stopped this actor")
         return None
 
-    def settled(self, event: AccessEvent) -> None:
-        """A reveal's event was recorded, or failed to be: its values are no longer in
-        flight (they are in the store's count, or were never revealed)."""
+    def settled(self, event: AccessEvent, *, recorded: bool) -> None:
+        """A reveal's event was recorded (its values are in the store's count now), or could
+        not be (they were never revealed, so they do not count)."""
         if self.config is None or event.action not in _SETTLES or event.result != "ok":
+            return
+        if not recorded:
+            self.released(event.actor, event.count)
             return
         with self._lock:
             tally = self._tallies.get(event.actor)
             if tally is not None:
                 tally.settle(event.count)
+
+    def released(self, actor: str, count: int) -> None:
+        """``count`` values admitted for ``actor`` were never revealed (a bad ciphertext, an
+        expired token): they no longer count towards the actor's limits."""
+        if self.config is None or not count:
+            return
+        with self._lock:
+            tally = self._tallies.get(actor)
+            if tally is not None:
+                tally.release(count)
 
     @staticmethod
     def _limit(config: AccessWatch, role: str | None, usual: float) -> tuple[int | None, str]:
@@ -348,14 +369,20 @@ class Watcher:
     def _tally(self, actor: str, now: datetime, config: AccessWatch) -> _Tally:
         """The actor's tally, re-read from the store when ``refresh`` has passed (the usual
         rate, a longer sum, at most every tenth of a window or ten minutes). One thread
-        reads at a time; the others go on with the last read and what they admit."""
+        reads at a time; the others go on with the last read and what they admit, or wait
+        for the first one (an empty tally knows nothing, not even a block)."""
         with self._lock:
             tally = self._tallies.get(actor)
             if tally is None:
                 tally = self._tallies[actor] = _Tally()
+            while tally.reading and tally.read_at is None:
+                self._read_done.wait()
             if tally.reading:
                 return tally
-            due = time.monotonic() - tally.read_at >= config.refresh.total_seconds()
+            due = (
+                tally.read_at is None
+                or time.monotonic() - tally.read_at >= config.refresh.total_seconds()
+            )
             usual_due = config.baseline is not None and (
                 tally.baseline_at is None
                 or not timedelta(0) <= now - tally.baseline_at < _usual_every(config)
@@ -369,6 +396,7 @@ class Watcher:
         finally:
             with self._lock:
                 tally.reading = False
+                self._read_done.notify_all()
         with self._lock:
             tally.read_at = time.monotonic()
             tally.shared, tally.carried, tally.since = read.shared, carried, tally.since_read
@@ -387,14 +415,13 @@ class Watcher:
         events = self._store.tables.audit_events
         since_reset = events.c.seq > bindparam("reset_seq")
 
-        def revealed(since: datetime, until: datetime, *after: Any) -> Select[Any]:
+        def revealed(since: datetime, *bounds: Any) -> Select[Any]:
             return select(func.coalesce(func.sum(events.c.count), 0)).where(
                 events.c.actor == actor,
                 events.c.at_us > micros(since),
-                events.c.at_us <= micros(until),
                 events.c.result == "ok",
                 events.c.action.in_(sorted(REVEALS)),
-                *after,
+                *bounds,
             )
 
         def newest(actions: list[str]) -> Select[Any]:
@@ -411,12 +438,14 @@ class Watcher:
             if last is not None and last.action != "watch_reset":
                 reset = connection.execute(newest(["watch_reset"])).first()
             reset_seq = 0 if reset is None else int(reset.seq)
-            window = revealed(now - config.window, now, since_reset)
+            # no upper bound: an event stamped ahead by a fast clock still counts
+            window = revealed(now - config.window, since_reset)
             shared = int(connection.execute(window, {"reset_seq": reset_seq}).scalar_one())
             usual = None
             if with_usual:  # the period before the window, whatever a reset did
                 end = now - config.window
-                before = connection.execute(revealed(end - config.baseline_period, end))
+                period = revealed(end - config.baseline_period, events.c.at_us <= micros(end))
+                before = connection.execute(period)
                 usual = int(before.scalar_one()) * (config.window / config.baseline_period)
         blocked = last is not None and last.action == "access_alert" and last.result == "blocked"
         return _Read(shared, usual, blocked, reset_seq)
@@ -447,7 +476,7 @@ class Watcher:
         if type(actor) is not str:
             raise InvalidArgument("actor is a str")
         config = self.config or AccessWatch()
-        return self._read(actor, self._clock(), config, with_usual=False).shared
+        return self._read(actor_name(actor), self._clock(), config, with_usual=False).shared
 
     @boundary
     def reset(self, actor: str, *, by: str) -> bool:
@@ -460,10 +489,11 @@ class Watcher:
         """
         for what, name in (("actor", actor), ("by", by)):
             refused = name_refusal(what, name)
-            if refused is not None or not name:
+            if refused is not None or not actor_name(name):
                 raise refused or InvalidArgument(f"{what} must not be empty")
         if same_person(by, actor):
             raise AccessDenied("self_approval", "nobody lifts their own block")
+        actor = actor_name(actor)
         config = self.config or AccessWatch()
         if not self._read(actor, self._clock(), config, with_usual=False).blocked:
             return False

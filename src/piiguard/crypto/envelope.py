@@ -188,12 +188,19 @@ class Envelope:
         if isinstance(who, Exception):
             del ciphertext
             raise who
-        blob = (
-            wire.from_text(ciphertext) if type(ciphertext) is str else _ciphertext_bytes(ciphertext)
-        )
+        try:
+            blob = (
+                wire.from_text(ciphertext)
+                if type(ciphertext) is str
+                else _ciphertext_bytes(ciphertext)
+            )
+        except BaseException:
+            self._reveals.release(who)  # nothing was revealed: it does not count
+            raise
         del ciphertext
         result = self._open(blob, aad_context)
         if isinstance(result, DecryptionError):
+            self._reveals.release(who)
             raise result
         key_id, plaintext = result
         reported = self._reveals.record(
@@ -250,6 +257,7 @@ class Envelope:
             result = open_one(blob, aad)
             if isinstance(result, DecryptionError):
                 out.clear()
+                self._reveals.release(who, len(blobs))  # all or nothing: none revealed
                 raise result
             key_ids.add(result[0])
             out.append(result[1])

@@ -233,8 +233,9 @@ class Tokens:
         single: bool,
     ) -> list[str]:
         resolved = get_kind(kind)
+        count = len(tokens)
         who = self._reveals.admit(
-            actor, purpose, action="fpe_decrypt", kinds=(resolved.name,), count=len(tokens)
+            actor, purpose, action="fpe_decrypt", kinds=(resolved.name,), count=count
         )
         if isinstance(who, Exception):
             del tokens
@@ -243,10 +244,15 @@ class Tokens:
             result = self._run(tokens[0], resolved, tweak, decrypt=True)
             if not isinstance(result, str):
                 del tokens  # an invalid "token" may be a plaintext value passed by mistake
+                self._reveals.release(who, count)  # none revealed: none counts
                 raise result
             out = [result]
         else:
-            out = self._run_many(tokens, resolved, tweak, decrypt=True)
+            try:
+                out = self._run_many(tokens, resolved, tweak, decrypt=True)
+            except BaseException:
+                self._reveals.release(who, count)
+                raise
         event = AccessEvent(
             "fpe_decrypt",
             who[0],

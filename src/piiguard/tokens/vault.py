@@ -230,10 +230,12 @@ class TokenVault:
         if isinstance(covered, Exception):
             raise covered
         if row.expires_at is not None and aware(row.expires_at) <= self._clock():
+            self._reveals.release(who)  # nothing revealed: it does not count
             raise TokenExpired
         try:
             value = self._envelope.decrypt_unrecorded(row.ciphertext, context=_context(token, kind))
         except DecryptionError as error:
+            self._reveals.release(who)
             raise error.with_traceback(None) from None
         scope = str(row.scope)
         failure = self._reveals.record(
