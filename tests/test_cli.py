@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,29 @@ def test_access_grants_revoke_blocked_and_reset(tmp_path: Path) -> None:
     assert (lifted.exit_code, lifted.output.strip()) == (0, "reset")
     assert runner.invoke(app, ["access", "blocked", *options]).output == ""
     assert runner.invoke(app, ["access", "reset", "cs-7", "--by", "sec-1", *options]).exit_code == 1
+
+
+def test_audit_verify_takes_the_shop_s_retention(tmp_path: Path) -> None:
+    """A shop that keeps its log 90 days prunes at 90 days; the CLI, told so, verifies it,
+    and with the default 180 days it says the start of the log is missing within them."""
+    from datetime import timedelta
+
+    from piiguard.testing import SettableClock
+
+    url, key = f"sqlite:///{tmp_path / 'shop.db'}", tmp_path / "kek.key"
+    clock = SettableClock(datetime.now(UTC) - timedelta(days=120))
+    kek = LocalKEK.generate(key)
+    with pg.Guard.open(url, kek=kek, clock=clock, audit_retention=timedelta(days=90)) as guard:
+        allow_test_reveals(guard)
+        context = {"table": "customers", "field": "phone", "id": "u1"}
+        ciphertext = guard.encrypt("13812345678", context=context)
+        guard.decrypt(ciphertext, context=context, actor="cs-7", purpose="testing")
+        clock.set(datetime.now(UTC))
+        guard.decrypt(ciphertext, context=context, actor="cs-7", purpose="testing")
+        assert guard.audit.prune() == 1
+    options = ["--store", url, "--kek", str(key)]
+    told = runner.invoke(app, ["audit", "verify", *options, "--retention-days", "90"])
+    assert told.exit_code == 0, told.output
+    untold = runner.invoke(app, ["audit", "verify", *options])
+    assert untold.exit_code == 1
+    assert "retention" in untold.output

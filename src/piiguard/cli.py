@@ -10,8 +10,8 @@ import dataclasses
 import importlib
 import json
 import sys
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 try:
     import typer
@@ -71,9 +71,9 @@ def _demo(console: Console) -> None:
     console.print("redacted:", pg.redact(_SAMPLE_NOTE), markup=False)
 
 
-def _open_guard(store: str, kek: str, schema: str | None) -> pg.Guard:
+def _open_guard(store: str, kek: str, schema: str | None, **options: Any) -> pg.Guard:
     """A Guard on an existing store, with the KEK in a local key file."""
-    return pg.Guard.open(store, kek=pg.keys.LocalKEK.from_file(kek), schema=schema)
+    return pg.Guard.open(store, kek=pg.keys.LocalKEK.from_file(kek), schema=schema, **options)
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -151,6 +151,14 @@ if typer is not None:
         from_checkpoint: Annotated[
             bool, typer.Option(help="start at the newest signed checkpoint")
         ] = False,
+        retention_days: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                help="the shop's audit retention (Guard.open(audit_retention=)): a log that"
+                " starts younger than this is reported",
+            ),
+        ] = 180,
     ) -> None:
         """Recompute the audit chain; exit 1 and name the first bad event if it is broken."""
         expected = None
@@ -158,7 +166,8 @@ if typer is not None:
             raise typer.BadParameter("give both --expected-seq and --expected-chain")
         if expected_seq is not None and expected_chain is not None:
             expected = pg.AuditHead(expected_seq, expected_chain)
-        with _open_guard(store, kek, schema) as guard:
+        retention = timedelta(days=retention_days)
+        with _open_guard(store, kek, schema, audit_retention=retention) as guard:
             report = guard.audit.verify(expected=expected, from_checkpoint=from_checkpoint)
         if report.ok:
             head = report.head

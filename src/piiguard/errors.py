@@ -218,7 +218,11 @@ class EventNotRecorded(PiiGuardError):
     """The event sink failed to record a reveal, so nothing was revealed (fail closed)."""
 
     def __init__(self, cause: BaseException) -> None:
-        super().__init__(f"the event sink failed ({type(cause).__name__}): nothing was revealed")
+        # piiguard's own errors say nothing of values: their message helps; others' may not
+        why = f": {cause}" if isinstance(cause, PiiGuardError) else ""
+        super().__init__(
+            f"the event sink failed ({type(cause).__name__}{why}): nothing was revealed"
+        )
 
 
 class TokenNotFound(PiiGuardError, LookupError):

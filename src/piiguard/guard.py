@@ -250,7 +250,9 @@ class Guard:
             mac=lambda: keyring.mac("audit", b"access/grants"),
         )
         #: The access watch over each actor's reveals (off unless ``watch=`` is given).
-        self.watch = Watcher(store, watch, clock, self._reveals.record)
+        self.watch = Watcher(
+            store, watch, clock, self._reveals.record, roles=self.access.policy.roles
+        )
         if watch is not None:
             self._reveals.gate = self.watch
         self._envelope = Envelope(keyring, self._reveals)

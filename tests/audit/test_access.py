@@ -9,13 +9,14 @@ import traceback
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, NamedTuple, NewType, TypeVar
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
+from typing_extensions import TypeAliasType, TypedDict
 
 import piiguard as pg
 from piiguard.audit.access import view
@@ -629,3 +630,87 @@ def test_an_id_number_kept_as_a_decimal_is_hidden_where_the_role_may_not_see_ids
     )
     assert shown["id"] == "*" * 18
     assert (shown["nan"].is_nan(), shown["ratio"]) == (True, 0.5)
+
+
+class Receiver(TypedDict):
+    name: pg.PersonName
+    phone: pg.Phone
+
+
+class Stop(NamedTuple):
+    name: pg.PersonName
+    phone: pg.Phone
+
+
+CustomerName = NewType("CustomerName", pg.PersonName)
+Names = TypeAliasType("Names", list[pg.PersonName])
+N = TypeVar("N", bound=pg.PersonName)
+
+
+class Shipment(BaseModel, Generic[N]):
+    """Fields whose kinds come through a nested model, a TypedDict, a NamedTuple, a NewType,
+    a type alias and a type variable's bound."""
+
+    customer: Customer | None = None
+    customers: list[Customer] = Field(default_factory=list)
+    receiver: Receiver | None = None
+    stop: Stop | None = None
+    alias: CustomerName | None = None
+    names: Names = Field(default_factory=list)
+    bound: N | None = None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"customer": {"name": "张三丰", "phone": CANARY_PHONE, "id_number": CANARY_ID}},
+        {"customers": [{"name": "张三丰", "phone": CANARY_PHONE}]},
+        {"receiver": {"name": "张三丰", "phone": CANARY_PHONE}},
+        {"stop": Stop("张三丰", CANARY_PHONE)},  # type: ignore[arg-type]
+        {"alias": "张三丰"},
+        {"names": ["张三丰"]},
+        {"bound": "张三丰"},
+    ],
+    ids=["model", "models", "typeddict", "namedtuple", "newtype", "alias", "typevar"],
+)
+def test_kinds_declared_through_any_annotation_hold_for_plain_values(
+    shop: pg.Guard, fields: dict[str, Any]
+) -> None:
+    """Built without validation, each plain value is still the kind its annotation names:
+    the courier sees no name and no ID, and phones masked."""
+    record = Shipment.model_construct(**fields)
+    shown = shop.reveal(record, actor="courier-1", role="courier", purpose="delivery")
+    assert "张三丰" not in repr(shown)
+    assert CANARY_PHONE not in repr(shown)
+    assert CANARY_ID not in repr(shown)
+
+
+def test_a_self_referencing_model_is_walked(shop: pg.Guard) -> None:
+    children: Any = [{"name": "李四", "phone": CANARY_PHONE}]
+    shown = shop.reveal(
+        Node.model_construct(name="张三", children=children),  # type: ignore[arg-type]
+        actor="courier-1",
+        role="courier",
+        purpose="delivery",
+    )
+    assert shown == {"phone": None, "children": [{"phone": "138****5678"}]}
+
+
+class Node(BaseModel):
+    name: pg.PersonName
+    phone: pg.Phone | None = None
+    children: list[Node] = Field(default_factory=list)
+
+
+Node.model_rebuild()
+
+
+@pytest.mark.parametrize("ticket", [f"caller {CANARY_PHONE}", f"id {CANARY_ID}"])
+def test_a_ticket_holding_personal_information_is_refused(shop: pg.Guard, ticket: str) -> None:
+    with pytest.raises(pg.InvalidArgument) as raised:
+        shop.access.grant(
+            "cs-7", role="cs_lead", ticket=ticket, approved_by="lead-1", ttl=timedelta(hours=1)
+        )
+    assert CANARY_PHONE not in str(raised.value)
+    assert shop.access.grants() == []
+    assert _events(shop, "access_grant") == []

@@ -361,7 +361,31 @@ def test_events_cut_within_the_retention_period_are_found_despite_a_checkpoint(
     report = guard.audit.verify()
     assert not report.ok
     assert report.reason is not None
-    assert "retention" in report.reason
+    assert "missing" in report.reason
+
+
+def test_a_checkpoint_at_an_old_dated_event_does_not_stand_in_for_a_prune(
+    dated: tuple[pg.Guard, SettableClock], store_target: StoreTarget, kek: LocalKEK
+) -> None:
+    """An instance whose clock ran years behind wrote the head event; a sweep signed a
+    checkpoint there. Deleting everything up to it (today's reveals too) is still found:
+    only a prune's own checkpoint explains a log that starts late."""
+    guard, clock = dated
+    url, schema = store_target
+    slow = SettableClock(clock() - timedelta(days=3650))
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=slow) as behind:
+        allow_test_reveals(behind)
+        _reveal(behind, actor="behind")
+    point = guard.audit.checkpoint()  # at the old-dated head event
+    assert point is not None
+    _reveal(guard, actor="later")
+    events = guard.store.tables.audit_events
+    _execute(guard, delete(events).where(events.c.seq <= point.seq))
+    report = guard.audit.verify()
+    assert not report.ok
+    assert report.reason is not None
+    assert "no prune" in report.reason
+    assert guard.audit.verify(from_checkpoint=True).ok  # asked to start there, it may
 
 
 def test_a_retention_must_be_a_positive_timedelta(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -458,3 +482,30 @@ def test_a_kept_connection_that_died_is_replaced_without_failing_a_reveal(
         _reveal(guard, 2)
         assert [e.action for e in guard.audit.events()] == ["decrypt"] * 4
         assert guard.audit.verify().ok
+
+
+@pytest.mark.parametrize("purpose", ["après_vente", "promo_20261201"])
+def test_a_purpose_stored_as_a_digest_is_still_found_by_its_name(
+    shop: pg.Guard, purpose: str
+) -> None:
+    """A purpose that does not look like a plain name is digested in the table; queries and
+    the incident scope digest what they are asked for the same way."""
+    shop.consent.register(pg.Purpose(purpose, basis="contract", kinds={"phone"}))
+    ciphertext = shop.encrypt(CANARY_PHONE, context=CONTEXT)
+    for _ in range(3):
+        shop.decrypt(ciphertext, context=CONTEXT, actor="cs-7", purpose=purpose)
+    assert len(list(shop.audit.events(purpose=purpose))) == 3
+    assert shop.audit.scope(purposes=[purpose]).values == 3
+    assert all(row.purpose != purpose for row in _rows(shop))
+
+
+@pytest.mark.parametrize("actor", [CANARY_PHONE, f"user-{CANARY_ID}"])
+def test_an_actor_named_by_personal_information_is_refused_and_nothing_is_stored(
+    shop: pg.Guard, actor: str
+) -> None:
+    ciphertext = shop.encrypt(CANARY_PHONE, context=CONTEXT)
+    with pytest.raises(pg.EventNotRecorded) as raised:
+        shop.decrypt(ciphertext, context=CONTEXT, actor=actor, purpose="testing")
+    assert "personal information" in str(raised.value)
+    assert actor not in str(raised.value)
+    assert _rows(shop) == []

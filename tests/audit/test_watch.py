@@ -560,3 +560,47 @@ def test_reveals_stamped_by_an_instance_whose_clock_runs_fast_still_count(
         assert slow.watch.count("cs-7") == 5
         with pytest.raises(pg.AccessDenied):
             _decrypt(slow)
+
+
+def test_an_alerting_instance_does_not_lift_another_s_block(
+    watched: pg.Guard, store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    """An instance whose watch only alerts (a reporting service, re-reading hourly) records
+    an alert after another instance's block: the block stands until a reset."""
+    alerting = pg.AccessWatch(limits={"*": 5}, refresh=timedelta(hours=1))
+    with _open(store_target, kek, clock, alerting) as reporting:
+        _decrypt(reporting)  # it reads cs-7's count once, then counts on its own
+        _decrypt(watched, times=4)
+        with pytest.raises(pg.AccessDenied):
+            _decrypt(watched)  # blocked
+        _decrypt(reporting, times=5)  # it alerts, recording an alert after the block
+        assert [e.result for e in watched.audit.events(action="access_alert")] == [
+            "blocked",
+            "alert",
+        ]
+    assert watched.watch.blocked() == ["cs-7"]
+    clock.advance(timedelta(hours=2))  # the window passes, with no reset
+    watch = pg.AccessWatch(limits={"*": 5}, block=True, refresh=timedelta(0))
+    with _open(store_target, kek, clock, watch) as fresh, pytest.raises(pg.AccessDenied):
+        _decrypt(fresh)
+
+
+@pytest.mark.parametrize("limits", [{"CS": 2}, {"cs": 2, "auditor": 1}])
+def test_a_limit_for_a_role_the_policy_lacks_is_refused_at_start(
+    store_target: StoreTarget, kek: LocalKEK, limits: dict[str, int]
+) -> None:
+    url, schema = store_target
+    with pytest.raises(pg.InvalidArgument):
+        pg.Guard.open(
+            url, kek=kek, schema=schema, access=POLICY, watch=pg.AccessWatch(limits=limits)
+        )
+
+
+@pytest.mark.parametrize("spelling", ["cs\u20107", "cs\u22127", "cs-7\u3164", "\u3164cs-7"])
+def test_dashes_and_fillers_do_not_make_another_actor(watched: pg.Guard, spelling: str) -> None:
+    _decrypt(watched, times=5)
+    with pytest.raises(pg.AccessDenied):
+        _decrypt(watched, actor=spelling)
+    with pytest.raises(pg.AccessDenied) as raised:
+        watched.watch.reset("cs-7", by=spelling)
+    assert raised.value.reason == "self_approval"

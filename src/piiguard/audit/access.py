@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import and_, insert, select, update
 
 from piiguard.audit.chain import Digest, seal
-from piiguard.audit.log import micros, moment
+from piiguard.audit.log import holds_pii, micros, moment
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
 from piiguard.events import NAME_LIMIT, AccessEvent, Reveals, actor_name, same_person
 from piiguard.kinds import get_kind
@@ -38,11 +38,14 @@ _log = structlog.get_logger("piiguard")
 
 
 def _name(what: str, value: object) -> str:
-    """A role, actor, approver or ticket: a non-empty printable str of at most 128."""
+    """A role, actor, approver or ticket: a non-empty printable str of at most 128, that
+    holds no personal information (it is kept in clear)."""
     if type(value) is not str:
         raise InvalidArgument(f"{what} is a str")
     if not value or len(value) > NAME_LIMIT or not value.isprintable():
         raise InvalidArgument(f"{what} is 1 to {NAME_LIMIT} printable characters")
+    if holds_pii(value):
+        raise InvalidArgument(f"{what} is a name or a reference, not personal information")
     return value
 
 

@@ -31,6 +31,7 @@ FIELDS = (
 )
 _DOMAIN = b"piiguard-audit-v1"
 _CHECKPOINT_DOMAIN = b"piiguard-audit-checkpoint-v1"
+_PRUNE_DOMAIN = b"piiguard-audit-prune-v1"
 _SEAL_DOMAIN = b"piiguard-record-seal-v1"
 _NONE = b"\xff\xff\xff\xff"
 
@@ -59,11 +60,16 @@ def link(mac: Digest, previous: bytes, row: Mapping[str, object]) -> bytes:
     return mac.digest(_DOMAIN + previous + encoded)
 
 
-def checkpoint_signature(mac: Digest, seq: int, at_us: int, chain: bytes) -> bytes:
+def checkpoint_signature(
+    mac: Digest, seq: int, at_us: int, chain: bytes, *, pruned: bool = False
+) -> bytes:
     """What vouches for a checkpoint (the chain value after event ``seq``, which happened at
-    ``at_us``): verification may start there, and the events up to it may be pruned."""
+    ``at_us``): verification may start there when asked. Only a ``pruned`` checkpoint (one a
+    prune signed as it deleted the events up to it) explains a log that begins after it: a
+    checkpoint any sweep makes at the head cannot stand in for a prune."""
+    domain = _PRUNE_DOMAIN if pruned else _CHECKPOINT_DOMAIN
     return mac.digest(
-        _CHECKPOINT_DOMAIN + seq.to_bytes(8, "big") + at_us.to_bytes(8, "big", signed=True) + chain
+        domain + seq.to_bytes(8, "big") + at_us.to_bytes(8, "big", signed=True) + chain
     )
 
 

@@ -9,6 +9,7 @@ serialised on the chain's head row. A failed write fails every reveal it was to 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import os
@@ -25,6 +26,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link
+from piiguard.detect import scan
 from piiguard.errors import InvalidArgument, boundary
 from piiguard.events import AccessEvent, actor_name
 from piiguard.kinds import BUILTIN_KINDS
@@ -61,6 +63,14 @@ DEFAULT_RETENTION = timedelta(days=180)
 def _looks_like_a_name(text: str) -> bool:
     """Whether ``text`` may be stored in clear as a schema name, kind, purpose or role."""
     return _NAME.fullmatch(text) is not None and _DIGIT_RUN.search(text) is None
+
+
+@functools.lru_cache(maxsize=4096)
+def holds_pii(name: str) -> bool:
+    """Whether a name kept in clear (an actor, a grant's ticket) holds what ``pg.scan`` finds
+    (a phone, an ID number, ...): a careless caller naming an actor by a customer's phone
+    must not put the phone in the audit table."""
+    return bool(scan(name))
 
 
 def micros(moment: datetime) -> int:
@@ -282,21 +292,26 @@ class AuditLog:
         if ticket.error is not None:
             raise ticket.error
 
-    def _row(self, event: AccessEvent) -> dict[str, Any]:
-        """The stored form of an event: ids digested, contexts of a batch factored."""
+    def _shower(self) -> Callable[[str, str], str]:
+        """How a context or schema value (purpose, kind, ...) is stored: in clear when its key
+        is a schema key and it looks like a name, else as a keyed digest. Queries filter
+        through the same function, so a digested purpose is still found."""
         digest = self._context_mac().digest
-
-        def hidden(key: str, value: str) -> str:
-            data = key.encode("utf-8", "surrogatepass") + b"\x00"
-            return "h:" + digest(data + value.encode("utf-8", "surrogatepass")).hex()[:20]
 
         def shown(key: str, value: str) -> str:
             if key in SCHEMA_KEYS and _looks_like_a_name(value):
                 return value
-            return hidden(key, value)
+            data = key.encode("utf-8", "surrogatepass") + b"\x00"
+            return "h:" + digest(data + value.encode("utf-8", "surrogatepass")).hex()[:20]
+
+        return shown
+
+    def _row(self, event: AccessEvent) -> dict[str, Any]:
+        """The stored form of an event: ids digested, contexts of a batch factored."""
+        shown = self._shower()
 
         def label(key: str) -> str:  # a key may be a value too ({"13812345678": "o1"})
-            return key if _looks_like_a_name(key) else hidden("", key)
+            return key if _looks_like_a_name(key) else shown("", key)
 
         def named(key: str, value: str | None) -> str | None:
             return None if value is None else shown(key, value)
@@ -306,15 +321,31 @@ class AuditLog:
             detail["context"] = {label(k): shown(k, v) for k, v in sorted(event.context.items())}
         if event.key_id is not None:
             detail["key_id"] = event.key_id
-        if event.rows:
-            rows = [{label(k): shown(k, v) for k, v in sorted(row.items())} for row in event.rows]
+        if event.rows:  # factored before digesting: what every row shares is digested once
+            rows = event.rows
             common = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
+            labels = {k: label(k) for k in common}
             if common:
-                detail["common"] = common
-            detail["rows"] = [{k: v for k, v in r.items() if k not in common} for r in rows]
+                detail["common"] = {labels[k]: shown(k, v) for k, v in common.items()}
+            varying: list[dict[str, str]] = []
+            for row in rows:
+                kept = {}
+                for k, v in row.items():
+                    if k not in common:
+                        named_key = labels.get(k)
+                        if named_key is None:
+                            named_key = labels[k] = label(k)
+                        kept[named_key] = shown(k, v)
+                varying.append(kept)
+            detail["rows"] = varying
+        actor = actor_name(event.actor)  # one spelling per person (events(actor=))
+        if holds_pii(actor):
+            raise InvalidArgument(
+                "an actor is named by a staff or service id, not by personal information"
+            )
         return {
             "at_us": micros(event.at),
-            "actor": actor_name(event.actor),  # one spelling per person (events(actor=))
+            "actor": actor,
             "action": event.action,
             "purpose": named("purpose", event.purpose),
             "kind": named("kind", event.kind),
@@ -504,9 +535,14 @@ class AuditLog:
                 return 0, GENESIS
             return AuditReport(False, 0, 1, f"events 1..{first - 1} are missing", None)
         seq, at_us, chain = int(point.seq), int(point.at_us), bytes(point.chain)
-        signature = checkpoint_signature(signing, seq, at_us, chain)
-        if not _same(signature, bytes(point.signature)):
+        signed = bytes(point.signature)
+        pruned = _same(checkpoint_signature(signing, seq, at_us, chain, pruned=True), signed)
+        if not pruned and not _same(checkpoint_signature(signing, seq, at_us, chain), signed):
             return AuditReport(False, 0, seq, "checkpoint does not verify", None)
+        if not from_checkpoint and not pruned:  # events before it were deleted, not pruned
+            return AuditReport(
+                False, 0, 1, f"events 1..{seq} are missing, and no prune removed them", None
+            )
         if not from_checkpoint and at_us >= micros(self._clock() - self.retention):
             return AuditReport(
                 False, 0, 1, f"events 1..{seq} are missing, within the retention period", None
@@ -532,12 +568,22 @@ class AuditLog:
         return AuditHead(int(last.seq), bytes(last.chain).hex())
 
     def _sign(
-        self, connection: Connection, signing: Digest, seq: int, at_us: int, chain: bytes
+        self,
+        connection: Connection,
+        signing: Digest,
+        seq: int,
+        at_us: int,
+        chain: bytes,
+        *,
+        pruned: bool = False,
     ) -> None:
         points = self._store.tables.audit_checkpoints
+        signature = checkpoint_signature(signing, seq, at_us, chain, pruned=pruned)
         if connection.execute(select(points.c.seq).where(points.c.seq == seq)).first():
+            if pruned:  # a sweep's checkpoint here becomes the prune's
+                where = points.c.seq == seq
+                connection.execute(update(points).where(where).values(signature=signature))
             return
-        signature = checkpoint_signature(signing, seq, at_us, chain)
         connection.execute(
             insert(points).values(seq=seq, at_us=at_us, chain=chain, signature=signature)
         )
@@ -568,7 +614,8 @@ class AuditLog:
             last = connection.execute(bound).first()
             if last is None:
                 return 0
-            self._sign(connection, signing, int(last.seq), int(last.at_us), bytes(last.chain))
+            seq, at_us, chain = int(last.seq), int(last.at_us), bytes(last.chain)
+            self._sign(connection, signing, seq, at_us, chain, pruned=True)
             gone = connection.execute(delete(events).where(events.c.seq <= int(last.seq)))
             connection.execute(delete(points).where(points.c.seq < int(last.seq)))
         return int(gone.rowcount)
@@ -586,6 +633,9 @@ class AuditLog:
         exclusive) by the given actors for the given purposes (all when None), summed up
         as subjects, kinds and fields, pseudonyms only (PIPL Art. 57)."""
         wanted_actors, wanted_purposes = _texts(actors), _texts(purposes)
+        if wanted_purposes is not None:  # as stored: a purpose that is not name-like, digested
+            shown = self._shower()
+            wanted_purposes = frozenset(shown("purpose", p) for p in wanted_purposes)
         if wanted_actors is not None:
             wanted_actors = frozenset(actor_name(actor) for actor in wanted_actors)
         count = values = 0
@@ -656,7 +706,7 @@ class AuditLog:
         if action is not None:
             conditions.append(events.c.action == _text(action))
         if purpose is not None:
-            conditions.append(events.c.purpose == _text(purpose))
+            conditions.append(events.c.purpose == self._shower()("purpose", _text(purpose)))
         if since is not None:
             conditions.append(events.c.at_us >= micros(since))
         if until is not None:

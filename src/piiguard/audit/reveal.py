@@ -45,20 +45,33 @@ _HIDING = {"clear": 0, "masked": 1, "absent": 2}
 
 class _Declared:
     """What a declared type says of the values under it: the kinds of text (and numbers)
-    right here, and what it says of a mapping's keys and of a collection's items (or a
-    mapping's values). ``dict[Phone, CNResidentID]`` declares keys phones and values IDs."""
+    right here, what it says of a mapping's keys and of a collection's items (or a
+    mapping's values), and the classes (models, dataclasses, TypedDicts, NamedTuples) whose
+    fields a mapping found here stands for. ``dict[Phone, CNResidentID]`` declares keys
+    phones and values IDs; ``customer: Customer`` holding a dict declares its keys' kinds."""
 
-    __slots__ = ("items", "keys", "kinds")
+    __slots__ = ("items", "keys", "kinds", "shapes")
 
     def __init__(
         self,
         kinds: frozenset[str] = frozenset(),
         keys: _Declared | None = None,
         items: _Declared | None = None,
+        shapes: tuple[type, ...] = (),
     ) -> None:
         self.kinds = kinds
         self.keys = keys
         self.items = items
+        self.shapes = shapes
+
+    def field(self, name: object) -> _Declared | None:
+        """What the declared classes say of the field ``name`` of a mapping found here."""
+        found: _Declared | None = None
+        for shape in self.shapes:
+            fields = _class_fields(shape)
+            if fields is not None and isinstance(name, str):
+                found = _merged(found, fields.get(name))
+        return found
 
 
 def _merged(left: _Declared | None, right: _Declared | None) -> _Declared | None:
@@ -66,34 +79,52 @@ def _merged(left: _Declared | None, right: _Declared | None) -> _Declared | None
     if left is None or right is None:
         return left or right
     return _Declared(
-        left.kinds | right.kinds, _merged(left.keys, right.keys), _merged(left.items, right.items)
+        left.kinds | right.kinds,
+        _merged(left.keys, right.keys),
+        _merged(left.items, right.items),
+        tuple(dict.fromkeys(left.shapes + right.shapes)),
     )
 
 
-def _declared(annotation: Any) -> _Declared | None:
-    """What an annotation declares of the values under it (None: nothing known)."""
+def _all(annotations: Iterable[Any], depth: int) -> _Declared | None:
+    found: _Declared | None = None
+    for annotation in annotations:
+        found = _merged(found, _declared(annotation, depth + 1))
+    return found
+
+
+def _declared(annotation: Any, depth: int = 0) -> _Declared | None:
+    """What an annotation declares of the values under it (None: nothing known). Aliases,
+    NewTypes and type variables declare what they stand for."""
+    if depth > _DEPTH:
+        return None  # an alias of itself: nothing more is learnt
+    if isinstance(annotation, typing.TypeVar) or hasattr(annotation, "__constraints__"):
+        bound = getattr(annotation, "__bound__", None)
+        return _all([bound, *getattr(annotation, "__constraints__", ())], depth)
+    for wrapped in ("__supertype__", "__value__"):  # NewType; a type alias (PEP 695)
+        if hasattr(annotation, wrapped) and not isinstance(annotation, type):
+            return _declared(getattr(annotation, wrapped), depth + 1)
     if isinstance(annotation, type):
         if issubclass(annotation, PIIStr):
             return _Declared(frozenset({annotation.pii_kind.name}))
-        return None  # a model declares its own fields; str, int, ... declare no kind
+        if _shaped(annotation):  # its fields are read when a mapping is found under it
+            return _Declared(shapes=(annotation,))
+        return None  # str, int, ...: no kind
     origin = typing.get_origin(annotation)
     arguments = [a for a in typing.get_args(annotation) if a is not Ellipsis]
     if origin is typing.Annotated:
-        return _declared(arguments[0])
+        return _declared(arguments[0], depth + 1)
     if origin is typing.Union or origin is types.UnionType:
-        found: _Declared | None = None
-        for argument in arguments:
-            found = _merged(found, _declared(argument))
-        return found
+        return _all(arguments, depth)
     if not isinstance(origin, type) or not arguments:
-        return None  # Literal, a type variable, a bare list: nothing declared
+        return None  # Literal, a bare list: nothing declared
+    if issubclass(origin, BaseModel):  # a parametrised generic model: its own fields
+        return _declared(origin, depth + 1)
     if issubclass(origin, Mapping) and len(arguments) == 2:
-        keys, items = _declared(arguments[0]), _declared(arguments[1])
+        keys, items = _declared(arguments[0], depth + 1), _declared(arguments[1], depth + 1)
         return None if keys is None and items is None else _Declared(keys=keys, items=items)
     if issubclass(origin, Iterable):
-        items = None
-        for argument in arguments:
-            items = _merged(items, _declared(argument))
+        items = _all(arguments, depth)
         return None if items is None else _Declared(items=items)
     return None
 
@@ -105,21 +136,38 @@ def _everywhere(kind: str) -> _Declared:
     return found
 
 
-@functools.cache
-def _model_fields(model: type[BaseModel]) -> Mapping[str, _Declared | None]:
-    """A model's field name -> what its declared type says."""
-    return {name: _declared(info.annotation) for name, info in model.model_fields.items()}
+def _shaped(cls: type) -> bool:
+    """Whether a class declares named fields: a model, a dataclass, a TypedDict or a
+    NamedTuple."""
+    return (
+        issubclass(cls, BaseModel)
+        or dataclasses.is_dataclass(cls)
+        or (issubclass(cls, dict) and hasattr(cls, "__required_keys__"))  # a TypedDict
+        or (issubclass(cls, tuple) and hasattr(cls, "_fields"))  # a NamedTuple
+    )
 
 
-@functools.cache
-def _dataclass_fields(cls: type) -> Mapping[str, _Declared | None]:
-    """A dataclass's field name -> what its declared type says (string annotations
-    resolved; one that cannot be resolved declares nothing)."""
+def _fields_of(cls: Any) -> Mapping[str, _Declared | None] | None:
+    """A model's, dataclass's, TypedDict's or NamedTuple's field name -> what its declared
+    type says (string annotations resolved; one that cannot be resolved declares nothing);
+    None for any other class."""
+    if not _shaped(cls):
+        return None
+    if issubclass(cls, BaseModel):
+        return {name: _declared(info.annotation) for name, info in cls.model_fields.items()}
+    if dataclasses.is_dataclass(cls):
+        names = [f.name for f in dataclasses.fields(cls)]
+    else:
+        names = list(getattr(cls, "__annotations__", {}))
     try:
         hints = typing.get_type_hints(cls, include_extras=True)
     except Exception:  # a forward reference that does not resolve
-        hints = {}
-    return {f.name: _declared(hints.get(f.name, f.type)) for f in dataclasses.fields(cls)}
+        hints = dict(getattr(cls, "__annotations__", {}))
+    return {name: _declared(hints.get(name)) for name in names}
+
+
+#: Read once per class (a class is hashable, whatever mypy makes of ``type[Any]``).
+_class_fields: Callable[[Any], Mapping[str, _Declared | None] | None] = functools.cache(_fields_of)
 
 
 def _number_text(value: int | float | Decimal) -> str:
@@ -218,20 +266,20 @@ class Shown:
             return self._typed(value, (type(value).pii_kind.name,), path)
         if isinstance(value, str):
             return self._typed(value, kinds, path) if kinds else self._free(value, path)
-        if isinstance(value, BaseModel):
-            found = _model_fields(type(value))
+        found = _class_fields(type(value))
+        if found is not None and not isinstance(value, Mapping):  # a model, a dataclass, ...
             items = ((name, getattr(value, name), found[name]) for name in found)
             return self._fields(items, path, depth, None)
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping):  # a TypedDict, or a model's fields as a plain dict
             keys = None if declared is None else declared.keys
-            return self._fields(((k, v, inner) for k, v in value.items()), path, depth, keys)
+            pairs = value.items()
+            if declared is not None and declared.shapes:
+                items = ((k, v, _merged(inner, declared.field(k))) for k, v in pairs)
+                return self._fields(items, path, depth, keys)
+            return self._fields(((k, v, inner) for k, v in pairs), path, depth, keys)
         if isinstance(value, list | tuple | set | frozenset):
             shown = (self.walk(item, path, depth + 1, inner) for item in value)
             return [item for item in shown if item is not _ABSENT]
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            found = _dataclass_fields(type(value))
-            items = ((name, getattr(value, name), found[name]) for name in found)
-            return self._fields(items, path, depth, None)
         if isinstance(value, Enum):
             return self.walk(value.value, path, depth + 1, declared)
         if isinstance(value, int | float | Decimal) and not isinstance(value, bool):

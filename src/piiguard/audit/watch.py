@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select
 
 from piiguard.audit.log import REVEALS, micros
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
@@ -239,6 +239,21 @@ class _Tally:
         return int(sum(count for _, count in self.pending))
 
 
+def _sets_or_lifts(events: Table) -> tuple[ColumnElement[bool], ...]:
+    """The events that set a block (a blocking alert) or lift one (a reset); the first
+    condition matches the partial index."""
+    return (
+        events.c.action.in_(sorted(WATCH_ACTIONS)),
+        or_(events.c.action == "watch_reset", events.c.result == "blocked"),
+    )
+
+
+def _blocked(block_seq: int | None, reset_seq: int) -> bool:
+    """The one rule of a block: the actor's newest blocking alert is newer than their
+    newest reset (an alert that only alerted neither sets nor lifts one)."""
+    return block_seq is not None and block_seq > reset_seq
+
+
 class _Read:
     """What the store says of an actor."""
 
@@ -263,9 +278,14 @@ class Watcher:
         config: AccessWatch | None,
         clock: Callable[[], datetime],
         record: Callable[[AccessEvent], BaseException | None],
+        *,
+        roles: frozenset[str] = frozenset(),
     ) -> None:
         if config is not None and not isinstance(config, AccessWatch):
             raise InvalidArgument("watch= is a pg.AccessWatch")
+        if config is not None and not set(config.limits) <= roles | {ANY_ROLE}:
+            # a limit for "CS" when the role is "cs" would never apply: say so at start-up
+            raise InvalidArgument("the watch's limits name roles the access policy does not have")
         self.config = config
         self._store = store
         self._clock = clock
@@ -424,20 +444,14 @@ class Watcher:
                 *bounds,
             )
 
-        def newest(actions: list[str]) -> Select[Any]:
-            return (
-                select(events.c.seq, events.c.action, events.c.result)
-                .where(events.c.actor == actor, events.c.action.in_(actions))
-                .order_by(events.c.seq.desc())
-                .limit(1)
-            )
-
+        newest = (
+            select(events.c.action, func.max(events.c.seq).label("seq"))
+            .where(events.c.actor == actor, *_sets_or_lifts(events))
+            .group_by(events.c.action)
+        )
         with self._store.engine.connect() as connection:
-            last = connection.execute(newest(sorted(WATCH_ACTIONS))).first()
-            reset = last
-            if last is not None and last.action != "watch_reset":
-                reset = connection.execute(newest(["watch_reset"])).first()
-            reset_seq = 0 if reset is None else int(reset.seq)
+            found = {row.action: int(row.seq) for row in connection.execute(newest)}
+            reset_seq = found.get("watch_reset", 0)
             # no upper bound: an event stamped ahead by a fast clock still counts
             window = revealed(now - config.window, since_reset)
             shared = int(connection.execute(window, {"reset_seq": reset_seq}).scalar_one())
@@ -447,27 +461,26 @@ class Watcher:
                 period = revealed(end - config.baseline_period, events.c.at_us <= micros(end))
                 before = connection.execute(period)
                 usual = int(before.scalar_one()) * (config.window / config.baseline_period)
-        blocked = last is not None and last.action == "access_alert" and last.result == "blocked"
-        return _Read(shared, usual, blocked, reset_seq)
+        return _Read(shared, usual, _blocked(found.get("access_alert"), reset_seq), reset_seq)
 
     @boundary
     def blocked(self) -> list[str]:
         """The actors the watch stopped, on any instance, until someone resets them."""
         events = self._store.tables.audit_events
         newest = (
-            select(events.c.actor, func.max(events.c.seq).label("seq"))
-            .where(events.c.action.in_(sorted(WATCH_ACTIONS)))
-            .group_by(events.c.actor)
-            .subquery()
+            select(events.c.actor, events.c.action, func.max(events.c.seq).label("seq"))
+            .where(*_sets_or_lifts(events))
+            .group_by(events.c.actor, events.c.action)
         )
-        query = (
-            select(events.c.actor)
-            .join(newest, events.c.seq == newest.c.seq)
-            .where(events.c.action == "access_alert", events.c.result == "blocked")
-            .order_by(events.c.actor)
-        )
+        found: dict[str, dict[str, int]] = {}
         with self._store.engine.connect() as connection:
-            return [row.actor for row in connection.execute(query)]
+            for row in connection.execute(newest):
+                found.setdefault(row.actor, {})[row.action] = int(row.seq)
+        return sorted(
+            actor
+            for actor, seqs in found.items()
+            if _blocked(seqs.get("access_alert"), seqs.get("watch_reset", 0))
+        )
 
     @boundary
     def count(self, actor: str) -> int:
