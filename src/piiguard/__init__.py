@@ -28,6 +28,7 @@ from piiguard.consent import Purpose
 from piiguard.detect import Finding, redact, redact_many, scan, scan_many
 from piiguard.errors import (
     AccessDenied,
+    AuditLogBroken,
     ConsentRequired,
     DecryptionError,
     EventNotRecorded,
@@ -106,6 +107,7 @@ __all__ = [
     "AddressMask",
     "AuditEvent",
     "AuditHead",
+    "AuditLogBroken",
     "AuditReport",
     "BankCard",
     "CNLicensePlate",

@@ -225,6 +225,25 @@ class EventNotRecorded(PiiGuardError):
         )
 
 
+class AuditLogBroken(PiiGuardError):
+    """The audit log does not verify where an operation needs it to (a prune, a
+    checkpoint): nothing was deleted or signed, so the damage stays for
+    ``guard.audit.verify()`` to report.
+
+    Attributes:
+        first_bad: the sequence number of the first event that does not verify.
+        reason: what is wrong there, in words (never a value).
+    """
+
+    def __init__(self, first_bad: int | None, reason: str | None) -> None:
+        self.first_bad = first_bad
+        self.reason = reason
+        super().__init__(
+            f"the audit log does not verify at event {first_bad} ({reason}): "
+            "nothing was pruned or signed"
+        )
+
+
 class TokenNotFound(PiiGuardError, LookupError):
     """No vault entry for this token: never issued, or deleted with its subject."""
 

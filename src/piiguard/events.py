@@ -114,7 +114,10 @@ _LOOKALIKES = str.maketrans(
     dict.fromkeys(
         "\u2010\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\u058a\u05be\u1806\u2e17\u30a0", "-"
     )
-    | dict.fromkeys("\u115f\u1160\u3164\uffa0\u034f\u180b\u180c\u180d\u17b4\u17b5", "")
+    | dict.fromkeys("\u115f\u1160\u3164\uffa0\u034f\u180b\u180c\u180d\u180f\u17b4\u17b5", "")
+    | dict.fromkeys("\u2800", "")  # the braille blank
+    | dict.fromkeys(map(chr, range(0xFE00, 0xFE10)), "")  # variation selectors
+    | dict.fromkeys(map(chr, range(0xE0100, 0xE01F0)), "")  # their supplement
 )
 
 
@@ -124,8 +127,16 @@ def actor_name(name: str) -> str:
     Unicode NFKC, case folded, dashes made ``-``, fillers dropped and trimmed (``"CS-7 "``,
     ``"ｃｓ－７"`` and ``"cs\u20107"`` are ``"cs-7"``), so a second spelling is never a second
     person with a fresh count. Letters of other scripts that look alike (a Cyrillic ``с``)
-    stay apart: name a role's ``approvers`` where that matters."""
-    return unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES).strip()
+    stay apart: name a role's ``approvers`` where that matters.
+
+    Repeated until nothing changes, so that a name already in this form stays as it is
+    (dropping a filler can bring two characters together that NFKC then composes)."""
+    for _ in range(8):  # two or three passes in practice; the bound only guards the loop
+        named = unicodedata.normalize("NFKC", name.translate(_LOOKALIKES)).casefold().strip()
+        if named == name:
+            break
+        name = named
+    return name
 
 
 def name_refusal(what: str, name: object) -> InvalidArgument | None:

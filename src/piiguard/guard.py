@@ -39,7 +39,13 @@ from piiguard.crypto import (
     get_suite,
 )
 from piiguard.crypto.envelope import Ciphertext
-from piiguard.errors import InvalidArgument, boundary, contract_error, require_subject
+from piiguard.errors import (
+    AuditLogBroken,
+    InvalidArgument,
+    boundary,
+    contract_error,
+    require_subject,
+)
 from piiguard.events import (
     AccessEvent,
     EventSink,
@@ -220,6 +226,7 @@ class Guard:
             clock=clock,
             pseudonym=keyring.subject_scope,
             retention=audit_retention,
+            pruned=lambda count: _operation(self._reveals, "audit_prune", count=count),
         )
         self.consent = ConsentLedger(
             store,
@@ -570,7 +577,9 @@ class Guard:
         A value is clear only when the role sees its kind in clear and the purpose's
         registered kinds include it (else it is masked); a kind the role does not name is
         absent; text of no declared kind is scanned, and what is found in it is shown the
-        same way. Values that are not text (numbers, dates) are returned as they are.
+        same way. Values that are not text (numbers, dates) are returned as they are. The
+        event names every value shown, clear or masked, and counts them all, as the access
+        watch does: masked values copied out by the thousand are still a customer list.
 
         Args:
             role: a role of the access policy; a ``jit`` role needs a live grant.
@@ -623,12 +632,15 @@ class Guard:
         )
         del record
         clear_kinds = tuple(sorted({kind for _, kind in shown.clear}))
+        # every value shown counts towards the watch, masked ones too: a role that sees
+        # only masked values can still be used to copy out a customer list
+        count = len(shown.clear) + len(shown.masked)
         admitted = self._reveals.admit(
             *who,
             action="reveal",
             kinds=clear_kinds,
             context={**place, "role": named.name},
-            count=len(shown.clear),
+            count=count,
             role=named.name,
         )
         if isinstance(admitted, Exception):
@@ -641,10 +653,13 @@ class Guard:
                 who[1],
                 self._reveals.now(),
                 {**place, "role": named.name},
-                count=len(shown.clear),
+                count=count,
                 kind=clear_kinds[0] if len(clear_kinds) == 1 else None,
                 subjects=pseudonyms,
-                rows=tuple({"field": path, "kind": kind} for path, kind in shown.clear),
+                rows=tuple({"field": path, "kind": kind} for path, kind in shown.clear)
+                + tuple(
+                    {"field": path, "kind": kind, "view": "masked"} for path, kind in shown.masked
+                ),
             )
         )
         if failure is None:
@@ -680,15 +695,24 @@ class Guard:
     def _maintain(self, now: datetime, key_epoch: timedelta | None) -> bool:
         """What every sweep also does: prune audit events past their retention (the last
         pruned becomes a signed checkpoint), sign a checkpoint at the head, and advance the
-        key epoch when due. Each is recorded; returns whether the epoch advanced."""
-        pruned = self.audit.prune(now=now)
-        if pruned:
-            _operation(self._reveals, "audit_prune", count=pruned)
-        self.audit.checkpoint()
-        if key_epoch is None or self._keyring.advance_epoch_if_due(now, key_epoch) is None:
-            return False
-        _operation(self._reveals, "advance_epoch")
-        return True
+        key epoch when due. Each is recorded; returns whether the epoch advanced. A log that
+        does not verify is neither pruned nor signed: the epoch still advances (copies of
+        shredded keys must die), then :class:`AuditLogBroken` is raised."""
+        broken: AuditLogBroken | None = None
+        try:
+            self.audit.prune(now=now)
+            self.audit.checkpoint()
+        except AuditLogBroken as error:  # the epoch still advances; then the sweep says so
+            _log.error("audit_log_broken", first_bad=error.first_bad, reason=error.reason)
+            broken = error
+        advanced = key_epoch is not None and (
+            self._keyring.advance_epoch_if_due(now, key_epoch) is not None
+        )
+        if advanced:
+            _operation(self._reveals, "advance_epoch")
+        if broken is not None:
+            raise broken
+        return advanced
 
     @property
     def store(self) -> Store:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Generic, NamedTuple, NewType, TypeVar
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
@@ -20,6 +20,7 @@ from typing_extensions import TypeAliasType, TypedDict
 
 import piiguard as pg
 from piiguard.audit.access import view
+from piiguard.events import actor_name, same_person
 from piiguard.keys import LocalKEK
 from piiguard.testing import SettableClock
 from tests.conftest import StoreTarget
@@ -165,12 +166,13 @@ def test_a_role_sees_clear_masked_or_nothing_and_the_reveal_is_audited(shop: pg.
         "cs-7",
         "after_sales",
         "ok",
-        2,
+        3,  # two phones in clear, the name masked
     )
+    assert {row.get("view") for row in event.detail["rows"]} == {None, "masked"}
     assert event.subjects == (shop.audit.pseudonym("u1"),)
     assert event.detail["context"]["role"] == "cs"
     assert shop.audit.scope().fields == frozenset()  # no table named: fields are paths only
-    assert shop.audit.scope().kinds == {"phone"}
+    assert shop.audit.scope().kinds == {"phone"}  # the name was shown masked only
 
 
 def test_a_clear_value_keeps_its_masked_repr(shop: pg.Guard) -> None:
@@ -201,7 +203,8 @@ def test_nested_models_lists_and_mappings_are_walked(shop: pg.Guard) -> None:
     assert shown["contacts"] == ["+86138****5678", "+86139****5678"]
     assert shown["customer"]["note"] == "或拨 139****5678"
     (event,) = _events(shop, "reveal")
-    assert event.count == 0  # nothing in clear
+    assert event.count == 4  # nothing in clear, four values masked
+    assert shop.audit.scope().kinds == frozenset()
 
 
 def test_a_mapping_s_plain_text_is_typed_by_the_kinds_given(shop: pg.Guard) -> None:
@@ -216,7 +219,8 @@ def test_a_mapping_s_plain_text_is_typed_by_the_kinds_given(shop: pg.Guard) -> N
     assert shown == {"receiver": "张*", "mobile": CANARY_PHONE}
     (event,) = _events(shop, "reveal")
     common = event.detail.get("common", {})
-    assert [{**common, **row}["field"] for row in event.detail["rows"]] == ["mobile"]
+    assert [{**common, **row}["field"] for row in event.detail["rows"]] == ["mobile", "receiver"]
+    assert [{**common, **row}.get("view") for row in event.detail["rows"]] == [None, "masked"]
 
 
 def test_a_found_kind_the_role_may_not_see_is_hidden_whole_in_free_text(
@@ -423,6 +427,28 @@ def test_self_approval_is_caught_in_any_case_spacing_or_width(
             "cs-7", role="cs_lead", ticket="INC-1", approved_by=approver, ttl=timedelta(hours=1)
         )
     assert raised.value.reason == "self_approval"
+
+
+@given(
+    st.text(
+        st.sampled_from("eE\u0301\u3164\ufe0f\u2800\uff25-\u2010 \u00df") | st.characters(),
+        max_size=12,
+    )
+)
+@example("jose\u3164\u0301")
+def test_an_actor_name_is_its_own_spelling(name: str) -> None:
+    """Dropping a filler can bring a letter and an accent together: the one spelling is
+    reached in one call, so a stored name, spelled again, names the same person."""
+    once = actor_name(name)
+    assert actor_name(once) == once
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["jose\u0301", "jose\u3164\u0301", "jos\u00e9\ufe0f", "jos\u00e9\U000e0100", "\u2800jos\u00e9"],
+)
+def test_fillers_accents_and_variation_selectors_name_one_person(spelling: str) -> None:
+    assert same_person(spelling, "jos\u00e9")
 
 
 def test_a_role_that_names_its_approvers_takes_no_other(shop: pg.Guard) -> None:
@@ -685,6 +711,64 @@ def test_kinds_declared_through_any_annotation_hold_for_plain_values(
     assert CANARY_ID not in repr(shown)
 
 
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Box(Generic[T]):
+    item: T
+
+
+class Aliased(BaseModel):
+    name: pg.PersonName = Field(alias="receiverName")
+    phone: pg.Phone = Field(serialization_alias="mobileNo")
+
+
+class Mismatched(BaseModel):
+    """Fields whose values, built without validation, are not of the declared shape."""
+
+    name: pg.PersonName | None = None
+    names: list[pg.PersonName] = Field(default_factory=list)
+    boxed: Box[pg.PersonName] | None = None
+    customer: Customer | None = None
+    aliased: Aliased | None = None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": ["张三丰"]},  # a kind declared for a value holds for a list in its place
+        {"name": {"first": "张三丰"}},  # ... and for a mapping's values
+        {"name": {"张三丰": "x"}},  # ... and keys
+        {"names": "张三丰"},  # text where a list of names is declared is a name
+        {"boxed": Box("张三丰")},  # a generic dataclass's type argument
+        {"boxed": {"item": "张三丰"}},
+        {"aliased": {"receiverName": "张三丰", "mobileNo": CANARY_PHONE}},  # aliases
+        {"customer": {"nickname": "张三丰"}},  # a key the model does not have
+    ],
+    ids=["list", "values", "keys", "text", "generic", "generic-map", "aliases", "unknown-key"],
+)
+def test_values_not_of_the_declared_shape_are_still_of_the_declared_kind(
+    shop: pg.Guard, fields: dict[str, Any]
+) -> None:
+    """The courier sees no name and no phone in clear, whatever shape the value has."""
+    record = Mismatched.model_construct(**fields)
+    shown = shop.reveal(record, actor="courier-1", role="courier", purpose="delivery")
+    assert "张三丰" not in repr(shown)
+    assert CANARY_PHONE not in repr(shown)
+
+
+def test_a_mapping_keyed_by_aliases_is_read_by_them(shop: pg.Guard) -> None:
+    dumped = {"receiverName": "张三丰", "mobileNo": CANARY_PHONE}  # JSON, as an API sent it
+    shown = shop.reveal(
+        Mismatched.model_construct(aliased=dumped),
+        actor="cs-7",
+        role="cs",
+        purpose="after_sales",
+    )
+    assert shown["aliased"] == {"receiverName": "张**", "mobileNo": CANARY_PHONE}
+
+
 def test_a_self_referencing_model_is_walked(shop: pg.Guard) -> None:
     children: Any = [{"name": "李四", "phone": CANARY_PHONE}]
     shown = shop.reveal(
@@ -705,7 +789,20 @@ class Node(BaseModel):
 Node.model_rebuild()
 
 
-@pytest.mark.parametrize("ticket", [f"caller {CANARY_PHONE}", f"id {CANARY_ID}"])
+_FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize(
+    "ticket",
+    [
+        f"caller {CANARY_PHONE}",
+        f"id {CANARY_ID}",
+        f"caller {CANARY_PHONE.translate(_FULL_WIDTH)}",
+        f"id {CANARY_ID.translate(_FULL_WIDTH)}",
+        f"caller {CANARY_PHONE.translate(_ARABIC_INDIC)}",
+    ],
+)
 def test_a_ticket_holding_personal_information_is_refused(shop: pg.Guard, ticket: str) -> None:
     with pytest.raises(pg.InvalidArgument) as raised:
         shop.access.grant(

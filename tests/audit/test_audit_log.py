@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, text, update
 
 import piiguard as pg
 from piiguard.audit.chain import FIELDS, GENESIS
+from piiguard.audit.log import AuditLog
 from piiguard.keys import LocalKEK
 from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
 from tests.conftest import StoreTarget
@@ -306,11 +307,14 @@ def test_pruning_keeps_the_retention_period_and_the_chain_verifiable(
 ) -> None:
     guard, _clock = dated
     assert guard.audit.retention == timedelta(days=180)
-    pruned = guard.audit.prune()  # now: day 300, so days 0 and 100 are past 180 days
+    with pg.acting(actor="ops-1", purpose="testing"):
+        pruned = guard.audit.prune()  # now: day 300, so days 0 and 100 are past 180 days
     assert pruned == 2
-    assert [e.actor for e in guard.audit.events()] == ["day-200", "day-300"]
+    assert [e.actor for e in guard.audit.events()] == ["day-200", "day-300", "ops-1"]
+    (pruning,) = guard.audit.events(action="audit_prune")  # a prune asked for is recorded
+    assert pruning.count == 2
     report = guard.audit.verify()
-    assert (report.ok, report.checked) == (True, 2)
+    assert (report.ok, report.checked) == (True, 3)
     _reveal(guard, actor="day-300b")
     assert guard.audit.verify().ok
     assert guard.audit.prune() == 0  # nothing else is old enough
@@ -386,6 +390,74 @@ def test_a_checkpoint_at_an_old_dated_event_does_not_stand_in_for_a_prune(
     assert report.reason is not None
     assert "no prune" in report.reason
     assert guard.audit.verify(from_checkpoint=True).ok  # asked to start there, it may
+
+
+def test_a_prune_refuses_to_sign_over_recent_events_made_to_look_old(
+    dated: tuple[pg.Guard, SettableClock],
+) -> None:
+    """An insider dates the recent events back a year so that a prune deletes them: the
+    prune verifies what it deletes, finds the forgery, and deletes and signs nothing."""
+    guard, _ = dated
+    events = guard.store.tables.audit_events
+    _execute(guard, update(events).where(events.c.seq >= 3).values(at_us=0))
+    before = len(_rows(guard))
+    with pytest.raises(pg.AuditLogBroken) as caught:
+        guard.audit.prune()
+    assert caught.value.first_bad == 3
+    assert len(_rows(guard)) == before
+    report = guard.audit.verify()
+    assert (report.ok, report.first_bad) == (False, 3)
+
+
+def test_a_checkpoint_refuses_to_sign_a_forged_head(logged: pg.Guard) -> None:
+    """A row appended by hand with a made-up chain value is not vouched for by a checkpoint
+    (verification starting there would pass over the forgery)."""
+    guard_events = logged.store.tables.audit_events
+    last = _rows(logged)[-1]
+    forged = {name: last._mapping[name] for name in FIELDS} | {"seq": last.seq + 1}
+    _execute(logged, guard_events.insert().values(**forged, chain=bytes(32)))
+    with pytest.raises(pg.AuditLogBroken) as caught:
+        logged.audit.checkpoint()
+    assert caught.value.first_bad == last.seq + 1
+    with logged.store.engine.connect() as connection:
+        points = connection.execute(select(logged.store.tables.audit_checkpoints)).all()
+    assert points == []
+
+
+def test_a_sweep_over_a_broken_log_prunes_nothing_and_says_so(
+    dated: tuple[pg.Guard, SettableClock],
+) -> None:
+    guard, _ = dated
+    events = guard.store.tables.audit_events
+    _execute(guard, update(events).where(events.c.seq == 2).values(actor="someone-else"))
+    with pytest.raises(pg.AuditLogBroken):
+        guard.retention.sweep()
+    assert len(_rows(guard)) >= 4  # nothing pruned
+
+
+def test_a_log_emptied_by_a_prune_still_verifies(
+    dated: tuple[pg.Guard, SettableClock],
+) -> None:
+    """Without a recorder (an AuditLog of its own), a prune of every event leaves an empty
+    table: its checkpoint at the head explains it."""
+    guard, clock = dated
+    keyring = guard._keyring
+    alone = AuditLog(
+        guard.store,
+        chain_mac=lambda: keyring.mac("audit", b"audit/chain"),
+        context_mac=lambda: keyring.mac("audit", b"audit/context"),
+        checkpoint_mac=lambda: keyring.mac("audit", b"audit/checkpoint"),
+        clock=clock,
+        pseudonym=keyring.subject_scope,
+        pruned=lambda count: None,
+    )
+    clock.set(clock() + timedelta(days=400))
+    assert alone.prune() == 4
+    assert _rows(guard) == []
+    assert alone.verify().ok
+    _reveal(guard, actor="after")
+    assert alone.verify().ok
+    assert guard.audit.verify().ok
 
 
 def test_a_retention_must_be_a_positive_timedelta(store_target: StoreTarget, kek: LocalKEK) -> None:
@@ -499,7 +571,14 @@ def test_a_purpose_stored_as_a_digest_is_still_found_by_its_name(
     assert all(row.purpose != purpose for row in _rows(shop))
 
 
-@pytest.mark.parametrize("actor", [CANARY_PHONE, f"user-{CANARY_ID}"])
+@pytest.mark.parametrize(
+    "actor",
+    [
+        CANARY_PHONE,
+        f"user-{CANARY_ID}",
+        CANARY_PHONE.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ],
+)
 def test_an_actor_named_by_personal_information_is_refused_and_nothing_is_stored(
     shop: pg.Guard, actor: str
 ) -> None:

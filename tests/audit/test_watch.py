@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import piiguard as pg
+from piiguard.audit.watch import _Tally
 from piiguard.keys import LocalKEK
 from piiguard.testing import SettableClock, throwaway_guard
 from tests.conftest import StoreTarget
@@ -165,6 +166,56 @@ def test_a_role_limit_holds_for_reveals_in_that_role(
             )
         assert alerts[0].role == "cs"
         assert [e.result for e in guard.audit.events(action="reveal")] == ["ok", "ok", "denied"]
+
+
+def test_a_role_that_sees_only_masked_values_is_held_to_its_limit(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, alerts: list[Any]
+) -> None:
+    """A masked customer list copied out a page at a time is still a customer list: every
+    value shown counts, masked ones too, on this instance and in the store's count."""
+    url, schema = store_target
+    policy = pg.AccessPolicy([pg.Role("courier", purposes={"testing"}, masked={"phone"})])
+    watch = pg.AccessWatch(
+        limits={"courier": 4}, block=True, on_alert=alerts.append, refresh=timedelta(0)
+    )
+    record = {"phone": CANARY_PHONE, "backup": "13912345678"}
+    kinds = {"phone": "phone", "backup": "phone"}
+    with pg.Guard.open(
+        url, kek=kek, schema=schema, clock=clock, watch=watch, access=policy
+    ) as guard:
+        pg.testing.allow_test_reveals(guard)
+        for _ in range(2):
+            shown = guard.reveal(
+                record, actor="c-1", role="courier", purpose="testing", kinds=kinds
+            )
+            assert CANARY_PHONE not in str(shown)
+        with pytest.raises(pg.AccessDenied):
+            guard.reveal(record, actor="c-1", role="courier", purpose="testing", kinds=kinds)
+        assert alerts[0].role == "courier"
+        shown_in_all = guard.audit.events(action="reveal", actor="c-1")
+        assert sum(e.count for e in shown_in_all if e.result == "ok") == 4
+    with pg.Guard.open(
+        url, kek=kek, schema=schema, clock=clock, watch=watch, access=policy
+    ) as other:
+        pg.testing.allow_test_reveals(other)
+        with pytest.raises(pg.AccessDenied):  # blocked on every instance
+            other.reveal(record, actor="c-1", role="courier", purpose="testing", kinds=kinds)
+
+
+def test_a_reveal_whose_write_stalls_stays_counted_until_it_settles() -> None:
+    """A write held up for minutes (a lock on PostgreSQL) is still in flight: only its own
+    settling or failure ends it, or two windows of the clock."""
+    tally = _Tally()
+    start = SettableClock()()
+    tally.admit(3, start)
+    assert tally.in_flight(start - timedelta(minutes=20)) == 3
+    assert tally.in_flight(start) == 3  # admitted at the horizon: still counted
+    tally.settle(1)
+    assert tally.in_flight(start) == 2
+    tally.release(2)
+    assert tally.in_flight(start) == 0
+    tally.admit(1, start)
+    assert tally.in_flight(start + timedelta(seconds=1)) == 0  # older than the horizon
 
 
 def test_the_baseline_is_a_multiple_of_the_actor_s_usual_rate(

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link
 from piiguard.detect import scan
-from piiguard.errors import InvalidArgument, boundary
-from piiguard.events import AccessEvent, actor_name
+from piiguard.errors import AuditLogBroken, InvalidArgument, boundary
+from piiguard.events import AccessEvent, actor_name, current_acting
 from piiguard.kinds import BUILTIN_KINDS
 from piiguard.store import Store
 
@@ -46,7 +47,7 @@ _LOG = "main"
 #: (a row id, a token) is stored as a keyed digest, as it may be a subject's id.
 SCHEMA_KEYS = frozenset(
     {"table", "field", "column", "kind", "purpose", "piiguard", "role", "reason", "grant"}
-    | {"grantee", "ticket", "by"}
+    | {"grantee", "ticket", "by", "view"}
 )
 #: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
 #: a phone as a "kind") is stored as a keyed digest.
@@ -69,8 +70,15 @@ def _looks_like_a_name(text: str) -> bool:
 def holds_pii(name: str) -> bool:
     """Whether a name kept in clear (an actor, a grant's ticket) holds what ``pg.scan`` finds
     (a phone, an ID number, ...): a careless caller naming an actor by a customer's phone
-    must not put the phone in the audit table."""
-    return bool(scan(name))
+    must not put the phone in the audit table. Also scanned in its :func:`actor_name`
+    spelling with every decimal digit made ASCII, so that full-width digits, fillers or
+    another script's digits do not hide a number."""
+    if scan(name):
+        return True
+    plain = "".join(
+        str(unicodedata.decimal(char)) if char.isdecimal() else char for char in actor_name(name)
+    )
+    return plain != name and bool(scan(plain))
 
 
 def micros(moment: datetime) -> int:
@@ -145,12 +153,12 @@ class IncidentScope:
 
     Attributes:
         events: how many reveals (and exports) matched.
-        values: how many values they revealed in all.
+        values: how many values they showed in all, in clear or masked.
         subjects: how many distinct subjects are concerned (those whose keys or tokens
             name them; values encrypted without ``subject=`` are counted in ``values`` only).
         pseudonyms: the subjects' keyed pseudonyms, to match against your own records with
             ``guard.audit.pseudonym(subject_id)``.
-        kinds: the PII kinds revealed, where the context or the token named one.
+        kinds: the PII kinds revealed in clear, where the context or the token named one.
         sensitive: whether any of them is sensitive personal information.
         fields: ``table.field`` of every context revealed.
         actors, purposes: who revealed, and why.
@@ -174,6 +182,15 @@ class IncidentScope:
 
 class _Stale(Exception):
     """The connection the writer kept failed its first statement: retry on a fresh one."""
+
+
+class _Bad(Exception):
+    """Where a walk of the chain stopped: the event and what is wrong there."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(seq, reason)
+        self.seq = seq
+        self.reason = reason
 
 
 class _NoHead(Exception):
@@ -201,6 +218,8 @@ class AuditLog:
         pseudonym: a subject id's keyed pseudonym (how events name subjects).
         retention: how long events are kept before :meth:`prune` may remove them (default
             180 days: the Cybersecurity Law's six months of network logs, at least).
+        pruned: records that a prune deleted this many events (the Guard's own recorder,
+            so every sink hears of it); by default an ``audit_prune`` event in this log.
     """
 
     def __init__(
@@ -213,6 +232,7 @@ class AuditLog:
         clock: Callable[[], datetime],
         pseudonym: Callable[[str], str],
         retention: timedelta = DEFAULT_RETENTION,
+        pruned: Callable[[int], None] | None = None,
     ) -> None:
         if not isinstance(retention, timedelta) or retention <= timedelta(0):
             raise InvalidArgument("the audit retention is a positive timedelta")
@@ -223,6 +243,7 @@ class AuditLog:
         self._clock = clock
         self._pseudonym = pseudonym
         self.retention = retention
+        self._pruned = self._record_prune if pruned is None else pruned
         self._condition = threading.Condition()
         self._queue: list[_Ticket] = []
         self._writing = False
@@ -291,6 +312,11 @@ class AuditLog:
                     condition.notify_all()
         if ticket.error is not None:
             raise ticket.error
+
+    def _record_prune(self, count: int) -> None:
+        current = current_acting()
+        actor = "unnamed" if current is None else current[0]
+        self.record(AccessEvent("audit_prune", actor, None, self._clock(), count=count))
 
     def _shower(self) -> Callable[[str, str], str]:
         """How a context or schema value (purpose, kind, ...) is stored: in clear when its key
@@ -485,19 +511,20 @@ class AuditLog:
                 return start
             previous, chain = start
             checked, last = 0, None if previous == 0 else AuditHead(previous, chain.hex())
-            for row in self._pages(connection, [], after=previous):
-                seq = int(row.seq)
-                if seq != previous + 1:
-                    return AuditReport(
-                        False, checked, seq, f"events {previous + 1}..{seq - 1} are missing", last
-                    )
-                chain = link(chain_mac, chain, row._mapping)
-                if not _same(chain, bytes(row.chain)):
-                    return AuditReport(False, checked, seq, "event does not verify", last)
-                previous, checked = seq, checked + 1
-                last = AuditHead(seq, chain.hex())
-                if expected is not None and seq == expected.seq and chain.hex() != expected.chain:
-                    return AuditReport(False, checked, seq, "differs from the expected head", last)
+            try:
+                for previous, chain in self._links(connection, chain_mac, *start):
+                    checked += 1
+                    last = AuditHead(previous, chain.hex())
+                    if (
+                        expected is not None
+                        and previous == expected.seq
+                        and last.chain != expected.chain
+                    ):
+                        return AuditReport(
+                            False, checked, previous, "differs from the expected head", last
+                        )
+            except _Bad as bad:
+                return AuditReport(False, checked, bad.seq, bad.reason, last)
             head = self._store.tables.audit_head
             stored = connection.execute(
                 select(head.c.seq, head.c.chain).where(head.c.log == _LOG)
@@ -515,6 +542,54 @@ class AuditLog:
             return AuditReport(False, checked, previous, "the head does not match", last)
         return AuditReport(True, checked, None, None, last)
 
+    def _links(
+        self,
+        connection: Connection,
+        chain_mac: Digest,
+        previous: int,
+        chain: bytes,
+        through: int | None = None,
+    ) -> Iterator[tuple[int, bytes]]:
+        """The one walk of the chain: each event after ``previous`` (up to ``through``) with
+        the chain value recomputed for it; :class:`_Bad` at the first that does not follow."""
+        events = self._store.tables.audit_events
+        bounds = [] if through is None else [events.c.seq <= through]
+        for row in self._pages(connection, bounds, after=previous):
+            seq = int(row.seq)
+            if seq != previous + 1:
+                raise _Bad(seq, f"events {previous + 1}..{seq - 1} are missing")
+            chain = link(chain_mac, chain, row._mapping)
+            if not _same(chain, bytes(row.chain)):
+                raise _Bad(seq, "event does not verify")
+            previous = seq
+            yield seq, chain
+        if through is not None and previous != through:
+            raise _Bad(min(previous, through) + 1, f"events up to {through} are missing")
+
+    def _verified(
+        self,
+        connection: Connection,
+        macs: tuple[Digest, Digest],
+        through: int,
+        *,
+        from_checkpoint: bool,
+    ) -> bytes:
+        """The chain value after event ``through``, recomputed from where verification
+        starts; :class:`~piiguard.AuditLogBroken` if the log up to it does not verify. What
+        a prune deletes and what a checkpoint vouches for is verified first: a signature
+        over forged rows would make the forgery verify."""
+        chain_mac, signing = macs
+        start = self._start(connection, from_checkpoint, signing)
+        if isinstance(start, AuditReport):
+            raise AuditLogBroken(start.first_bad, start.reason)
+        chain = start[1]
+        try:
+            for _seq, chain in self._links(connection, chain_mac, *start, through):  # noqa: B007
+                pass  # the last chain value is the one wanted
+        except _Bad as bad:
+            raise AuditLogBroken(bad.seq, bad.reason) from None
+        return chain
+
     def _start(
         self, connection: Connection, from_checkpoint: bool, signing: Digest
     ) -> tuple[int, bytes] | AuditReport:
@@ -522,7 +597,10 @@ class AuditLog:
         log begins after one (pruned) or when asked; a report if the start is not sound."""
         events, points = self._store.tables.audit_events, self._store.tables.audit_checkpoints
         found = connection.execute(select(func.min(events.c.seq))).scalar_one_or_none()
-        first = 1 if found is None else int(found)  # an empty log starts where it should
+        if found is None:  # an empty log starts after its newest checkpoint (a prune's)
+            newest = connection.execute(select(func.max(points.c.seq))).scalar_one_or_none()
+            found = 1 if newest is None else int(newest) + 1
+        first = int(found)
         if from_checkpoint:
             query = select(points).order_by(points.c.seq.desc()).limit(1)
         elif first == 1:
@@ -555,17 +633,18 @@ class AuditLog:
     def checkpoint(self) -> AuditHead | None:
         """Sign the current head as a checkpoint (verification can start there); None for an
         empty log. Sweeps make one; make more as often as you like."""
-        events, signing = self._store.tables.audit_events, self._checkpoint_mac()
+        events = self._store.tables.audit_events
+        macs = self._chain_mac(), self._checkpoint_mac()  # before the transaction
         with self._store.transaction() as connection:
             last = connection.execute(
-                select(events.c.seq, events.c.at_us, events.c.chain)
-                .order_by(events.c.seq.desc())
-                .limit(1)
+                select(events.c.seq, events.c.at_us).order_by(events.c.seq.desc()).limit(1)
             ).first()
             if last is None:
                 return None
-            self._sign(connection, signing, int(last.seq), int(last.at_us), bytes(last.chain))
-        return AuditHead(int(last.seq), bytes(last.chain).hex())
+            seq = int(last.seq)
+            chain = self._verified(connection, macs, seq, from_checkpoint=True)
+            self._sign(connection, macs[1], seq, int(last.at_us), chain)
+        return AuditHead(seq, chain.hex())
 
     def _sign(
         self,
@@ -591,34 +670,37 @@ class AuditLog:
     @boundary
     def prune(self, *, now: datetime | None = None) -> int:
         """Delete the events older than the retention period, keeping the chain verifiable:
-        the last one deleted becomes a signed checkpoint. Returns how many were deleted.
+        the last one deleted becomes a signed checkpoint, and the prune is itself recorded
+        (``audit_prune``, with the count). Returns how many were deleted.
+
+        The events to delete are verified first: if they do not, nothing is deleted and
+        :class:`~piiguard.AuditLogBroken` says where (a prune must not sign over forged
+        times and so erase the evidence of a forgery).
 
         Only a leading run of old events goes (an event is never deleted while an earlier
         one is still kept), so a clock that once ran ahead cannot cut the log in the middle.
         """
         cutoff = micros((now or self._clock()) - self.retention)
         events, points = self._store.tables.audit_events, self._store.tables.audit_checkpoints
-        signing = self._checkpoint_mac()
+        macs = self._chain_mac(), self._checkpoint_mac()  # before the transaction
         with self._store.transaction() as connection:
             self._store.serialize(connection, "audit-prune")
             kept = connection.execute(
                 select(func.min(events.c.seq)).where(events.c.at_us >= cutoff)
             ).scalar_one_or_none()
-            bound = (
-                select(events.c.seq, events.c.at_us, events.c.chain)
-                .order_by(events.c.seq.desc())
-                .limit(1)
-            )
+            bound = select(events.c.seq, events.c.at_us).order_by(events.c.seq.desc()).limit(1)
             if kept is not None:
                 bound = bound.where(events.c.seq < int(kept))
             last = connection.execute(bound).first()
             if last is None:
                 return 0
-            seq, at_us, chain = int(last.seq), int(last.at_us), bytes(last.chain)
-            self._sign(connection, signing, seq, at_us, chain, pruned=True)
-            gone = connection.execute(delete(events).where(events.c.seq <= int(last.seq)))
-            connection.execute(delete(points).where(points.c.seq < int(last.seq)))
-        return int(gone.rowcount)
+            seq, at_us = int(last.seq), int(last.at_us)
+            chain = self._verified(connection, macs, seq, from_checkpoint=False)
+            self._sign(connection, macs[1], seq, at_us, chain, pruned=True)
+            gone = int(connection.execute(delete(events).where(events.c.seq <= seq)).rowcount)
+            connection.execute(delete(points).where(points.c.seq < seq))
+        self._pruned(gone)
+        return gone
 
     @boundary
     def scope(
@@ -733,12 +815,13 @@ def _fields(detail: Mapping[str, Any]) -> set[str]:
 
 
 def _kinds(event: AuditEvent) -> set[str]:
+    """The kinds an event revealed in clear (a masked value's kind is not revealed)."""
     found = {event.kind} if event.kind else set()
     common = event.detail.get("common") or {}
     for row in event.detail.get("rows", ()):
-        kind = row.get("kind") or common.get("kind")
-        if kind:
-            found.add(kind)
+        shown = {**common, **row}
+        if shown.get("kind") and shown.get("view") != "masked":
+            found.add(shown["kind"])
     return found
 
 

@@ -43,6 +43,10 @@ _ABSENT = object()
 _HIDING = {"clear": 0, "masked": 1, "absent": 2}
 
 
+#: A class with named fields, with the type arguments it was declared with (``Box[Phone]``).
+_Shape = tuple[type, tuple[Any, ...]]
+
+
 class _Declared:
     """What a declared type says of the values under it: the kinds of text (and numbers)
     right here, what it says of a mapping's keys and of a collection's items (or a
@@ -50,28 +54,56 @@ class _Declared:
     fields a mapping found here stands for. ``dict[Phone, CNResidentID]`` declares keys
     phones and values IDs; ``customer: Customer`` holding a dict declares its keys' kinds."""
 
-    __slots__ = ("items", "keys", "kinds", "shapes")
+    __slots__ = ("_every", "items", "keys", "kinds", "shapes")
 
     def __init__(
         self,
         kinds: frozenset[str] = frozenset(),
         keys: _Declared | None = None,
         items: _Declared | None = None,
-        shapes: tuple[type, ...] = (),
+        shapes: tuple[_Shape, ...] = (),
     ) -> None:
         self.kinds = kinds
         self.keys = keys
         self.items = items
         self.shapes = shapes
+        self._every: frozenset[str] | None = None
 
-    def field(self, name: object) -> _Declared | None:
-        """What the declared classes say of the field ``name`` of a mapping found here."""
-        found: _Declared | None = None
+    def field(self, name: object) -> tuple[bool, _Declared | None]:
+        """Whether a declared class has a field ``name`` (by name or alias), and what the
+        classes say of it."""
+        known, found = False, None
         for shape in self.shapes:
             fields = _class_fields(shape)
-            if fields is not None and isinstance(name, str):
-                found = _merged(found, fields.get(name))
-        return found
+            if fields is not None and isinstance(name, str) and name in fields:
+                known, found = True, _merged(found, fields[name])
+        return known, found
+
+    def every_kind(self) -> frozenset[str]:
+        """Every kind declared here or anywhere under it: what text found where the type
+        says a collection or a model (a plain str where ``list[PersonName]`` was declared)
+        may be, of which the most hidden is shown."""
+        if self._every is None:
+            self._every = frozenset()  # a recursive model ends here
+            found = set(self.kinds)
+            for under in (self.keys, self.items):
+                if under is not None:
+                    found |= under.every_kind()
+            for shape in self.shapes:
+                for declared in (_class_fields(shape) or {}).values():
+                    if declared is not None:
+                        found |= declared.every_kind()
+            self._every = frozenset(found)
+        return self._every
+
+    def inner(self) -> _Declared | None:
+        """What it says of the items or values under it; a kind declared for a value holds
+        for whatever is found in its place (``name: PersonName`` holding a list)."""
+        return self.items if self.items is not None or not self.kinds else self
+
+    def key_kinds(self) -> _Declared | None:
+        """What it says of a mapping's keys, by the same rule."""
+        return self.keys if self.keys is not None or not self.kinds else self
 
 
 def _merged(left: _Declared | None, right: _Declared | None) -> _Declared | None:
@@ -108,7 +140,7 @@ def _declared(annotation: Any, depth: int = 0) -> _Declared | None:
         if issubclass(annotation, PIIStr):
             return _Declared(frozenset({annotation.pii_kind.name}))
         if _shaped(annotation):  # its fields are read when a mapping is found under it
-            return _Declared(shapes=(annotation,))
+            return _Declared(shapes=((annotation, ()),))
         return None  # str, int, ...: no kind
     origin = typing.get_origin(annotation)
     arguments = [a for a in typing.get_args(annotation) if a is not Ellipsis]
@@ -118,8 +150,8 @@ def _declared(annotation: Any, depth: int = 0) -> _Declared | None:
         return _all(arguments, depth)
     if not isinstance(origin, type) or not arguments:
         return None  # Literal, a bare list: nothing declared
-    if issubclass(origin, BaseModel):  # a parametrised generic model: its own fields
-        return _declared(origin, depth + 1)
+    if _shaped(origin):  # a generic dataclass, TypedDict, ...: its fields, arguments given
+        return _Declared(shapes=((origin, tuple(arguments)),))
     if issubclass(origin, Mapping) and len(arguments) == 2:
         keys, items = _declared(arguments[0], depth + 1), _declared(arguments[1], depth + 1)
         return None if keys is None and items is None else _Declared(keys=keys, items=items)
@@ -147,14 +179,23 @@ def _shaped(cls: type) -> bool:
     )
 
 
-def _fields_of(cls: Any) -> Mapping[str, _Declared | None] | None:
-    """A model's, dataclass's, TypedDict's or NamedTuple's field name -> what its declared
-    type says (string annotations resolved; one that cannot be resolved declares nothing);
-    None for any other class."""
+def _fields_of(shape: _Shape) -> Mapping[str, _Declared | None] | None:
+    """A model's, dataclass's, TypedDict's or NamedTuple's field name (and a model field's
+    aliases) -> what its declared type says, the class's type variables read as the
+    arguments given (string annotations resolved; one that cannot be resolved declares
+    nothing); None for any other class."""
+    cls, arguments = shape
     if not _shaped(cls):
         return None
+    given = dict(zip(getattr(cls, "__parameters__", ()), arguments, strict=False))
     if issubclass(cls, BaseModel):
-        return {name: _declared(info.annotation) for name, info in cls.model_fields.items()}
+        fields: dict[str, _Declared | None] = {}
+        for name, info in cls.model_fields.items():
+            declared = _declared(_given(info.annotation, given))
+            aliases = (info.alias, info.serialization_alias, info.validation_alias)
+            for key in (name, *(a for a in aliases if isinstance(a, str))):
+                fields[key] = declared
+        return fields
     if dataclasses.is_dataclass(cls):
         names = [f.name for f in dataclasses.fields(cls)]
     else:
@@ -163,11 +204,28 @@ def _fields_of(cls: Any) -> Mapping[str, _Declared | None] | None:
         hints = typing.get_type_hints(cls, include_extras=True)
     except Exception:  # a forward reference that does not resolve
         hints = dict(getattr(cls, "__annotations__", {}))
-    return {name: _declared(hints.get(name)) for name in names}
+    return {name: _declared(_given(hints.get(name), given)) for name in names}
 
 
-#: Read once per class (a class is hashable, whatever mypy makes of ``type[Any]``).
-_class_fields: Callable[[Any], Mapping[str, _Declared | None] | None] = functools.cache(_fields_of)
+def _given(annotation: Any, given: Mapping[Any, Any]) -> Any:
+    """``annotation`` with the class's type variables replaced by the arguments given."""
+    if not given:
+        return annotation
+    if annotation in given:
+        return given[annotation]
+    parameters = getattr(annotation, "__parameters__", ())
+    if parameters and all(p in given for p in parameters):
+        try:
+            return annotation[tuple(given[p] for p in parameters)]
+        except TypeError:  # an annotation that cannot be subscripted
+            return annotation
+    return annotation
+
+
+#: Read once per class and arguments.
+_class_fields: Callable[[_Shape], Mapping[str, _Declared | None] | None] = functools.lru_cache(
+    maxsize=1024
+)(_fields_of)
 
 
 def _number_text(value: int | float | Decimal) -> str:
@@ -192,6 +250,7 @@ class Shown:
         "_role",
         "_seen",
         "clear",
+        "masked",
         "value",
     )
 
@@ -209,6 +268,7 @@ class Shown:
         self._seen: dict[str, View] = {}
         self._maskers: dict[str, Callable[[str], str]] = {}
         self.clear: list[tuple[str, str]] = []
+        self.masked: list[tuple[str, str]] = []
         self.value: Any = None
 
     def _view(self, kind: str) -> View:
@@ -217,7 +277,8 @@ class Shown:
             found = self._seen[kind] = view(self._role, kind, self._purpose_kinds)
         return found
 
-    def _masked(self, kind: str, text: str) -> str:
+    def _masked(self, kind: str, text: str, path: str) -> str:
+        self.masked.append((path, kind))
         rule = self._maskers.get(kind)
         if rule is None:
             made = self._masking(kind) if self._masking is not None else masker_for(kind)
@@ -231,7 +292,7 @@ class Shown:
         if seeing == "clear":
             self.clear.append((path, kind))
             return value
-        return self._masked(kind, value) if seeing == "masked" else _ABSENT
+        return self._masked(kind, value, path) if seeing == "masked" else _ABSENT
 
     def _free(self, text: str, path: str) -> str:
         """Text of no known kind: what a scan finds in it, shown as the role sees that kind
@@ -246,7 +307,7 @@ class Shown:
                 self.clear.append((path, finding.kind))
                 parts.append(piece)
             elif seeing == "masked":
-                parts.append(self._masked(finding.kind, piece))
+                parts.append(self._masked(finding.kind, piece, path))
             else:
                 parts.append("*" * len(piece))
             at = finding.end
@@ -260,21 +321,28 @@ class Shown:
         if depth > _DEPTH:
             raise InvalidArgument("a revealed model or mapping nests too deep")
         declared = self._declared.get(path, declared)
-        kinds = frozenset() if declared is None else declared.kinds
-        inner = None if declared is None else declared.items
+        kinds = frozenset() if declared is None else declared.every_kind()
+        inner = None if declared is None else declared.inner()
         if isinstance(value, PIIStr):
             return self._typed(value, (type(value).pii_kind.name,), path)
         if isinstance(value, str):
             return self._typed(value, kinds, path) if kinds else self._free(value, path)
-        found = _class_fields(type(value))
+        found = _class_fields((type(value), ()))
         if found is not None and not isinstance(value, Mapping):  # a model, a dataclass, ...
-            items = ((name, getattr(value, name), found[name]) for name in found)
+            # a model's own field names (``found`` also holds their aliases, for mappings)
+            named = list(type(value).model_fields) if isinstance(value, BaseModel) else found
+            items = (
+                (name, getattr(value, name), self._field(declared, name, found[name]))
+                for name in named
+            )
             return self._fields(items, path, depth, None)
         if isinstance(value, Mapping):  # a TypedDict, or a model's fields as a plain dict
-            keys = None if declared is None else declared.keys
+            keys = None if declared is None else declared.key_kinds()
             pairs = value.items()
             if declared is not None and declared.shapes:
-                items = ((k, v, _merged(inner, declared.field(k))) for k, v in pairs)
+                shaped = ((k, v, declared.field(k)) for k, v in pairs)
+                # a key no declared class has is not shown: nothing says what it holds
+                items = ((k, v, _merged(inner, d)) for k, v, (known, d) in shaped if known)
                 return self._fields(items, path, depth, keys)
             return self._fields(((k, v, inner) for k, v in pairs), path, depth, keys)
         if isinstance(value, list | tuple | set | frozenset):
@@ -287,6 +355,16 @@ class Shown:
         if isinstance(value, _PLAIN):
             return value
         return _ABSENT  # what the walk cannot read (bytes, an object), it does not show
+
+    @staticmethod
+    def _field(
+        declared: _Declared | None, name: str, own: _Declared | None
+    ) -> _Declared | None:
+        """What an object's field holds: its class's declaration, and what the place it was
+        found in declares of that field (``Box[Phone]`` for a ``Box`` whose ``item: T``)."""
+        if declared is None or not declared.shapes:
+            return own
+        return _merged(own, declared.field(name)[1])
 
     def _number(self, value: int | float | Decimal, kinds: frozenset[str], path: str) -> Any:
         """A number: of a declared kind, shown as that kind (a phone kept as a number is

@@ -36,8 +36,6 @@ WATCH_ACTIONS = frozenset({"access_alert", "watch_reset"})
 #: Reveals whose recording settles what the watch admitted (an export counts its values in
 #: the reveals it makes, not itself).
 _SETTLES = REVEALS - {"export"}
-#: How long an admitted reveal counts as in flight if its event never comes (it failed).
-_IN_FLIGHT_FOR = 60.0
 
 _log = structlog.get_logger("piiguard")
 
@@ -198,19 +196,19 @@ class _Tally:
         self.carried = 0
         self.since = 0
         self.since_read = 0  # admitted since the read in progress began
-        self.pending: deque[list[float]] = deque()  # [monotonic time, count]
+        self.pending: deque[list[Any]] = deque()  # [when admitted (the clock's), count]
         self.baseline = 0.0
         self.baseline_at: datetime | None = None
         self.blocked = False
         self.reset_seq = 0  # the newest reset of the actor the store has shown
         self.alerted_at: datetime | None = None
 
-    def admit(self, count: int) -> None:
+    def admit(self, count: int, now: datetime) -> None:
         if count:
             self.since += count
             if self.reading:
                 self.since_read += count
-            self.pending.append([time.monotonic(), count])
+            self.pending.append([now, count])
 
     def release(self, count: int) -> None:
         """``count`` admitted values were never revealed (the reveal failed): uncounted."""
@@ -231,9 +229,10 @@ class _Tally:
                 oldest[1] -= count
                 count = 0
 
-    def in_flight(self) -> int:
-        """Admitted values not yet recorded; a reveal that failed unrecorded expires."""
-        horizon = time.monotonic() - _IN_FLIGHT_FOR
+    def in_flight(self, horizon: datetime) -> int:
+        """Admitted values not yet recorded (settled or released), however long their write
+        takes. Only one admitted before ``horizon`` (two windows ago: its event, stamped
+        as it was made, is outside the window) is forgotten, if a failure never said so."""
         while self.pending and self.pending[0][0] < horizon:
             self.pending.popleft()
         return int(sum(count for _, count in self.pending))
@@ -308,14 +307,14 @@ class Watcher:
             total = tally.shared + tally.carried + tally.since + count
             limit, reason = self._limit(config, role, tally.baseline)
             if limit is None or total <= limit:
-                tally.admit(count)
+                tally.admit(count, now)
                 return None
             repeat = tally.alerted_at is not None and now - tally.alerted_at < config.window
             tally.alerted_at = now
             if config.block:
                 tally.blocked = True
             else:
-                tally.admit(count)
+                tally.admit(count, now)
         if config.block or not repeat:
             alert = AccessAlert(actor, role, total, limit, reason, config.window, now, config.block)
             self._alert(config, alert)
@@ -410,7 +409,7 @@ class Watcher:
             if not (due or usual_due):
                 return tally
             tally.reading, tally.since_read = True, 0
-            carried = tally.in_flight()
+            carried = tally.in_flight(now - 2 * config.window)
         try:
             read = self._read(actor, now, config, with_usual=usual_due)
         finally:
