@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "retention": {"errors", "store", "subjects"},
     "audit": {"errors", "events", "store", "kinds", "validate", "masking", "detect", "fields"},
     "logging": {"errors", "kinds", "validate", "masking", "detect", "fields"},
+    "sharing": {"errors", "events", "kinds", "validate", "masking", "fields", "consent", "store"},
     "guard": {
         "errors",
         "events",
@@ -41,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
         "audit",
         "kinds",
         "masking",
+        "sharing",
     },
     "integrations": {"errors", "events", "guard"},
     "testing": {"errors", "events", "guard", "keys", "consent", "kinds"},

@@ -40,6 +40,7 @@ from piiguard.errors import (
     KeyProviderError,
     PiiGuardError,
     PolicyViolation,
+    ShareRefused,
     StoreBusy,
     StoreError,
     TokenExpired,
@@ -90,6 +91,14 @@ from piiguard.masking import (
     masker_for,
 )
 from piiguard.retention import RetentionPolicy
+from piiguard.sharing import (
+    Contract,
+    CrossBorder,
+    CrossBorderReport,
+    CrossBorderThresholds,
+    Recipient,
+    ShareRecord,
+)
 from piiguard.subjects import ErasureReceipt
 
 __version__ = "0.1.0.dev0"
@@ -115,6 +124,10 @@ __all__ = [
     "CNResidentID",
     "Category",
     "ConsentRequired",
+    "Contract",
+    "CrossBorder",
+    "CrossBorderReport",
+    "CrossBorderThresholds",
     "DateOfBirth",
     "DateOfBirthMask",
     "DecryptionError",
@@ -151,9 +164,12 @@ __all__ = [
     "PiiGuardError",
     "PolicyViolation",
     "Purpose",
+    "Recipient",
     "Replace",
     "RetentionPolicy",
     "Role",
+    "ShareRecord",
+    "ShareRefused",
     "StoreBusy",
     "StoreError",
     "TokenExpired",

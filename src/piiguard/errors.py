@@ -7,7 +7,8 @@ application can catch the whole family with one ``except``::
     ├── InvalidPII (ValueError)          a value is not a valid value of its kind
     ├── UnknownKind (LookupError)        no PII kind of that name is registered
     ├── PolicyViolation                  a masking policy or rule is misused
-    │   └── UnknownRole (LookupError)    a MaskingPolicy has no rules for that role
+    │   ├── UnknownRole (LookupError)    a MaskingPolicy has no rules for that role
+    │   └── ShareRefused                 a share breaks a recipient's terms or lacks consent
     ├── DecryptionError                  a ciphertext does not open: one error for every cause
     │   └── KeyDestroyed                 its data key was shredded (erasure)
     ├── KeyNotFound (LookupError)        no key with that id is known to the keyring or store
@@ -24,6 +25,7 @@ application can catch the whole family with one ``except``::
     ├── InvalidArgument (ValueError, TypeError)  a bad argument: wrong type, empty, too long,
     │                                    not valid Unicode, a NUL PostgreSQL cannot store
     ├── EventNotRecorded                 the event sink failed: the reveal did not happen
+    ├── AuditLogBroken                   the audit log does not verify: nothing pruned or signed
     └── StoreError                       the store cannot be opened, read or written: ``reason``
         └── StoreBusy                    another connection held a lock past the busy timeout
 
@@ -49,6 +51,7 @@ from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
     "AccessDenied",
+    "AuditLogBroken",
     "ConsentRequired",
     "DecryptionError",
     "EventNotRecorded",
@@ -60,6 +63,7 @@ __all__ = [
     "KeyProviderError",
     "PiiGuardError",
     "PolicyViolation",
+    "ShareRefused",
     "StoreBusy",
     "StoreError",
     "TokenExpired",
@@ -136,6 +140,25 @@ class UnknownRole(PolicyViolation, LookupError):
 
     def __init__(self, role: object) -> None:
         super().__init__(f"masking policy has no rules for role {_printable_name(role)}")
+
+
+class ShareRefused(PolicyViolation):
+    """A share was refused and nothing left the shop: the recipient is not registered, may
+    not receive data for the purpose, its assessment or contract has expired, or the subject
+    has not given the consent the share needs (PIPL Art. 23, 39).
+
+    Attributes:
+        reason: ``unknown_recipient``, ``purpose_not_allowed``, ``assessment_expired``,
+            ``contract_expired``, ``consent_required``, ``not_separate``,
+            ``cross_border_consent``.
+        missing: for ``consent_required`` and ``cross_border_consent``, the purposes whose
+            consent is missing.
+    """
+
+    def __init__(self, reason: str, message: str, missing: tuple[str, ...] = ()) -> None:
+        self.reason = reason
+        self.missing = missing
+        super().__init__(message)
 
 
 class DecryptionError(PiiGuardError):

@@ -59,6 +59,8 @@ from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.kinds import get_kind
 from piiguard.masking import masker_for
 from piiguard.retention import Retention
+from piiguard.sharing import Sharing
+from piiguard.sharing.share import make_shares
 from piiguard.store import Store
 from piiguard.subjects import ErasureReceipt, Subjects
 from piiguard.tokens import Tokens, TokenVault
@@ -266,6 +268,10 @@ class Guard:
         self.keys = KeyManager(keyring, self._reveals)
         self.tokens = Tokens(keyring, self._reveals)
         self.vault = TokenVault(store, keyring, self._envelope, self._reveals, clock)
+        #: Recipients, the record of shares and the cross-border report (``guard.share``).
+        self.sharing = Sharing(
+            store, consent=self.consent, pseudonym=keyring.subject_scope, clock=clock
+        )
         self.retention = Retention(
             store,
             pseudonym=keyring.subject_scope,
@@ -279,7 +285,7 @@ class Guard:
             keys=keyring,
             rule=self.retention,
             records=self.retention.participant,
-            parts=(self.vault, self.consent),
+            parts=(self.vault, self.consent, self.sharing),
             clock=clock,
         )
 
@@ -556,6 +562,78 @@ class Guard:
         outcome.clear()
         del subject
         raise failure
+
+    @boundary
+    def share(
+        self,
+        record: Any,
+        *,
+        to: str,
+        subject: str,
+        purpose: str | None = None,
+        actor: str | None = None,
+        kinds: Mapping[str, str] | None = None,
+    ) -> str:
+        """``record`` (a pydantic model or a mapping) for recipient ``to``, as a compact JWE
+        that the recipient opens with its private key: only the fields the recipient names,
+        each clear, masked by its kind's rule, or a vault token the shop resolves
+        (``guard.vault.detokenize``). Audited before it returns and recorded, so
+        ``guard.export(subject)`` and ``guard.sharing.recipients_of(subject)`` name the
+        recipient.
+
+        Args:
+            to: a registered recipient (``guard.sharing.register``).
+            subject: whose record it is (consent is checked, the share recorded, tokens
+                erased with the subject).
+            purpose, actor: why and who (else those of ``pg.acting``).
+            kinds: field path -> kind, for plain values a model does not type.
+
+        Raises:
+            ShareRefused: an unknown recipient, a purpose it may not receive data for, an
+                expired assessment or contract, or missing consent (see
+                :meth:`Sharing.admit`). Nothing was made.
+            AccessDenied: no actor or purpose; an unregistered purpose, or one that does
+                not cover a kind shared in clear; the access watch stopped the actor.
+            EventNotRecorded: the share could not be audited; nothing is returned.
+        """
+        return self.share_many(
+            [record], to=to, subjects=[subject], purpose=purpose, actor=actor, kinds=kinds
+        )[0]
+
+    @boundary
+    def share_many(
+        self,
+        records: Sequence[Any],
+        *,
+        to: str,
+        subjects: Sequence[str],
+        purpose: str | None = None,
+        actor: str | None = None,
+        kinds: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """:meth:`share` for a batch: ``records[i]`` is ``subjects[i]``'s; one audit event,
+        every subject's consent checked before anything is made (one refusal refuses all)."""
+
+        def tokenize(value: str, kind: str, subject: str) -> str:
+            return self.vault.tokenize(value, kind=kind, subject=subject)
+
+        outcome = _scrubbed(
+            lambda: make_shares(
+                self.sharing,
+                self._reveals,
+                tokenize,
+                records,
+                to=to,
+                purpose=purpose,
+                subjects=subjects,
+                actor=actor,
+                kinds=kinds,
+            )
+        )
+        if isinstance(outcome, Exception):
+            del records, subjects
+            raise outcome
+        return outcome
 
     @boundary
     def reveal(

@@ -47,7 +47,7 @@ _LOG = "main"
 #: (a row id, a token) is stored as a keyed digest, as it may be a subject's id.
 SCHEMA_KEYS = frozenset(
     {"table", "field", "column", "kind", "purpose", "piiguard", "role", "reason", "grant"}
-    | {"grantee", "ticket", "by", "view"}
+    | {"grantee", "ticket", "by", "view", "recipient", "country"}
 )
 #: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
 #: a phone as a "kind") is stored as a keyed digest.
@@ -55,6 +55,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 #: Six digits in a row: part of a phone, a card or an ID number, never of a name.
 _DIGIT_RUN = re.compile(r"[0-9]{6}")
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+#: How a value was shown when it was not shown in clear.
+_NOT_REVEALED = frozenset({"masked", "token"})
 _log = structlog.get_logger("piiguard.audit")
 #: How long events are kept by default: 180 days, the six months the Cybersecurity Law
 #: (Art. 21) asks network logs to be kept, at least.
@@ -744,8 +746,9 @@ class AuditLog:
             seen_actors.add(event.actor)
             if event.purpose is not None:
                 seen_purposes.add(event.purpose)
-            if "recipient" in event.detail:
-                recipients.add(str(event.detail["recipient"]))
+            recipient = (event.detail.get("context") or {}).get("recipient")
+            if recipient is not None:
+                recipients.add(str(recipient))
             first = first or event.at
             last = event.at
         return IncidentScope(
@@ -815,12 +818,13 @@ def _fields(detail: Mapping[str, Any]) -> set[str]:
 
 
 def _kinds(event: AuditEvent) -> set[str]:
-    """The kinds an event revealed in clear (a masked value's kind is not revealed)."""
+    """The kinds an event revealed in clear (a masked value, or a token only the shop can
+    resolve, does not reveal its kind's value)."""
     found = {event.kind} if event.kind else set()
     common = event.detail.get("common") or {}
     for row in event.detail.get("rows", ()):
         shown = {**common, **row}
-        if shown.get("kind") and shown.get("view") != "masked":
+        if shown.get("kind") and shown.get("view") not in _NOT_REVEALED:
             found.add(shown["kind"])
     return found
 

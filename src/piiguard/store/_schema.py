@@ -25,8 +25,9 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: The version of the schema this code creates and understands.
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
-#: events indexed by actor and time (not actor and seq), and the access watch's events
-SCHEMA_VERSION = 8
+#: events indexed by actor and time (not actor and seq), and the access watch's events;
+#: 9: recipients and shares
+SCHEMA_VERSION = 9
 
 
 class Tables:
@@ -242,4 +243,29 @@ class Tables:
             Column("revoked_us", BigInteger, nullable=True),
             Column("seal", LargeBinary(32), nullable=False),  # a MAC under a KEK-wrapped key
             Index("piiguard_access_grants_actor", "actor", "role"),
+        )
+        # third parties that may receive data (guard.sharing.register): the current terms
+        self.recipients = Table(
+            "piiguard_recipients",
+            self.metadata,
+            Column("name", String(64), primary_key=True),
+            Column("definition", Text, nullable=False),  # JSON: public JWK, fields, terms
+            Column("registered_at", DateTime(timezone=True), nullable=False),
+        )
+        # every share: who received what of whom, why, and under which transfer mechanism
+        self.shares = Table(
+            "piiguard_shares",
+            self.metadata,
+            Column("id", String(32), primary_key=True),
+            Column("at", DateTime(timezone=True), nullable=False),
+            Column("recipient", String(64), nullable=False),
+            Column("subject", String(80), nullable=False),  # keyed pseudonym
+            Column("purpose", String(64), nullable=False),
+            Column("basis", String(32), nullable=False),
+            Column("fields", Text, nullable=False),  # JSON: field -> clear | masked | token
+            Column("sensitive", Boolean, nullable=False),  # sensitive PI in clear or token
+            Column("country", String(2), nullable=True),  # set for a transfer abroad
+            Column("mechanism", String(32), nullable=True),
+            Index("piiguard_shares_subject", "subject"),
+            Index("piiguard_shares_country_at", "country", "at"),
         )

@@ -1,0 +1,20 @@
+"""Sharing with third parties: recipients and their terms, minimised encrypted shares (JWE),
+the record of every share and the yearly cross-border report."""
+
+from piiguard.sharing.recipients import Contract, CrossBorder, Recipient
+from piiguard.sharing.registry import (
+    CrossBorderReport,
+    CrossBorderThresholds,
+    ShareRecord,
+    Sharing,
+)
+
+__all__ = [
+    "Contract",
+    "CrossBorder",
+    "CrossBorderReport",
+    "CrossBorderThresholds",
+    "Recipient",
+    "ShareRecord",
+    "Sharing",
+]

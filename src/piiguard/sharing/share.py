@@ -1,0 +1,126 @@
+"""Making shares: admitted by the recipient's terms and the subjects' consent, minimised,
+audited before they are handed over, recorded, and encrypted to the recipient.
+
+The order is the promise: nothing is made (no token, no ciphertext) for a share that
+:meth:`Sharing.admit` or the access rule refuses; the audit event is committed before the
+JWE is returned, and a share whose event cannot be recorded is not returned.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from piiguard.errors import InvalidArgument, require_subject
+from piiguard.events import AccessEvent, Reveals
+from piiguard.kinds import BUILTIN_KINDS
+from piiguard.sharing.jwe import seal
+from piiguard.sharing.minimise import Planned, payload, plan
+from piiguard.sharing.registry import Sharing
+
+__all__ = ["PAYLOAD_VERSION", "make_shares"]
+
+#: The version of the JSON a share carries: {"piiguard": "share/1", "id", "recipient",
+#: "purpose", "issued_at", "fields": {field: value}}.
+PAYLOAD_VERSION = "share/1"
+
+
+def _sensitive(planned: Sequence[Planned]) -> bool:
+    """Whether sensitive PI leaves readable: in clear, or as a token the recipient resolves
+    through the shop (a masked value is not the value)."""
+    for item in planned:
+        known = BUILTIN_KINDS.get(item.kind or "")
+        if (
+            known is not None
+            and known.sensitive
+            and item.rule != "masked"
+            and item.value is not None
+        ):
+            return True
+    return False
+
+
+def make_shares(
+    sharing: Sharing,
+    reveals: Reveals,
+    tokenize: Callable[[str, str, str], str],
+    records: Sequence[Any],
+    *,
+    to: str,
+    purpose: str | None,
+    subjects: Sequence[str],
+    actor: str | None,
+    kinds: Mapping[str, str] | None,
+) -> list[str]:
+    """One compact JWE per record, for ``subjects[i]``'s record ``records[i]``; one audit
+    event for the batch. ``tokenize(value, kind, subject)`` makes a field's vault token."""
+    if isinstance(subjects, str) or len(subjects) != len(records):
+        raise InvalidArgument("share_many takes one subject per record")
+    for subject in subjects:
+        refused = require_subject(subject)
+        if isinstance(refused, InvalidArgument):
+            raise refused
+    if kinds is not None and not isinstance(kinds, Mapping):
+        raise InvalidArgument("kinds is a mapping of field names to kinds")
+    who = reveals.admit(actor, purpose, action="share", count=0)  # named and registered
+    if isinstance(who, Exception):
+        raise who
+    recipient, basis = sharing.admit(to, who[1], subjects)
+    plans = [plan(record, recipient.fields, kinds) for record in records]
+    shown = [item for planned in plans for item in planned if item.value is not None]
+    clear_kinds = tuple(sorted({i.kind for i in shown if i.rule == "clear" and i.kind}))
+    context = {"recipient": recipient.name}
+    if recipient.cross_border is not None:
+        context["country"] = recipient.cross_border.country
+    admitted = reveals.admit(
+        *who, action="share", kinds=clear_kinds, context=context, count=len(shown)
+    )
+    if isinstance(admitted, Exception):
+        raise admitted
+    issued_at = reveals.now()
+    sealed: list[str] = []
+    made: list[tuple[str, str, Mapping[str, str], bool]] = []
+    try:
+        for planned, subject in zip(plans, subjects, strict=True):
+
+            def token(value: str, kind: str, subject: str = subject) -> str:
+                return tokenize(value, kind, subject)
+
+            share_id = secrets.token_hex(16)
+            body = {
+                "piiguard": PAYLOAD_VERSION,
+                "id": share_id,
+                "recipient": recipient.name,
+                "purpose": who[1],
+                "issued_at": issued_at.isoformat(),
+                "fields": payload(planned, token),
+            }
+            text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+            sealed.append(seal(recipient, text.encode("utf-8")))
+            del body, text
+            rules = {item.path: item.rule for item in planned}
+            made.append((share_id, subject, rules, _sensitive(planned)))
+    except BaseException:
+        reveals.release(who, len(shown))
+        raise
+    rows = tuple({"field": item.path, "kind": item.kind or "", "view": item.rule} for item in shown)
+    failure = reveals.record(
+        AccessEvent(
+            "share",
+            who[0],
+            who[1],
+            issued_at,
+            context,
+            count=len(shown),
+            kind=clear_kinds[0] if len(clear_kinds) == 1 else None,
+            subjects=tuple(dict.fromkeys(sharing.pseudonyms(subjects))),
+            rows=rows,
+        )
+    )
+    if failure is not None:
+        sealed.clear()
+        raise failure
+    sharing.record(recipient, who[1], basis, made, issued_at)
+    return sealed
