@@ -25,11 +25,11 @@ demo: $(VENV)/.installed-cli
 	$(BIN)/piiguard demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy src tests
+	$(BIN)/mypy src tests examples
 
 test: lint typecheck
 	$(BIN)/pytest --cov --cov-report=term-missing

@@ -761,7 +761,7 @@ def test_values_not_of_the_declared_shape_are_still_of_the_declared_kind(
 def test_a_mapping_keyed_by_aliases_is_read_by_them(shop: pg.Guard) -> None:
     dumped = {"receiverName": "张三丰", "mobileNo": CANARY_PHONE}  # JSON, as an API sent it
     shown = shop.reveal(
-        Mismatched.model_construct(aliased=dumped),
+        Mismatched.model_construct(aliased=dumped),  # type: ignore[arg-type]
         actor="cs-7",
         role="cs",
         purpose="after_sales",

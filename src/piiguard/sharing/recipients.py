@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -147,7 +148,9 @@ def _public_jwk(value: object) -> dict[str, Any]:
     if jwk.get("use", "enc") != "enc":
         raise InvalidArgument("public_key is marked for another use than encryption")
     try:
-        key = import_key(jwk)
+        with warnings.catch_warnings():  # a small key is refused below, not warned about
+            warnings.simplefilter("ignore")
+            key = import_key(jwk)
     except (JoseError, ValueError, TypeError, KeyError):
         raise InvalidArgument("public_key is not a valid public JWK") from None
     key_algorithm(key)  # refuses what JWE should not encrypt to

@@ -1,0 +1,436 @@
+"""Sharing (issue 12): recipients and their terms, minimised shares as compact JWE that an
+independent JOSE library (jwcrypto) opens, refusals that make nothing, the audit event and
+the record of every share, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from jwcrypto import jwe as jwcrypto_jwe
+from jwcrypto import jwk as jwcrypto_jwk
+from sqlalchemy import func, select
+
+import piiguard as pg
+from piiguard.keys import LocalKEK
+from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
+from tests.conftest import StoreTarget
+from tests.helpers import CANARY_ID, CANARY_PHONE
+
+NAME = "张三丰"
+ADDRESS = "北京市朝阳区建国路88号"
+
+
+class Order(pg.PIIModel):
+    order_id: str
+    name: pg.PersonName
+    phone: pg.Phone
+    address: pg.Address
+    id_number: pg.CNResidentID | None = None
+    note: str = ""
+
+
+def _order(n: int = 1) -> Order:
+    return Order(
+        order_id=f"o{n}", name=NAME, phone=CANARY_PHONE, address=ADDRESS, id_number=CANARY_ID
+    )
+
+
+def _key(kind: str = "ec") -> Any:
+    if kind == "rsa":
+        return RSAKey.generate_key(2048)
+    if kind == "okp":
+        return OKPKey.generate_key("X25519")
+    return ECKey.generate_key("P-256")
+
+
+def _open(token: str, private: Any) -> dict[str, Any]:
+    """What the recipient does: open the JWE with its own private key, in another library."""
+    key = jwcrypto_jwk.JWK(**private.as_dict(private=True))
+    envelope = jwcrypto_jwe.JWE()
+    envelope.deserialize(token, key=key)
+    found: dict[str, Any] = json.loads(envelope.payload)
+    return found
+
+
+WAYBILL = {"name": "masked", "phone": "token", "address": "clear"}
+
+
+def _courier(private: Any, **terms: Any) -> pg.Recipient:
+    given: dict[str, Any] = {
+        "public_key": private.as_dict(private=False),
+        "purposes": {"delivery"},
+        "fields": WAYBILL,
+        "assessed_until": date(2026, 6, 30),
+    } | terms
+    return pg.Recipient("sf-express", **given)
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def shop(store_target: StoreTarget, kek: LocalKEK, clock: SettableClock) -> Iterator[pg.Guard]:
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        allow_test_reveals(guard)
+        guard.consent.register(
+            pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
+        )
+        yield guard
+
+
+@pytest.fixture
+def private() -> Any:
+    return _key()
+
+
+@pytest.fixture
+def courier(shop: pg.Guard, private: Any) -> pg.Recipient:
+    return shop.sharing.register(_courier(private))
+
+
+def _count(guard: pg.Guard, table: Any) -> int:
+    with guard.store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _nothing_made(guard: pg.Guard) -> None:
+    tables = guard.store.tables
+    assert _count(guard, tables.shares) == 0
+    assert _count(guard, tables.vault) == 0
+    assert [e for e in guard.audit.events(action="share") if e.result == "ok"] == []
+
+
+# -- a share, opened by the recipient ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa", "okp"])
+def test_a_share_is_a_compact_jwe_another_jose_library_opens(shop: pg.Guard, kind: str) -> None:
+    private = _key(kind)
+    shop.sharing.register(_courier(private))
+    token = shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    assert token.count(".") == 4  # compact serialisation: five parts
+    header = json.loads(jwcrypto_jwe.base64url_decode(token.split(".")[0]))
+    assert header["enc"] == "A256GCM"
+    assert header["alg"] == ("RSA-OAEP-256" if kind == "rsa" else "ECDH-ES+A256KW")
+    body = _open(token, private)
+    assert body["piiguard"] == "share/1"
+    assert (body["recipient"], body["purpose"]) == ("sf-express", "delivery")
+    fields = body["fields"]
+    assert set(fields) == {"name", "phone", "address"}  # only what the recipient names
+    assert fields["name"] == "张**"
+    assert fields["address"] == ADDRESS
+    assert CANARY_PHONE not in json.dumps(fields)
+    assert CANARY_ID not in json.dumps(body)
+    # the privacy waybill: the shop resolves the courier's token when the courier calls
+    resolved = shop.vault.detokenize(fields["phone"], actor="cs-1", purpose="delivery")
+    assert resolved.endswith(CANARY_PHONE)
+
+
+def test_a_share_is_not_readable_without_the_recipient_s_private_key(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    token = shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any failure: another key
+        _open(token, _key())
+    assert NAME not in token
+    assert ADDRESS not in token
+
+
+def test_a_mapping_takes_its_kinds_from_the_caller(shop: pg.Guard, courier: pg.Recipient) -> None:
+    record = {"name": NAME, "phone": CANARY_PHONE, "address": ADDRESS, "secret": "x"}
+    with pytest.raises(pg.PolicyViolation):  # a token of no known kind: refused
+        shop.share(record, to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    _nothing_made(shop)
+    kinds = {"name": "person_name", "phone": "phone", "address": "address"}
+    token = shop.share(
+        record, to="sf-express", purpose="delivery", subject="u1", actor="svc:wb", kinds=kinds
+    )
+    assert shop.sharing.recipients_of("u1")[0].fields == WAYBILL
+    assert token
+
+
+def test_nested_fields_are_named_by_their_path(shop: pg.Guard, private: Any) -> None:
+    class Parcel(pg.PIIModel):
+        order: Order
+        weight: float
+
+    shop.sharing.register(
+        _courier(
+            private, fields={"order.address": "clear", "order.name": "masked", "weight": "clear"}
+        )
+    )
+    parcel = Parcel(order=_order(), weight=1.5)
+    body = _open(
+        shop.share(parcel, to="sf-express", purpose="delivery", subject="u1", actor="svc:wb"),
+        private,
+    )
+    assert body["fields"] == {"order.address": ADDRESS, "order.name": "张**", "weight": 1.5}
+
+
+def test_a_field_of_no_known_kind_shared_masked_is_hidden_whole(
+    shop: pg.Guard, private: Any
+) -> None:
+    shop.sharing.register(_courier(private, fields={"note": "masked", "order_id": "clear"}))
+    order = _order().model_copy(update={"note": NAME})
+    body = _open(
+        shop.share(order, to="sf-express", purpose="delivery", subject="u1", actor="svc:wb"),
+        private,
+    )
+    assert body["fields"] == {"note": "***", "order_id": "o1"}
+
+
+# -- refusals: nothing is made ---------------------------------------------------------------
+
+
+def _refused(shop: pg.Guard, reason: str, subject: str = "u1", **call: Any) -> None:
+    given: dict[str, Any] = {"to": "sf-express", "purpose": "delivery", "actor": "svc:wb"} | call
+    with pytest.raises(pg.ShareRefused) as raised:
+        shop.share(_order(), subject=subject, **given)
+    assert raised.value.reason == reason
+    assert isinstance(raised.value, pg.PolicyViolation)
+    assert subject not in str(raised.value)
+    _nothing_made(shop)
+
+
+def test_an_unregistered_recipient_is_refused(shop: pg.Guard) -> None:
+    _refused(shop, "unknown_recipient", to="yto")
+
+
+def test_a_purpose_the_recipient_may_not_receive_for_is_refused(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    shop.consent.register(pg.Purpose("analytics", basis="contract", kinds={"address"}))
+    _refused(shop, "purpose_not_allowed", purpose="analytics")
+
+
+def test_an_expired_assessment_is_refused_from_the_next_day(
+    shop: pg.Guard, courier: pg.Recipient, clock: SettableClock
+) -> None:
+    clock.set(DEFAULT_START.replace(month=6, day=30, hour=23))  # its last day: still fine
+    shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    clock.set(DEFAULT_START.replace(month=7, day=1))
+    with pytest.raises(pg.ShareRefused) as raised:
+        shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    assert raised.value.reason == "assessment_expired"
+
+
+def test_an_expired_contract_is_refused(shop: pg.Guard, private: Any, clock: SettableClock) -> None:
+    shop.sharing.register(_courier(private, contract=pg.Contract("C-2025-17", date(2025, 12, 31))))
+    _refused(shop, "contract_expired")
+
+
+def test_providing_on_consent_needs_separate_consent_granted_by_the_subject(
+    shop: pg.Guard, private: Any
+) -> None:
+    shop.consent.register(pg.Purpose("partner_promo", basis="consent", kinds={"phone"}))
+    shop.sharing.register(_courier(private, purposes={"partner_promo"}, fields={"phone": "clear"}))
+    _refused(shop, "not_separate", purpose="partner_promo")
+    shop.consent.register(
+        pg.Purpose("partner_promo", basis="consent", kinds={"phone"}, separate=True)
+    )
+    _refused(shop, "consent_required", purpose="partner_promo")
+    shop.consent.publish_notice("2026-01", purposes=["partner_promo"], text="promo by partners")
+    shop.consent.grant("u1", "partner_promo", notice="2026-01", evidence={"channel": "app"})
+    token = shop.share(
+        _order(), to="sf-express", purpose="partner_promo", subject="u1", actor="svc:wb"
+    )
+    assert _open(token, private)["fields"] == {"phone": "+86" + CANARY_PHONE}
+    shop.consent.withdraw("u1", "partner_promo")  # withdrawal takes effect at once
+    with pytest.raises(pg.ShareRefused):
+        shop.share(_order(), to="sf-express", purpose="partner_promo", subject="u1", actor="svc:wb")
+
+
+def test_a_clear_field_the_purpose_does_not_cover_is_denied(shop: pg.Guard, private: Any) -> None:
+    shop.sharing.register(_courier(private, fields={"id_number": "clear"}))
+    with pytest.raises(pg.AccessDenied) as raised:
+        shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    assert raised.value.reason == "kind_not_covered"
+    _nothing_made(shop)
+
+
+def test_a_share_names_its_actor(shop: pg.Guard, courier: pg.Recipient) -> None:
+    with pytest.raises(pg.AccessDenied):
+        shop.share(_order(), to="sf-express", purpose="delivery", subject="u1")
+    with pg.acting(actor="svc:wb", purpose="delivery"):
+        assert shop.share(_order(), to="sf-express", subject="u1")
+
+
+# -- recipients ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"public_key": "not json"}, "JWK"),
+        ({"fields": {"phone": "plain"}}, "rule"),
+        ({"fields": {}}, "fields"),
+        ({"purposes": set()}, "purposes"),
+        ({"purposes": "delivery"}, "purposes"),
+        ({"assessed_until": "2026-06-30"}, "date"),
+    ],
+)
+def test_a_recipient_with_bad_terms_is_refused(
+    private: Any, change: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(pg.InvalidArgument) as raised:
+        _courier(private, **change)
+    assert words in str(raised.value)
+
+
+def test_a_private_or_weak_or_signing_key_is_refused_and_never_echoed(private: Any) -> None:
+    secret = private.as_dict(private=True)
+    with pytest.raises(pg.InvalidArgument) as raised:
+        _courier(private, public_key=secret)
+    assert secret["d"] not in str(raised.value)
+    assert secret["d"] not in repr(raised.value.args)
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505 - refused
+    weak = jwcrypto_jwk.JWK.from_pyca(small).export_public(as_dict=True)
+    with pytest.raises(pg.InvalidArgument):
+        _courier(private, public_key=weak)
+    signing = private.as_dict(private=False) | {"use": "sig"}
+    with pytest.raises(pg.InvalidArgument):
+        _courier(private, public_key=signing)
+
+
+def test_cross_border_terms_are_checked() -> None:
+    with pytest.raises(pg.InvalidArgument):
+        pg.CrossBorder("sg", "standard_contract", "SC-1", consent="xb_sg")
+    with pytest.raises(pg.InvalidArgument):
+        pg.CrossBorder("SG", "standard_contract", consent="xb_sg")  # no filing
+    with pytest.raises(pg.InvalidArgument):
+        pg.CrossBorder("SG", "adequacy", "SC-1", consent="xb_sg")  # type: ignore[arg-type]
+    with pytest.raises(pg.InvalidArgument):
+        pg.CrossBorder("SG", "exempt")  # no separate consent purpose named
+    assert pg.CrossBorder("SG", "exempt", consent="xb_sg").filing_ref is None
+
+
+def test_a_recipient_registered_on_one_instance_is_known_to_another(
+    shop: pg.Guard, store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, private: Any
+) -> None:
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as other:
+        other.sharing.register(_courier(private))
+        assert shop.share(
+            _order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb"
+        )
+        other.sharing.register(_courier(private, assessed_until=date(2025, 12, 31)))
+    with pytest.raises(pg.ShareRefused):  # new terms reach every instance at once
+        shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    assert [r.name for r in shop.sharing.recipients()] == ["sf-express"]
+    assert shop.sharing.recipient("sf-express").assessed_until == date(2025, 12, 31)
+
+
+# -- the audit event and the record ------------------------------------------------------------
+
+
+def test_a_share_is_audited_and_recorded_and_the_subject_can_see_who_received_it(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    (event,) = shop.audit.events(action="share")
+    assert (event.actor, event.purpose, event.result, event.count) == (
+        "svc:wb",
+        "delivery",
+        "ok",
+        3,
+    )
+    assert event.subjects == (shop.audit.pseudonym("u1"),)
+    assert event.detail["context"]["recipient"] == "sf-express"
+    scope = shop.audit.scope()
+    assert scope.recipients == {"sf-express"}
+    assert scope.kinds == {"address"}  # the name went masked, the phone as a token
+    (record,) = shop.sharing.recipients_of("u1")
+    assert (record.recipient, record.purpose, dict(record.fields)) == (
+        "sf-express",
+        "delivery",
+        WAYBILL,
+    )
+    exported = shop.export("u1", actor="dpo", purpose="testing")
+    assert [s["recipient"] for s in exported["sharing"]] == ["sf-express"]
+    assert shop.sharing.recipients_of("u2") == []
+    dumped = repr(list(shop.audit.events())) + repr(shop.sharing.recipients_of("u1"))
+    for canary in (CANARY_PHONE, CANARY_ID, NAME, ADDRESS, "u1"):
+        assert canary not in dumped.replace("'u1'", "")
+
+
+def test_a_share_whose_event_cannot_be_recorded_is_not_returned(
+    store_target: StoreTarget, kek: LocalKEK, private: Any
+) -> None:
+    class Failing:
+        def record(self, event: pg.AccessEvent) -> None:
+            if event.action == "share":
+                raise RuntimeError("sink down")
+
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, events=Failing()) as guard:
+        guard.consent.register(
+            pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
+        )
+        guard.sharing.register(_courier(private, assessed_until=date(2099, 1, 1)))
+        with pytest.raises(pg.EventNotRecorded):
+            guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+        assert guard.sharing.recipients_of("u1") == []
+
+
+def test_erasure_unlinks_the_subject_s_shares(shop: pg.Guard, courier: pg.Recipient) -> None:
+    shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
+    receipt = shop.erase("u1")
+    assert "sharing" in {step.target for step in receipt.steps} | {
+        step.step for step in receipt.steps
+    }
+    assert shop.sharing.recipients_of("u1") == []
+    assert _count(shop, shop.store.tables.shares) == 1  # the record of processing stays
+
+
+def test_share_many_is_one_event_and_one_refusal_refuses_all(shop: pg.Guard, private: Any) -> None:
+    shop.consent.register(
+        pg.Purpose("partner_promo", basis="consent", kinds={"phone"}, separate=True)
+    )
+    shop.consent.publish_notice("2026-01", purposes=["partner_promo"], text="promo by partners")
+    shop.sharing.register(
+        _courier(private, purposes={"delivery", "partner_promo"}, fields={"phone": "clear"})
+    )
+    for subject in ("u1", "u2"):
+        shop.consent.grant(subject, "partner_promo", notice="2026-01", evidence={"c": "app"})
+    orders = [_order(n) for n in range(3)]
+    with pytest.raises(pg.ShareRefused) as raised:
+        shop.share_many(
+            orders, to="sf-express", purpose="partner_promo", subjects=["u1", "u2", "u3"], actor="a"
+        )
+    assert raised.value.missing == ("partner_promo",)
+    assert "u3" not in str(raised.value)
+    _nothing_made(shop)
+    tokens = shop.share_many(
+        orders, to="sf-express", purpose="delivery", subjects=["u1", "u2", "u3"], actor="a"
+    )
+    assert [_open(t, private)["fields"]["phone"] for t in tokens] == ["+86" + CANARY_PHONE] * 3
+    (event,) = shop.audit.events(action="share")
+    assert (event.count, len(event.subjects)) == (3, 3)
+    assert len({_open(t, private)["id"] for t in tokens}) == 3
+    with pytest.raises(pg.InvalidArgument):
+        shop.share_many(orders, to="sf-express", purpose="delivery", subjects=["u1"], actor="a")
+
+
+def test_shares_count_for_the_access_watch(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, private: Any
+) -> None:
+    url, schema = store_target
+    watch = pg.AccessWatch(limits={"*": 4}, block=True, refresh=timedelta(0))
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock, watch=watch) as guard:
+        guard.consent.register(
+            pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
+        )
+        guard.sharing.register(_courier(private))
+        guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+        with pytest.raises(pg.AccessDenied) as raised:  # 3 + 3 > 4
+            guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+        assert raised.value.reason == "watch_blocked"
