@@ -14,6 +14,7 @@ from benchmarks.consent import consent
 from benchmarks.encryption import encryption
 from benchmarks.epochs import epochs
 from benchmarks.retention import retention
+from benchmarks.sharing import sharing
 from benchmarks.tokenization import keyed_tokens_and_vault, tokenization
 
 PHONE = "13812345678"
@@ -182,4 +183,5 @@ SUITES = {
     "retention": retention,
     "epochs": epochs,
     "audit": audit,
+    "sharing": sharing,
 }

@@ -123,7 +123,7 @@ class ConsentLedger:
         self._events = EventLedger(store)
         counter = store.change_counter()
         self._cache: StateCache[bool] = StateCache(counter)
-        self._kinds: StateCache[tuple[frozenset[str] | None]] = StateCache(counter)
+        self._definitions: StateCache[tuple[Purpose | None]] = StateCache(counter)
 
     # -- purposes and notices ----------------------------------------------------------
 
@@ -149,15 +149,21 @@ class ConsentLedger:
     def purpose_kinds(self, name: str) -> frozenset[str] | None:
         """The kinds a registered purpose covers, or None when no purpose has that name:
         what reveals are checked against (cached like consent states)."""
-        cached, generation = self._kinds.look(name)
+        found = self.defined(name)
+        return None if found is None else frozenset(found.kinds)
+
+    def defined(self, name: str) -> Purpose | None:
+        """The registered purpose of that name, or None (cached like consent states: a
+        purpose registered or changed on any instance is seen at once)."""
+        cached, generation = self._definitions.look(name)
         if cached is not None:
             return cached[0]
         try:
-            kinds: frozenset[str] | None = frozenset(self.catalog.current(name)[0].kinds)
+            found: Purpose | None = self.catalog.current(name)[0]
         except UnknownPurpose:
-            kinds = None
-        self._kinds.keep(name, (kinds,), generation)
-        return kinds
+            found = None
+        self._definitions.keep(name, (found,), generation)
+        return found
 
     @boundary
     def publish_notice(

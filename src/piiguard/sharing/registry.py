@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from piiguard.consent import ConsentLedger
+from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, ShareRefused, UnknownPurpose, boundary
 from piiguard.sharing.recipients import Recipient
 from piiguard.store import Store
@@ -122,6 +123,8 @@ class Sharing:
         self._consent = consent
         self._pseudonym = pseudonym
         self._clock = clock
+        # recipients by name, dropped whenever any instance registers one (the counter moves)
+        self._known: StateCache[tuple[Recipient | None]] = StateCache(store.change_counter())
 
     # -- the registry --------------------------------------------------------------------
 
@@ -133,7 +136,7 @@ class Sharing:
             raise InvalidArgument("register takes a pg.Recipient")
         table = self._store.tables.recipients
         values = {"definition": recipient.definition(), "registered_at": self._clock()}
-        with self._store.transaction() as connection:
+        with self._store.changing() as connection:  # every instance's cache sees it
             self._store.serialize(connection, "recipients")
             found = connection.execute(
                 select(table.c.name).where(table.c.name == recipient.name)
@@ -163,12 +166,17 @@ class Sharing:
     def _find(self, name: object) -> Recipient | None:
         if type(name) is not str or len(name) > 64:
             return None
+        cached, generation = self._known.look(name)
+        if cached is not None:
+            return cached[0]
         table = self._store.tables.recipients
         with self._store.engine.connect() as connection:
             text = connection.execute(
                 select(table.c.definition).where(table.c.name == name)
             ).scalar_one_or_none()
-        return None if text is None else Recipient.from_definition(text)
+        found = None if text is None else Recipient.from_definition(text)
+        self._known.keep(name, (found,), generation)
+        return found
 
     @boundary
     def recipients(self) -> list[Recipient]:
@@ -212,12 +220,11 @@ class Sharing:
             )
         if recipient.contract is not None and today > recipient.contract.until:
             raise ShareRefused("contract_expired", "the recipient's contract has expired")
-        try:
-            defined = self._consent.purpose(purpose)
-        except UnknownPurpose:
+        defined = self._consent.defined(purpose)
+        if defined is None:
             raise ShareRefused(
                 "purpose_not_allowed", "the purpose is not a registered processing purpose"
-            ) from None
+            )
         if defined.needs_grant:
             if not defined.separate:
                 raise ShareRefused(
