@@ -109,15 +109,40 @@ def same_person(left: str, right: str) -> bool:
     return actor_name(left) == actor_name(right)
 
 
-#: Dashes that read as ``-`` and fillers that read as nothing, in a name (NFKC keeps them).
+#: Code points that draw nothing: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties,
+#: Unicode 15.1) with the Hangul and Khitan fillers, and the braille blank. Most are format
+#: characters a name refuses as not printable; the printable ones are dropped.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x16FE4, 0x16FE4),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+#: Dashes that read as ``-``, and what draws nothing dropped, in a name (NFKC keeps them).
 _LOOKALIKES = str.maketrans(
     dict.fromkeys(
         "\u2010\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\u058a\u05be\u1806\u2e17\u30a0", "-"
     )
-    | dict.fromkeys("\u115f\u1160\u3164\uffa0\u034f\u180b\u180c\u180d\u180f\u17b4\u17b5", "")
-    | dict.fromkeys("\u2800", "")  # the braille blank
-    | dict.fromkeys(map(chr, range(0xFE00, 0xFE10)), "")  # variation selectors
-    | dict.fromkeys(map(chr, range(0xE0100, 0xE01F0)), "")  # their supplement
+    | {
+        code: None
+        for first, last in _IGNORABLE_RANGES
+        for code in range(first, last + 1)
+    }
 )
 
 

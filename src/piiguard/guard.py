@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 import structlog
 
 from piiguard.audit import Access, AccessPolicy, AccessWatch, AuditLog, Role, Watcher
-from piiguard.audit.log import DEFAULT_RETENTION
+from piiguard.audit.log import DEFAULT_RETENTION, shown_actor
 from piiguard.audit.reveal import show
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import (
@@ -117,7 +117,8 @@ def _operation(
     operation is done; if its event cannot be recorded, the caller is told so."""
     current = current_acting()
     actor, acting_purpose = ("unnamed", None) if current is None else current
-    _log.info(action, actor=actor, count=count)  # piiguard's own log: no subject, no value
+    # piiguard's own log: no subject, no value, and no actor that is personal information
+    _log.info(action, actor=shown_actor(actor), count=count)
     failure = reveals.record(
         AccessEvent(
             action,

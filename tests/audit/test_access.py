@@ -418,7 +418,7 @@ def test_a_genuine_grant_an_insider_extends_or_unrevokes_is_not_honoured(
         shop.reveal(_customer(), actor="cs-7", role="cs_lead", purpose="after_sales")
 
 
-@pytest.mark.parametrize("approver", ["CS-7", "cs-7 ", " cs-7", "ｃｓ-７"])
+@pytest.mark.parametrize("approver", ["CS-7", "cs-7 ", " cs-7", "ｃｓ-７", "cs-7\U00016fe4"])
 def test_self_approval_is_caught_in_any_case_spacing_or_width(
     shop: pg.Guard, approver: str
 ) -> None:
@@ -445,7 +445,15 @@ def test_an_actor_name_is_its_own_spelling(name: str) -> None:
 
 @pytest.mark.parametrize(
     "spelling",
-    ["jose\u0301", "jose\u3164\u0301", "jos\u00e9\ufe0f", "jos\u00e9\U000e0100", "\u2800jos\u00e9"],
+    [
+        "jose\u0301",
+        "jose\u3164\u0301",
+        "jos\u00e9\ufe0f",
+        "jos\u00e9\U000e0100",
+        "\u2800jos\u00e9",
+        "jos\u00e9\U00016fe4",
+        "jos\u00e9\u00ad",
+    ],
 )
 def test_fillers_accents_and_variation_selectors_name_one_person(spelling: str) -> None:
     assert same_person(spelling, "jos\u00e9")
@@ -769,6 +777,64 @@ def test_a_mapping_keyed_by_aliases_is_read_by_them(shop: pg.Guard) -> None:
     assert shown["aliased"] == {"receiverName": "张**", "mobileNo": CANARY_PHONE}
 
 
+class FullName(NamedTuple):
+    family: str
+    given: str
+
+
+@dataclasses.dataclass
+class Text:
+    text: str
+
+
+@dataclasses.dataclass
+class Visit:
+    name: pg.PersonName
+    visits: dict[tuple[pg.PersonName, str], int]
+
+
+@pytest.mark.parametrize(
+    ("record", "kinds"),
+    [
+        ({"c": {"name": FullName("张", "三丰")}}, {"c.name": "person_name"}),
+        ({"c": {"name": Text("张三丰")}}, {"c.name": "person_name"}),
+        ({"o": Visit(name=FullName("张", "三丰"), visits={})}, None),  # type: ignore[arg-type]
+        ({"o": Visit(name=pg.PersonName("李四"), visits={("张三丰", "北京"): 3})}, None),  # type: ignore[dict-item]
+    ],
+    ids=["namedtuple", "dataclass", "field", "tuple-keys"],
+)
+def test_a_structured_value_where_a_kind_is_declared_is_of_that_kind(
+    shop: pg.Guard, record: dict[str, Any], kinds: dict[str, str] | None
+) -> None:
+    """A NamedTuple, a dataclass or a tuple key found where a name is declared holds a
+    name: the courier sees none of it."""
+    shown = shop.reveal(record, actor="c-1", role="courier", purpose="delivery", kinds=kinds)
+    assert "三丰" not in repr(shown)
+    assert "李" not in repr(shown)
+
+
+class Outer(BaseModel):
+    inner: Inner | None = None
+
+
+class Inner(BaseModel):
+    outer: Outer | None = None
+    name: pg.PersonName | None = None
+
+
+Outer.model_rebuild()
+
+
+def test_what_mutually_recursive_models_declare_does_not_depend_on_earlier_reveals(
+    shop: pg.Guard,
+) -> None:
+    earlier = {"x": Outer.model_construct(inner="x")}  # type: ignore[arg-type]
+    record = {"y": Inner.model_construct(outer="张三丰")}  # type: ignore[arg-type]
+    shop.reveal(earlier, actor="c-1", role="courier", purpose="delivery")
+    shown = shop.reveal(record, actor="c-1", role="courier", purpose="delivery")
+    assert "张三丰" not in repr(shown)
+
+
 def test_a_self_referencing_model_is_walked(shop: pg.Guard) -> None:
     children: Any = [{"name": "李四", "phone": CANARY_PHONE}]
     shown = shop.reveal(
@@ -801,6 +867,14 @@ _ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
         f"caller {CANARY_PHONE.translate(_FULL_WIDTH)}",
         f"id {CANARY_ID.translate(_FULL_WIDTH)}",
         f"caller {CANARY_PHONE.translate(_ARABIC_INDIC)}",
+        "ID 110105 19491231 002X",  # the canary ID in its printed groups
+        "ID 110105-19491231-002X",
+        "caller 138.1234.5678",
+        "caller 138_1234_5678",
+        "caller 138/1234/5678",
+        "caller 138 12345678",
+        "caller 1\u03013812345678",  # a combining mark after a digit
+        "caller 1381234\U00016fe45678",  # a filler inside the number
     ],
 )
 def test_a_ticket_holding_personal_information_is_refused(shop: pg.Guard, ticket: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from sqlalchemy import delete, select, text, update
 
 import piiguard as pg
@@ -460,6 +461,41 @@ def test_a_log_emptied_by_a_prune_still_verifies(
     assert guard.audit.verify().ok
 
 
+def test_piiguard_s_own_log_never_prints_an_actor_that_is_personal_information(
+    shop: pg.Guard,
+) -> None:
+    with (
+        structlog.testing.capture_logs() as logged,
+        pg.acting(actor=CANARY_PHONE, purpose="testing"),
+        pytest.raises(pg.EventNotRecorded),  # the audit log refuses the actor
+    ):
+        shop.shred("u1")
+    assert logged
+    assert CANARY_PHONE not in repr(logged)
+    assert logged[0]["actor"] == "[withheld]"
+
+
+def test_a_checkpoint_waits_for_a_prune_in_progress(
+    dated: tuple[pg.Guard, SettableClock],
+) -> None:
+    """A prune committed while a checkpoint walks the chain would look like missing events:
+    the checkpoint takes the prune's lock first (PostgreSQL; SQLite serialises writers)."""
+    guard, _ = dated
+    done = threading.Event()
+
+    def sign() -> None:
+        guard.audit.checkpoint()
+        done.set()
+
+    with guard.store.engine.begin() as holding:
+        guard.store.serialize(holding, "audit-prune")  # a prune in progress
+        worker = threading.Thread(target=sign)
+        worker.start()
+        assert not done.wait(0.5)
+    worker.join(10)
+    assert done.is_set()
+
+
 def test_a_retention_must_be_a_positive_timedelta(store_target: StoreTarget, kek: LocalKEK) -> None:
     url, schema = store_target
     with pytest.raises(pg.InvalidArgument):
@@ -577,6 +613,9 @@ def test_a_purpose_stored_as_a_digest_is_still_found_by_its_name(
         CANARY_PHONE,
         f"user-{CANARY_ID}",
         CANARY_PHONE.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        "cust.138.1234.5678",
+        "cust 138 12345678",
+        "cust:1381234\U00016fe45678",
     ],
 )
 def test_an_actor_named_by_personal_information_is_refused_and_nothing_is_stored(

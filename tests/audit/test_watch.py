@@ -100,6 +100,9 @@ def test_a_reset_by_someone_else_lifts_the_block_everywhere_and_restarts_the_cou
     with pytest.raises(pg.AccessDenied) as raised:
         watched.watch.reset("cs-7", by="cs-7")
     assert raised.value.reason == "self_approval"
+    with pytest.raises(pg.InvalidArgument) as named:  # kept in clear: never a phone
+        watched.watch.reset("cs-7", by="sec:138-1234-5678")
+    assert "138" not in str(named.value)
     watch = pg.AccessWatch(limits={"*": 5}, block=True, refresh=timedelta(0))
     with _open(store_target, kek, clock, watch) as other:
         assert other.watch.reset("cs-7", by="lead-1")

@@ -52,6 +52,9 @@ SCHEMA_KEYS = frozenset(
 #: What a schema name, kind or purpose looks like; anything else (a value passed by mistake,
 #: a phone as a "kind") is stored as a keyed digest.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+#: Separators between digits (or a digit and an ID's check character), taken out before a
+#: name is scanned for a number written in groups.
+_BETWEEN_DIGITS = re.compile(r"(?<=[0-9])[\s._/\\|:,+-]+(?=[0-9Xx])")
 #: Six digits in a row: part of a phone, a card or an ID number, never of a name.
 _DIGIT_RUN = re.compile(r"[0-9]{6}")
 _LIVE_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
@@ -73,14 +76,26 @@ def holds_pii(name: str) -> bool:
     """Whether a name kept in clear (an actor, a grant's ticket) holds what ``pg.scan`` finds
     (a phone, an ID number, ...): a careless caller naming an actor by a customer's phone
     must not put the phone in the audit table. Also scanned in its :func:`actor_name`
-    spelling with every decimal digit made ASCII, so that full-width digits, fillers or
-    another script's digits do not hide a number."""
+    spelling with every decimal digit made ASCII, combining marks dropped and the separators
+    between digits taken out (``138.1234.5678``, ``110105 19491231 002X``), so that
+    full-width digits, fillers, another script's digits or grouping do not hide a number."""
     if scan(name):
         return True
     plain = "".join(
-        str(unicodedata.decimal(char)) if char.isdecimal() else char for char in actor_name(name)
+        str(unicodedata.decimal(char)) if char.isdecimal() else char
+        for char in actor_name(name)
+        if not unicodedata.combining(char)
     )
-    return plain != name and bool(scan(plain))
+    joined = _BETWEEN_DIGITS.sub("", plain)
+    return any(text != name and scan(text) for text in {plain, joined})
+
+
+def shown_actor(actor: str) -> str:
+    """An actor as piiguard's own log may name it: its one spelling, or ``[withheld]`` when it
+    holds personal information (the audit log refuses such an actor; the log must not have
+    printed it first)."""
+    named = actor_name(actor)
+    return "[withheld]" if holds_pii(named) else named
 
 
 def micros(moment: datetime) -> int:
@@ -638,6 +653,7 @@ class AuditLog:
         events = self._store.tables.audit_events
         macs = self._chain_mac(), self._checkpoint_mac()  # before the transaction
         with self._store.transaction() as connection:
+            self._store.serialize(connection, "audit-prune")  # a prune mid-walk is no gap
             last = connection.execute(
                 select(events.c.seq, events.c.at_us).order_by(events.c.seq.desc()).limit(1)
             ).first()

@@ -82,17 +82,21 @@ class _Declared:
     def every_kind(self) -> frozenset[str]:
         """Every kind declared here or anywhere under it: what text found where the type
         says a collection or a model (a plain str where ``list[PersonName]`` was declared)
-        may be, of which the most hidden is shown."""
+        may be, of which the most hidden is shown. Walked whole from here each time it is
+        first asked (recursive models included), so no partial answer is ever kept."""
         if self._every is None:
-            self._every = frozenset()  # a recursive model ends here
-            found = set(self.kinds)
-            for under in (self.keys, self.items):
-                if under is not None:
-                    found |= under.every_kind()
-            for shape in self.shapes:
-                for declared in (_class_fields(shape) or {}).values():
-                    if declared is not None:
-                        found |= declared.every_kind()
+            found: set[str] = set()
+            seen: set[int] = set()
+            waiting: list[_Declared] = [self]
+            while waiting:
+                here = waiting.pop()
+                if id(here) in seen:
+                    continue
+                seen.add(id(here))
+                found |= here.kinds
+                waiting += [d for d in (here.keys, here.items) if d is not None]
+                for shape in here.shapes:
+                    waiting += [d for d in (_class_fields(shape) or {}).values() if d is not None]
             self._every = frozenset(found)
         return self._every
 
@@ -357,12 +361,18 @@ class Shown:
         return _ABSENT  # what the walk cannot read (bytes, an object), it does not show
 
     @staticmethod
-    def _field(declared: _Declared | None, name: str, own: _Declared | None) -> _Declared | None:
-        """What an object's field holds: its class's declaration, and what the place it was
-        found in declares of that field (``Box[Phone]`` for a ``Box`` whose ``item: T``)."""
-        if declared is None or not declared.shapes:
+    def _field(
+        declared: _Declared | None, name: str, own: _Declared | None
+    ) -> _Declared | None:
+        """What an object's field holds: its class's declaration, what the place it was
+        found in declares of that field (``Box[Phone]`` for a ``Box`` whose ``item: T``),
+        and a kind declared for the place itself, which holds for whatever is found there
+        (``name: PersonName`` holding a NamedTuple of its parts)."""
+        if declared is None:
             return own
-        return _merged(own, declared.field(name)[1])
+        if declared.shapes:
+            own = _merged(own, declared.field(name)[1])
+        return _merged(own, declared.inner()) if declared.kinds else own
 
     def _number(self, value: int | float | Decimal, kinds: frozenset[str], path: str) -> Any:
         """A number: of a declared kind, shown as that kind (a phone kept as a number is
@@ -400,8 +410,8 @@ class Shown:
         text = str(name)
         if isinstance(name, PIIStr):
             kinds: Iterable[str] = (type(name).pii_kind.name,)
-        elif declared is not None and declared.kinds and not isinstance(name, bool):
-            kinds = declared.kinds
+        elif declared is not None and declared.every_kind() and not isinstance(name, bool):
+            kinds = declared.every_kind()  # a tuple key of (name, city): the least seen part
         else:
             return self._free(text, where)
         shown = self._typed(text, kinds, where)

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select
 
-from piiguard.audit.log import REVEALS, micros
+from piiguard.audit.log import REVEALS, holds_pii, micros, shown_actor
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
 from piiguard.events import NAME_LIMIT, AccessEvent, actor_name, name_refusal, same_person
 from piiguard.store import Store
@@ -371,7 +371,7 @@ class Watcher:
         failure = self._record(event)
         _log.warning(
             "access_alert",
-            actor=alert.actor,
+            actor=shown_actor(alert.actor),
             role=alert.role,
             count=alert.count,
             limit=alert.limit,
@@ -503,6 +503,8 @@ class Watcher:
             refused = name_refusal(what, name)
             if refused is not None or not actor_name(name):
                 raise refused or InvalidArgument(f"{what} must not be empty")
+            if holds_pii(name):  # kept in clear in the reset event
+                raise InvalidArgument(f"{what} is a staff or service id, not personal information")
         if same_person(by, actor):
             raise AccessDenied("self_approval", "nobody lifts their own block")
         actor = actor_name(actor)
