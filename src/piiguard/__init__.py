@@ -99,7 +99,7 @@ from piiguard.sharing import (
     Recipient,
     ShareRecord,
 )
-from piiguard.subjects import ErasureReceipt
+from piiguard.subjects import ErasureReceipt, RequestDeadline, SubjectRequest
 
 __version__ = "0.1.0.dev0"
 
@@ -166,12 +166,14 @@ __all__ = [
     "Purpose",
     "Recipient",
     "Replace",
+    "RequestDeadline",
     "RetentionPolicy",
     "Role",
     "ShareRecord",
     "ShareRefused",
     "StoreBusy",
     "StoreError",
+    "SubjectRequest",
     "TokenExpired",
     "TokenNotFound",
     "UnknownKind",

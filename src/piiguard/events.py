@@ -138,11 +138,7 @@ _LOOKALIKES = str.maketrans(
     dict.fromkeys(
         "\u2010\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\u058a\u05be\u1806\u2e17\u30a0", "-"
     )
-    | {
-        code: None
-        for first, last in _IGNORABLE_RANGES
-        for code in range(first, last + 1)
-    }
+    | {code: None for first, last in _IGNORABLE_RANGES for code in range(first, last + 1)}
 )
 
 

@@ -62,7 +62,7 @@ from piiguard.retention import Retention
 from piiguard.sharing import Sharing
 from piiguard.sharing.share import make_shares
 from piiguard.store import Store
-from piiguard.subjects import ErasureReceipt, Subjects
+from piiguard.subjects import ErasureReceipt, RequestDeadline, Requests, SubjectRequest, Subjects
 from piiguard.tokens import Tokens, TokenVault
 
 __all__ = ["Guard", "KeyManager"]
@@ -74,6 +74,7 @@ DEFAULT_HOME = Path(".piiguard")
 #: piiguard's own operations log (structlog): what was done and by whom, never to whom.
 _log = structlog.get_logger("piiguard")
 _EVIDENCE_CONTEXT = {"piiguard": "consent-evidence"}
+_REQUEST_CONTEXT = {"piiguard": "subject-request"}
 
 
 def _scrubbed(call: Callable[..., R], *args: Any) -> R | Exception:
@@ -84,6 +85,65 @@ def _scrubbed(call: Callable[..., R], *args: Any) -> R | Exception:
     except Exception as error:
         args = ()
         return error.with_traceback(None)
+
+
+def _request_work(guard: Guard) -> dict[str, Any]:
+    """What fulfils each kind of subject request: (what the subject receives, a PII-free
+    receipt), from the parts that do the work."""
+
+    def access(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
+        copy = guard.export(subject, actor=given.get("actor"), purpose=given.get("purpose"))
+        parts = sorted(k for k in copy if k not in {"subject", "format", "version"})
+        return copy, {"parts": parts, "unavailable": copy["unavailable"]}
+
+    def delete(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
+        receipt = guard.erase(subject, reason="request")
+        done = {"erasure_receipt": receipt.receipt_id, "completed": receipt.completed}
+        return done, done
+
+    def withdraw(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
+        named = given.get("purposes")
+        if named is None:
+            withdrawn = guard.consent.withdraw_all(subject)
+        else:
+            if isinstance(named, str) or not all(isinstance(p, str) for p in named):
+                raise InvalidArgument("purposes is a list of purpose names")
+            for purpose in named:
+                guard.consent.withdraw(subject, purpose)
+            withdrawn = sorted(named)
+        return {"withdrawn": withdrawn}, {"withdrawn": withdrawn}
+
+    def correct(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
+        counts = guard.subjects.correct(subject, given.get("changes") or {})
+        return {"corrected": counts}, {"corrected": counts}
+
+    def explain(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
+        purposes = [
+            {"name": p.name, "basis": p.basis, "kinds": sorted(p.kinds), "separate": p.separate}
+            for p, _ in guard.consent.catalog.names()
+        ]
+        recipients = sorted({s.recipient for s in guard.sharing.recipients_of(subject)})
+        answer = {"purposes": purposes, "recipients": recipients}
+        return answer, {"purposes": len(purposes), "recipients": len(recipients)}
+
+    def acting_for(work: Callable[..., Any]) -> Callable[..., Any]:
+        """The work done as the request's actor (every operation it records names them),
+        for the purpose given (an export needs a registered one)."""
+
+        def run(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
+            with acting(actor=given["actor"], purpose=given.get("purpose") or "subject_request"):
+                return work(subject, request, given)
+
+        return run
+
+    return {
+        "access": acting_for(access),
+        "copy": acting_for(access),
+        "delete": acting_for(delete),
+        "withdraw": acting_for(withdraw),
+        "correct": acting_for(correct),
+        "explain": acting_for(explain),
+    }
 
 
 def _utc_now() -> datetime:
@@ -111,12 +171,15 @@ def _operation(
     subjects: tuple[str, ...] = (),
     count: int = 1,
     purpose: str | None = None,
+    *,
+    actor: str | None = None,
 ) -> None:
     """Record an operation that reveals nothing (erase, shred, rotation, epoch advance, a
     consent change): by the actor of ``pg.acting`` when one is set, else ``unnamed``. The
     operation is done; if its event cannot be recorded, the caller is told so."""
     current = current_acting()
-    actor, acting_purpose = ("unnamed", None) if current is None else current
+    named, acting_purpose = ("unnamed", None) if current is None else current
+    actor = actor or named
     # piiguard's own log: no subject, no value, and no actor that is personal information
     _log.info(action, actor=shown_actor(actor), count=count)
     failure = reveals.record(
@@ -214,6 +277,7 @@ class Guard:
         audit_retention: timedelta = DEFAULT_RETENTION,
         access: AccessPolicy | None = None,
         watch: AccessWatch | None = None,
+        request_deadline: RequestDeadline | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -288,6 +352,23 @@ class Guard:
             records=self.retention.participant,
             parts=(self.vault, self.consent, self.sharing),
             clock=clock,
+        )
+        #: Subject requests with due dates (``guard.requests.open/fulfil/refuse/overdue``).
+        self.requests = Requests(
+            store,
+            pseudonym=keyring.subject_scope,
+            clock=clock,
+            work=_request_work(self),
+            recorded=lambda action, pseudonym, actor: _operation(
+                self._reveals, action, (pseudonym,), actor=actor
+            ),
+            seal=lambda subject, request_id: self._envelope.encrypt(
+                subject, context={**_REQUEST_CONTEXT, "id": request_id}, subject=subject
+            ),
+            unseal=lambda sealed, request_id: self._envelope.decrypt_unrecorded(
+                sealed, context={**_REQUEST_CONTEXT, "id": request_id}
+            ),
+            deadline=request_deadline,
         )
 
     # -- encryption: declared here (so help(Guard) and the API docs show them), done by the
@@ -415,6 +496,7 @@ class Guard:
         audit_retention: timedelta = DEFAULT_RETENTION,
         access: AccessPolicy | None = None,
         watch: AccessWatch | None = None,
+        request_deadline: RequestDeadline | None = None,
     ) -> Guard:
         """Open a Guard on a store, creating and migrating piiguard's tables.
 
@@ -443,6 +525,9 @@ class Guard:
                 one, every ``reveal`` is refused).
             watch: an :class:`~piiguard.AccessWatch` over each actor's reveals (off by
                 default).
+            request_deadline: how long a subject request may take (a
+                :class:`~piiguard.RequestDeadline`; default 30 calendar days, GB/T
+                35273-2020 §8.7).
 
         Raises:
             ValueError: an unknown suite, or a url given without a kek.
@@ -485,6 +570,7 @@ class Guard:
                 audit_retention=audit_retention,
                 access=access,
                 watch=watch,
+                request_deadline=request_deadline,
             )
         except BaseException:
             if keyring is not None:  # a Guard that is not made leaves no connection behind

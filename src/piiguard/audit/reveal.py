@@ -361,9 +361,7 @@ class Shown:
         return _ABSENT  # what the walk cannot read (bytes, an object), it does not show
 
     @staticmethod
-    def _field(
-        declared: _Declared | None, name: str, own: _Declared | None
-    ) -> _Declared | None:
+    def _field(declared: _Declared | None, name: str, own: _Declared | None) -> _Declared | None:
         """What an object's field holds: its class's declaration, what the place it was
         found in declares of that field (``Box[Phone]`` for a ``Box`` whose ``item: T``),
         and a kind declared for the place itself, which holds for whatever is found there

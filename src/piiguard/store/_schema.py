@@ -26,7 +26,7 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
 #: events indexed by actor and time (not actor and seq), and the access watch's events;
-#: 9: recipients and shares
+#: 9: recipients, shares and subject requests
 SCHEMA_VERSION = 9
 
 
@@ -268,4 +268,23 @@ class Tables:
             Column("mechanism", String(32), nullable=True),
             Index("piiguard_shares_subject", "subject"),
             Index("piiguard_shares_country_at", "country", "at"),
+        )
+        # subject requests (guard.requests): what was asked, by when, and how it ended
+        self.requests = Table(
+            "piiguard_requests",
+            self.metadata,
+            Column("id", String(40), primary_key=True),
+            Column("subject", String(80), nullable=False),  # keyed pseudonym
+            Column("sealed", Text, nullable=False),  # the subject id, under its own key
+            Column("kind", String(16), nullable=False),
+            Column("opened_at", DateTime(timezone=True), nullable=False),
+            Column("due_at", DateTime(timezone=True), nullable=False),
+            Column("verified_by", String(64), nullable=False),
+            Column("status", String(16), nullable=False),
+            Column("closed_at", DateTime(timezone=True), nullable=True),
+            Column("actor", String(128), nullable=True),
+            Column("reason", String(32), nullable=True),
+            Column("receipt", Text, nullable=False),  # JSON, PII-free
+            Index("piiguard_requests_subject", "subject"),
+            Index("piiguard_requests_open_due", "status", "due_at"),
         )

@@ -1,5 +1,6 @@
 """Subject requests: the participant protocol, erasure with true receipts, and export."""
 
+from piiguard.subjects.inbox import RequestDeadline, Requests, SubjectRequest
 from piiguard.subjects.protocol import (
     Erased,
     ErasureStep,
@@ -8,15 +9,20 @@ from piiguard.subjects.protocol import (
     ShredRule,
     SubjectKeys,
 )
-from piiguard.subjects.requests import ErasureReceipt, Subjects
+from piiguard.subjects.requests import EXPORT_FORMAT, EXPORT_VERSION, ErasureReceipt, Subjects
 
 __all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_VERSION",
     "Erased",
     "ErasureReceipt",
     "ErasureStep",
     "KeptRecords",
     "Participant",
+    "RequestDeadline",
+    "Requests",
     "ShredRule",
     "SubjectKeys",
+    "SubjectRequest",
     "Subjects",
 ]

@@ -37,12 +37,17 @@ from piiguard.subjects.protocol import (
     ShredRule,
     SubjectKeys,
 )
-from piiguard.subjects.tables import ApplicationTable, Eraser, Exporter
+from piiguard.subjects.tables import ApplicationTable, Corrector, Eraser, Exporter
 
-__all__ = ["ErasureReceipt", "Subjects"]
+__all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "ErasureReceipt", "Subjects"]
 
+#: The export's format and version (PIPL Art. 45 portability): stable keys, JSON-serialisable.
+#: Version 1: ``format``, ``version``, ``subject``, one key per participant, ``keys``,
+#: ``destroyed``, ``unavailable``.
+EXPORT_FORMAT = "piiguard.export"
+EXPORT_VERSION = 1
 #: Export keys that are not participants' names.
-_RESERVED = frozenset({"subject", "keys", "destroyed", "unavailable"})
+_RESERVED = frozenset({"format", "version", "subject", "keys", "destroyed", "unavailable"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,43 @@ class Subjects:
             return function
 
         return register
+
+    def corrector(self, table: str) -> Callable[[Corrector], Corrector]:
+        """Register the function that corrects a subject's rows of one of the application's
+        tables (PIPL Art. 46): called with the subject id and the changes a correction
+        request carries for that table; returns how many rows it changed."""
+
+        self._check_name(table)
+
+        def register(function: Corrector) -> Corrector:
+            self._table(table).corrector = function
+            return function
+
+        return register
+
+    def correct(self, subject: str, changes: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        """Apply ``changes`` (table -> what to change there) through each table's corrector;
+        table -> the count it reported. Every table is checked before any is called.
+
+        Raises:
+            InvalidArgument: no changes, or a table without a corrector.
+        """
+        if not isinstance(changes, Mapping) or not changes:
+            raise InvalidArgument("a correction names table -> changes")
+        functions = {}
+        for table, change in changes.items():
+            found = self._tables.get(table) if isinstance(table, str) else None
+            if found is None or found.corrector is None or not isinstance(change, Mapping):
+                raise InvalidArgument(
+                    "a correction names only tables with a corrector, each with a mapping "
+                    "of changes (@guard.subjects.corrector)"
+                )
+            functions[table] = found.corrector
+        done = {}
+        for table, function in functions.items():
+            result = function(subject, changes[table])
+            done[table] = result if isinstance(result, int) else 1
+        return done
 
     def _check_name(self, name: object) -> None:
         if not isinstance(name, str) or not 0 < len(name) <= 64:
@@ -301,7 +343,11 @@ class Subjects:
         if isinstance(refused, InvalidArgument):
             del subject
             raise refused
-        out: dict[str, Any] = {"subject": subject}
+        out: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "subject": subject,
+        }
         destroyed: list[str] = []
         unavailable: list[dict[str, str]] = []
         for participant in self._participants():

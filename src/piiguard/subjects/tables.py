@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ __all__ = ["ApplicationTable"]
 
 Eraser = Callable[[str], object]
 Exporter = Callable[[str], Any]
+Corrector = Callable[[str, Mapping[str, Any]], object]
 
 
 class NoEraserRegistered(Exception):
@@ -23,6 +24,7 @@ class ApplicationTable:
         self._name = name
         self.eraser: Eraser | None = None
         self.exporter: Exporter | None = None
+        self.corrector: Corrector | None = None
 
     @property
     def participant(self) -> str:
