@@ -177,6 +177,32 @@ if typer is not None:
         typer.echo(f"BROKEN at event {report.first_bad}: {report.reason}", err=True)
         raise typer.Exit(1)
 
+    @app.command()
+    def records(
+        *,
+        store: StoreOption,
+        kek: KekOption,
+        schema: SchemaOption = None,
+        format: Annotated[str, typer.Option("--format", help="md (for people) or json")] = "md",
+        model: Annotated[
+            list[str] | None,
+            typer.Option("--model", help="module:Class of a PIIModel with purposes= (repeat)"),
+        ] = None,
+    ) -> None:
+        """Print the record of processing built from the store's registers (purposes,
+        recipients, assessments) and the models named."""
+        if format not in {"md", "json"}:
+            raise typer.BadParameter("--format is md or json")
+        models = [_load_model(target) for target in model or []]
+        with _open_guard(store, kek, schema) as guard:
+            found = guard.records.processing(models=models)
+            text = (
+                json.dumps(found, ensure_ascii=False, indent=2)
+                if format == "json"
+                else guard.records.markdown(found)
+            )
+        typer.echo(text, nl=not text.endswith("\n"))
+
     @audit_app.command("events")
     def audit_events(
         *,

@@ -150,7 +150,7 @@ class ShareRefused(PolicyViolation):
     Attributes:
         reason: ``unknown_recipient``, ``purpose_not_allowed``, ``assessment_expired``,
             ``contract_expired``, ``consent_required``, ``not_separate``,
-            ``cross_border_consent``.
+            ``cross_border_consent``, ``no_assessment``.
         missing: for ``consent_required`` and ``cross_border_consent``, the purposes whose
             consent is missing.
     """

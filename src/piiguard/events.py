@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from piiguard.errors import AccessDenied, EventNotRecorded, InvalidArgument
+from piiguard.errors import AccessDenied, EventNotRecorded, InvalidArgument, ShareRefused
 
 __all__ = [
     "AccessEvent",
@@ -312,7 +312,7 @@ class Reveals:
     def refuse(
         self,
         who: tuple[str, str],
-        refused: AccessDenied,
+        refused: AccessDenied | ShareRefused,
         *,
         action: str,
         kinds: tuple[str, ...] = (),

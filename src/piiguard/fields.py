@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -25,7 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from piiguard.errors import InvalidPII
+from piiguard.errors import InvalidArgument, InvalidPII, PolicyViolation
 from piiguard.kinds import Category, PIIKind, get_kind
 from piiguard.masking import masker_for
 
@@ -239,6 +239,17 @@ class PIIModel(BaseModel):
     model_config = ConfigDict(
         hide_input_in_errors=True, validate_assignment=True, validate_default=True
     )
+    #: The purposes the model is collected for (``class Checkout(pg.PIIModel, purposes=...)``).
+    __pii_purposes__: ClassVar[tuple[Any, ...]] = ()
+
+    def __init_subclass__(cls, *, purposes: Iterable[Any] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if purposes is not None:
+            if isinstance(purposes, str) or not all(
+                isinstance(getattr(p, "name", None), str) and hasattr(p, "kinds") for p in purposes
+            ):
+                raise InvalidArgument("purposes= takes pg.Purpose objects (name and kinds)")
+            cls.__pii_purposes__ = tuple(purposes)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -247,6 +258,8 @@ class PIIModel(BaseModel):
             raise TypeError("a PIIModel must keep hide_input_in_errors=True")
         if not cls.model_config.get("validate_assignment", False):
             raise TypeError("a PIIModel must keep validate_assignment=True")
+        if cls.__pii_purposes__:
+            _minimal(cls)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy, as pydantic's ``model_copy``, whose ``update`` values are validated (each
@@ -350,12 +363,14 @@ class FieldSpec:
         kind: the PII kind's name.
         category: its GB/T 35273 category.
         sensitive: whether it is sensitive (PIPL Art. 28, or GB/T 35273-2020 Annex B).
+        purposes: the model's purposes (``purposes=``) whose kinds include this one.
     """
 
     name: str
     kind: str
     category: Category
     sensitive: bool
+    purposes: tuple[str, ...] = ()
 
 
 def _pii_types(annotation: Any) -> Iterator[type[PIIStr] | type[BaseModel]]:
@@ -379,6 +394,7 @@ def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
         [('phone', 'phone', False), ('id_number', 'cn_resident_id', True)]
     """
     model_class = model if isinstance(model, type) else type(model)
+    declared = getattr(model_class, "__pii_purposes__", ())
     specs: list[FieldSpec] = []
     for name, info in model_class.model_fields.items():
         for found in _pii_types(info.annotation):
@@ -390,7 +406,25 @@ def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
                     FieldSpec(f"{name}.{inner.name}", inner.kind, inner.category, inner.sensitive)
                     for inner in inventory(found)
                 )
+    if declared:
+        specs = [
+            replace(spec, purposes=tuple(p.name for p in declared if spec.kind in p.kinds))
+            for spec in specs
+        ]
     return specs
+
+
+def _minimal(model: type[BaseModel]) -> None:
+    """Minimisation at collection (PIPL Art. 6, GB/T 35273-2020 §5.2): every PII field of a
+    model declared with ``purposes=`` has a kind one of them names, else the class is not
+    made (:class:`~piiguard.PolicyViolation`, naming the field and its kind)."""
+    for spec in inventory(model):
+        if not spec.purposes:
+            raise PolicyViolation(
+                f"field {spec.name!r} holds {spec.kind!r}, which none of the model's purposes "
+                "names: collect only what a purpose needs (PIPL Art. 6), or add the kind to "
+                "a purpose"
+            )
 
 
 @functools.cache

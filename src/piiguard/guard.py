@@ -58,6 +58,7 @@ from piiguard.events import (
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
 from piiguard.kinds import get_kind
 from piiguard.masking import masker_for
+from piiguard.records import Records
 from piiguard.retention import Retention
 from piiguard.sharing import Sharing
 from piiguard.sharing.share import make_shares
@@ -173,6 +174,7 @@ def _operation(
     purpose: str | None = None,
     *,
     actor: str | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> None:
     """Record an operation that reveals nothing (erase, shred, rotation, epoch advance, a
     consent change): by the actor of ``pg.acting`` when one is set, else ``unnamed``. The
@@ -188,6 +190,7 @@ def _operation(
             actor,
             purpose or acting_purpose,
             reveals.now(),
+            context or {},
             count=count,
             subjects=subjects,
         )
@@ -278,6 +281,7 @@ class Guard:
         access: AccessPolicy | None = None,
         watch: AccessWatch | None = None,
         request_deadline: RequestDeadline | None = None,
+        require_assessments: bool = True,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -335,7 +339,15 @@ class Guard:
         self.vault = TokenVault(store, keyring, self._envelope, self._reveals, clock)
         #: Recipients, the record of shares and the cross-border report (``guard.share``).
         self.sharing = Sharing(
-            store, consent=self.consent, pseudonym=keyring.subject_scope, clock=clock
+            store,
+            consent=self.consent,
+            pseudonym=keyring.subject_scope,
+            clock=clock,
+            mac=lambda: keyring.mac("audit", b"sharing/recipients"),
+            recorded=lambda action, context: _operation(self._reveals, action, context=context),
+            assessed=(lambda purpose: self.records.assessed(purpose))  # noqa: PLW0108 - made below
+            if require_assessments
+            else None,
         )
         self.retention = Retention(
             store,
@@ -351,6 +363,14 @@ class Guard:
             rule=self.retention,
             records=self.retention.participant,
             parts=(self.vault, self.consent, self.sharing),
+            clock=clock,
+        )
+        #: The record of processing and the impact assessments (``guard.records``).
+        self.records = Records(
+            store,
+            consent=self.consent,
+            sharing=self.sharing,
+            policies=self.retention.policies,
             clock=clock,
         )
         #: Subject requests with due dates (``guard.requests.open/fulfil/refuse/overdue``).
@@ -497,6 +517,7 @@ class Guard:
         access: AccessPolicy | None = None,
         watch: AccessWatch | None = None,
         request_deadline: RequestDeadline | None = None,
+        require_assessments: bool = True,
     ) -> Guard:
         """Open a Guard on a store, creating and migrating piiguard's tables.
 
@@ -528,6 +549,8 @@ class Guard:
             request_deadline: how long a subject request may take (a
                 :class:`~piiguard.RequestDeadline`; default 30 calendar days, GB/T
                 35273-2020 §8.7).
+            require_assessments: refuse a share for a purpose that has no impact
+                assessment (``guard.records.assessment``; PIPL Art. 55); default on.
 
         Raises:
             ValueError: an unknown suite, or a url given without a kek.
@@ -571,6 +594,7 @@ class Guard:
                 access=access,
                 watch=watch,
                 request_deadline=request_deadline,
+                require_assessments=require_assessments,
             )
         except BaseException:
             if keyring is not None:  # a Guard that is not made leaves no connection behind

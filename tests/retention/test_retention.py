@@ -267,6 +267,7 @@ def test_erasure_freezes_legal_minimums_and_deletes_the_rest(
         ("records", "orders", "frozen"),
         ("vault", "vault", "done"),
         ("consent", "consent", "done"),
+        ("sharing", "sharing", "done"),
         ("keys", "subject keys", "scheduled"),
     ]
     assert receipt.kept[0].category == "orders"

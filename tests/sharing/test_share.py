@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from jwcrypto import jwe as jwcrypto_jwe
 from jwcrypto import jwk as jwcrypto_jwk
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
@@ -39,6 +39,14 @@ def _order(n: int = 1) -> Order:
     return Order(
         order_id=f"o{n}", name=NAME, phone=CANARY_PHONE, address=ADDRESS, id_number=CANARY_ID
     )
+
+
+def _assess(guard: pg.Guard, *purposes: str) -> None:
+    """The impact assessment a share's purpose needs first (PIPL Art. 55)."""
+    for purpose in purposes:
+        guard.records.assessment(
+            purpose, risks=["a courier copies labels"], measures=["masked names"], author="dpo"
+        )
 
 
 def _key(kind: str = "ec") -> Any:
@@ -84,6 +92,7 @@ def shop(store_target: StoreTarget, kek: LocalKEK, clock: SettableClock) -> Iter
         guard.consent.register(
             pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
         )
+        _assess(guard, "delivery")
         yield guard
 
 
@@ -199,6 +208,35 @@ def _refused(shop: pg.Guard, reason: str, subject: str = "u1", **call: Any) -> N
     assert isinstance(raised.value, pg.PolicyViolation)
     assert subject not in str(raised.value)
     _nothing_made(shop)
+    denied = [e for e in shop.audit.events(action="share") if e.result == "denied"]
+    assert denied[-1].detail["context"]["reason"] == reason  # refusals are audited
+
+
+def test_a_purpose_without_an_impact_assessment_is_refused_unless_configured_off(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, private: Any
+) -> None:
+    url, schema = store_target
+    for required in (True, False):
+        with pg.Guard.open(
+            url, kek=kek, schema=schema, clock=clock, require_assessments=required
+        ) as guard:
+            guard.consent.register(
+                pg.Purpose("delivery", basis="contract", kinds={"person_name", "address"})
+            )
+            guard.sharing.register(_courier(private))
+            call: dict[str, Any] = {
+                "to": "sf-express",
+                "purpose": "delivery",
+                "subject": "u1",
+                "actor": "a",
+            }
+            if required:
+                with pytest.raises(pg.ShareRefused) as raised:
+                    guard.share(_order(), **call)
+                assert raised.value.reason == "no_assessment"
+                _nothing_made(guard)
+            else:
+                assert guard.share(_order(), **call)
 
 
 def test_an_unregistered_recipient_is_refused(shop: pg.Guard) -> None:
@@ -233,6 +271,7 @@ def test_providing_on_consent_needs_separate_consent_granted_by_the_subject(
 ) -> None:
     shop.consent.register(pg.Purpose("partner_promo", basis="consent", kinds={"phone"}))
     shop.sharing.register(_courier(private, purposes={"partner_promo"}, fields={"phone": "clear"}))
+    _assess(shop, "partner_promo")
     _refused(shop, "not_separate", purpose="partner_promo")
     shop.consent.register(
         pg.Purpose("partner_promo", basis="consent", kinds={"phone"}, separate=True)
@@ -336,7 +375,7 @@ def test_a_share_is_audited_and_recorded_and_the_subject_can_see_who_received_it
     shop: pg.Guard, courier: pg.Recipient
 ) -> None:
     shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="svc:wb")
-    (event,) = shop.audit.events(action="share")
+    (event,) = [e for e in shop.audit.events(action="share") if e.result == "ok"]
     assert (event.actor, event.purpose, event.result, event.count) == (
         "svc:wb",
         "delivery",
@@ -376,6 +415,7 @@ def test_a_share_whose_event_cannot_be_recorded_is_not_returned(
             pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
         )
         guard.sharing.register(_courier(private, assessed_until=date(2099, 1, 1)))
+        _assess(guard, "delivery")
         with pytest.raises(pg.EventNotRecorded):
             guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
         assert guard.sharing.recipients_of("u1") == []
@@ -399,6 +439,7 @@ def test_share_many_is_one_event_and_one_refusal_refuses_all(shop: pg.Guard, pri
     shop.sharing.register(
         _courier(private, purposes={"delivery", "partner_promo"}, fields={"phone": "clear"})
     )
+    _assess(shop, "partner_promo")
     for subject in ("u1", "u2"):
         shop.consent.grant(subject, "partner_promo", notice="2026-01", evidence={"c": "app"})
     orders = [_order(n) for n in range(3)]
@@ -413,7 +454,7 @@ def test_share_many_is_one_event_and_one_refusal_refuses_all(shop: pg.Guard, pri
         orders, to="sf-express", purpose="delivery", subjects=["u1", "u2", "u3"], actor="a"
     )
     assert [_open(t, private)["fields"]["phone"] for t in tokens] == ["+86" + CANARY_PHONE] * 3
-    (event,) = shop.audit.events(action="share")
+    (event,) = [e for e in shop.audit.events(action="share") if e.result == "ok"]
     assert (event.count, len(event.subjects)) == (3, 3)
     assert len({_open(t, private)["id"] for t in tokens}) == 3
     with pytest.raises(pg.InvalidArgument):
@@ -430,7 +471,158 @@ def test_shares_count_for_the_access_watch(
             pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
         )
         guard.sharing.register(_courier(private))
+        _assess(guard, "delivery")
         guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
         with pytest.raises(pg.AccessDenied) as raised:  # 3 + 3 > 4
             guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
         assert raised.value.reason == "watch_blocked"
+
+
+# -- found by an attack review -----------------------------------------------------------------
+
+
+class Parcel(pg.PIIModel):
+    order: Order
+    weight: float
+
+
+def test_a_field_naming_a_nested_record_or_collection_is_refused(
+    shop: pg.Guard, private: Any
+) -> None:
+    """Naming ``order`` would send everything in it, unmasked and unchecked."""
+    shop.sharing.register(_courier(private, fields={"order": "clear"}))
+    with pytest.raises(pg.PolicyViolation):
+        shop.share(
+            Parcel(order=_order(), weight=1.0),
+            to="sf-express",
+            purpose="delivery",
+            subject="u1",
+            actor="a",
+        )
+    with pytest.raises(pg.PolicyViolation):
+        shop.share(
+            {"order": [CANARY_PHONE]}, to="sf-express", purpose="delivery", subject="u1", actor="a"
+        )
+    _nothing_made(shop)
+    with pytest.raises(pg.InvalidArgument):
+        _courier(private, fields={"order": "clear", "order.phone": "token"})
+
+
+@pytest.mark.parametrize("value", [CANARY_PHONE, CANARY_ID, 13812345678, f"call {CANARY_PHONE}"])
+def test_a_clear_value_of_no_declared_kind_that_holds_pii_is_refused(
+    shop: pg.Guard, private: Any, value: Any
+) -> None:
+    shop.sharing.register(_courier(private, fields={"mobile": "clear"}))
+    with pytest.raises(pg.PolicyViolation):
+        shop.share({"mobile": value}, to="sf-express", purpose="delivery", subject="u1", actor="a")
+    _nothing_made(shop)
+    token = shop.share(
+        {"mobile": "o-1001"}, to="sf-express", purpose="delivery", subject="u1", actor="a"
+    )
+    assert _open(token, private)["fields"] == {"mobile": "o-1001"}
+
+
+def test_a_cross_border_consent_purpose_must_be_a_separate_consent(
+    shop: pg.Guard, private: Any
+) -> None:
+    shop.consent.register(pg.Purpose("xb_contract", basis="contract", kinds={"address"}))
+    abroad = pg.CrossBorder("SG", "exempt", consent="xb_contract")
+    shop.sharing.register(_courier(private, cross_border=abroad))
+    _refused(shop, "cross_border_consent")
+
+
+def test_a_batch_that_fails_on_a_bad_value_makes_no_token(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    good = {"name": "张三", "phone": CANARY_PHONE, "address": ADDRESS}
+    bad = {"name": "李四", "phone": "12", "address": ADDRESS}
+    kinds = {"name": "person_name", "phone": "phone", "address": "address"}
+    with pytest.raises(pg.InvalidPII):
+        shop.share_many(
+            [good, bad],
+            to="sf-express",
+            purpose="delivery",
+            subjects=["u1", "u2"],
+            actor="a",
+            kinds=kinds,
+        )
+    _nothing_made(shop)
+
+
+def test_a_share_is_kept_in_utc_whatever_the_clock_s_zone(
+    store_target: StoreTarget, kek: LocalKEK, private: Any
+) -> None:
+    east = timezone(timedelta(hours=8))
+    clock = SettableClock(datetime(2027, 1, 1, 7, 0, tzinfo=east))  # 2026-12-31 23:00 UTC
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        guard.consent.register(pg.Purpose("delivery", basis="contract", kinds={"person_name"}))
+        guard.consent.register(pg.Purpose("xb", basis="consent", separate=True))
+        guard.consent.publish_notice("n1", purposes=["xb"], text="abroad")
+        guard.consent.grant("u1", "xb", notice="n1", evidence={"c": "app"})
+        _assess(guard, "delivery")
+        guard.sharing.register(
+            _courier(
+                private,
+                fields={"name": "masked"},
+                assessed_until=date(2027, 6, 30),
+                cross_border=pg.CrossBorder("SG", "exempt", consent="xb"),
+            )
+        )
+        guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+        (record,) = guard.sharing.recipients_of("u1")
+        assert record.at == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+        assert guard.sharing.cross_border_report(2026).by_country["SG"]["people"] == 1
+        assert guard.sharing.cross_border_report(2027).by_country == {}
+
+
+def test_a_recipient_row_changed_by_hand_is_not_honoured(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    """An insider who can write the database but not use the KEK swaps in their own key."""
+    table = shop.store.tables.recipients
+    forged = _courier(_key(), fields={"name": "clear", "phone": "clear", "address": "clear"})
+    with shop.store.engine.begin() as connection:
+        connection.execute(update(table).values(definition=forged.definition()))
+    with pytest.raises(pg.ShareRefused) as raised:
+        shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+    assert raised.value.reason == "unknown_recipient"
+    assert shop.sharing.recipients() == []
+
+
+def test_share_many_takes_ordered_lists_only(shop: pg.Guard, courier: pg.Recipient) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        shop.share_many(
+            [_order(), _order(2)],
+            to="sf-express",
+            purpose="delivery",
+            subjects={"u1", "u2"},  # type: ignore[arg-type]
+            actor="a",
+        )
+    _nothing_made(shop)
+
+
+@pytest.mark.parametrize(
+    "extra", [{"key_ops": ["verify"]}, {"alg": "ES256"}, {"alg": "RSA1_5"}, {"key_ops": "wrapKey"}]
+)
+def test_a_key_the_jwe_cannot_use_is_refused_at_registration(
+    private: Any, extra: dict[str, Any]
+) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        _courier(private, public_key=private.as_dict(private=False) | extra)
+
+
+def test_changing_a_recipient_s_terms_is_audited_and_handed_out_terms_are_frozen(
+    shop: pg.Guard, private: Any
+) -> None:
+    with pg.acting(actor="ops-1", purpose="testing"):
+        shop.sharing.register(_courier(private))
+        shop.sharing.register(_courier(private, fields={"address": "clear"}))
+    first, second = shop.audit.events(action="recipient_register")
+    assert (first.actor, first.detail["context"]["recipient"]) == ("ops-1", "sf-express")
+    assert first.detail["context"]["terms"] != second.detail["context"]["terms"]
+    terms = shop.sharing.recipient("sf-express")
+    with pytest.raises(TypeError):
+        terms.fields["name"] = "clear"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        terms.jwk["x"] = "y"  # type: ignore[index]

@@ -101,6 +101,10 @@ class Retention:
         self._policies[policy.category] = policy
         return policy
 
+    def policies(self) -> list[RetentionPolicy]:
+        """Every registered policy, by category (the record of processing lists them)."""
+        return [self._policies[category] for category in sorted(self._policies)]
+
     @boundary
     def policy_for(self, category: str) -> RetentionPolicy:
         """The registered policy of a category.

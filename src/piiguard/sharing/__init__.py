@@ -7,6 +7,7 @@ from piiguard.sharing.registry import (
     CrossBorderThresholds,
     ShareRecord,
     Sharing,
+    requirements,
 )
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "Recipient",
     "ShareRecord",
     "Sharing",
+    "requirements",
 ]

@@ -31,6 +31,6 @@ def _key(jwk: str) -> tuple[Any, dict[str, Any]]:
 
 def seal(recipient: Recipient, plaintext: bytes) -> str:
     """``plaintext`` encrypted to ``recipient``'s public key, as a compact JWE."""
-    key, header = _key(json.dumps(recipient.jwk, sort_keys=True))
+    key, header = _key(json.dumps(dict(recipient.jwk), sort_keys=True))
     algorithms = [header["alg"], CONTENT_ENCRYPTION]
     return jwe.encrypt_compact(dict(header), plaintext, key, algorithms=algorithms)

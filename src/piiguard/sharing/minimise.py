@@ -10,18 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, time
+from decimal import Decimal
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from piiguard.detect import scan
 from piiguard.errors import InvalidArgument, PolicyViolation
 from piiguard.fields import PIIStr, pii_field_kinds
+from piiguard.kinds import get_kind
 from piiguard.masking import masker_for
 
 __all__ = ["Planned", "payload", "plan"]
 
 _MISSING = object()
+#: What a shared field may hold: one value, never a record or a collection.
+_LEAVES = (str, int, float, Decimal, bool, date, time, UUID, type(None), Enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +82,45 @@ def plan(
         value, kind = _find(record, path)
         if value is _MISSING:
             continue
+        if not isinstance(value, _LEAVES):
+            # a model, a mapping, a list: its insides would leave whole, unchecked
+            raise PolicyViolation(
+                f"field {path!r} holds a nested record or a collection: a recipient names "
+                "the single values it receives (order.phone, not order)"
+            )
         if isinstance(value, PIIStr):
             kind = type(value).pii_kind.name
         kind = kind or given.get(path)
-        if rule == "token" and kind is None and value is not None:
+        if kind is None and value is not None and rule != "masked" and _holds_pii(value):
             raise PolicyViolation(
-                f"field {path!r} is shared as a token but its kind is not known: declare "
+                f"field {path!r} holds personal information of no declared kind: declare "
                 "its type on the model, or pass kinds={...}"
             )
+        if rule == "token" and value is not None:
+            if kind is None:
+                raise PolicyViolation(
+                    f"field {path!r} is shared as a token but its kind is not known: declare "
+                    "its type on the model, or pass kinds={...}"
+                )
+            invalid = get_kind(kind).check(str(value))
+            if not isinstance(invalid, str):  # refused now, before any token is made
+                raise invalid
         planned.append(Planned(path, kind, rule, value))
     return planned
+
+
+def _holds_pii(value: Any) -> bool:
+    """Whether a value of no declared kind holds what ``pg.scan`` finds (text, or a number
+    long enough to be a phone or an ID number)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        return False
+    text = str(value)
+    try:
+        if isinstance(value, float | Decimal) and value == int(value):
+            text = str(int(value))
+    except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
+        pass
+    return bool(scan(text))
 
 
 def payload(planned: list[Planned], tokenize: Callable[[str, str], str]) -> dict[str, Any]:

@@ -9,14 +9,17 @@ key is a JWK: shares are encrypted to it as compact JWE (RFC 7516).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from types import MappingProxyType
 from typing import Any, Literal
 
+from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 
@@ -147,6 +150,13 @@ def _public_jwk(value: object) -> dict[str, Any]:
         )
     if jwk.get("use", "enc") != "enc":
         raise InvalidArgument("public_key is marked for another use than encryption")
+    operations = jwk.get("key_ops")
+    if operations is not None and (
+        not isinstance(operations, list) or not set(operations) & {"wrapKey", "deriveKey"}
+    ):
+        raise InvalidArgument("public_key's key_ops allow neither wrapKey nor deriveKey")
+    if "alg" in jwk and jwk["alg"] not in {"RSA-OAEP-256", "ECDH-ES+A256KW"}:
+        raise InvalidArgument("public_key's alg is not RSA-OAEP-256 or ECDH-ES+A256KW")
     try:
         with warnings.catch_warnings():  # a small key is refused below, not warned about
             warnings.simplefilter("ignore")
@@ -154,7 +164,22 @@ def _public_jwk(value: object) -> dict[str, Any]:
     except (JoseError, ValueError, TypeError, KeyError):
         raise InvalidArgument("public_key is not a valid public JWK") from None
     key_algorithm(key)  # refuses what JWE should not encrypt to
+    _trial(json.dumps(jwk, sort_keys=True))  # and what it cannot
     return jwk
+
+
+@functools.lru_cache(maxsize=256)
+def _trial(jwk: str) -> None:
+    """Encrypt a JWE to the key once: a key the JOSE library would refuse at the first share
+    (its ``key_ops``, its ``alg``) is refused at registration instead, with a typed error."""
+    key = import_key(json.loads(jwk))
+    algorithm = key_algorithm(key)
+    try:
+        jwe.encrypt_compact(
+            {"alg": algorithm, "enc": "A256GCM"}, b"{}", key, algorithms=[algorithm, "A256GCM"]
+        )
+    except (JoseError, ValueError, TypeError):
+        raise InvalidArgument("public_key cannot be encrypted to as a JWE") from None
 
 
 def key_algorithm(key: object) -> str:
@@ -194,11 +219,11 @@ class Recipient:
     assessed_until: date
     contract: Contract | None = None
     cross_border: CrossBorder | None = None
-    jwk: dict[str, Any] = field(init=False, repr=False, compare=False)
+    jwk: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _name("a recipient's name", self.name)
-        object.__setattr__(self, "jwk", _public_jwk(self.public_key))
+        object.__setattr__(self, "jwk", MappingProxyType(_public_jwk(self.public_key)))
         given: object = self.purposes
         if not isinstance(given, frozenset | set | tuple | list) or not given:
             raise InvalidArgument("a recipient's purposes are a non-empty set of names")
@@ -210,7 +235,12 @@ class Recipient:
             _name("a field", path)
             if rule not in RULES:
                 raise InvalidArgument(f"a field's rule is one of {sorted(RULES)}")
-        object.__setattr__(self, "fields", dict(self.fields))
+            if any(other.startswith(path + ".") for other in self.fields):
+                raise InvalidArgument(
+                    "a recipient names single values: a field and a field inside it "
+                    "(order and order.phone) cannot both be named"
+                )
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
         _day("assessed_until", self.assessed_until)
         if self.contract is not None and not isinstance(self.contract, Contract):
             raise InvalidArgument("contract is a pg.Contract")
@@ -222,7 +252,7 @@ class Recipient:
         return json.dumps(
             {
                 "name": self.name,
-                "public_key": self.jwk,
+                "public_key": dict(self.jwk),
                 "purposes": sorted(self.purposes),
                 "fields": dict(sorted(self.fields.items())),
                 "assessed_until": self.assessed_until.isoformat(),

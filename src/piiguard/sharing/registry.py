@@ -10,6 +10,8 @@ people provided abroad stay right).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,19 +19,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import insert, select, update
 
-from piiguard.consent import ConsentLedger
+from piiguard.consent import ConsentLedger, Purpose
 from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, ShareRefused, UnknownPurpose, boundary
+from piiguard.kinds import BUILTIN_KINDS
 from piiguard.sharing.recipients import Recipient
 from piiguard.store import Store
+
+_SEAL_DOMAIN = b"piiguard-recipient-v1"
+_log = structlog.get_logger("piiguard")
 
 __all__ = [
     "CrossBorderReport",
     "CrossBorderThresholds",
     "ShareRecord",
     "Sharing",
+    "requirements",
 ]
 
 
@@ -106,8 +114,34 @@ _REQUIRED_STRENGTH = {
 }
 
 
+def requirements(purpose: Purpose, recipients: Iterable[Recipient]) -> tuple[str, ...]:
+    """Why ``purpose`` needs a personal information protection impact assessment (PIPL
+    Art. 55), empty when it does not: ``sensitive`` (it covers sensitive kinds),
+    ``providing`` (a recipient may receive data for it: Art. 55(3)), ``cross_border`` (a
+    recipient abroad may: Art. 55(4))."""
+    found = []
+    if any(BUILTIN_KINDS[k].sensitive for k in purpose.kinds if k in BUILTIN_KINDS):
+        found.append("sensitive")
+    named = [r for r in recipients if purpose.name in r.purposes]
+    if named:
+        found.append("providing")
+    if any(r.cross_border is not None for r in named):
+        found.append("cross_border")
+    return tuple(found)
+
+
 class Sharing:
-    """The recipient registry and the share records (``guard.sharing``)."""
+    """The recipient registry and the share records (``guard.sharing``).
+
+    Args:
+        mac: the MAC (a key the KEK wraps) each stored recipient is sealed with: whoever
+            can write the database but not use the KEK cannot swap a recipient's key or
+            widen its fields.
+        recorded: records a change of a recipient's terms (the audit log).
+        assessed: whether a purpose has an impact assessment (the records part); when
+            given, a share for a purpose that needs one (:func:`requirements`: every share
+            is a provision to another processor) is refused until it exists.
+    """
 
     participant = "sharing"
 
@@ -118,13 +152,22 @@ class Sharing:
         consent: ConsentLedger,
         pseudonym: Callable[[str], str],
         clock: Callable[[], datetime],
+        mac: Callable[[], Any],
+        recorded: Callable[[str, Mapping[str, str]], None],
+        assessed: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
+        self._mac = mac
+        self._recorded = recorded
+        self._assessed = assessed
         self._consent = consent
         self._pseudonym = pseudonym
         self._clock = clock
-        # recipients by name, dropped whenever any instance registers one (the counter moves)
-        self._known: StateCache[tuple[Recipient | None]] = StateCache(store.change_counter())
+        # recipients by name, dropped whenever any instance registers one (the counter moves);
+        # on SQLite only, where the counter is read in step with the file: PostgreSQL's
+        # notices arrive a moment later, so there every share reads the row
+        counter = store.change_counter() if store.engine.dialect.name == "sqlite" else None
+        self._known: StateCache[tuple[Recipient | None]] = StateCache(counter)
 
     # -- the registry --------------------------------------------------------------------
 
@@ -135,7 +178,13 @@ class Sharing:
         if not isinstance(recipient, Recipient):
             raise InvalidArgument("register takes a pg.Recipient")
         table = self._store.tables.recipients
-        values = {"definition": recipient.definition(), "registered_at": self._clock()}
+        definition = recipient.definition()
+        seal = self._seal(recipient.name, definition)  # the key, before the transaction
+        values = {
+            "definition": definition,
+            "seal": seal,
+            "registered_at": self._clock().astimezone(UTC),
+        }
         with self._store.changing() as connection:  # every instance's cache sees it
             self._store.serialize(connection, "recipients")
             found = connection.execute(
@@ -147,7 +196,21 @@ class Sharing:
                 connection.execute(
                     update(table).where(table.c.name == recipient.name).values(**values)
                 )
+        terms = hashlib.sha256(definition.encode()).hexdigest()[:32]
+        self._recorded("recipient_register", {"recipient": recipient.name, "terms": terms})
         return recipient
+
+    def _seal(self, name: str, definition: str) -> bytes:
+        data = _SEAL_DOMAIN + len(name).to_bytes(2, "big") + name.encode() + definition.encode()
+        digest: bytes = self._mac().digest(data)
+        return digest
+
+    def _opened(self, name: str, definition: str, seal: bytes | None) -> Recipient | None:
+        """The stored recipient, if its seal holds; a row changed by hand is not honoured."""
+        if seal is None or not hmac.compare_digest(self._seal(name, definition), bytes(seal)):
+            _log.warning("recipient_seal_broken", recipient=name)
+            return None
+        return Recipient.from_definition(definition)
 
     @boundary
     def recipient(self, name: str) -> Recipient:
@@ -170,11 +233,12 @@ class Sharing:
         if cached is not None:
             return cached[0]
         table = self._store.tables.recipients
+        self._mac()  # the key, before the store is read
         with self._store.engine.connect() as connection:
-            text = connection.execute(
-                select(table.c.definition).where(table.c.name == name)
-            ).scalar_one_or_none()
-        found = None if text is None else Recipient.from_definition(text)
+            row = connection.execute(
+                select(table.c.definition, table.c.seal).where(table.c.name == name)
+            ).first()
+        found = None if row is None else self._opened(name, row.definition, row.seal)
         self._known.keep(name, (found,), generation)
         return found
 
@@ -182,9 +246,13 @@ class Sharing:
     def recipients(self) -> list[Recipient]:
         """Every registered recipient, by name."""
         table = self._store.tables.recipients
+        self._mac()
         with self._store.engine.connect() as connection:
-            rows = connection.execute(select(table.c.definition).order_by(table.c.name)).all()
-        return [Recipient.from_definition(row.definition) for row in rows]
+            rows = connection.execute(
+                select(table.c.name, table.c.definition, table.c.seal).order_by(table.c.name)
+            ).all()
+        opened = (self._opened(row.name, row.definition, row.seal) for row in rows)
+        return [recipient for recipient in opened if recipient is not None]
 
     # -- the rule ------------------------------------------------------------------------
 
@@ -234,8 +302,27 @@ class Sharing:
                     "with separate=True",
                 )
             self._granted(subjects, purpose, "consent_required")
+        if (
+            self._assessed is not None
+            and requirements(defined, (recipient,))
+            and not self._assessed(defined.name)
+        ):
+            raise ShareRefused(
+                "no_assessment",
+                "providing personal information to another processor needs an impact "
+                "assessment of the purpose first (PIPL Art. 55): guard.records.assessment",
+            )
         crossing = recipient.cross_border
         if crossing is not None and crossing.consent is not None:
+            agreed = self._consent.defined(crossing.consent)
+            if agreed is None or not agreed.needs_grant or not agreed.separate:
+                raise ShareRefused(
+                    "cross_border_consent",
+                    "a transfer abroad rests on the subject's separate consent (PIPL Art. 39): "
+                    "its consent purpose must be registered with basis consent and "
+                    "separate=True",
+                    (crossing.consent,),
+                )
             self._granted(subjects, crossing.consent, "cross_border_consent")
         return recipient, defined.basis
 
@@ -271,7 +358,7 @@ class Sharing:
         rows = [
             {
                 "id": share_id,
-                "at": at,
+                "at": at.astimezone(UTC),
                 "recipient": recipient.name,
                 "subject": self._pseudonym(subject),
                 "purpose": purpose,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
-from piiguard.errors import InvalidArgument, require_subject
+from piiguard.errors import InvalidArgument, ShareRefused, require_subject
 from piiguard.events import AccessEvent, Reveals
 from piiguard.kinds import BUILTIN_KINDS
 from piiguard.sharing.jwe import seal
@@ -56,7 +57,9 @@ def make_shares(
 ) -> list[str]:
     """One compact JWE per record, for ``subjects[i]``'s record ``records[i]``; one audit
     event for the batch. ``tokenize(value, kind, subject)`` makes a field's vault token."""
-    if isinstance(subjects, str) or len(subjects) != len(records):
+    if not isinstance(records, list | tuple) or not isinstance(subjects, list | tuple):
+        raise InvalidArgument("share_many takes a list of records and a list of subjects")
+    if len(subjects) != len(records):
         raise InvalidArgument("share_many takes one subject per record")
     for subject in subjects:
         refused = require_subject(subject)
@@ -67,7 +70,11 @@ def make_shares(
     who = reveals.admit(actor, purpose, action="share", count=0)  # named and registered
     if isinstance(who, Exception):
         raise who
-    recipient, basis = sharing.admit(to, who[1], subjects)
+    try:
+        recipient, basis = sharing.admit(to, who[1], subjects)
+    except ShareRefused as refused:  # audited, like every refused reveal
+        place = {"recipient": to} if isinstance(to, str) else {}
+        raise reveals.refuse(who, refused, action="share", context=place) from None
     plans = [plan(record, recipient.fields, kinds) for record in records]
     shown = [item for planned in plans for item in planned if item.value is not None]
     clear_kinds = tuple(sorted({i.kind for i in shown if i.rule == "clear" and i.kind}))
@@ -79,7 +86,7 @@ def make_shares(
     )
     if isinstance(admitted, Exception):
         raise admitted
-    issued_at = reveals.now()
+    issued_at = reveals.now().astimezone(UTC)
     sealed: list[str] = []
     made: list[tuple[str, str, Mapping[str, str], bool]] = []
     try:

@@ -26,7 +26,7 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
 #: events indexed by actor and time (not actor and seq), and the access watch's events;
-#: 9: recipients, shares and subject requests
+#: 9: recipients, shares, subject requests and impact assessments
 SCHEMA_VERSION = 9
 
 
@@ -250,6 +250,7 @@ class Tables:
             self.metadata,
             Column("name", String(64), primary_key=True),
             Column("definition", Text, nullable=False),  # JSON: public JWK, fields, terms
+            Column("seal", LargeBinary(32), nullable=False),  # a MAC under a KEK-wrapped key
             Column("registered_at", DateTime(timezone=True), nullable=False),
         )
         # every share: who received what of whom, why, and under which transfer mechanism
@@ -287,4 +288,16 @@ class Tables:
             Column("receipt", Text, nullable=False),  # JSON, PII-free
             Index("piiguard_requests_subject", "subject"),
             Index("piiguard_requests_open_due", "status", "due_at"),
+        )
+        # personal information protection impact assessments (PIPL Art. 55-56)
+        self.assessments = Table(
+            "piiguard_assessments",
+            self.metadata,
+            Column("id", String(40), primary_key=True),
+            Column("purpose", String(64), nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("keep_until", DateTime(timezone=True), nullable=False),
+            Column("author", String(128), nullable=False),
+            Column("body", Text, nullable=False),  # JSON: risks, measures, why required
+            Index("piiguard_assessments_purpose", "purpose", "created_at"),
         )

@@ -180,7 +180,7 @@ class Requests:
         if kind not in KINDS:
             raise InvalidArgument(f"a request's kind is one of {sorted(KINDS)}")
         _method(verified_by)
-        opened = self._clock()
+        opened = self._clock().astimezone(UTC)
         request = SubjectRequest(
             request_id="req_" + secrets.token_hex(12),
             kind=kind,
@@ -286,7 +286,7 @@ class Requests:
         reason: str | None,
         receipt: Mapping[str, Any],
     ) -> SubjectRequest:
-        closed_at = self._clock()
+        closed_at = self._clock().astimezone(UTC)
         text = json.dumps(dict(receipt), sort_keys=True, ensure_ascii=False, default=str)
         table = self._store.tables.requests
         with self._store.transaction() as connection:

@@ -1,0 +1,325 @@
+"""Records of processing and impact assessments (PIPL Art. 54-56; GB/T 35273-2020 §11.4,
+§11.5), built from the registers piiguard already keeps, so that they never disagree with
+what the code does.
+
+``guard.records.processing()`` assembles the purposes (legal basis, kinds, sensitive), the
+models that collect for each (their inventories), the retention policies, the recipients
+(their fields, terms and transfers abroad) and the impact assessments; ``markdown()`` renders
+the same record for people. ``guard.records.assessment(purpose, ...)`` keeps an assessment
+at least three years (Art. 56); :func:`requirements` is the one rule of which purposes need
+one (:func:`piiguard.sharing.requirements`, which ``share`` applies too).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from piiguard.consent import ConsentLedger
+from piiguard.errors import InvalidArgument, boundary
+from piiguard.fields import PIIModel, inventory
+from piiguard.kinds import BUILTIN_KINDS
+from piiguard.retention import RetentionPolicy
+from piiguard.sharing import Sharing, requirements
+from piiguard.store import Store, aware
+
+__all__ = ["RECORD_FORMAT", "Assessment", "Records", "requirements"]
+
+#: The record of processing's format and version.
+RECORD_FORMAT = "piiguard.records/1"
+#: How long an assessment is kept, at least (PIPL Art. 56: three years).
+KEEP_ASSESSMENTS = timedelta(days=3 * 366)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A personal information protection impact assessment, as kept.
+
+    Attributes:
+        assessment_id: its id.
+        purpose: the purpose assessed.
+        created_at: when it was recorded; kept until ``keep_until`` at least.
+        author: who made it.
+        risks, measures: what it found and what the shop does about it (text the author
+            wrote: keep personal information out of it).
+        required_for: why the purpose needed one when it was made.
+    """
+
+    assessment_id: str
+    purpose: str
+    created_at: datetime
+    keep_until: datetime
+    author: str
+    risks: tuple[str, ...]
+    measures: tuple[str, ...]
+    required_for: tuple[str, ...]
+
+
+def _sensitive(kind: str) -> bool:
+    return kind in BUILTIN_KINDS and BUILTIN_KINDS[kind].sensitive
+
+
+def _models() -> list[type[PIIModel]]:
+    """Every PIIModel class declared with ``purposes=``, by name."""
+    seen: dict[str, type[PIIModel]] = {}
+    waiting = list(PIIModel.__subclasses__())
+    while waiting:
+        model = waiting.pop()
+        waiting += model.__subclasses__()
+        if model.__dict__.get("__pii_purposes__") or model.__pii_purposes__:
+            seen.setdefault(f"{model.__module__}.{model.__qualname__}", model)
+    return [seen[name] for name in sorted(seen)]
+
+
+def _texts(what: str, values: object) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, Sequence | set | frozenset):
+        raise InvalidArgument(f"{what} is a list of texts")
+    found = tuple(values)
+    if not found or not all(isinstance(v, str) and v.strip() and len(v) <= 2000 for v in found):
+        raise InvalidArgument(f"{what} is a non-empty list of texts of at most 2000 characters")
+    return found
+
+
+class Records:
+    """``guard.records``: the record of processing and the impact assessments."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        consent: ConsentLedger,
+        sharing: Sharing,
+        policies: Callable[[], list[RetentionPolicy]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._consent = consent
+        self._sharing = sharing
+        self._policies = policies
+        self._clock = clock
+
+    # -- impact assessments --------------------------------------------------------------
+
+    @boundary
+    def assessment(
+        self,
+        purpose: str,
+        *,
+        risks: Sequence[str],
+        measures: Sequence[str],
+        author: str,
+    ) -> Assessment:
+        """Keep an impact assessment of a registered purpose (kept three years at least).
+
+        Raises:
+            UnknownPurpose: the purpose is not registered.
+            InvalidArgument: no risks, no measures, or no author.
+        """
+        defined = self._consent.purpose(purpose)
+        risks, measures = _texts("risks", risks), _texts("measures", measures)
+        if type(author) is not str or not author.strip() or len(author) > 128:
+            raise InvalidArgument("an assessment names its author")
+        now = self._clock().astimezone(UTC)
+        made = Assessment(
+            assessment_id="pia_" + secrets.token_hex(12),
+            purpose=defined.name,
+            created_at=now,
+            keep_until=now + KEEP_ASSESSMENTS,
+            author=author,
+            risks=risks,
+            measures=measures,
+            required_for=requirements(defined, self._sharing.recipients()),
+        )
+        body = {
+            "risks": list(risks),
+            "measures": list(measures),
+            "required_for": list(made.required_for),
+        }
+        with self._store.transaction() as connection:
+            connection.execute(
+                insert(self._store.tables.assessments).values(
+                    id=made.assessment_id,
+                    purpose=made.purpose,
+                    created_at=now,
+                    keep_until=made.keep_until,
+                    author=author,
+                    body=json.dumps(body, ensure_ascii=False, sort_keys=True),
+                )
+            )
+        return made
+
+    @boundary
+    def assessments(self, purpose: str | None = None) -> list[Assessment]:
+        """The impact assessments kept (of one purpose), oldest first."""
+        table = self._store.tables.assessments
+        query = select(table).order_by(table.c.created_at, table.c.id)
+        if purpose is not None:
+            query = query.where(table.c.purpose == purpose)
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [_assessment(row) for row in rows]
+
+    def assessed(self, purpose: str) -> bool:
+        """Whether the purpose has an impact assessment."""
+        table = self._store.tables.assessments
+        with self._store.engine.connect() as connection:
+            found = connection.execute(
+                select(table.c.id).where(table.c.purpose == purpose).limit(1)
+            ).first()
+        return found is not None
+
+    # -- the record of processing ------------------------------------------------------------
+
+    @boundary
+    def processing(self, models: Iterable[type[PIIModel]] | None = None) -> dict[str, Any]:
+        """The record of processing, JSON-serialisable: every registered purpose with its
+        legal basis, kinds, the models that collect for it (``purposes=``; default every
+        such model), the recipients that receive data for it, whether it needs an impact
+        assessment and which it has; the retention policies; the recipients with their
+        terms and transfers abroad."""
+        chosen = _models() if models is None else list(models)
+        recipients = self._sharing.recipients()
+        kept = self.assessments()
+        purposes = []
+        for purpose, version in self._consent.catalog.names():
+            inventories = {
+                f"{m.__module__}.{m.__qualname__}": [
+                    {"field": spec.name, "kind": spec.kind, "sensitive": spec.sensitive}
+                    for spec in inventory(m)
+                    if purpose.name in spec.purposes
+                ]
+                for m in chosen
+            }
+            purposes.append(
+                {
+                    "name": purpose.name,
+                    "version": version,
+                    "basis": purpose.basis,
+                    "kinds": sorted(purpose.kinds),
+                    "sensitive": sorted(k for k in purpose.kinds if _sensitive(k)),
+                    "separate": purpose.separate,
+                    "collected_by": {name: f for name, f in inventories.items() if f},
+                    "recipients": sorted(r.name for r in recipients if purpose.name in r.purposes),
+                    "assessment_required": list(requirements(purpose, recipients)),
+                    "assessments": [a.assessment_id for a in kept if a.purpose == purpose.name],
+                }
+            )
+        return {
+            "format": RECORD_FORMAT,
+            "generated_at": self._clock().isoformat(),
+            "purposes": purposes,
+            "retention": [
+                {
+                    "category": p.category,
+                    "keep_days": p.keep / timedelta(days=1),
+                    "after": p.after,
+                    "action": p.action,
+                    "legal_minimum": p.legal_minimum,
+                }
+                for p in self._policies()
+            ],
+            "recipients": [
+                {
+                    "name": r.name,
+                    "purposes": sorted(r.purposes),
+                    "fields": dict(sorted(r.fields.items())),
+                    "assessed_until": r.assessed_until.isoformat(),
+                    "contract": None
+                    if r.contract is None
+                    else {"ref": r.contract.ref, "until": r.contract.until.isoformat()},
+                    "cross_border": None if r.cross_border is None else r.cross_border.as_dict(),
+                }
+                for r in recipients
+            ],
+            "assessments": [
+                {
+                    "id": a.assessment_id,
+                    "purpose": a.purpose,
+                    "created_at": a.created_at.isoformat(),
+                    "keep_until": a.keep_until.isoformat(),
+                    "author": a.author,
+                    "required_for": list(a.required_for),
+                }
+                for a in kept
+            ],
+        }
+
+    def markdown(self, record: dict[str, Any] | None = None) -> str:
+        """The record of processing for people: one section per purpose, then retention,
+        recipients and assessments."""
+        found = record or self.processing()
+        lines = [
+            "# Record of processing",
+            "",
+            f"Generated {found['generated_at']} ({found['format']}).",
+            "",
+            "## Purposes",
+            "",
+        ]
+        for p in found["purposes"]:
+            lines += [
+                f"### {p['name']} (version {p['version']})",
+                "",
+                f"- Legal basis: {p['basis']}{'; separate consent' if p['separate'] else ''}",
+                f"- Kinds: {', '.join(p['kinds']) or 'none'}",
+                f"- Sensitive kinds: {', '.join(p['sensitive']) or 'none'}",
+                f"- Recipients: {', '.join(p['recipients']) or 'none'}",
+                "- Impact assessment: "
+                + (
+                    ("required (" + ", ".join(p["assessment_required"]) + "); ")
+                    if p["assessment_required"]
+                    else "not required; "
+                )
+                + (", ".join(p["assessments"]) or "none kept"),
+            ]
+            for model, fields in p["collected_by"].items():
+                shown = ", ".join(f"{f['field']} ({f['kind']})" for f in fields)
+                lines.append(f"- Collected by `{model}`: {shown}")
+            lines.append("")
+        lines += ["## Retention", "", "| category | kept (days) | after | then | legal minimum |"]
+        lines.append("|---|---|---|---|---|")
+        for r in found["retention"]:
+            lines.append(
+                f"| {r['category']} | {r['keep_days']:g} | {r['after']} | {r['action']} | "
+                f"{'yes' if r['legal_minimum'] else 'no'} |"
+            )
+        lines += ["", "## Recipients", ""]
+        for r in found["recipients"]:
+            abroad = r["cross_border"]
+            where = (
+                f"abroad: {abroad['country']}, {abroad['mechanism']}"
+                if abroad
+                else "in the country"
+            )
+            fields = ", ".join(f"{k} ({v})" for k, v in r["fields"].items())
+            lines.append(
+                f"- **{r['name']}**: {', '.join(r['purposes'])}; fields {fields}; assessed "
+                f"until {r['assessed_until']}; {where}"
+            )
+        lines += ["", "## Impact assessments", ""]
+        for a in found["assessments"]:
+            lines.append(
+                f"- {a['id']}: {a['purpose']} by {a['author']}, {a['created_at']}, kept until "
+                f"{a['keep_until']}"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _assessment(row: Any) -> Assessment:
+    body = json.loads(row.body)
+    return Assessment(
+        assessment_id=row.id,
+        purpose=row.purpose,
+        created_at=aware(row.created_at),
+        keep_until=aware(row.keep_until),
+        author=row.author,
+        risks=tuple(body["risks"]),
+        measures=tuple(body["measures"]),
+        required_for=tuple(body["required_for"]),
+    )
