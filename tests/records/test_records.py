@@ -1,0 +1,229 @@
+"""Records (issue 12): minimisation at collection (a model's purposes), the record of
+processing built from the registers, and impact assessments kept three years, on SQLite
+and PostgreSQL; the ``piiguard records`` command."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from joserfc.jwk import ECKey
+
+import piiguard as pg
+from piiguard.keys import LocalKEK
+from piiguard.sharing import requirements
+from piiguard.testing import SettableClock
+from tests.conftest import StoreTarget
+
+DELIVERY = pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
+PAYMENT = pg.Purpose("payment", basis="contract", kinds={"bank_card"}, separate=True)
+
+
+class Checkout(pg.PIIModel, purposes=(DELIVERY, PAYMENT)):
+    """What a checkout collects, each field for a purpose that needs it."""
+
+    receiver: pg.PersonName
+    phone: pg.Phone
+    address: pg.Address
+    card: pg.BankCard | None = None
+
+
+# -- minimisation at collection ----------------------------------------------------------------
+
+
+def test_a_field_no_purpose_needs_fails_at_class_definition() -> None:
+    with pytest.raises(pg.PolicyViolation) as raised:
+
+        class Greedy(pg.PIIModel, purposes=(DELIVERY,)):
+            receiver: pg.PersonName
+            id_number: pg.CNResidentID  # delivery does not need an ID number
+
+    assert "id_number" in str(raised.value)
+    assert "cn_resident_id" in str(raised.value)
+
+
+def test_nested_models_are_held_to_the_outer_model_s_purposes() -> None:
+    class Contact(pg.PIIModel):
+        email: pg.Email
+
+    with pytest.raises(pg.PolicyViolation):
+
+        class Order(pg.PIIModel, purposes=(DELIVERY,)):
+            receiver: pg.PersonName
+            contact: Contact
+
+
+@pytest.mark.parametrize("purposes", ["delivery", ("delivery",), (object(),)])
+def test_purposes_are_purpose_objects(purposes: Any) -> None:
+    with pytest.raises(pg.InvalidArgument):
+
+        class Wrong(pg.PIIModel, purposes=purposes):
+            receiver: pg.PersonName
+
+
+def test_the_inventory_lists_each_field_s_purposes() -> None:
+    found = {spec.name: spec.purposes for spec in pg.inventory(Checkout)}
+    assert found == {
+        "receiver": ("delivery",),
+        "phone": ("delivery",),
+        "address": ("delivery",),
+        "card": ("payment",),
+    }
+    plain = pg.inventory(pg.PIIModel)
+    assert plain == []
+
+
+# -- the record of processing ------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def shop(store_target: StoreTarget, kek: LocalKEK, clock: SettableClock) -> Iterator[pg.Guard]:
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        guard.consent.register(DELIVERY)
+        guard.consent.register(PAYMENT)
+        guard.retention.policy(
+            pg.RetentionPolicy(
+                "orders", keep=timedelta(days=3 * 365), after="completed", legal_minimum=True
+            )
+        )
+        guard.sharing.register(
+            pg.Recipient(
+                "sf-express",
+                public_key=ECKey.generate_key("P-256").as_dict(private=False),
+                purposes={"delivery"},
+                fields={"receiver": "masked", "phone": "token", "address": "clear"},
+                assessed_until=date(2027, 6, 30),
+                contract=pg.Contract("SF-1", date(2027, 12, 31)),
+            )
+        )
+        yield guard
+
+
+def test_an_assessment_is_kept_three_years_and_says_why_it_was_needed(
+    shop: pg.Guard, clock: SettableClock
+) -> None:
+    made = shop.records.assessment(
+        "delivery", risks=["labels copied"], measures=["masked names"], author="dpo"
+    )
+    assert made.required_for == ("providing",)
+    assert made.keep_until - made.created_at >= timedelta(days=3 * 365)
+    assert shop.records.assessments("delivery") == [made]
+    assert shop.records.assessments("payment") == []
+    assert shop.records.assessed("delivery")
+    assert not shop.records.assessed("payment")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"purpose": "nope"},
+        {"risks": []},
+        {"risks": "one risk"},
+        {"measures": [""]},
+        {"author": ""},
+    ],
+)
+def test_a_bad_assessment_is_refused_and_nothing_is_kept(
+    shop: pg.Guard, call: dict[str, Any]
+) -> None:
+    given: dict[str, Any] = {
+        "purpose": "delivery",
+        "risks": ["r"],
+        "measures": ["m"],
+        "author": "dpo",
+    } | call
+    purpose = given.pop("purpose")
+    with pytest.raises((pg.InvalidArgument, pg.UnknownPurpose)):
+        shop.records.assessment(purpose, **given)
+    assert shop.records.assessments() == []
+
+
+def test_which_purposes_need_an_assessment() -> None:
+    key = ECKey.generate_key("P-256").as_dict(private=False)
+    terms: dict[str, Any] = {"public_key": key, "assessed_until": date(2027, 1, 1)}
+    home = pg.Recipient("a", purposes={"delivery"}, fields={"address": "clear"}, **terms)
+    abroad = pg.Recipient(
+        "b",
+        purposes={"delivery"},
+        fields={"address": "clear"},
+        cross_border=pg.CrossBorder("SG", "exempt", consent="xb"),
+        **terms,
+    )
+    assert requirements(DELIVERY, []) == ()
+    assert requirements(PAYMENT, []) == ("sensitive",)
+    assert requirements(DELIVERY, [home]) == ("providing",)
+    assert requirements(DELIVERY, [home, abroad]) == ("providing", "cross_border")
+
+
+def test_the_record_of_processing_is_built_from_the_registers(shop: pg.Guard) -> None:
+    shop.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+    record = shop.records.processing(models=[Checkout])
+    assert record["format"] == "piiguard.records/1"
+    json.dumps(record, ensure_ascii=False)  # machine-readable
+    purposes = {p["name"]: p for p in record["purposes"]}
+    delivery, payment = purposes["delivery"], purposes["payment"]
+    assert delivery["basis"] == "contract"
+    assert delivery["recipients"] == ["sf-express"]
+    assert delivery["assessment_required"] == ["providing"]
+    assert len(delivery["assessments"]) == 1
+    (collected,) = delivery["collected_by"].values()
+    assert [f["field"] for f in collected] == ["receiver", "phone", "address"]
+    assert payment["sensitive"] == ["bank_card"]
+    assert payment["assessment_required"] == ["sensitive"]
+    assert payment["assessments"] == []
+    assert record["retention"] == [
+        {
+            "category": "orders",
+            "keep_days": 1095.0,
+            "after": "completed",
+            "action": "delete",
+            "legal_minimum": True,
+        }
+    ]
+    (recipient,) = record["recipients"]
+    assert recipient["contract"] == {"ref": "SF-1", "until": "2027-12-31"}
+    assert "public_key" not in recipient
+    by_default = shop.records.processing()  # every model declared with purposes=
+    names = {m for p in by_default["purposes"] for m in p["collected_by"]}
+    assert any(name.endswith("Checkout") for name in names)
+
+
+def test_the_record_reads_for_people_in_markdown(shop: pg.Guard) -> None:
+    text = shop.records.markdown(shop.records.processing(models=[Checkout]))
+    assert text.startswith("# Record of processing")
+    assert "### delivery (version 1)" in text
+    assert "sf-express" in text
+    assert "| orders | 1095 | completed | delete | yes |" in text
+    assert "required (sensitive)" in text
+
+
+def test_the_records_command_prints_markdown_and_json(
+    shop: pg.Guard, store_target: StoreTarget, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from piiguard.cli import app
+
+    url, schema = store_target
+    options = ["records", "--store", url, "--kek", str(tmp_path / "kek.key")]
+    if schema:
+        options += ["--schema", schema]
+    runner = CliRunner()
+    as_text = runner.invoke(app, options)
+    assert as_text.exit_code == 0, as_text.output
+    assert "# Record of processing" in as_text.output
+    as_json = runner.invoke(app, [*options, "--format", "json", "--model", f"{__name__}:Checkout"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["format"] == "piiguard.records/1"
+    wrong = runner.invoke(app, [*options, "--format", "xml"])
+    assert wrong.exit_code != 0
