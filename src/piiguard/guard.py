@@ -316,6 +316,9 @@ class Guard:
             opened=lambda actor, purpose, pseudonym: _opened(
                 self._reveals, actor, purpose, pseudonym
             ),
+            assessed=(lambda purpose: self.records.assessed(purpose))  # noqa: PLW0108 - made below
+            if require_assessments
+            else None,
         )
         sink: EventSink = self.audit if events is None else _Both(self.audit, events)
         self._reveals = Reveals(sink, self.consent.purpose_kinds, clock)
@@ -549,8 +552,9 @@ class Guard:
             request_deadline: how long a subject request may take (a
                 :class:`~piiguard.RequestDeadline`; default 30 calendar days, GB/T
                 35273-2020 §8.7).
-            require_assessments: refuse a share for a purpose that has no impact
-                assessment (``guard.records.assessment``; PIPL Art. 55); default on.
+            require_assessments: refuse a share, and a consent grant for a purpose that
+                covers sensitive kinds, while the purpose has no impact assessment
+                (``guard.records.assessment``; PIPL Art. 55); default on.
 
         Raises:
             ValueError: an unknown suite, or a url given without a kek.

@@ -149,6 +149,9 @@ def test_separate_consent_is_never_bundled(shop: pg.Guard) -> None:
     assert shop.consent.missing("u1", ["marketing_sms", "analytics", "face_login"]) == {
         "face_login"
     }
+    with pytest.raises(pg.PolicyViolation, match="impact assessment"):  # sensitive: assess first
+        shop.consent.grant("u1", "face_login", notice=NOTICE, evidence={"channel": "app"})
+    shop.records.assessment("face_login", risks=["face data leaks"], measures=["m"], author="dpo")
     shop.consent.grant("u1", "face_login", notice=NOTICE, evidence={"channel": "app"})
     assert shop.consent.check("u1", "face_login")
 

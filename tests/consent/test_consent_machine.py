@@ -105,6 +105,8 @@ class ConsentMachine(RuleBasedStateMachine):
         purpose = pg.Purpose(self._name(SEPARATE), kinds={"biometric"}, separate=True)
         self.model.purposes.setdefault(SEPARATE, [purpose])
         assert self.guard.consent.register(purpose) == 1
+        # sensitive: consent is collected only after an impact assessment (PIPL Art. 55)
+        self.guard.records.assessment(purpose.name, risks=["r"], measures=["m"], author="dpo")
 
     @rule(covered=st.sets(PURPOSES), material=st.booleans())
     def publish(self, covered: set[str], material: bool) -> None:

@@ -51,6 +51,7 @@ from piiguard.errors import (
     contract_error,
     require_subject,
 )
+from piiguard.kinds import BUILTIN_KINDS
 from piiguard.store import Store
 
 __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
@@ -78,6 +79,10 @@ class ConsentProof:
     evidence: Mapping[str, str] = field(repr=False)
     agreed: Purpose | None = None
     evidence_erased: bool = False
+
+
+def _covers_sensitive(purpose: Purpose) -> bool:
+    return any(BUILTIN_KINDS[k].sensitive for k in purpose.kinds if k in BUILTIN_KINDS)
 
 
 class ConsentLedger:
@@ -109,8 +114,10 @@ class ConsentLedger:
         clock: Callable[[], datetime],
         changed: Callable[[str, str, str], None] | None = None,
         opened: Callable[[str | None, str, str], None] | None = None,
+        assessed: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
+        self._assessed = assessed
         self._changed = changed
         self._opened = opened
         self._pseudonym = pseudonym
@@ -307,6 +314,14 @@ class ConsentLedger:
             raise UnknownNotice(notice)
         if bundle:
             refuse_bundle(p.name for p, _ in resolved if p.separate)
+        if self._assessed is not None:
+            for purpose, _ in resolved:
+                if _covers_sensitive(purpose) and not self._assessed(purpose.name):
+                    raise PolicyViolation(
+                        f"purpose {purpose.name!r} processes sensitive personal information: "
+                        "it needs an impact assessment before consent is collected (PIPL "
+                        "Art. 55): guard.records.assessment"
+                    )
         refuse_uncovered(notice, (p.name for p, _ in resolved if p.name not in shown.purposes))
         if guardian_needed(born, id_number, self._clock().date()) and not facts.get("guardian"):
             raise PolicyViolation(
