@@ -150,7 +150,8 @@ class ShareRefused(PolicyViolation):
     Attributes:
         reason: ``unknown_recipient``, ``purpose_not_allowed``, ``assessment_expired``,
             ``contract_expired``, ``consent_required``, ``not_separate``,
-            ``cross_border_consent``, ``no_assessment``.
+            ``cross_border_consent``, ``no_assessment``, ``field_refused`` (a field the
+            terms name holds a nested record, or personal information of no declared kind).
         missing: for ``consent_required`` and ``cross_border_consent``, the purposes whose
             consent is missing.
     """

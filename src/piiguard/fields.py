@@ -13,6 +13,7 @@ masked. :class:`PIIModel` is a pydantic model whose validation errors never hold
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import types
 import typing
@@ -259,6 +260,11 @@ class PIIModel(BaseModel):
         if not cls.model_config.get("validate_assignment", False):
             raise TypeError("a PIIModel must keep validate_assignment=True")
         if cls.__pii_purposes__:
+            if not cls.__pydantic_complete__:  # a forward reference: its kinds are unknown
+                raise PolicyViolation(
+                    "a model declared with purposes= must be complete when defined: declare "
+                    "the models it holds before it (forward references are not checked)"
+                )
             _minimal(cls)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
@@ -373,14 +379,50 @@ class FieldSpec:
     purposes: tuple[str, ...] = ()
 
 
-def _pii_types(annotation: Any) -> Iterator[type[PIIStr] | type[BaseModel]]:
-    """Every PIIStr subclass and nested model inside an annotation (Optional, list, ...)."""
-    if isinstance(annotation, type) and issubclass(annotation, PIIStr | BaseModel):
+#: How deep an annotation is looked through (an alias of itself ends here).
+_DEPTH = 32
+
+
+def _pii_types(annotation: Any, depth: int = 0) -> Iterator[type]:
+    """Every PIIStr subclass and class with named fields (a model, a dataclass, a TypedDict,
+    a NamedTuple) inside an annotation: Optional, list, Annotated, a NewType, a type alias
+    and a type variable's bound are looked through."""
+    if depth > _DEPTH:
+        return
+    if isinstance(annotation, typing.TypeVar):
+        for inner in (annotation.__bound__, *annotation.__constraints__):
+            yield from _pii_types(inner, depth + 1)
+        return
+    for wrapped in ("__supertype__", "__value__"):  # NewType; a type alias (PEP 695)
+        if hasattr(annotation, wrapped) and not isinstance(annotation, type):
+            yield from _pii_types(getattr(annotation, wrapped), depth + 1)
+            return
+    if isinstance(annotation, type) and (
+        issubclass(annotation, PIIStr) or _fields_of(annotation) is not None
+    ):
         yield annotation
         return
     for argument in typing.get_args(annotation):
         if not isinstance(argument, types.EllipsisType):
-            yield from _pii_types(argument)
+            yield from _pii_types(argument, depth + 1)
+
+
+def _fields_of(cls: type) -> dict[str, Any] | None:
+    """A class's field name -> annotation, for a model, a dataclass, a TypedDict or a
+    NamedTuple; None for any other class."""
+    if issubclass(cls, BaseModel):
+        return {name: info.annotation for name, info in cls.model_fields.items()}
+    shaped = (
+        dataclasses.is_dataclass(cls)
+        or (issubclass(cls, dict) and hasattr(cls, "__required_keys__"))
+        or (issubclass(cls, tuple) and hasattr(cls, "_fields"))
+    )
+    if not shaped:
+        return None
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a forward reference that does not resolve: what is known
+        return dict(getattr(cls, "__annotations__", {}))
 
 
 def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
@@ -395,22 +437,29 @@ def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
     """
     model_class = model if isinstance(model, type) else type(model)
     declared = getattr(model_class, "__pii_purposes__", ())
-    specs: list[FieldSpec] = []
-    for name, info in model_class.model_fields.items():
-        for found in _pii_types(info.annotation):
-            if issubclass(found, PIIStr):
-                kind = found.pii_kind
-                specs.append(FieldSpec(name, kind.name, kind.category, kind.sensitive))
-            else:
-                specs.extend(
-                    FieldSpec(f"{name}.{inner.name}", inner.kind, inner.category, inner.sensitive)
-                    for inner in inventory(found)
-                )
+    specs = _specs(model_class, frozenset())
     if declared:
         specs = [
             replace(spec, purposes=tuple(p.name for p in declared if spec.kind in p.kinds))
             for spec in specs
         ]
+    return specs
+
+
+def _specs(cls: type, seen: frozenset[type]) -> list[FieldSpec]:
+    """The PII fields of a class with named fields, nested ones as ``outer.inner``; a class
+    already being walked (a self-referencing model) adds nothing more."""
+    specs: list[FieldSpec] = []
+    for name, annotation in (_fields_of(cls) or {}).items():
+        for found in _pii_types(annotation):
+            if issubclass(found, PIIStr):
+                kind = found.pii_kind
+                specs.append(FieldSpec(name, kind.name, kind.category, kind.sensitive))
+            elif found not in seen:
+                specs.extend(
+                    FieldSpec(f"{name}.{inner.name}", inner.kind, inner.category, inner.sensitive)
+                    for inner in _specs(found, seen | {cls})
+                )
     return specs
 
 

@@ -17,7 +17,7 @@ exposes them as the calls of DESIGN §3. No global state: open as many as you ne
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 import structlog
 
 from piiguard.audit import Access, AccessPolicy, AccessWatch, AuditLog, Role, Watcher
-from piiguard.audit.log import DEFAULT_RETENTION, shown_actor
+from piiguard.audit.log import DEFAULT_RETENTION, holds_pii, shown_actor
 from piiguard.audit.reveal import show
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import (
@@ -51,6 +51,7 @@ from piiguard.events import (
     EventSink,
     Reveals,
     acting,
+    actor_name,
     current_acting,
     identify,
     name_refusal,
@@ -107,11 +108,16 @@ def _request_work(guard: Guard) -> dict[str, Any]:
         if named is None:
             withdrawn = guard.consent.withdraw_all(subject)
         else:
-            if isinstance(named, str) or not all(isinstance(p, str) for p in named):
+            if isinstance(named, str | bytes) or not isinstance(named, Iterable):
                 raise InvalidArgument("purposes is a list of purpose names")
-            for purpose in named:
+            names = list(named)  # a generator is read once, here
+            if not names or not all(isinstance(p, str) for p in names):
+                raise InvalidArgument("purposes is a non-empty list of purpose names")
+            for purpose in names:  # every one registered, before any is withdrawn
+                guard.consent.purpose(purpose)
+            for purpose in names:
                 guard.consent.withdraw(subject, purpose)
-            withdrawn = sorted(named)
+            withdrawn = sorted(set(names))
         return {"withdrawn": withdrawn}, {"withdrawn": withdrawn}
 
     def correct(subject: str, request: SubjectRequest, given: Mapping[str, Any]) -> Any:
@@ -145,6 +151,17 @@ def _request_work(guard: Guard) -> dict[str, Any]:
         "correct": acting_for(correct),
         "explain": acting_for(explain),
     }
+
+
+def _actor_refusal(actor: str) -> Exception | None:
+    """Why ``actor`` cannot be recorded as who did something: the audit log's rule (a name
+    that holds personal information is refused), checked before the work is done."""
+    refused = name_refusal("actor", actor)
+    if refused is not None:
+        return refused
+    if holds_pii(actor_name(actor)):
+        return InvalidArgument("an actor is a staff or service id, not personal information")
+    return None
 
 
 def _utc_now() -> datetime:
@@ -360,22 +377,6 @@ class Guard:
             deferred_shreds=lambda now: self.subjects.run_deferred(now),  # noqa: PLW0108 - made below
             maintenance=lambda now: self._maintain(now, key_epoch),
         )
-        self.subjects = Subjects(
-            store,
-            keys=keyring,
-            rule=self.retention,
-            records=self.retention.participant,
-            parts=(self.vault, self.consent, self.sharing),
-            clock=clock,
-        )
-        #: The record of processing and the impact assessments (``guard.records``).
-        self.records = Records(
-            store,
-            consent=self.consent,
-            sharing=self.sharing,
-            policies=self.retention.policies,
-            clock=clock,
-        )
         #: Subject requests with due dates (``guard.requests.open/fulfil/refuse/overdue``).
         self.requests = Requests(
             store,
@@ -385,14 +386,35 @@ class Guard:
             recorded=lambda action, pseudonym, actor: _operation(
                 self._reveals, action, (pseudonym,), actor=actor
             ),
-            seal=lambda subject, request_id: self._envelope.encrypt(
-                subject, context={**_REQUEST_CONTEXT, "id": request_id}, subject=subject
+            seal=lambda subject, bound: self._envelope.encrypt(
+                subject, context={**_REQUEST_CONTEXT, **bound}, subject=subject
             ),
-            unseal=lambda sealed, request_id: self._envelope.decrypt_unrecorded(
-                sealed, context={**_REQUEST_CONTEXT, "id": request_id}
+            unseal=lambda sealed, bound: self._envelope.decrypt_unrecorded(
+                sealed, context={**_REQUEST_CONTEXT, **bound}
             ),
+            actor_refusal=_actor_refusal,
             deadline=request_deadline,
         )
+        self.subjects = Subjects(
+            store,
+            keys=keyring,
+            rule=self.retention,
+            records=self.retention.participant,
+            parts=(self.vault, self.consent, self.sharing, self.requests),
+            clock=clock,
+        )
+        #: The record of processing and the impact assessments (``guard.records``).
+        self.records = Records(
+            store,
+            consent=self.consent,
+            sharing=self.sharing,
+            policies=self.retention.policies,
+            clock=clock,
+            mac=lambda: keyring.mac("audit", b"records/assessments"),
+            recorded=lambda action, context: _operation(self._reveals, action, context=context),
+            name_refusal=_actor_refusal,
+        )
+        #: Subject requests with due dates (``guard.requests.open/fulfil/refuse/overdue``).
 
     # -- encryption: declared here (so help(Guard) and the API docs show them), done by the
     # envelope; each is a boundary: errors come out in the tree, without the caller's values

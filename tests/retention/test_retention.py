@@ -268,6 +268,7 @@ def test_erasure_freezes_legal_minimums_and_deletes_the_rest(
         ("vault", "vault", "done"),
         ("consent", "consent", "done"),
         ("sharing", "sharing", "done"),
+        ("requests", "requests", "done"),
         ("keys", "subject keys", "scheduled"),
     ]
     assert receipt.kept[0].category == "orders"

@@ -12,13 +12,15 @@ one (:func:`piiguard.sharing.requirements`, which ``share`` applies too).
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import insert, select
 
 from piiguard.consent import ConsentLedger
@@ -31,6 +33,8 @@ from piiguard.store import Store, aware
 
 __all__ = ["RECORD_FORMAT", "Assessment", "Records", "requirements"]
 
+_SEAL_DOMAIN = b"piiguard-assessment-v1"
+_log = structlog.get_logger("piiguard")
 #: The record of processing's format and version.
 RECORD_FORMAT = "piiguard.records/1"
 #: How long an assessment is kept, at least (PIPL Art. 56: three years).
@@ -87,7 +91,15 @@ def _texts(what: str, values: object) -> tuple[str, ...]:
 
 
 class Records:
-    """``guard.records``: the record of processing and the impact assessments."""
+    """``guard.records``: the record of processing and the impact assessments.
+
+    Args:
+        mac: the MAC (a key the KEK wraps) each assessment is sealed with: a row inserted
+            or changed by hand is not an assessment.
+        recorded: records that an assessment was made (the audit log).
+        name_refusal: why an author's name cannot be kept (the audit log's rule for
+            actors), or None.
+    """
 
     def __init__(
         self,
@@ -97,8 +109,14 @@ class Records:
         sharing: Sharing,
         policies: Callable[[], list[RetentionPolicy]],
         clock: Callable[[], datetime],
+        mac: Callable[[], Any],
+        recorded: Callable[[str, Mapping[str, str]], None],
+        name_refusal: Callable[[str], Exception | None],
     ) -> None:
         self._store = store
+        self._mac = mac
+        self._recorded = recorded
+        self._name_refusal = name_refusal
         self._consent = consent
         self._sharing = sharing
         self._policies = policies
@@ -125,6 +143,9 @@ class Records:
         risks, measures = _texts("risks", risks), _texts("measures", measures)
         if type(author) is not str or not author.strip() or len(author) > 128:
             raise InvalidArgument("an assessment names its author")
+        refused = self._name_refusal(author)
+        if refused is not None:
+            raise refused
         now = self._clock().astimezone(UTC)
         made = Assessment(
             assessment_id="pia_" + secrets.token_hex(12),
@@ -141,6 +162,8 @@ class Records:
             "measures": list(measures),
             "required_for": list(made.required_for),
         }
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+        seal = self._seal(made.assessment_id, made.purpose, author, text)
         with self._store.transaction() as connection:
             connection.execute(
                 insert(self._store.tables.assessments).values(
@@ -149,10 +172,31 @@ class Records:
                     created_at=now,
                     keep_until=made.keep_until,
                     author=author,
-                    body=json.dumps(body, ensure_ascii=False, sort_keys=True),
+                    body=text,
+                    seal=seal,
                 )
             )
+        self._recorded("assessment", {"purpose": made.purpose, "assessment": made.assessment_id})
         return made
+
+    def _seal(self, assessment_id: str, purpose: str, author: str, body: str) -> bytes:
+        parts = (assessment_id, purpose, author, body)
+        data = _SEAL_DOMAIN + b"".join(
+            len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts
+        )
+        digest: bytes = self._mac().digest(data)
+        return digest
+
+    def _kept(self, rows: Iterable[Any]) -> list[Assessment]:
+        """The rows whose seal holds: one inserted or changed by hand is not an assessment."""
+        kept = []
+        for row in rows:
+            expected = self._seal(row.id, row.purpose, row.author, row.body)
+            if row.seal is not None and hmac.compare_digest(expected, bytes(row.seal)):
+                kept.append(_assessment(row))
+            else:
+                _log.warning("assessment_seal_broken", assessment=row.id)
+        return kept
 
     @boundary
     def assessments(self, purpose: str | None = None) -> list[Assessment]:
@@ -161,18 +205,18 @@ class Records:
         query = select(table).order_by(table.c.created_at, table.c.id)
         if purpose is not None:
             query = query.where(table.c.purpose == purpose)
+        self._mac()  # the key, before the store is read
         with self._store.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [_assessment(row) for row in rows]
+        return self._kept(rows)
 
     def assessed(self, purpose: str) -> bool:
-        """Whether the purpose has an impact assessment."""
+        """Whether the purpose has an impact assessment (a sealed one)."""
         table = self._store.tables.assessments
+        self._mac()
         with self._store.engine.connect() as connection:
-            found = connection.execute(
-                select(table.c.id).where(table.c.purpose == purpose).limit(1)
-            ).first()
-        return found is not None
+            rows = connection.execute(select(table).where(table.c.purpose == purpose)).all()
+        return bool(self._kept(rows))
 
     # -- the record of processing ------------------------------------------------------------
 

@@ -8,6 +8,7 @@ accident of a rule: ``masked`` hides it whole and ``token`` refuses it.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
@@ -120,7 +121,12 @@ def _holds_pii(value: Any) -> bool:
             text = str(int(value))
     except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
         pass
-    return bool(scan(text))
+    # full-width or another script's digits read as ASCII, as pg.Phone reads them
+    plain = "".join(
+        str(unicodedata.decimal(char)) if char.isdecimal() else char
+        for char in unicodedata.normalize("NFKC", text)
+    )
+    return bool(scan(text)) or (plain != text and bool(scan(plain)))
 
 
 def payload(planned: list[Planned], tokenize: Callable[[str, str], str]) -> dict[str, Any]:

@@ -282,6 +282,7 @@ class Tables:
             Column("due_at", DateTime(timezone=True), nullable=False),
             Column("verified_by", String(64), nullable=False),
             Column("status", String(16), nullable=False),
+            Column("claimed_at", DateTime(timezone=True), nullable=True),
             Column("closed_at", DateTime(timezone=True), nullable=True),
             Column("actor", String(128), nullable=True),
             Column("reason", String(32), nullable=True),
@@ -299,5 +300,6 @@ class Tables:
             Column("keep_until", DateTime(timezone=True), nullable=False),
             Column("author", String(128), nullable=False),
             Column("body", Text, nullable=False),  # JSON: risks, measures, why required
+            Column("seal", LargeBinary(32), nullable=False),  # a MAC under a KEK-wrapped key
             Index("piiguard_assessments_purpose", "purpose", "created_at"),
         )

@@ -42,7 +42,9 @@ REFUSALS = frozenset(
         "other_rights",  # fulfilling it would harm others' rights
     }
 )
-_OPEN, _FULFILLED, _REFUSED = "open", "fulfilled", "refused"
+_OPEN, _WORKING, _FULFILLED, _REFUSED = "open", "working", "fulfilled", "refused"
+#: How long a claim holds: an instance that died mid-request gives it up after this.
+_LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,10 @@ class RequestDeadline:
         if type(self.days) is not int or not 1 <= self.days <= 366:
             raise InvalidArgument("a request deadline is 1 to 366 days")
         for days in (self.holidays, self.workdays):
-            if not all(isinstance(day, date) for day in days):
-                raise InvalidArgument("holidays and workdays are sets of datetime.date")
+            if not all(isinstance(day, date) and not isinstance(day, datetime) for day in days):
+                raise InvalidArgument(
+                    "holidays and workdays are sets of datetime.date (not datetimes)"
+                )
         object.__setattr__(self, "holidays", frozenset(self.holidays))
         object.__setattr__(self, "workdays", frozenset(self.workdays))
 
@@ -94,7 +98,8 @@ class SubjectRequest:
         kind: what was asked (:data:`KINDS`).
         opened_at, due_at: when it was opened and when it is due.
         verified_by: how the subject's identity was verified (``"sms_otp"``).
-        status: ``open``, ``fulfilled`` or ``refused``.
+        status: ``open``, ``working`` (claimed by an instance fulfilling it), ``fulfilled``
+            or ``refused``.
         closed_at: when it was fulfilled or refused.
         actor: who fulfilled or refused it.
         reason: why it was refused (:data:`REFUSALS`).
@@ -134,8 +139,11 @@ class Requests:
             receipt).
         recorded: records an operation on a request (the audit log).
         seal, unseal: keep the subject id with the request, encrypted under the subject's
-            own key (so that the request is done without asking who again, and an erasure
-            leaves the request naming nobody).
+            own key and bound to the request's id, kind and verification (so that the
+            request is done without asking who again, a row whose kind was changed by hand
+            does not open, and an erasure leaves the request naming nobody).
+        actor_refusal: why a name cannot be the actor of a request (the audit log's rule),
+            or None.
         deadline: how long a request may take.
     """
 
@@ -147,8 +155,9 @@ class Requests:
         clock: Callable[[], datetime],
         work: Mapping[str, Work],
         recorded: Callable[[str, str, str | None], None],
-        seal: Callable[[str, str], str],
-        unseal: Callable[[str, str], str],
+        seal: Callable[[str, Mapping[str, str]], str],
+        unseal: Callable[[str, Mapping[str, str]], str],
+        actor_refusal: Callable[[str], Exception | None],
         deadline: RequestDeadline | None = None,
     ) -> None:
         if deadline is not None and not isinstance(deadline, RequestDeadline):
@@ -160,6 +169,7 @@ class Requests:
         self._recorded = recorded
         self._seal = seal
         self._unseal = unseal
+        self._actor_refusal = actor_refusal
         self.deadline = deadline or RequestDeadline()
 
     def open(self, subject: str, *, kind: RequestKind, verified_by: str) -> SubjectRequest:
@@ -174,12 +184,14 @@ class Requests:
             InvalidArgument: an unknown kind, a subject that is not a non-empty str, a
                 ``verified_by`` that is not a short name.
         """
-        refused = require_subject(subject)
-        if isinstance(refused, InvalidArgument):
+        checked = require_subject(subject)
+        refused = checked if isinstance(checked, InvalidArgument) else None
+        if refused is None and kind not in KINDS:
+            refused = InvalidArgument(f"a request's kind is one of {sorted(KINDS)}")
+        refused = refused or _method(verified_by)
+        if refused is not None:
+            del subject  # may be an ID number: not in the frame the error passes through
             raise refused
-        if kind not in KINDS:
-            raise InvalidArgument(f"a request's kind is one of {sorted(KINDS)}")
-        _method(verified_by)
         opened = self._clock().astimezone(UTC)
         request = SubjectRequest(
             request_id="req_" + secrets.token_hex(12),
@@ -190,7 +202,7 @@ class Requests:
             status=_OPEN,
         )
         pseudonym = self._pseudonym(subject)
-        sealed = self._seal(subject, request.request_id)  # before: it may make a data key
+        sealed = self._seal(subject, _bound(request.request_id, kind, verified_by))  # a key first
         with self._store.transaction() as connection:
             connection.execute(
                 insert(self._store.tables.requests).values(
@@ -242,24 +254,72 @@ class Requests:
         self, request_id: str, *, actor: str, **arguments: Any
     ) -> tuple[Any, SubjectRequest]:
         """Do what the request asks, as ``actor``, and close it with its receipt; (what the
-        subject receives, the closed request). Other ``arguments`` go to the work
-        (``purpose`` for an access or copy, which is an audited export; a correction's
-        ``changes``; a withdrawal's ``purposes``, default all).
+        subject receives, the request). Other ``arguments`` go to the work (``purpose`` for
+        an access or copy, which is an audited export; a correction's ``changes``; a
+        withdrawal's ``purposes``, default all).
+
+        The request is claimed first, so that two instances never both do it; a request
+        whose work fails is released, still open. A deletion whose erasure is not complete
+        (a participant failed, keys deferred) stays open with the erasure's receipt: fulfil
+        it again to resume.
 
         Raises:
-            InvalidArgument: no such request, it is closed already, or no actor (nothing
-                is done).
+            InvalidArgument: no such request, it is closed or being fulfilled, or the actor
+                is not a name the audit log keeps (nothing is done).
         """
-        _actor(actor)
-        row = self._row(request_id)
-        if row.status != _OPEN:
-            raise InvalidArgument("the request is closed already")
-        subject = self._unseal(row.sealed, row.id)
-        request = _request(row)
-        answer, receipt = self._work[request.kind](subject, request, {**arguments, "actor": actor})
+        refused = _actor(actor) or self._actor_refusal(actor)
+        if refused is not None:
+            raise refused
+        row = self._claim(request_id, actor)
+        try:
+            subject = self._unseal(row.sealed, _bound(row.id, row.kind, row.verified_by))
+            request = _request(row)
+            answer, receipt = self._work[request.kind](
+                subject, request, {**arguments, "actor": actor}
+            )
+        except Exception as error:
+            self._release(row.id, None)
+            subject = arguments = None  # type: ignore[assignment]  # out of the frames
+            raise error.with_traceback(None) from None
+        subject = arguments = None  # type: ignore[assignment]
+        if receipt.get("completed") is False:  # a deletion to resume
+            self._release(row.id, receipt)
+            return answer, _request(self._row(row.id))
         closed = self._close(request, _FULFILLED, actor, None, receipt)
         self._recorded("request_fulfil", row.subject, actor)
         return answer, closed
+
+    def _claim(self, request_id: str, actor: str) -> Any:
+        """Mark an open request as being fulfilled by ``actor`` (one instance wins); a
+        claim older than :data:`_LEASE` is taken over (its holder died)."""
+        row = self._row(request_id)
+        now = self._clock().astimezone(UTC)
+        table = self._store.tables.requests
+        open_or_stale = (table.c.status == _OPEN) | (
+            (table.c.status == _WORKING) & (table.c.claimed_at < now - _LEASE)
+        )
+        with self._store.transaction() as connection:
+            done = connection.execute(
+                update(table)
+                .where(table.c.id == row.id, open_or_stale)
+                .values(status=_WORKING, claimed_at=now, actor=actor)
+            )
+        if done.rowcount != 1:
+            raise InvalidArgument("the request is closed already, or being fulfilled")
+        return row
+
+    def _release(self, request_id: str, receipt: Mapping[str, Any] | None) -> None:
+        """Give a claimed request back, open (with the receipt of what was done so far)."""
+        table = self._store.tables.requests
+        values: dict[str, Any] = {"status": _OPEN, "claimed_at": None}
+        if receipt is not None:
+            values["receipt"] = json.dumps(dict(receipt), sort_keys=True, default=str)
+        with self._store.transaction() as connection:
+            connection.execute(
+                update(table)
+                .where(table.c.id == request_id, table.c.status == _WORKING)
+                .values(**values)
+            )
 
     def refuse(self, request_id: str, *, reason: str, actor: str) -> SubjectRequest:
         """Close a request without doing it, for one of :data:`REFUSALS` (PIPL Art. 50: a
@@ -270,10 +330,12 @@ class Requests:
         """
         if reason not in REFUSALS:
             raise InvalidArgument(f"a refusal's reason is one of {sorted(REFUSALS)}")
-        _actor(actor)
+        refused = _actor(actor) or self._actor_refusal(actor)
+        if refused is not None:
+            raise refused
         row = self._row(request_id)
         if row.status != _OPEN:
-            raise InvalidArgument("the request is closed already")
+            raise InvalidArgument("the request is closed already, or being fulfilled")
         closed = self._close(_request(row), _REFUSED, actor, reason, {})
         self._recorded("request_refuse", row.subject, actor)
         return closed
@@ -292,7 +354,7 @@ class Requests:
         with self._store.transaction() as connection:
             done = connection.execute(
                 update(table)
-                .where(table.c.id == request.request_id, table.c.status == _OPEN)
+                .where(table.c.id == request.request_id, table.c.status.in_([_OPEN, _WORKING]))
                 .values(
                     status=status,
                     closed_at=closed_at,
@@ -316,40 +378,83 @@ class Requests:
             json.loads(text),
         )
 
+    # -- erasure (a participant) ---------------------------------------------------------
+
+    participant = "requests"
+
+    def export_subject(self, subject: str) -> object:
+        """The subject's requests: kind, times, status (no receipt details)."""
+        return [
+            {
+                "request_id": r.request_id,
+                "kind": r.kind,
+                "opened_at": r.opened_at.isoformat(),
+                "due_at": r.due_at.isoformat(),
+                "status": r.status,
+                "reason": r.reason,
+            }
+            for r in self.of(subject)
+        ]
+
+    def erase_subject(self, subject: str, now: datetime) -> str:
+        """Unlink the subject's requests (a one-off marker instead of the pseudonym: the
+        record that requests were answered stays, naming nobody); open ones can no longer
+        be done (the subject's key is going) and are refused as ``no_such_data``."""
+        table = self._store.tables.requests
+        marker = "erased:" + secrets.token_hex(16)
+        closed_at = now.astimezone(UTC)
+        with self._store.transaction() as connection:
+            mine = table.c.subject == self._pseudonym(subject)
+            stale = connection.execute(
+                update(table)
+                .where(mine, table.c.status == _OPEN)
+                .values(status=_REFUSED, reason="no_such_data", closed_at=closed_at)
+            )
+            done = connection.execute(update(table).where(mine).values(subject=marker))
+        return f"{int(done.rowcount)} requests unlinked, {int(stale.rowcount)} open refused"
+
     def overdue(self, now: datetime | None = None) -> list[SubjectRequest]:
         """Open requests past their due date at ``now`` (default: the clock), most late
         first."""
         moment = now or self._clock()
         if moment.tzinfo is None:
             raise InvalidArgument("now is a timezone-aware datetime")
+        moment = moment.astimezone(UTC)  # stored in UTC (SQLite compares wall times)
         table = self._store.tables.requests
         with self._store.engine.connect() as connection:
             rows = connection.execute(
                 select(table)
-                .where(table.c.status == _OPEN, table.c.due_at < moment)
+                .where(table.c.status.in_([_OPEN, _WORKING]), table.c.due_at < moment)
                 .order_by(table.c.due_at, table.c.id)
             ).all()
         return [_request(row) for row in rows]
 
 
-def _actor(actor: object) -> str:
+def _actor(actor: object) -> InvalidArgument | None:
     if type(actor) is not str or not actor.strip() or len(actor) > 128 or not actor.isprintable():
-        raise InvalidArgument("a request is fulfilled or refused by a named actor (actor=)")
-    return actor
+        return InvalidArgument("a request is fulfilled or refused by a named actor (actor=)")
+    return None
 
 
-def _method(verified_by: object) -> str:
+def _method(verified_by: object) -> InvalidArgument | None:
+    """A verification method's name: letters and ``_ - :``, no digits (never a code, a
+    phone or an ID number)."""
     if (
         type(verified_by) is not str
         or not 1 <= len(verified_by) <= 64
-        or not verified_by.replace("_", "").replace("-", "").replace(":", "").isalnum()
         or not verified_by.isascii()
-        or any(char.isdigit() for char in verified_by[:1])
+        or not verified_by.replace("_", "").replace("-", "").replace(":", "").isalpha()
     ):
-        raise InvalidArgument(
-            "verified_by names the verification method (sms_otp, id_card_check), never a value"
+        return InvalidArgument(
+            "verified_by names the verification method (sms_otp, id_card_check): letters "
+            "and _ - : only, never a value"
         )
-    return verified_by
+    return None
+
+
+def _bound(request_id: str, kind: str, verified_by: str) -> dict[str, str]:
+    """What the sealed subject id is bound to: its request, kind and verification."""
+    return {"id": request_id, "kind": kind, "verified_by": verified_by}
 
 
 def _request(row: Any) -> SubjectRequest:
