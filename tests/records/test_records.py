@@ -8,10 +8,13 @@ import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
+import pydantic
 import pytest
 from joserfc.jwk import ECKey
+from sqlalchemy import insert
+from typing_extensions import TypeAliasType, TypedDict
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
@@ -227,3 +230,79 @@ def test_the_records_command_prints_markdown_and_json(
     assert json.loads(as_json.output)["format"] == "piiguard.records/1"
     wrong = runner.invoke(app, [*options, "--format", "xml"])
     assert wrong.exit_code != 0
+
+
+# -- found by an attack review -----------------------------------------------------------------
+
+Card = NewType("Card", pg.BankCard)
+CardAlias = TypeAliasType("CardAlias", pg.BankCard | None)
+
+
+@pydantic.dataclasses.dataclass
+class PayDC:
+    card: pg.BankCard
+
+
+class PayTD(TypedDict):
+    card: pg.BankCard
+
+
+@pytest.mark.parametrize("annotation", [Card, CardAlias, PayDC, PayTD, list[PayTD]])
+def test_a_kind_no_purpose_names_is_found_through_every_annotation_form(
+    annotation: Any,
+) -> None:
+    with pytest.raises(pg.PolicyViolation):
+        pydantic.create_model(
+            "Sneaky",
+            __base__=(pg.PIIModel,),
+            __cls_kwargs__={"purposes": (DELIVERY,)},
+            card=(annotation, None),
+        )
+
+
+def test_a_model_with_purposes_must_be_complete_when_defined() -> None:
+    with pytest.raises(pg.PolicyViolation):
+
+        class Order(pg.PIIModel, purposes=(DELIVERY,)):
+            receiver: pg.PersonName
+            pay: Later | None = None  # type: ignore[name-defined]  # noqa: F821 - on purpose
+
+
+class Node(pg.PIIModel):
+    name: pg.PersonName
+    children: list[Node] = pydantic.Field(default_factory=list)
+
+
+def test_the_inventory_of_a_self_referencing_model_ends() -> None:
+    assert [(s.name, s.kind) for s in pg.inventory(Node)] == [
+        ("name", "person_name"),
+        ("children.name", "person_name"),
+    ]
+
+
+def test_an_assessment_inserted_by_hand_is_not_an_assessment(shop: pg.Guard) -> None:
+    made = shop.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+    (event,) = shop.audit.events(action="assessment")
+    assert event.detail["context"]["purpose"] == "delivery"
+    table = shop.store.tables.assessments
+    with shop.store.engine.begin() as connection:
+        connection.execute(
+            insert(table).values(
+                id="pia_forged",
+                purpose="payment",
+                created_at=made.created_at,
+                keep_until=made.keep_until,
+                author="dpo",
+                body=json.dumps({"risks": ["r"], "measures": ["m"], "required_for": []}),
+                seal=bytes(32),
+            )
+        )
+    assert not shop.records.assessed("payment")
+    assert [a.assessment_id for a in shop.records.assessments()] == [made.assessment_id]
+
+
+@pytest.mark.parametrize("author", ["13812345678", "dpo\n# forged", "138.1234.5678"])
+def test_an_author_is_a_name_not_a_value_or_markup(shop: pg.Guard, author: str) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        shop.records.assessment("delivery", risks=["r"], measures=["m"], author=author)
+    assert shop.records.assessments() == []

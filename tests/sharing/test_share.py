@@ -508,7 +508,17 @@ def test_a_field_naming_a_nested_record_or_collection_is_refused(
         _courier(private, fields={"order": "clear", "order.phone": "token"})
 
 
-@pytest.mark.parametrize("value", [CANARY_PHONE, CANARY_ID, 13812345678, f"call {CANARY_PHONE}"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        CANARY_PHONE,
+        CANARY_ID,
+        13812345678,
+        f"call {CANARY_PHONE}",
+        CANARY_PHONE.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        CANARY_PHONE.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+    ],
+)
 def test_a_clear_value_of_no_declared_kind_that_holds_pii_is_refused(
     shop: pg.Guard, private: Any, value: Any
 ) -> None:
@@ -516,6 +526,8 @@ def test_a_clear_value_of_no_declared_kind_that_holds_pii_is_refused(
     with pytest.raises(pg.PolicyViolation):
         shop.share({"mobile": value}, to="sf-express", purpose="delivery", subject="u1", actor="a")
     _nothing_made(shop)
+    (denied,) = [e for e in shop.audit.events(action="share") if e.result == "denied"]
+    assert denied.detail["context"]["reason"] == "field_refused"  # audited like any refusal
     token = shop.share(
         {"mobile": "o-1001"}, to="sf-express", purpose="delivery", subject="u1", actor="a"
     )

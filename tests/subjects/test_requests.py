@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
 from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
 from tests.conftest import StoreTarget
-from tests.helpers import CANARY_ID, CANARY_PHONE
+from tests.helpers import CANARY_ID, CANARY_PHONE, assert_no_canary, piiguard_frames_text
 
 SUBJECT = CANARY_ID  # a careless shop keys customers by ID number: it must never be stored
 
@@ -288,3 +288,134 @@ def test_overdue_lists_open_requests_past_their_due_date(
     ]
     with pytest.raises(pg.InvalidArgument):
         shop.requests.overdue(datetime(2026, 3, 1))
+
+
+# -- found by an attack review -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "verified_by"),
+    [("acess", "sms_otp"), ("access", "otp_13812345678"), ("access", "id11010519491231002X")],
+)
+def test_a_refused_request_leaves_no_subject_id_in_the_error_s_frames(
+    shop: pg.Guard, kind: Any, verified_by: str
+) -> None:
+    with pytest.raises(pg.InvalidArgument) as raised:
+        shop.requests.open(SUBJECT, kind=kind, verified_by=verified_by)
+    assert_no_canary(piiguard_frames_text(raised.value))
+    assert shop.requests.of(SUBJECT) == []
+
+
+def test_a_failed_fulfil_leaves_no_subject_id_in_the_error_s_frames(shop: pg.Guard) -> None:
+    request = shop.requests.open(SUBJECT, kind="access", verified_by="sms_otp")
+    with pytest.raises(pg.AccessDenied) as raised:  # no purpose for the export
+        shop.requests.fulfil(request.request_id, actor="dpo-1")
+    assert_no_canary(piiguard_frames_text(raised.value))
+    assert shop.requests.get(request.request_id).status == "open"
+
+
+def test_a_request_being_fulfilled_is_not_fulfilled_again_by_another_instance(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, rows: dict[str, Any]
+) -> None:
+    calls: list[str] = []
+    with _open(store_target, kek, clock) as shop, _open(store_target, kek, clock) as other:
+        _tables(other, rows)
+
+        @shop.subjects.corrector("customers")
+        def correct(subject: str, changes: Any) -> int:
+            calls.append(subject)
+            with pytest.raises(pg.InvalidArgument):  # meanwhile, on another instance
+                other.requests.fulfil(request.request_id, actor="dpo-2", changes=changes)
+            return 1
+
+        request = shop.requests.open(SUBJECT, kind="correct", verified_by="sms_otp")
+        _, closed = shop.requests.fulfil(
+            request.request_id, actor="dpo-1", changes={"customers": {"city": "上海"}}
+        )
+        assert closed.status == "fulfilled"
+        assert len(calls) == 1
+
+
+def test_an_actor_the_audit_log_refuses_is_refused_before_any_work(
+    shop: pg.Guard, rows: dict[str, Any]
+) -> None:
+    request = shop.requests.open(SUBJECT, kind="delete", verified_by="sms_otp")
+    with pytest.raises(pg.InvalidArgument):
+        shop.requests.fulfil(request.request_id, actor=CANARY_PHONE)
+    assert SUBJECT in rows  # nothing erased
+    assert shop.requests.get(request.request_id).status == "open"
+    assert CANARY_PHONE not in _stored(shop)
+
+
+def test_a_withdrawal_naming_an_unknown_purpose_withdraws_nothing(shop: pg.Guard) -> None:
+    request = shop.requests.open(SUBJECT, kind="withdraw", verified_by="sms_otp")
+    with pytest.raises(pg.UnknownPurpose):
+        shop.requests.fulfil(request.request_id, actor="dpo-1", purposes=["marketing_sms", "x"])
+    assert shop.consent.check(SUBJECT, "marketing_sms")
+    answer, _ = shop.requests.fulfil(
+        request.request_id, actor="dpo-1", purposes=(p for p in ["marketing_sms"])
+    )
+    assert answer == {"withdrawn": ["marketing_sms"]}  # a generator is read once, fully
+    assert not shop.consent.check(SUBJECT, "marketing_sms")
+
+
+def test_a_deletion_that_did_not_complete_stays_open_until_it_does(
+    shop: pg.Guard, rows: dict[str, Any]
+) -> None:
+    broken = {"down": True}
+
+    @shop.subjects.eraser("orders")
+    def erase_orders(subject: str) -> int:
+        if broken["down"]:
+            raise RuntimeError("orders database down")
+        return 1
+
+    request = shop.requests.open(SUBJECT, kind="delete", verified_by="sms_otp")
+    done, still = shop.requests.fulfil(request.request_id, actor="dpo-1")
+    assert done["completed"] is False
+    assert still.status == "open"
+    assert still.receipt["completed"] is False
+    broken["down"] = False
+    done, closed = shop.requests.fulfil(request.request_id, actor="dpo-1")
+    assert done["completed"] is True
+    assert closed.status == "fulfilled"
+
+
+def test_an_erased_subject_s_requests_name_nobody_and_open_ones_are_closed(
+    shop: pg.Guard,
+) -> None:
+    waiting = shop.requests.open(SUBJECT, kind="access", verified_by="sms_otp")
+    request = shop.requests.open(SUBJECT, kind="delete", verified_by="sms_otp")
+    shop.requests.fulfil(request.request_id, actor="dpo-1")
+    assert shop.requests.of(SUBJECT) == []
+    closed = shop.requests.get(waiting.request_id)
+    assert (closed.status, closed.reason) == ("refused", "no_such_data")
+    assert shop.requests.get(request.request_id).status == "fulfilled"
+
+
+def test_overdue_reads_a_time_in_any_zone(shop: pg.Guard) -> None:
+    late = shop.requests.open(SUBJECT, kind="access", verified_by="sms_otp")
+    beijing = timezone(timedelta(hours=8))
+    just_before = (late.due_at - timedelta(minutes=1)).astimezone(beijing)
+    just_after = (late.due_at + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-8)))
+    assert shop.requests.overdue(just_before) == []
+    assert [r.request_id for r in shop.requests.overdue(just_after)] == [late.request_id]
+
+
+def test_a_request_whose_kind_was_changed_by_hand_does_nothing(
+    shop: pg.Guard, rows: dict[str, Any]
+) -> None:
+    """An insider turns an explanation into a deletion: the sealed subject is bound to the
+    kind, so the DPO's fulfil opens nothing."""
+    request = shop.requests.open(SUBJECT, kind="explain", verified_by="sms_otp")
+    table = shop.store.tables.requests
+    with shop.store.engine.begin() as connection:
+        connection.execute(update(table).values(kind="delete"))
+    with pytest.raises(pg.DecryptionError):
+        shop.requests.fulfil(request.request_id, actor="dpo-1")
+    assert SUBJECT in rows
+
+
+def test_holidays_are_dates_not_datetimes() -> None:
+    with pytest.raises(pg.InvalidArgument):
+        pg.RequestDeadline(working_days=True, holidays=frozenset({DEFAULT_START}))

@@ -190,7 +190,8 @@ class Requests:
             refused = InvalidArgument(f"a request's kind is one of {sorted(KINDS)}")
         refused = refused or _method(verified_by)
         if refused is not None:
-            del subject  # may be an ID number: not in the frame the error passes through
+            # an ID number, a code: not in the frame the error passes through
+            del subject, checked, verified_by
             raise refused
         opened = self._clock().astimezone(UTC)
         request = SubjectRequest(
