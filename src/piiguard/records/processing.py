@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy import insert, select
 
 from piiguard.consent import ConsentLedger
+from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, boundary
 from piiguard.fields import PIIModel, inventory
 from piiguard.kinds import BUILTIN_KINDS
@@ -114,6 +115,8 @@ class Records:
         name_refusal: Callable[[str], Exception | None],
     ) -> None:
         self._store = store
+        counter = store.change_counter() if store.engine.dialect.name == "sqlite" else None
+        self._assessed: StateCache[bool] = StateCache(counter)  # purpose -> assessed
         self._mac = mac
         self._recorded = recorded
         self._name_refusal = name_refusal
@@ -164,7 +167,7 @@ class Records:
         }
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
         seal = self._seal(made.assessment_id, made.purpose, author, text)
-        with self._store.transaction() as connection:
+        with self._store.changing() as connection:  # every instance's cache sees it
             connection.execute(
                 insert(self._store.tables.assessments).values(
                     id=made.assessment_id,
@@ -211,12 +214,18 @@ class Records:
         return self._kept(rows)
 
     def assessed(self, purpose: str) -> bool:
-        """Whether the purpose has an impact assessment (a sealed one)."""
+        """Whether the purpose has an impact assessment (a sealed one); cached on SQLite
+        until the store changes."""
+        cached, generation = self._assessed.look(purpose)
+        if cached is not None:
+            return cached
         table = self._store.tables.assessments
         self._mac()
         with self._store.engine.connect() as connection:
             rows = connection.execute(select(table).where(table.c.purpose == purpose)).all()
-        return bool(self._kept(rows))
+        found = bool(self._kept(rows))
+        self._assessed.keep(purpose, found, generation)
+        return found
 
     # -- the record of processing ------------------------------------------------------------
 
