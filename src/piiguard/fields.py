@@ -402,16 +402,29 @@ def _pii_types(annotation: Any, depth: int = 0) -> Iterator[type]:
     ):
         yield annotation
         return
+    validator = getattr(annotation, "func", None)  # AfterValidator(pg.CNResidentID), ...
+    if isinstance(validator, type) and issubclass(validator, PIIStr):
+        yield validator
+        return
+    origin = typing.get_origin(annotation)
+    if isinstance(origin, type) and _fields_of(origin) is not None:
+        yield origin  # a generic dataclass or TypedDict: its own fields too (Holder[int])
     for argument in typing.get_args(annotation):
         if not isinstance(argument, types.EllipsisType):
             yield from _pii_types(argument, depth + 1)
 
 
-def _fields_of(cls: type) -> dict[str, Any] | None:
-    """A class's field name -> annotation, for a model, a dataclass, a TypedDict or a
-    NamedTuple; None for any other class."""
+def _fields_of(cls: type, *, strict: bool = False) -> dict[str, Any] | None:
+    """A class's field name -> annotation (a model's with its metadata, as ``Annotated``),
+    for a model, a dataclass, a TypedDict or a NamedTuple; None for any other class. With
+    ``strict``, annotations that do not resolve are refused rather than skipped."""
     if issubclass(cls, BaseModel):
-        return {name: info.annotation for name, info in cls.model_fields.items()}
+        return {
+            name: typing.Annotated[info.annotation, *info.metadata]
+            if info.metadata
+            else info.annotation
+            for name, info in cls.model_fields.items()
+        }
     shaped = (
         dataclasses.is_dataclass(cls)
         or (issubclass(cls, dict) and hasattr(cls, "__required_keys__"))
@@ -422,6 +435,11 @@ def _fields_of(cls: type) -> dict[str, Any] | None:
     try:
         return typing.get_type_hints(cls, include_extras=True)
     except Exception:  # a forward reference that does not resolve: what is known
+        if strict:
+            raise PolicyViolation(
+                f"the fields of {cls.__name__} cannot be read (an annotation that does not "
+                "resolve): a model declared with purposes= must be readable whole"
+            ) from None
         return dict(getattr(cls, "__annotations__", {}))
 
 
@@ -446,11 +464,11 @@ def inventory(model: type[BaseModel] | BaseModel) -> list[FieldSpec]:
     return specs
 
 
-def _specs(cls: type, seen: frozenset[type]) -> list[FieldSpec]:
+def _specs(cls: type, seen: frozenset[type], *, strict: bool = False) -> list[FieldSpec]:
     """The PII fields of a class with named fields, nested ones as ``outer.inner``; a class
     already being walked (a self-referencing model) adds nothing more."""
     specs: list[FieldSpec] = []
-    for name, annotation in (_fields_of(cls) or {}).items():
+    for name, annotation in (_fields_of(cls, strict=strict) or {}).items():
         for found in _pii_types(annotation):
             if issubclass(found, PIIStr):
                 kind = found.pii_kind
@@ -458,7 +476,7 @@ def _specs(cls: type, seen: frozenset[type]) -> list[FieldSpec]:
             elif found not in seen:
                 specs.extend(
                     FieldSpec(f"{name}.{inner.name}", inner.kind, inner.category, inner.sensitive)
-                    for inner in _specs(found, seen | {cls})
+                    for inner in _specs(found, seen | {cls}, strict=strict)
                 )
     return specs
 
@@ -467,6 +485,7 @@ def _minimal(model: type[BaseModel]) -> None:
     """Minimisation at collection (PIPL Art. 6, GB/T 35273-2020 §5.2): every PII field of a
     model declared with ``purposes=`` has a kind one of them names, else the class is not
     made (:class:`~piiguard.PolicyViolation`, naming the field and its kind)."""
+    _specs(model, frozenset(), strict=True)  # every annotation readable, or refused
     for spec in inventory(model):
         if not spec.purposes:
             raise PolicyViolation(

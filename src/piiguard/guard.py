@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 import structlog
 
 from piiguard.audit import Access, AccessPolicy, AccessWatch, AuditLog, Role, Watcher
-from piiguard.audit.log import DEFAULT_RETENTION, holds_pii, shown_actor
+from piiguard.audit.log import DEFAULT_RETENTION, holds_pii, reads_pii, shown_actor
 from piiguard.audit.reveal import show
 from piiguard.consent import ConsentLedger, SubjectSource, requires_consent
 from piiguard.crypto import (
@@ -722,7 +722,8 @@ class Guard:
             to: a registered recipient (``guard.sharing.register``).
             subject: whose record it is (consent is checked, the share recorded, tokens
                 erased with the subject).
-            purpose, actor: why and who (else those of ``pg.acting``).
+            purpose: why (else that of ``pg.acting``).
+            actor: who (else that of ``pg.acting``).
             kinds: field path -> kind, for plain values a model does not type.
 
         Raises:
@@ -765,6 +766,7 @@ class Guard:
                 subjects=subjects,
                 actor=actor,
                 kinds=kinds,
+                holds_pii=reads_pii,  # the audit log's reading of text for PII, uncached
             )
         )
         if isinstance(outcome, Exception):

@@ -4,16 +4,17 @@ and PostgreSQL; the ``piiguard records`` command."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, NewType
+from typing import Annotated, Any, Generic, NewType, TypeVar
 
 import pydantic
 import pytest
 from joserfc.jwk import ECKey
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from typing_extensions import TypeAliasType, TypedDict
 
 import piiguard as pg
@@ -234,6 +235,7 @@ def test_the_records_command_prints_markdown_and_json(
 
 # -- found by an attack review -----------------------------------------------------------------
 
+T = TypeVar("T")
 Card = NewType("Card", pg.BankCard)
 CardAlias = TypeAliasType("CardAlias", pg.BankCard | None)
 
@@ -247,7 +249,25 @@ class PayTD(TypedDict):
     card: pg.BankCard
 
 
-@pytest.mark.parametrize("annotation", [Card, CardAlias, PayDC, PayTD, list[PayTD]])
+@dataclasses.dataclass
+class Holder(Generic[T]):
+    card: pg.BankCard
+    extra: T
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        Card,
+        CardAlias,
+        PayDC,
+        PayTD,
+        list[PayTD],
+        Annotated[str, pg.BankCard],
+        Annotated[str, pydantic.AfterValidator(pg.BankCard)],
+        Holder[int],
+    ],
+)
 def test_a_kind_no_purpose_names_is_found_through_every_annotation_form(
     annotation: Any,
 ) -> None:
@@ -306,3 +326,30 @@ def test_an_author_is_a_name_not_a_value_or_markup(shop: pg.Guard, author: str) 
     with pytest.raises(pg.InvalidArgument):
         shop.records.assessment("delivery", risks=["r"], measures=["m"], author=author)
     assert shop.records.assessments() == []
+
+
+def test_an_assessment_whose_dates_were_changed_by_hand_is_not_an_assessment(
+    shop: pg.Guard,
+) -> None:
+    made = shop.records.assessment("payment", risks=["r"], measures=["m"], author="dpo")
+    table = shop.store.tables.assessments
+    with shop.store.engine.begin() as connection:
+        connection.execute(update(table).values(keep_until=made.created_at + timedelta(days=30)))
+    assert shop.records.assessments() == []
+    assert not shop.records.assessed("payment")
+
+
+def test_consent_to_a_purpose_made_sensitive_after_its_assessment_needs_a_new_one(
+    shop: pg.Guard,
+) -> None:
+    survey = pg.Purpose("survey", basis="consent", kinds={"person_name"})
+    shop.consent.register(survey)
+    shop.records.assessment("survey", risks=["r"], measures=["m"], author="dpo")
+    shop.consent.register(
+        pg.Purpose("survey", basis="consent", kinds={"person_name", "health"}, separate=True)
+    )
+    shop.consent.publish_notice("n1", purposes=["survey"], text="a health survey")
+    with pytest.raises(pg.PolicyViolation):
+        shop.consent.grant("u1", "survey", notice="n1", evidence={"c": "app"})
+    shop.records.assessment("survey", risks=["health data"], measures=["m"], author="dpo")
+    shop.consent.grant("u1", "survey", notice="n1", evidence={"c": "app"})

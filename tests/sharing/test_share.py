@@ -276,6 +276,7 @@ def test_providing_on_consent_needs_separate_consent_granted_by_the_subject(
     shop.consent.register(
         pg.Purpose("partner_promo", basis="consent", kinds={"phone"}, separate=True)
     )
+    _assess(shop, "partner_promo")  # redefined: a new version needs a new assessment
     _refused(shop, "consent_required", purpose="partner_promo")
     shop.consent.publish_notice("2026-01", purposes=["partner_promo"], text="promo by partners")
     shop.consent.grant("u1", "partner_promo", notice="2026-01", evidence={"channel": "app"})
@@ -517,6 +518,10 @@ def test_a_field_naming_a_nested_record_or_collection_is_refused(
         f"call {CANARY_PHONE}",
         CANARY_PHONE.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
         CANARY_PHONE.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        "110105 19491231 002X",
+        "110105-19491231-002X",
+        "138.1234.5678",
+        "138\u200b1234\u200b5678",
     ],
 )
 def test_a_clear_value_of_no_declared_kind_that_holds_pii_is_refused(
@@ -549,7 +554,7 @@ def test_a_batch_that_fails_on_a_bad_value_makes_no_token(
     good = {"name": "张三", "phone": CANARY_PHONE, "address": ADDRESS}
     bad = {"name": "李四", "phone": "12", "address": ADDRESS}
     kinds = {"name": "person_name", "phone": "phone", "address": "address"}
-    with pytest.raises(pg.InvalidPII):
+    with pytest.raises(pg.ShareRefused):  # "12" is no phone: a token of no known kind
         shop.share_many(
             [good, bad],
             to="sf-express",
@@ -638,3 +643,30 @@ def test_changing_a_recipient_s_terms_is_audited_and_handed_out_terms_are_frozen
         terms.fields["name"] = "clear"  # type: ignore[index]
     with pytest.raises(TypeError):
         terms.jwk["x"] = "y"  # type: ignore[index]
+
+
+class Contact(pg.PIIModel):
+    contact: str | pg.Phone
+
+
+def test_plain_text_under_a_union_kind_is_that_kind_only_if_it_is_one(
+    shop: pg.Guard, private: Any
+) -> None:
+    """``contact: str | pg.Phone`` holding an e-mail is no phone: read for PII, refused."""
+    shop.sharing.register(_courier(private, fields={"contact": "clear"}))
+    record = Contact(contact="zhang.san@example.com")
+    with pytest.raises(pg.ShareRefused) as raised:
+        shop.share(record, to="sf-express", purpose="delivery", subject="u1", actor="a")
+    assert raised.value.reason == "field_refused"
+    _nothing_made(shop)
+
+
+def test_a_purpose_redefined_after_its_assessment_needs_a_new_one(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    shop.consent.register(
+        pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address", "email"})
+    )
+    _refused(shop, "no_assessment")
+    _assess(shop, "delivery")
+    assert shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")

@@ -419,3 +419,62 @@ def test_a_request_whose_kind_was_changed_by_hand_does_nothing(
 def test_holidays_are_dates_not_datetimes() -> None:
     with pytest.raises(pg.InvalidArgument):
         pg.RequestDeadline(working_days=True, holidays=frozenset({DEFAULT_START}))
+
+
+def test_a_request_being_fulfilled_cannot_be_refused_meanwhile(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, rows: dict[str, Any]
+) -> None:
+    with _open(store_target, kek, clock) as shop, _open(store_target, kek, clock) as other:
+
+        @shop.subjects.corrector("customers")
+        def correct(subject: str, changes: Any) -> int:
+            with pytest.raises(pg.InvalidArgument):
+                other.requests.refuse(request.request_id, reason="excessive", actor="dpo-2")
+            return 1
+
+        request = shop.requests.open(SUBJECT, kind="correct", verified_by="sms_otp")
+        _, closed = shop.requests.fulfil(
+            request.request_id, actor="dpo-1", changes={"customers": {"city": "上海"}}
+        )
+        assert (closed.status, closed.actor) == ("fulfilled", "dpo-1")
+
+
+def test_a_claim_taken_over_after_its_lease_is_not_closed_by_its_old_holder(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, rows: dict[str, Any]
+) -> None:
+    """The first instance stalls past the lease; the second takes the request over and
+    does it; the first, waking, neither reopens nor closes it."""
+    with _open(store_target, kek, clock) as shop, _open(store_target, kek, clock) as other:
+        _tables(other, rows)
+
+        @shop.subjects.corrector("customers")
+        def stall(subject: str, changes: Any) -> int:
+            clock.advance(timedelta(minutes=16))
+            _, done = other.requests.fulfil(
+                request.request_id, actor="dpo-2", changes={"customers": changes}
+            )
+            assert done.status == "fulfilled"
+            raise RuntimeError("the first instance fails after all")
+
+        request = shop.requests.open(SUBJECT, kind="correct", verified_by="sms_otp")
+        with pytest.raises(RuntimeError):
+            shop.requests.fulfil(
+                request.request_id, actor="dpo-1", changes={"customers": {"city": "上海"}}
+            )
+        final = shop.requests.get(request.request_id)
+        assert (final.status, final.actor) == ("fulfilled", "dpo-2")
+
+
+def test_a_request_whose_event_cannot_be_recorded_leaves_no_subject_id_in_frames(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock
+) -> None:
+    class Failing:
+        def record(self, event: pg.AccessEvent) -> None:
+            if event.action == "request_open":
+                raise RuntimeError("sink down")
+
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock, events=Failing()) as guard:
+        with pytest.raises(pg.EventNotRecorded) as raised:
+            guard.requests.open(SUBJECT, kind="access", verified_by="sms_otp")
+        assert_no_canary(piiguard_frames_text(raised.value))

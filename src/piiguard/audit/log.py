@@ -71,8 +71,7 @@ def _looks_like_a_name(text: str) -> bool:
     return _NAME.fullmatch(text) is not None and _DIGIT_RUN.search(text) is None
 
 
-@functools.lru_cache(maxsize=4096)
-def holds_pii(name: str) -> bool:
+def reads_pii(name: str) -> bool:
     """Whether a name kept in clear (an actor, a grant's ticket) holds what ``pg.scan`` finds
     (a phone, an ID number, ...): a careless caller naming an actor by a customer's phone
     must not put the phone in the audit table. Also scanned in its :func:`actor_name`
@@ -88,6 +87,11 @@ def holds_pii(name: str) -> bool:
     )
     joined = _BETWEEN_DIGITS.sub("", plain)
     return any(text != name and scan(text) for text in {plain, joined})
+
+
+#: :func:`reads_pii` for names (actors, tickets), remembered: a name recurs. Values (a share's
+#: fields) go to :func:`reads_pii` itself, so that no value is kept in a cache.
+holds_pii = functools.lru_cache(maxsize=4096)(reads_pii)
 
 
 def shown_actor(actor: str) -> str:

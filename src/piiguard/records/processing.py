@@ -25,7 +25,7 @@ from sqlalchemy import insert, select
 
 from piiguard.consent import ConsentLedger
 from piiguard.consent.state import StateCache
-from piiguard.errors import InvalidArgument, boundary
+from piiguard.errors import InvalidArgument, UnknownPurpose, boundary
 from piiguard.fields import PIIModel, inventory
 from piiguard.kinds import BUILTIN_KINDS
 from piiguard.retention import RetentionPolicy
@@ -142,7 +142,7 @@ class Records:
             UnknownPurpose: the purpose is not registered.
             InvalidArgument: no risks, no measures, or no author.
         """
-        defined = self._consent.purpose(purpose)
+        defined, version = self._consent.catalog.current(purpose)
         risks, measures = _texts("risks", risks), _texts("measures", measures)
         if type(author) is not str or not author.strip() or len(author) > 128:
             raise InvalidArgument("an assessment names its author")
@@ -164,9 +164,12 @@ class Records:
             "risks": list(risks),
             "measures": list(measures),
             "required_for": list(made.required_for),
+            "purpose_version": version,  # a redefined purpose needs a new assessment
         }
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
-        seal = self._seal(made.assessment_id, made.purpose, author, text)
+        seal = self._seal(
+            made.assessment_id, made.purpose, author, text, (made.created_at, made.keep_until)
+        )
         with self._store.changing() as connection:  # every instance's cache sees it
             connection.execute(
                 insert(self._store.tables.assessments).values(
@@ -182,8 +185,18 @@ class Records:
         self._recorded("assessment", {"purpose": made.purpose, "assessment": made.assessment_id})
         return made
 
-    def _seal(self, assessment_id: str, purpose: str, author: str, body: str) -> bytes:
-        parts = (assessment_id, purpose, author, body)
+    def _seal(
+        self,
+        assessment_id: str,
+        purpose: str,
+        author: str,
+        body: str,
+        dates: tuple[datetime, datetime],
+    ) -> bytes:
+        """The MAC of an assessment: its id, purpose, author, body and both dates (to the
+        second, in UTC, as every backend stores them)."""
+        stamps = tuple(aware(d).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") for d in dates)
+        parts = (assessment_id, purpose, author, body, *stamps)
         data = _SEAL_DOMAIN + b"".join(
             len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts
         )
@@ -192,11 +205,15 @@ class Records:
 
     def _kept(self, rows: Iterable[Any]) -> list[Assessment]:
         """The rows whose seal holds: one inserted or changed by hand is not an assessment."""
+        return [assessment for _, assessment in self._sealed_rows(rows)]
+
+    def _sealed_rows(self, rows: Iterable[Any]) -> list[tuple[Any, Assessment]]:
         kept = []
         for row in rows:
-            expected = self._seal(row.id, row.purpose, row.author, row.body)
+            dates = (row.created_at, row.keep_until)
+            expected = self._seal(row.id, row.purpose, row.author, row.body, dates)
             if row.seal is not None and hmac.compare_digest(expected, bytes(row.seal)):
-                kept.append(_assessment(row))
+                kept.append((row, _assessment(row)))
             else:
                 _log.warning("assessment_seal_broken", assessment=row.id)
         return kept
@@ -220,10 +237,18 @@ class Records:
         if cached is not None:
             return cached
         table = self._store.tables.assessments
+        try:
+            version = self._consent.catalog.current(purpose)[1]
+        except UnknownPurpose:
+            return False
         self._mac()
         with self._store.engine.connect() as connection:
             rows = connection.execute(select(table).where(table.c.purpose == purpose)).all()
-        found = bool(self._kept(rows))
+        # one of the purpose as it is now: a purpose redefined since needs a new one
+        found = any(
+            json.loads(row.body).get("purpose_version") == version
+            for row, _ in self._sealed_rows(rows)
+        )
         self._assessed.keep(purpose, found, generation)
         return found
 

@@ -65,7 +65,10 @@ def _find(record: Any, path: str) -> tuple[Any, str | None]:
 
 
 def plan(
-    record: Any, fields: Mapping[str, str], kinds: Mapping[str, str] | None = None
+    record: Any,
+    fields: Mapping[str, str],
+    kinds: Mapping[str, str] | None = None,
+    holds_pii: Callable[[str], bool] | None = None,
 ) -> list[Planned]:
     """The fields of ``record`` (a pydantic model or a mapping) that ``fields`` names, with
     their kinds: a typed value's own, else its field's declared type, else ``kinds``. A
@@ -92,7 +95,11 @@ def plan(
         if isinstance(value, PIIStr):
             kind = type(value).pii_kind.name
         kind = kind or given.get(path)
-        if kind is None and value is not None and rule != "masked" and _holds_pii(value):
+        if kind is not None and isinstance(value, str) and not isinstance(value, PIIStr):
+            # plain text under a declared kind (a union such as str | Phone): that kind only
+            # if it is a valid value of it, else of no known kind (and so read for PII)
+            kind = kind if isinstance(get_kind(kind).check(value), str) else None
+        if kind is None and value is not None and rule != "masked" and _holds_pii(value, holds_pii):
             raise PolicyViolation(
                 f"field {path!r} holds personal information of no declared kind: declare "
                 "its type on the model, or pass kinds={...}"
@@ -110,7 +117,7 @@ def plan(
     return planned
 
 
-def _holds_pii(value: Any) -> bool:
+def _holds_pii(value: Any, rule: Callable[[str], bool] | None) -> bool:
     """Whether a value of no declared kind holds what ``pg.scan`` finds (text, or a number
     long enough to be a phone or an ID number)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
@@ -121,6 +128,8 @@ def _holds_pii(value: Any) -> bool:
             text = str(int(value))
     except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
         pass
+    if rule is not None:
+        return rule(text)
     # full-width or another script's digits read as ASCII, as pg.Phone reads them
     plain = "".join(
         str(unicodedata.decimal(char)) if char.isdecimal() else char

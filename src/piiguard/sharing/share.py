@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from piiguard.errors import InvalidArgument, PolicyViolation, ShareRefused
+from piiguard.errors import InvalidArgument, InvalidPII, PolicyViolation, ShareRefused
 from piiguard.events import AccessEvent, Reveals
 from piiguard.kinds import BUILTIN_KINDS
 from piiguard.sharing.jwe import seal
@@ -77,6 +77,7 @@ def _planned(
     subjects: Sequence[str],
     records: Sequence[Any],
     kinds: Mapping[str, str] | None,
+    holds_pii: Callable[[str], bool] | None,
 ) -> tuple[Recipient, str, list[list[Planned]]]:
     """The recipient, the purpose's basis and what goes out of each record; a refusal (of
     the terms, the consent, or what a record holds) is audited, then raised."""
@@ -84,11 +85,15 @@ def _planned(
     try:
         recipient, basis = sharing.admit(to, who[1], subjects)
         place = place_of(recipient)
-        return recipient, basis, [plan(record, recipient.fields, kinds) for record in records]
+        plans = [plan(record, recipient.fields, kinds, holds_pii) for record in records]
     except ShareRefused as error:
         refused = error
     except PolicyViolation as error:  # what a record holds may not go
         refused = ShareRefused("field_refused", str(error))
+    except InvalidPII:  # a token field's value is not of its kind (never named)
+        refused = ShareRefused("field_refused", "a token field's value is not valid for its kind")
+    else:
+        return recipient, basis, plans
     raise reveals.refuse(who, refused, action="share", context=place)
 
 
@@ -137,6 +142,7 @@ def make_shares(
     subjects: Sequence[str],
     actor: str | None,
     kinds: Mapping[str, str] | None,
+    holds_pii: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """One compact JWE per record, for ``subjects[i]``'s record ``records[i]``; one audit
     event for the batch. ``tokenize(value, kind, subject)`` makes a field's vault token."""
@@ -145,7 +151,14 @@ def make_shares(
     if isinstance(who, Exception):
         raise who
     recipient, basis, plans = _planned(
-        sharing, reveals, who, to=to, subjects=subjects, records=records, kinds=kinds
+        sharing,
+        reveals,
+        who,
+        to=to,
+        subjects=subjects,
+        records=records,
+        kinds=kinds,
+        holds_pii=holds_pii,
     )
     shown = [item for planned in plans for item in planned if item.value is not None]
     clear_kinds = tuple(sorted({i.kind for i in shown if i.rule == "clear" and i.kind}))

@@ -283,6 +283,7 @@ class Tables:
             Column("verified_by", String(64), nullable=False),
             Column("status", String(16), nullable=False),
             Column("claimed_at", DateTime(timezone=True), nullable=True),
+            Column("claim", String(32), nullable=True),  # who holds the claim (a token)
             Column("closed_at", DateTime(timezone=True), nullable=True),
             Column("actor", String(128), nullable=True),
             Column("reason", String(32), nullable=True),

@@ -138,10 +138,11 @@ class Requests:
             and the caller's arguments, it returns (what the subject receives, a PII-free
             receipt).
         recorded: records an operation on a request (the audit log).
-        seal, unseal: keep the subject id with the request, encrypted under the subject's
-            own key and bound to the request's id, kind and verification (so that the
-            request is done without asking who again, a row whose kind was changed by hand
-            does not open, and an erasure leaves the request naming nobody).
+        seal: keeps the subject id with the request, encrypted under the subject's own key
+            and bound to the request's id, kind and verification (so that the request is
+            done without asking who again, a row whose kind was changed by hand does not
+            open, and an erasure leaves the request naming nobody).
+        unseal: opens what ``seal`` kept.
         actor_refusal: why a name cannot be the actor of a request (the audit log's rule),
             or None.
         deadline: how long a request may take.
@@ -202,6 +203,14 @@ class Requests:
             verified_by=verified_by,
             status=_OPEN,
         )
+        try:
+            return self._opened(subject, request)
+        except Exception as error:
+            del subject, checked  # out of the frames the error passes through
+            raise error.with_traceback(None) from None
+
+    def _opened(self, subject: str, request: SubjectRequest) -> SubjectRequest:
+        kind, verified_by, opened = request.kind, request.verified_by, request.opened_at
         pseudonym = self._pseudonym(subject)
         sealed = self._seal(subject, _bound(request.request_id, kind, verified_by))  # a key first
         with self._store.transaction() as connection:
@@ -271,7 +280,7 @@ class Requests:
         refused = _actor(actor) or self._actor_refusal(actor)
         if refused is not None:
             raise refused
-        row = self._claim(request_id, actor)
+        row, claim = self._claim(request_id, actor)
         try:
             subject = self._unseal(row.sealed, _bound(row.id, row.kind, row.verified_by))
             request = _request(row)
@@ -279,14 +288,14 @@ class Requests:
                 subject, request, {**arguments, "actor": actor}
             )
         except Exception as error:
-            self._release(row.id, None)
+            self._release(row.id, claim, None)
             subject = arguments = None  # type: ignore[assignment]  # out of the frames
             raise error.with_traceback(None) from None
         subject = arguments = None  # type: ignore[assignment]
         if receipt.get("completed") is False:  # a deletion to resume
-            self._release(row.id, receipt)
+            self._release(row.id, claim, receipt)
             return answer, _request(self._row(row.id))
-        closed = self._close(request, _FULFILLED, actor, None, receipt)
+        closed = self._close(request, _FULFILLED, actor, None, receipt, claim=claim)
         self._recorded("request_fulfil", row.subject, actor)
         return answer, closed
 
@@ -299,20 +308,22 @@ class Requests:
         open_or_stale = (table.c.status == _OPEN) | (
             (table.c.status == _WORKING) & (table.c.claimed_at < now - _LEASE)
         )
+        claim = secrets.token_hex(12)
         with self._store.transaction() as connection:
             done = connection.execute(
                 update(table)
                 .where(table.c.id == row.id, open_or_stale)
-                .values(status=_WORKING, claimed_at=now, actor=actor)
+                .values(status=_WORKING, claimed_at=now, actor=actor, claim=claim)
             )
         if done.rowcount != 1:
             raise InvalidArgument("the request is closed already, or being fulfilled")
-        return row
+        return row, claim
 
-    def _release(self, request_id: str, receipt: Mapping[str, Any] | None) -> None:
-        """Give a claimed request back, open (with the receipt of what was done so far)."""
+    def _release(self, request_id: str, claim: str, receipt: Mapping[str, Any] | None) -> None:
+        """Give a claimed request back, open (with the receipt of what was done so far);
+        only while the claim is still this one (another instance may have taken it over)."""
         table = self._store.tables.requests
-        values: dict[str, Any] = {"status": _OPEN, "claimed_at": None}
+        values: dict[str, Any] = {"status": _OPEN, "claimed_at": None, "claim": None}
         if receipt is not None:
             values["receipt"] = json.dumps(dict(receipt), sort_keys=True, default=str)
         with self._store.transaction() as connection:
@@ -348,20 +359,30 @@ class Requests:
         actor: str,
         reason: str | None,
         receipt: Mapping[str, Any],
+        *,
+        claim: str | None = None,
     ) -> SubjectRequest:
+        """Close a request: a refusal only while it is open, a fulfilment only while this
+        instance's claim holds."""
         closed_at = self._clock().astimezone(UTC)
         text = json.dumps(dict(receipt), sort_keys=True, ensure_ascii=False, default=str)
         table = self._store.tables.requests
         with self._store.transaction() as connection:
             done = connection.execute(
                 update(table)
-                .where(table.c.id == request.request_id, table.c.status.in_([_OPEN, _WORKING]))
+                .where(
+                    table.c.id == request.request_id,
+                    (table.c.status == _OPEN)
+                    if claim is None
+                    else ((table.c.status == _WORKING) & (table.c.claim == claim)),
+                )
                 .values(
                     status=status,
                     closed_at=closed_at,
                     actor=actor or None,
                     reason=reason,
                     receipt=text,
+                    claim=None,
                 )
             )
             if done.rowcount != 1:  # another instance closed it meanwhile
@@ -404,12 +425,15 @@ class Requests:
         table = self._store.tables.requests
         marker = "erased:" + secrets.token_hex(16)
         closed_at = now.astimezone(UTC)
+        mine = table.c.subject == self._pseudonym(subject)  # a key first, then the store
         with self._store.transaction() as connection:
-            mine = table.c.subject == self._pseudonym(subject)
+            waiting = (table.c.status == _OPEN) | (
+                (table.c.status == _WORKING) & (table.c.kind != "delete")
+            )
             stale = connection.execute(
                 update(table)
-                .where(mine, table.c.status == _OPEN)
-                .values(status=_REFUSED, reason="no_such_data", closed_at=closed_at)
+                .where(mine, waiting)
+                .values(status=_REFUSED, reason="no_such_data", closed_at=closed_at, claim=None)
             )
             done = connection.execute(update(table).where(mine).values(subject=marker))
         return f"{int(done.rowcount)} requests unlinked, {int(stale.rowcount)} open refused"
