@@ -13,7 +13,7 @@ to mutate.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -41,6 +41,7 @@ __all__ = [
     "get_kind",
     "is_valid",
     "normalise",
+    "sensitive_kinds",
 ]
 
 #: A check returns the normalised value, or the error (not raised) that says why not.
@@ -200,6 +201,14 @@ def get_kind(kind: str | PIIKind) -> PIIKind:
     if found is None:
         raise UnknownKind(kind)
     return found
+
+
+def sensitive_kinds(names: Iterable[str]) -> frozenset[str]:
+    """The names among ``names`` of built-in kinds that are sensitive personal information
+    (PIPL Art. 28); other names are ignored. The one rule of what is sensitive."""
+    return frozenset(
+        name for name in names if name in BUILTIN_KINDS and BUILTIN_KINDS[name].sensitive
+    )
 
 
 def normalise(value: object, kind: str | PIIKind) -> str:

@@ -30,7 +30,7 @@ from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link
 from piiguard.detect import scan
 from piiguard.errors import AuditLogBroken, InvalidArgument, boundary
 from piiguard.events import AccessEvent, actor_name, current_acting
-from piiguard.kinds import BUILTIN_KINDS
+from piiguard.kinds import sensitive_kinds
 from piiguard.store import Store
 
 __all__ = ["AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
@@ -777,7 +777,7 @@ class AuditLog:
             subjects=len(pseudonyms),
             pseudonyms=frozenset(pseudonyms),
             kinds=frozenset(kinds),
-            sensitive=any(BUILTIN_KINDS[kind].sensitive for kind in kinds if kind in BUILTIN_KINDS),
+            sensitive=bool(sensitive_kinds(kinds)),
             fields=frozenset(fields),
             actors=frozenset(seen_actors),
             purposes=frozenset(seen_purposes),

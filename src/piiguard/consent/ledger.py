@@ -51,7 +51,6 @@ from piiguard.errors import (
     contract_error,
     require_subject,
 )
-from piiguard.kinds import BUILTIN_KINDS
 from piiguard.store import Store
 
 __all__ = ["ConsentEvent", "ConsentLedger", "ConsentProof", "Notice"]
@@ -79,10 +78,6 @@ class ConsentProof:
     evidence: Mapping[str, str] = field(repr=False)
     agreed: Purpose | None = None
     evidence_erased: bool = False
-
-
-def _covers_sensitive(purpose: Purpose) -> bool:
-    return any(BUILTIN_KINDS[k].sensitive for k in purpose.kinds if k in BUILTIN_KINDS)
 
 
 class ConsentLedger:
@@ -316,7 +311,7 @@ class ConsentLedger:
             refuse_bundle(p.name for p, _ in resolved if p.separate)
         if self._assessed is not None:
             for purpose, _ in resolved:
-                if _covers_sensitive(purpose) and not self._assessed(purpose.name):
+                if purpose.sensitive_kinds and not self._assessed(purpose.name):
                     raise PolicyViolation(
                         f"purpose {purpose.name!r} processes sensitive personal information: "
                         "it needs an impact assessment before consent is collected (PIPL "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from piiguard.errors import PolicyViolation
-from piiguard.kinds import get_kind
+from piiguard.kinds import get_kind, sensitive_kinds
 
 __all__ = ["BASES", "BASIS_ARTICLES", "Basis", "Purpose"]
 
@@ -86,12 +86,17 @@ class Purpose:
             raise ValueError(f"basis must be one of {sorted(BASES)}")
         kinds = frozenset(get_kind(kind).name for kind in self.kinds)
         object.__setattr__(self, "kinds", kinds)
-        sensitive = sorted(kind for kind in kinds if get_kind(kind).sensitive)
+        sensitive = sorted(self.sensitive_kinds)
         if sensitive and not self.separate:
             raise PolicyViolation(
                 f"purpose {self.name!r} processes sensitive PI ({', '.join(sensitive)}): "
                 "it needs separate=True (PIPL Art. 29)"
             )
+
+    @property
+    def sensitive_kinds(self) -> frozenset[str]:
+        """The sensitive kinds it covers (PIPL Art. 28)."""
+        return sensitive_kinds(self.kinds)
 
     @property
     def needs_grant(self) -> bool:

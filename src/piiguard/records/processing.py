@@ -27,7 +27,6 @@ from piiguard.consent import ConsentLedger
 from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, UnknownPurpose, boundary
 from piiguard.fields import PIIModel, inventory
-from piiguard.kinds import BUILTIN_KINDS
 from piiguard.retention import RetentionPolicy
 from piiguard.sharing import Sharing, requirements
 from piiguard.store import Store, aware
@@ -64,10 +63,6 @@ class Assessment:
     risks: tuple[str, ...]
     measures: tuple[str, ...]
     required_for: tuple[str, ...]
-
-
-def _sensitive(kind: str) -> bool:
-    return kind in BUILTIN_KINDS and BUILTIN_KINDS[kind].sensitive
 
 
 def _models() -> list[type[PIIModel]]:
@@ -280,7 +275,7 @@ class Records:
                     "version": version,
                     "basis": purpose.basis,
                     "kinds": sorted(purpose.kinds),
-                    "sensitive": sorted(k for k in purpose.kinds if _sensitive(k)),
+                    "sensitive": sorted(purpose.sensitive_kinds),
                     "separate": purpose.separate,
                     "collected_by": {name: f for name, f in inventories.items() if f},
                     "recipients": sorted(r.name for r in recipients if purpose.name in r.purposes),

@@ -25,7 +25,6 @@ from sqlalchemy import insert, select, update
 from piiguard.consent import ConsentLedger, Purpose
 from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, ShareRefused, UnknownPurpose, boundary
-from piiguard.kinds import BUILTIN_KINDS
 from piiguard.sharing.recipients import Recipient
 from piiguard.store import Store
 
@@ -120,7 +119,7 @@ def requirements(purpose: Purpose, recipients: Iterable[Recipient]) -> tuple[str
     ``providing`` (a recipient may receive data for it: Art. 55(3)), ``cross_border`` (a
     recipient abroad may: Art. 55(4))."""
     found = []
-    if any(BUILTIN_KINDS[k].sensitive for k in purpose.kinds if k in BUILTIN_KINDS):
+    if purpose.sensitive_kinds:
         found.append("sensitive")
     named = [r for r in recipients if purpose.name in r.purposes]
     if named:

@@ -16,7 +16,7 @@ from typing import Any
 
 from piiguard.errors import InvalidArgument, InvalidPII, PolicyViolation, ShareRefused
 from piiguard.events import AccessEvent, Reveals
-from piiguard.kinds import BUILTIN_KINDS
+from piiguard.kinds import sensitive_kinds
 from piiguard.sharing.jwe import seal
 from piiguard.sharing.minimise import Planned, payload, plan
 from piiguard.sharing.recipients import Recipient
@@ -32,16 +32,8 @@ PAYLOAD_VERSION = "share/1"
 def _sensitive(planned: Sequence[Planned]) -> bool:
     """Whether sensitive PI leaves readable: in clear, or as a token the recipient resolves
     through the shop (a masked value is not the value)."""
-    for item in planned:
-        known = BUILTIN_KINDS.get(item.kind or "")
-        if (
-            known is not None
-            and known.sensitive
-            and item.rule != "masked"
-            and item.value is not None
-        ):
-            return True
-    return False
+    readable = (i.kind for i in planned if i.kind and i.rule != "masked" and i.value is not None)
+    return bool(sensitive_kinds(readable))
 
 
 def place_of(recipient: Recipient) -> dict[str, str]:
