@@ -9,7 +9,6 @@ role does not name is absent; separation of duties: nobody approves their own gr
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -20,11 +19,11 @@ from typing import Any, Literal, Protocol
 import structlog
 from sqlalchemy import and_, insert, select, update
 
-from piiguard.audit.chain import Digest, seal
 from piiguard.audit.log import holds_pii, micros, moment
 from piiguard.errors import AccessDenied, InvalidArgument, boundary
 from piiguard.events import NAME_LIMIT, AccessEvent, Reveals, actor_name, same_person
 from piiguard.kinds import get_kind
+from piiguard.seals import Digest, seal, sealed
 from piiguard.store import Store
 
 __all__ = ["Access", "AccessGrant", "AccessPolicy", "Role", "View", "view"]
@@ -377,7 +376,7 @@ def _sealed(mac: Digest, columns: Mapping[str, object]) -> bytes:
 def _opened(mac: Digest, row: Any) -> AccessGrant | None:
     """The grant a stored row holds, if its seal holds; else None (and a log line)."""
     columns = {name: getattr(row, name) for name in _SEALED}
-    if row.seal is None or not hmac.compare_digest(bytes(row.seal), _sealed(mac, columns)):
+    if not sealed(mac, "access_grant", (columns[name] for name in _SEALED), row.seal):
         _log.warning("access_grant_seal_broken")
         return None
     return _grant(row)

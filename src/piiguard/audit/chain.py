@@ -9,10 +9,11 @@ plain SHA-256 recomputation does not match.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+from collections.abc import Mapping
 
-__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link", "seal"]
+from piiguard.seals import Digest, encode
+
+__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link"]
 
 #: The chain value before the first event.
 GENESIS = bytes(32)
@@ -32,22 +33,6 @@ FIELDS = (
 _DOMAIN = b"piiguard-audit-v1"
 _CHECKPOINT_DOMAIN = b"piiguard-audit-checkpoint-v1"
 _PRUNE_DOMAIN = b"piiguard-audit-prune-v1"
-_SEAL_DOMAIN = b"piiguard-record-seal-v1"
-_NONE = b"\xff\xff\xff\xff"
-
-
-class Digest(Protocol):
-    """A keyed MAC handle (the keyring's ``Mac``): computes, never shows its key."""
-
-    def digest(self, data: bytes) -> bytes:
-        """The MAC of ``data``."""
-
-
-def _encode(value: object) -> bytes:
-    if value is None:
-        return _NONE
-    data = str(value).encode("utf-8", "surrogatepass")
-    return len(data).to_bytes(4, "big") + data
 
 
 def link(mac: Digest, previous: bytes, row: Mapping[str, object]) -> bytes:
@@ -56,7 +41,7 @@ def link(mac: Digest, previous: bytes, row: Mapping[str, object]) -> bytes:
     Length-prefixed fields, with None distinct from the empty string, so no two rows encode
     alike; the sequence number is covered, so rows cannot change places.
     """
-    encoded = b"".join(_encode(row[name]) for name in FIELDS)
+    encoded = b"".join(encode(row[name]) for name in FIELDS)
     return mac.digest(_DOMAIN + previous + encoded)
 
 
@@ -71,10 +56,3 @@ def checkpoint_signature(
     return mac.digest(
         domain + seq.to_bytes(8, "big") + at_us.to_bytes(8, "big", signed=True) + chain
     )
-
-
-def seal(mac: Digest, kind: str, values: Iterable[object]) -> bytes:
-    """What vouches for a stored record of ``kind`` (a just-in-time grant): the MAC of its
-    values, length-prefixed like a chain link, so that whoever cannot use the KEK can neither
-    forge a record nor change one."""
-    return mac.digest(_SEAL_DOMAIN + _encode(kind) + b"".join(_encode(v) for v in values))

@@ -12,7 +12,6 @@ one (:func:`piiguard.sharing.requirements`, which ``share`` applies too).
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,12 +27,12 @@ from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, UnknownPurpose, boundary
 from piiguard.fields import PIIModel, inventory
 from piiguard.retention import RetentionPolicy
+from piiguard.seals import seal, sealed
 from piiguard.sharing import Sharing, requirements
 from piiguard.store import Store, aware
 
 __all__ = ["RECORD_FORMAT", "Assessment", "Records", "requirements"]
 
-_SEAL_DOMAIN = b"piiguard-assessment-v1"
 _log = structlog.get_logger("piiguard")
 #: The record of processing's format and version.
 RECORD_FORMAT = "piiguard.records/1"
@@ -162,8 +161,12 @@ class Records:
             "purpose_version": version,  # a redefined purpose needs a new assessment
         }
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
-        seal = self._seal(
-            made.assessment_id, made.purpose, author, text, (made.created_at, made.keep_until)
+        sealing = seal(
+            self._mac(),
+            "assessment",
+            self._sealed_values(
+                made.assessment_id, made.purpose, author, text, (made.created_at, made.keep_until)
+            ),
         )
         with self._store.changing() as connection:  # every instance's cache sees it
             connection.execute(
@@ -174,40 +177,31 @@ class Records:
                     keep_until=made.keep_until,
                     author=author,
                     body=text,
-                    seal=seal,
+                    seal=sealing,
                 )
             )
         self._recorded("assessment", {"purpose": made.purpose, "assessment": made.assessment_id})
         return made
 
-    def _seal(
-        self,
-        assessment_id: str,
-        purpose: str,
-        author: str,
-        body: str,
-        dates: tuple[datetime, datetime],
-    ) -> bytes:
-        """The MAC of an assessment: its id, purpose, author, body and both dates (to the
-        second, in UTC, as every backend stores them)."""
+    @staticmethod
+    def _sealed_values(
+        assessment_id: str, purpose: str, author: str, body: str, dates: tuple[datetime, datetime]
+    ) -> tuple[str, ...]:
+        """What an assessment's seal covers: its id, purpose, author, body and both dates
+        (to the second, in UTC, as every backend stores them)."""
         stamps = tuple(aware(d).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") for d in dates)
-        parts = (assessment_id, purpose, author, body, *stamps)
-        data = _SEAL_DOMAIN + b"".join(
-            len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts
-        )
-        digest: bytes = self._mac().digest(data)
-        return digest
+        return (assessment_id, purpose, author, body, *stamps)
 
     def _kept(self, rows: Iterable[Any]) -> list[Assessment]:
         """The rows whose seal holds: one inserted or changed by hand is not an assessment."""
         return [assessment for _, assessment in self._sealed_rows(rows)]
 
     def _sealed_rows(self, rows: Iterable[Any]) -> list[tuple[Any, Assessment]]:
-        kept = []
+        mac, kept = self._mac(), []
         for row in rows:
             dates = (row.created_at, row.keep_until)
-            expected = self._seal(row.id, row.purpose, row.author, row.body, dates)
-            if row.seal is not None and hmac.compare_digest(expected, bytes(row.seal)):
+            values = self._sealed_values(row.id, row.purpose, row.author, row.body, dates)
+            if sealed(mac, "assessment", values, row.seal):
                 kept.append((row, _assessment(row)))
             else:
                 _log.warning("assessment_seal_broken", assessment=row.id)

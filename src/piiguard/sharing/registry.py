@@ -11,7 +11,6 @@ people provided abroad stay right).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,10 +24,10 @@ from sqlalchemy import insert, select, update
 from piiguard.consent import ConsentLedger, Purpose
 from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, ShareRefused, UnknownPurpose, boundary
+from piiguard.seals import seal, sealed
 from piiguard.sharing.recipients import Recipient
 from piiguard.store import Store
 
-_SEAL_DOMAIN = b"piiguard-recipient-v1"
 _log = structlog.get_logger("piiguard")
 
 __all__ = [
@@ -178,10 +177,10 @@ class Sharing:
             raise InvalidArgument("register takes a pg.Recipient")
         table = self._store.tables.recipients
         definition = recipient.definition()
-        seal = self._seal(recipient.name, definition)  # the key, before the transaction
+        sealing = seal(self._mac(), "recipient", (recipient.name, definition))  # key first
         values = {
             "definition": definition,
-            "seal": seal,
+            "seal": sealing,
             "registered_at": self._clock().astimezone(UTC),
         }
         with self._store.changing() as connection:  # every instance's cache sees it
@@ -199,14 +198,9 @@ class Sharing:
         self._recorded("recipient_register", {"recipient": recipient.name, "terms": terms})
         return recipient
 
-    def _seal(self, name: str, definition: str) -> bytes:
-        data = _SEAL_DOMAIN + len(name).to_bytes(2, "big") + name.encode() + definition.encode()
-        digest: bytes = self._mac().digest(data)
-        return digest
-
-    def _opened(self, name: str, definition: str, seal: bytes | None) -> Recipient | None:
+    def _opened(self, name: str, definition: str, stored: object) -> Recipient | None:
         """The stored recipient, if its seal holds; a row changed by hand is not honoured."""
-        if seal is None or not hmac.compare_digest(self._seal(name, definition), bytes(seal)):
+        if not sealed(self._mac(), "recipient", (name, definition), stored):
             _log.warning("recipient_seal_broken", recipient=name)
             return None
         return Recipient.from_definition(definition)
