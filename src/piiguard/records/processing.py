@@ -253,15 +253,17 @@ class Records:
         chosen = _models() if models is None else list(models)
         recipients = self._sharing.recipients()
         kept = self.assessments()
+        # each model's inventory once, not once per purpose
+        specs = {f"{m.__module__}.{m.__qualname__}": inventory(m) for m in chosen}
         purposes = []
         for purpose, version in self._consent.catalog.names():
             inventories = {
-                f"{m.__module__}.{m.__qualname__}": [
+                name: [
                     {"field": spec.name, "kind": spec.kind, "sensitive": spec.sensitive}
-                    for spec in inventory(m)
+                    for spec in found
                     if purpose.name in spec.purposes
                 ]
-                for m in chosen
+                for name, found in specs.items()
             }
             purposes.append(
                 {
@@ -291,19 +293,7 @@ class Records:
                 }
                 for p in self._policies()
             ],
-            "recipients": [
-                {
-                    "name": r.name,
-                    "purposes": sorted(r.purposes),
-                    "fields": dict(sorted(r.fields.items())),
-                    "assessed_until": r.assessed_until.isoformat(),
-                    "contract": None
-                    if r.contract is None
-                    else {"ref": r.contract.ref, "until": r.contract.until.isoformat()},
-                    "cross_border": None if r.cross_border is None else r.cross_border.as_dict(),
-                }
-                for r in recipients
-            ],
+            "recipients": [r.terms() for r in recipients],
             "assessments": [
                 {
                     "id": a.assessment_id,

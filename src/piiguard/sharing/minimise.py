@@ -8,7 +8,6 @@ accident of a rule: ``masked`` hides it whole and ``token`` refuses it.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
@@ -20,7 +19,6 @@ from uuid import UUID
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from piiguard.detect import scan
 from piiguard.errors import InvalidArgument, PolicyViolation
 from piiguard.fields import PIIStr, pii_field_kinds
 from piiguard.kinds import get_kind
@@ -67,8 +65,8 @@ def _find(record: Any, path: str) -> tuple[Any, str | None]:
 def plan(
     record: Any,
     fields: Mapping[str, str],
-    kinds: Mapping[str, str] | None = None,
-    holds_pii: Callable[[str], bool] | None = None,
+    kinds: Mapping[str, str] | None,
+    holds_pii: Callable[[str], bool],
 ) -> list[Planned]:
     """The fields of ``record`` (a pydantic model or a mapping) that ``fields`` names, with
     their kinds: a typed value's own, else its field's declared type, else ``kinds``. A
@@ -117,9 +115,10 @@ def plan(
     return planned
 
 
-def _holds_pii(value: Any, rule: Callable[[str], bool] | None) -> bool:
-    """Whether a value of no declared kind holds what ``pg.scan`` finds (text, or a number
-    long enough to be a phone or an ID number)."""
+def _holds_pii(value: Any, rule: Callable[[str], bool]) -> bool:
+    """Whether a value of no declared kind holds personal information by ``rule`` (the audit
+    log's reading of text, which normalises grouping, fillers and other scripts' digits);
+    a number is read as its digits."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return False
     text = str(value)
@@ -128,14 +127,7 @@ def _holds_pii(value: Any, rule: Callable[[str], bool] | None) -> bool:
             text = str(int(value))
     except (ValueError, OverflowError, ArithmeticError):  # NaN, infinity
         pass
-    if rule is not None:
-        return rule(text)
-    # full-width or another script's digits read as ASCII, as pg.Phone reads them
-    plain = "".join(
-        str(unicodedata.decimal(char)) if char.isdecimal() else char
-        for char in unicodedata.normalize("NFKC", text)
-    )
-    return bool(scan(text)) or (plain != text and bool(scan(plain)))
+    return rule(text)
 
 
 def payload(planned: list[Planned], tokenize: Callable[[str, str], str]) -> dict[str, Any]:

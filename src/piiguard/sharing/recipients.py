@@ -247,22 +247,24 @@ class Recipient:
         if self.cross_border is not None and not isinstance(self.cross_border, CrossBorder):
             raise InvalidArgument("cross_border is a pg.CrossBorder")
 
+    def terms(self) -> dict[str, Any]:
+        """Its terms as JSON-ready data, without its key: what the record of processing
+        shows, and (with the key) what the store keeps."""
+        return {
+            "name": self.name,
+            "purposes": sorted(self.purposes),
+            "fields": dict(sorted(self.fields.items())),
+            "assessed_until": self.assessed_until.isoformat(),
+            "contract": None
+            if self.contract is None
+            else {"ref": self.contract.ref, "until": self.contract.until.isoformat()},
+            "cross_border": None if self.cross_border is None else self.cross_border.as_dict(),
+        }
+
     def definition(self) -> str:
         """The recipient as stored: canonical JSON (the public key, never anything private)."""
         return json.dumps(
-            {
-                "name": self.name,
-                "public_key": dict(self.jwk),
-                "purposes": sorted(self.purposes),
-                "fields": dict(sorted(self.fields.items())),
-                "assessed_until": self.assessed_until.isoformat(),
-                "contract": None
-                if self.contract is None
-                else {"ref": self.contract.ref, "until": self.contract.until.isoformat()},
-                "cross_border": None if self.cross_border is None else self.cross_border.as_dict(),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
+            {**self.terms(), "public_key": dict(self.jwk)}, sort_keys=True, separators=(",", ":")
         )
 
     @classmethod

@@ -346,14 +346,15 @@ class Sharing:
         shares: Iterable[tuple[str, str, Mapping[str, str], bool]],
         at: datetime,
     ) -> None:
-        """Keep the shares just made: (share id, subject, field rules, sensitive) each."""
+        """Keep the shares just made: (share id, the subject's pseudonym, field rules,
+        sensitive) each."""
         crossing = recipient.cross_border
         rows = [
             {
                 "id": share_id,
                 "at": at.astimezone(UTC),
                 "recipient": recipient.name,
-                "subject": self._pseudonym(subject),
+                "subject": pseudonym,
                 "purpose": purpose,
                 "basis": basis,
                 "fields": json.dumps(dict(rules), sort_keys=True, separators=(",", ":")),
@@ -361,7 +362,7 @@ class Sharing:
                 "country": None if crossing is None else crossing.country,
                 "mechanism": None if crossing is None else crossing.mechanism,
             }
-            for share_id, subject, rules, sensitive in shares
+            for share_id, pseudonym, rules, sensitive in shares
         ]
         if rows:
             with self._store.transaction() as connection:

@@ -69,7 +69,7 @@ def _planned(
     subjects: Sequence[str],
     records: Sequence[Any],
     kinds: Mapping[str, str] | None,
-    holds_pii: Callable[[str], bool] | None,
+    holds_pii: Callable[[str], bool],
 ) -> tuple[Recipient, str, list[list[Planned]]]:
     """The recipient, the purpose's basis and what goes out of each record; a refusal (of
     the terms, the consent, or what a record holds) is audited, then raised."""
@@ -97,10 +97,10 @@ def _sealed(
     subjects: Sequence[str],
     tokenize: Callable[[str, str, str], str],
     issued_at: datetime,
-) -> tuple[list[str], list[tuple[str, str, Mapping[str, str], bool]]]:
+) -> tuple[list[str], list[tuple[str, Mapping[str, str], bool]]]:
     """One JWE per record, and what the record of shares keeps of each."""
     sealed: list[str] = []
-    made: list[tuple[str, str, Mapping[str, str], bool]] = []
+    made: list[tuple[str, Mapping[str, str], bool]] = []
     for planned, subject in zip(plans, subjects, strict=True):
 
         def token(value: str, kind: str, subject: str = subject) -> str:
@@ -119,7 +119,7 @@ def _sealed(
         sealed.append(seal(recipient, text.encode("utf-8")))
         del body, text
         rules = {item.path: item.rule for item in planned}
-        made.append((share_id, subject, rules, _sensitive(planned)))
+        made.append((share_id, rules, _sensitive(planned)))
     return sealed, made
 
 
@@ -134,7 +134,7 @@ def make_shares(
     subjects: Sequence[str],
     actor: str | None,
     kinds: Mapping[str, str] | None,
-    holds_pii: Callable[[str], bool] | None = None,
+    holds_pii: Callable[[str], bool],
 ) -> list[str]:
     """One compact JWE per record, for ``subjects[i]``'s record ``records[i]``; one audit
     event for the batch. ``tokenize(value, kind, subject)`` makes a field's vault token."""
@@ -169,6 +169,7 @@ def make_shares(
         reveals.release(who, len(shown))
         raise
     rows = tuple({"field": item.path, "kind": item.kind or "", "view": item.rule} for item in shown)
+    pseudonyms = sharing.pseudonyms(subjects)  # once: the event and the record name them
     failure = reveals.record(
         AccessEvent(
             "share",
@@ -178,12 +179,16 @@ def make_shares(
             context,
             count=len(shown),
             kind=clear_kinds[0] if len(clear_kinds) == 1 else None,
-            subjects=tuple(dict.fromkeys(sharing.pseudonyms(subjects))),
+            subjects=tuple(dict.fromkeys(pseudonyms)),
             rows=rows,
         )
     )
     if failure is not None:
         sealed.clear()
         raise failure
-    sharing.record(recipient, who[1], basis, made, issued_at)
+    named = [
+        (share_id, pseudonym, rules, sensitive)
+        for (share_id, rules, sensitive), pseudonym in zip(made, pseudonyms, strict=True)
+    ]
+    sharing.record(recipient, who[1], basis, named, issued_at)
     return sealed
