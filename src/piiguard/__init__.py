@@ -50,6 +50,7 @@ from piiguard.errors import (
     UnknownPurpose,
     UnknownRole,
     WrappedKeyInvalid,
+    WrongKEK,
 )
 from piiguard.events import AccessEvent, EventSink, acting, current_acting
 from piiguard.fields import (
@@ -181,6 +182,7 @@ __all__ = [
     "UnknownPurpose",
     "UnknownRole",
     "WrappedKeyInvalid",
+    "WrongKEK",
     "__version__",
     "acting",
     "current_acting",

@@ -199,6 +199,12 @@ class WrappedKeyInvalid(KeyProviderError):
     such rows and go on; any other KeyProviderError (an outage, a throttle) stops them."""
 
 
+class WrongKEK(KeyProviderError):
+    """The KEK (or epoch-key holder) a Guard was opened with does not open the store's keys:
+    another instance's key file, a KEK rotated away, or a holder left out. Raised by
+    ``Guard.open`` at start-up, before any request, and never for a damaged row alone."""
+
+
 class InsecureKeyFile(PiiGuardError):
     """A key file is readable or writable by group or others (it must be mode 0600)."""
 

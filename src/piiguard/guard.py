@@ -42,6 +42,8 @@ from piiguard.crypto.envelope import Ciphertext
 from piiguard.errors import (
     AuditLogBroken,
     InvalidArgument,
+    KeyProviderError,
+    WrongKEK,
     boundary,
     contract_error,
     require_subject,
@@ -57,7 +59,7 @@ from piiguard.events import (
     name_refusal,
 )
 from piiguard.keys import EpochKeyHolder, KEKProvider, LocalKEK
-from piiguard.kinds import get_kind
+from piiguard.kinds import PIIKind, get_kind, normalise
 from piiguard.masking import masker_for
 from piiguard.records import Records
 from piiguard.retention import Retention
@@ -501,12 +503,24 @@ class Guard:
 
     @boundary
     def blind_index(
-        self, value: str, *, field: str, bits: int | None = None, subject: str | None = None
+        self,
+        value: str,
+        *,
+        field: str,
+        kind: str | PIIKind | None = None,
+        bits: int | None = None,
+        subject: str | None = None,
     ) -> str:
         """A keyed digest for equality search on an encrypted column, keyed per ``field``.
 
-        ``bits`` truncates (a multiple of 8, 16 to 256). See docs/encryption.md.
+        With ``kind``, the value is first checked and normalised as that kind (``pg.normalise``)
+        so that ``"138 1234 5678"``, ``"13812345678"`` and ``"+8613812345678"`` find the same
+        row; a value not of the kind raises ``InvalidPII``. Use the same ``kind`` when storing
+        and when searching. ``bits`` truncates (a multiple of 8, 16 to 256). See
+        docs/encryption.md.
         """
+        if kind is not None:
+            value = normalise(value, kind)
         return self._envelope.blind_index(value, field=field, bits=bits, subject=subject)
 
     @boundary
@@ -515,10 +529,15 @@ class Guard:
         values: Sequence[str],
         *,
         field: str,
+        kind: str | PIIKind | None = None,
         bits: int | None = None,
         subject: str | None = None,
     ) -> list[str]:
         """:meth:`blind_index` of each value, with the field's key derived once."""
+        if kind is not None:
+            if not isinstance(values, list | tuple):
+                raise InvalidArgument("values is a list or tuple of str")
+            values = [normalise(value, kind) for value in values]
         return self._envelope.blind_index_many(values, field=field, bits=bits, subject=subject)
 
     @classmethod
@@ -581,6 +600,8 @@ class Guard:
         Raises:
             ValueError: an unknown suite, or a url given without a kek.
             StoreError: the store cannot be opened.
+            WrongKEK: the KEK (with ``previous_keks`` and ``epoch_keys``) does not open the
+                store's keys.
         """
         suite_spec = get_suite(suite)
         if url is None:
@@ -588,11 +609,7 @@ class Guard:
             url = f"sqlite:///{DEFAULT_HOME / 'piiguard.db'}"
             if kek is None:
                 key_file = DEFAULT_HOME / "kek.key"
-                kek = (
-                    LocalKEK.from_file(key_file)
-                    if key_file.exists()
-                    else LocalKEK.generate(key_file)
-                )
+                kek = LocalKEK.load_or_generate(key_file)
         elif kek is None:
             raise InvalidArgument("a store url needs a kek: where are its data keys wrapped?")
         store = Store.open(url, schema=schema)
@@ -609,6 +626,12 @@ class Guard:
                 epoch_keys=epoch_keys,
                 erasure_log=ErasureLog(erasure_log) if erasure_log is not None else None,
             )
+            try:
+                keyring.check_kek()  # a wrong KEK fails here, not at the first request
+            except WrongKEK:
+                raise
+            except KeyProviderError as error:  # an outage says nothing of the key: go on
+                _log.warning("kek_check_deferred", error=type(error).__name__)
             keyring.replay_erasures()
             return cls(
                 store,

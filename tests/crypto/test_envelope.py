@@ -21,6 +21,7 @@ from piiguard.events import ListSink
 from piiguard.keys import LocalKEK
 from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
+from tests.helpers import CANARY_ID, exception_text
 
 CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
 PHONE = "13812345678"
@@ -280,6 +281,44 @@ def test_blind_index_is_keyed_per_field(guard: pg.Guard) -> None:
             guard.blind_index(PHONE, field="customers.phone", bits=bits)
     with pytest.raises(TypeError):
         guard.blind_index(PHONE, field="")
+
+
+@pytest.mark.parametrize(
+    ("kind", "spellings"),
+    [
+        ("phone", ["138 1234 5678", "13812345678", "+8613812345678", "+86-138-1234-5678"]),
+        ("cn_resident_id", ["11010519491231002X", "11010519491231002x"]),
+        ("email", ["Li.Lei@Example.COM", "Li.Lei@example.com"]),
+    ],
+)
+def test_blind_index_with_a_kind_finds_every_spelling_of_one_value(
+    guard: pg.Guard, kind: str, spellings: list[str]
+) -> None:
+    """Normalised by kind, the ways a form writes one value give one index; without a kind
+    they do not (which is why the kind is there)."""
+    field = f"customers.{kind}"
+    indexes = {guard.blind_index(value, field=field, kind=kind) for value in spellings}
+    assert len(indexes) == 1
+    assert guard.blind_index_many(spellings, field=field, kind=kind) == [*indexes] * len(spellings)
+    assert len({guard.blind_index(value, field=field) for value in spellings}) > 1
+    stored = guard.blind_index(pg.normalise(spellings[0], kind), field=field)
+    assert indexes == {stored}  # the same index a normalised field value gets without a kind
+
+
+def test_blind_index_with_a_kind_refuses_values_not_of_it_without_naming_them(
+    guard: pg.Guard,
+) -> None:
+    for call in (
+        lambda: guard.blind_index(CANARY_ID, field="customers.phone", kind="phone"),
+        lambda: guard.blind_index_many([CANARY_ID], field="customers.phone", kind="phone"),
+    ):
+        with pytest.raises(pg.InvalidPII) as caught:
+            call()
+        assert CANARY_ID not in exception_text(caught.value)
+    with pytest.raises(pg.UnknownKind):
+        guard.blind_index(PHONE, field="customers.phone", kind="shoe_size")
+    with pytest.raises(pg.InvalidArgument):
+        guard.blind_index_many(iter([PHONE]), field="customers.phone", kind="phone")  # type: ignore[arg-type]
 
 
 def test_deterministic_encryption_is_equal_per_column_only(guard: pg.Guard) -> None:

@@ -27,7 +27,13 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.suites import Suite
-from piiguard.errors import InvalidArgument, KeyDestroyed, KeyProviderError, WrappedKeyInvalid
+from piiguard.errors import (
+    InvalidArgument,
+    KeyDestroyed,
+    KeyProviderError,
+    WrappedKeyInvalid,
+    WrongKEK,
+)
 from piiguard.keys.context import context_bytes
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
 from piiguard.keys.secret import SecretBytes
@@ -175,12 +181,12 @@ class Epochs:
             raise KeyDestroyed
         holder = self._holders.get(row.holder_id)
         if holder is None:
-            raise KeyProviderError("an epoch key is held by a holder this Guard was not given")
+            raise WrongKEK("an epoch key is held by a holder this Guard was not given")
         try:
             key = SecretBytes(holder.open_epoch_key(row.ref, row.sealed, _epoch_context(epoch)))
         except WrappedKeyInvalid:
             # the epoch key itself, not one row: never taken for a damaged row to skip
-            raise KeyProviderError("an epoch key does not open under its holder") from None
+            raise WrongKEK("an epoch key does not open under its holder") from None
         with self._lock:
             aead = self._keys[epoch] = self._suite.aead(key)
         return aead
@@ -213,6 +219,53 @@ class Epochs:
     def forget(self, epoch: int) -> None:
         """Drop an epoch key from memory (it was destroyed, maybe by another process)."""
         self._keys.pop(epoch, None)
+
+    def check(self) -> None:
+        """Open every live epoch key, and find a KEK for every key wrapped by one directly:
+        a Guard given the wrong KEK fails here, at start-up, not at its first request.
+
+        Raises:
+            WrongKEK: an epoch's holder was not given, or does not open its key.
+            KeyProviderError: a holder failed (an outage, a throttle), which says nothing
+                of the key.
+        """
+        epochs, keys = self._store.tables.epochs, self._store.tables.keys
+        with self._store.engine.connect() as connection:
+            live = connection.execute(
+                select(epochs.c.epoch).where(epochs.c.status != _DESTROYED)
+            ).scalars()
+            direct = connection.execute(
+                select(keys.c.kek_id)
+                .where(keys.c.epoch.is_(None), keys.c.status != "destroyed")
+                .distinct()
+            ).scalars()
+            live_epochs, kek_ids = [int(e) for e in live], set(direct)
+        if kek_ids - set(self._keks) - {None}:
+            raise WrongKEK("keys in this store are wrapped by a KEK this Guard was not given")
+        for epoch in live_epochs:
+            try:
+                self.key(epoch)
+            except KeyDestroyed:  # destroyed since the query by another instance
+                continue
+            except WrongKEK:
+                raise WrongKEK(
+                    "the KEK this Guard was given does not open the store's keys (another "
+                    "key file, or a rotation's new KEK not given in previous_keks)"
+                ) from None
+
+    def current_holder(self, default: EpochKeyHolder) -> EpochKeyHolder:
+        """The holder of the newest active epoch, when this Guard has it; else ``default``.
+        Advances keep the store's holder, so an instance that still names the old KEK first
+        does not undo another instance's rotation: only a rotation changes the holder."""
+        table = self._store.tables.epochs
+        with self._store.engine.connect() as connection:
+            holder_id = connection.execute(
+                select(table.c.holder_id)
+                .where(table.c.status == _ACTIVE)
+                .order_by(table.c.epoch.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return self._holders.get(holder_id, default) if holder_id is not None else default
 
     def add_holder(self, holder: EpochKeyHolder) -> None:
         """Accept epochs of another holder (a KEK rotation's target)."""

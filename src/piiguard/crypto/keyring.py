@@ -207,6 +207,11 @@ class Keyring:
 
     # -- epochs and KEK rotation ---------------------------------------------------------
 
+    def check_kek(self) -> None:
+        """Fail now if the KEKs and holders given do not open the store's keys
+        (:class:`~piiguard.WrongKEK`)."""
+        self._epochs.check()
+
     def advance_epoch(
         self, *, batch_size: int = 1000, progress: Callable[[int], object] | None = None
     ) -> EpochReport:
@@ -215,7 +220,7 @@ class Keyring:
         Safe while other Guards run; after a crash, call it again (it makes a new epoch and
         carries on). ``progress`` is called with the running count after each batch.
         """
-        return self._advance(self._holder, batch_size, progress)
+        return self._advance(self._epochs.current_holder(self._holder), batch_size, progress)
 
     def advance_epoch_if_due(self, now: datetime, period: timedelta) -> EpochReport | None:
         """Advance when the active epoch is older than ``period`` (retention sweeps call it)."""

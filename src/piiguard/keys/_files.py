@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -52,24 +53,29 @@ def read_private(path: Path) -> bytes:
 
 
 def write_private(path: Path, content: bytes, *, replace: bool) -> None:
-    """Write a 0600 file durably: a new file only, or an atomic replacement of one.
+    """Write a 0600 file durably and atomically: it appears whole or not at all (a reader
+    never sees it half-written). A new file only, or a replacement of one.
 
     Raises:
         FileExistsError: ``replace`` is false and the file exists.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = path.with_name(path.name + ".tmp") if replace else path
+    target = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    if replace and target.exists():
-        target.unlink()
     descriptor = os.open(target, flags, 0o600)
     try:
-        os.write(descriptor, content)
-        os.fsync(descriptor)
+        try:
+            os.write(descriptor, content)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        if replace:
+            os.replace(target, path)
+        else:
+            os.link(target, path)  # fails if path exists: never overwrites, never half-made
     finally:
-        os.close(descriptor)
-    if replace:
-        os.replace(target, path)
+        if not replace or target.exists():
+            target.unlink(missing_ok=True)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -98,6 +98,27 @@ class LocalKEK:
             raise key
         return cls(key, target, _token=_CONSTRUCT)
 
+    @classmethod
+    def load_or_generate(cls, path: str | os.PathLike[str]) -> LocalKEK:
+        """The KEK in ``path``, made there first if there is none: what an app calls at every
+        start. Instances starting at once on one host end with one key: the file appears
+        whole or not at all, and whoever loses the race loads the winner's.
+
+        A new key on a host that should have had the old one (a lost volume) is not an
+        error here; ``Guard.open`` then refuses it with ``WrongKEK`` for a store that holds
+        keys. Raises as :meth:`from_file` and :meth:`generate` do.
+        """
+        target = _key_path(path)
+        if isinstance(target, InvalidArgument):
+            del path
+            raise target
+        if not os.path.lexists(target):
+            try:
+                return cls.generate(target)
+            except InvalidArgument:  # made by another process since we looked
+                pass
+        return cls.from_file(target)
+
     @property
     def kek_id(self) -> str:
         """``local:`` and a fingerprint of the key (a hash, not the key)."""
@@ -149,6 +170,8 @@ def _key_path(path: object) -> Path | InvalidArgument:
     if not isinstance(path, str | os.PathLike):
         return InvalidArgument("a key file's path is a str or an os.PathLike")
     text = os.fspath(path)
+    if isinstance(text, str) and not text:
+        return InvalidArgument("a key file's path is empty")
     if not isinstance(text, str) or "\x00" in text:
         return InvalidArgument("a key file's path is text without NUL")
     try:

@@ -97,38 +97,73 @@ def _not_text(value: object) -> InvalidArgument:
     return InvalidArgument(f"masking takes text, not {type(value).__name__}")
 
 
-def _resolve(kind: str | PIIKind, rule: MaskRule | None) -> MaskRule | PiiGuardError:
+def _resolve(
+    kind: str | PIIKind,
+    rule: MaskRule | None,
+    policy: MaskingPolicy | None = None,
+    role: str | None = None,
+) -> MaskRule | PiiGuardError:
     """The masker, or the error unraised and without the frames that held ``kind``.
 
     A kind name is code, not data, but arguments passed the wrong way round would put the
     value there: ``mask("phone", "13812345678")``.
     """
     try:
-        return masker_for(kind, rule)
+        return masker_for(kind, _chosen(kind, rule, policy, role))
     except PiiGuardError as error:
         return error.with_traceback(None)
 
 
-def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> str:
+def _chosen(
+    kind: str | PIIKind,
+    rule: MaskRule | None,
+    policy: MaskingPolicy | None,
+    role: str | None,
+) -> MaskRule | None:
+    """The rule ``mask`` applies: ``rule``, else the policy's rule for ``role``, else None
+    (the kind's default). One rule, one source: a rule and a policy together are refused."""
+    if policy is None:
+        if role is not None:
+            raise InvalidArgument("a role needs a policy")
+        return rule
+    if rule is not None:
+        raise InvalidArgument("give a rule or a policy, not both")
+    if not isinstance(policy, MaskingPolicy):
+        raise InvalidArgument("policy is a MaskingPolicy")
+    return policy.rule_for(get_kind(kind), role)
+
+
+def mask(
+    value: str,
+    kind: str | PIIKind,
+    *,
+    rule: MaskRule | None = None,
+    policy: MaskingPolicy | None = None,
+    role: str | None = None,
+) -> str:
     """Mask one value of ``kind`` for display; irreversible.
 
     Args:
         value: the text to mask.
         kind: a built-in kind's name (``"phone"``, ``"cn_resident_id"``, ...) or a PIIKind.
         rule: a rule to use instead of the kind's default.
+        policy: rules per role, as :func:`mask_model` takes (not with ``rule``).
+        role: the role whose rules apply (needs ``policy``).
 
     Returns:
         The masked text. Input that does not have the kind's shape is masked whole.
 
     Raises:
         UnknownKind: ``kind`` names no built-in kind.
-        InvalidArgument: ``value`` is not text (also a TypeError).
+        UnknownRole: ``policy`` does not define ``role``.
+        InvalidArgument: ``value`` is not text (also a TypeError), or ``rule``, ``policy``
+            and ``role`` do not go together.
 
     Examples:
         >>> mask("13812345678", "phone")
         '138****5678'
     """
-    if rule is None:
+    if rule is None and policy is None and role is None:
         # The hot path: a built-in kind's name and text. try is free in CPython 3.11+ when
         # nothing raises; a PIIKind, an unknown name or a value that is not text falls
         # through to the checked path below, which raises a clean error.
@@ -136,7 +171,7 @@ def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> st
             return _DEFAULT_MASKERS[kind](value)  # type: ignore[index]
         except (KeyError, TypeError, AttributeError):
             pass
-    resolved = _resolve(kind, rule)
+    resolved = _resolve(kind, rule, policy, role)
     if isinstance(resolved, PiiGuardError) or not isinstance(value, str):
         error = resolved if isinstance(resolved, PiiGuardError) else _not_text(value)
         del value, kind
@@ -145,16 +180,23 @@ def mask(value: str, kind: str | PIIKind, *, rule: MaskRule | None = None) -> st
 
 
 def mask_many(
-    values: Iterable[str], kind: str | PIIKind, *, rule: MaskRule | None = None
+    values: Iterable[str],
+    kind: str | PIIKind,
+    *,
+    rule: MaskRule | None = None,
+    policy: MaskingPolicy | None = None,
+    role: str | None = None,
 ) -> list[str]:
-    """Mask many values of one kind, resolving the rule once.
+    """Mask many values of one kind, resolving the rule once (arguments as :func:`mask`).
 
     Raises:
         UnknownKind: ``kind`` names no built-in kind.
+        UnknownRole: ``policy`` does not define ``role``.
         InvalidArgument: a value is not text (nothing is returned; also a TypeError).
     """
-    default = _DEFAULT_MASKERS.get(kind) if rule is None and isinstance(kind, str) else None
-    masker = default if default is not None else _resolve(kind, rule)
+    plain = rule is None and policy is None and role is None and isinstance(kind, str)
+    default = _DEFAULT_MASKERS.get(kind) if plain else None  # type: ignore[arg-type]
+    masker = default if default is not None else _resolve(kind, rule, policy, role)
     batch = values if isinstance(values, list) else list(values)
     del values
     if isinstance(masker, PiiGuardError) or not all(isinstance(value, str) for value in batch):

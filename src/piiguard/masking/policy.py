@@ -46,7 +46,7 @@ class MaskingPolicy:
         >>> policy = MaskingPolicy(
         ...     {"courier": {"phone": KeepEnds(0, 4)}, "analyst": {"*": MaskAll()}}
         ... )
-        >>> mask("13812345678", "phone", rule=policy.rule_for("phone", "courier"))
+        >>> mask("13812345678", "phone", policy=policy, role="courier")
         '*******5678'
     """
 

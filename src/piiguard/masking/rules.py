@@ -134,11 +134,16 @@ class PhoneMask(_Rule):
 
     ``13812345678`` -> ``138****5678``; ``+86 138-1234-5678`` -> ``+86 138-****-5678``;
     ``+1 415 555 2671`` -> ``+1 *** *** 2671``.
+
+    ``national=True`` shows a Chinese mobile in its national form, without the country
+    prefix or separators: ``+8613812345678`` and ``+86 138 1234 5678`` -> ``138****5678``
+    (what a courier's waybill or a CS screen shows). Other numbers keep the default layout.
     """
 
     first: int = 3
     last: int = 4
     other_last: int = 4
+    national: bool = False
 
     def __post_init__(self) -> None:
         _check_count("first", self.first)
@@ -146,6 +151,8 @@ class PhoneMask(_Rule):
         _check_count("other_last", self.other_last)
         if self.first + self.last >= 11:
             raise ValueError("first + last must leave a digit of a mobile number masked")
+        if type(self.national) is not bool:
+            raise TypeError("national must be a bool")
 
     def __call__(self, value: str) -> str:
         if len(value) == 11 and value.isdigit() and value[0] == "1":
@@ -164,6 +171,13 @@ class PhoneMask(_Rule):
         international = value.lstrip().startswith("+")
         prefix = _cn_mobile_prefix(digits, international)
         if prefix is not None:
+            if self.national:  # the 11 digits alone: no prefix, no separators
+                hidden = "*" * (11 - self.first - self.last)
+                return (
+                    digits[prefix : prefix + self.first]
+                    + hidden
+                    + digits[len(digits) - self.last :]
+                )
             keep = positions[: prefix + self.first] + positions[len(digits) - self.last :]
         else:
             code = _country_code_length(digits) if international else 0

@@ -1,0 +1,139 @@
+"""The KEK at start-up: ``LocalKEK.load_or_generate`` for every start, ``Guard.open`` refusing a
+KEK that does not open the store's keys, and rotating the KEK while several instances run."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+import pytest
+
+import piiguard as pg
+from piiguard.keys import LocalKEK
+from piiguard.testing import allow_test_reveals
+from tests.conftest import StoreTarget
+from tests.helpers import CANARY_PHONE, exception_text
+
+CONTEXT = {"table": "customers", "field": "phone"}
+
+
+def _reads(guard: pg.Guard, texts: list[str]) -> bool:
+    return all(
+        guard.decrypt(t, context=CONTEXT, actor="tester", purpose="testing") == CANARY_PHONE
+        for t in texts
+    )
+
+
+# -- load_or_generate ------------------------------------------------------------------------
+
+
+def test_load_or_generate_makes_a_key_once_and_loads_it_at_every_later_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "keys" / "kek.key"
+    first = LocalKEK.load_or_generate(path)
+    again = LocalKEK.load_or_generate(path)
+    assert first.kek_id == again.kek_id == LocalKEK.from_file(path).kek_id
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["kek.key"]  # no temp file left
+    with pytest.raises(pg.InvalidArgument):
+        LocalKEK.generate(path)  # generate still never overwrites
+
+
+def test_load_or_generate_refuses_a_damaged_or_exposed_key_file_instead_of_replacing_it(
+    tmp_path: Path,
+) -> None:
+    damaged = tmp_path / "damaged.key"
+    damaged.write_bytes(b"piiguard local KEK v1\n!!!!\n")
+    damaged.chmod(0o600)
+    with pytest.raises(pg.KeyProviderError):
+        LocalKEK.load_or_generate(damaged)
+    assert damaged.read_bytes() == b"piiguard local KEK v1\n!!!!\n"
+    exposed = tmp_path / "exposed.key"
+    LocalKEK.generate(exposed)
+    exposed.chmod(0o644)
+    with pytest.raises(pg.InsecureKeyFile):
+        LocalKEK.load_or_generate(exposed)
+    with pytest.raises(pg.InvalidArgument):
+        LocalKEK.load_or_generate("")
+
+
+def _start(path: str, ready: Barrier, out: multiprocessing.Queue[str]) -> None:
+    ready.wait()
+    out.put(LocalKEK.load_or_generate(path).kek_id)
+
+
+def test_instances_starting_at_once_end_with_one_key(tmp_path: Path) -> None:
+    """Eight processes start together on an empty directory: one key is made, every one
+    loads it (none reads a half-written file, none overwrites another's)."""
+    context = multiprocessing.get_context("fork")
+    ready, out = context.Barrier(8), context.Queue()
+    path = str(tmp_path / "kek.key")
+    workers = [context.Process(target=_start, args=(path, ready, out)) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    ids = {out.get(timeout=5) for _ in workers}
+    assert len(ids) == 1
+    assert ids == {LocalKEK.from_file(path).kek_id}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kek.key"]
+
+
+# -- a wrong KEK at start-up -----------------------------------------------------------------
+
+
+def test_open_refuses_a_kek_that_does_not_open_the_store(
+    store_target: StoreTarget, tmp_path: Path
+) -> None:
+    """Another instance's key file (a lost volume, a copy-paste) fails at open with WrongKEK,
+    naming neither key; the right one opens; an empty store takes any KEK."""
+    url, schema = store_target
+    right = LocalKEK.generate(tmp_path / "right.key")
+    other = LocalKEK.generate(tmp_path / "other.key")
+    with pg.Guard.open(url, kek=other, schema=schema):
+        pass  # an empty store: nothing to check yet, so this is no evidence against `other`
+    with pg.Guard.open(url, kek=right, schema=schema) as guard:
+        text = guard.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-1")
+    with pytest.raises(pg.WrongKEK) as caught:
+        pg.Guard.open(url, kek=other, schema=schema)
+    assert isinstance(caught.value, pg.KeyProviderError)
+    assert CANARY_PHONE not in exception_text(caught.value)
+    for kek in (right, other):  # fingerprints, but the message names no key
+        assert kek.kek_id.removeprefix("local:") not in str(caught.value)
+    with pg.Guard.open(url, kek=right, schema=schema) as again:
+        allow_test_reveals(again)
+        assert _reads(again, [text])
+
+
+# -- rotating the KEK while several instances run --------------------------------------------
+
+
+def test_kek_rotation_with_several_instances_running(
+    store_target: StoreTarget, tmp_path: Path
+) -> None:
+    """The procedure of docs/encryption.md: (1) every instance runs with the new KEK in
+    ``previous_keks``; (2) one instance rotates; (3) instances restart with the new KEK.
+    Instances that still name the old KEK first keep working and their epoch advances stay
+    under the new KEK (they used to advance back into the old one, undoing the rotation)."""
+    url, schema = store_target
+    old, new = LocalKEK.generate(tmp_path / "old.key"), LocalKEK.generate(tmp_path / "new.key")
+    with pg.Guard.open(url, kek=old, schema=schema) as before:
+        texts = [before.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-1")]
+    step1 = {"kek": old, "previous_keks": [new], "schema": schema, "key_epoch": None}
+    with pg.Guard.open(url, **step1) as a, pg.Guard.open(url, **step1) as b:  # type: ignore[arg-type]
+        allow_test_reveals(a)
+        texts.append(b.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-2"))
+        a.keys.rotate_kek(new)  # step 2, on one instance
+        texts.append(b.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-3"))
+        assert _reads(b, texts)
+        b.keys.advance_epoch()  # b still names the old KEK first
+        texts.append(b.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-4"))
+        assert _reads(a, texts)
+    with pg.Guard.open(url, kek=new, schema=schema) as after:  # step 3
+        allow_test_reveals(after)
+        assert _reads(after, texts)
+    with pytest.raises(pg.WrongKEK):  # the old KEK alone opens nothing any more
+        pg.Guard.open(url, kek=old, schema=schema)
