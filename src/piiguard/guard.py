@@ -43,6 +43,7 @@ from piiguard.errors import (
     AuditLogBroken,
     InvalidArgument,
     KeyProviderError,
+    StoreError,
     WrongKEK,
     boundary,
     contract_error,
@@ -63,6 +64,7 @@ from piiguard.kinds import PIIKind, get_kind, normalise
 from piiguard.masking import masker_for
 from piiguard.records import Records
 from piiguard.retention import Retention
+from piiguard.settings import read_settings
 from piiguard.sharing import Sharing
 from piiguard.sharing.share import make_shares
 from piiguard.store import Store
@@ -649,6 +651,44 @@ class Guard:
             if keyring is not None:  # a Guard that is not made leaves no connection behind
                 keyring.close()
             store.close()
+            raise
+
+    @classmethod
+    @boundary
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Guard:
+        """Open a Guard configured by ``PIIGUARD_*`` variables (``os.environ`` by default):
+        ``PIIGUARD_STORE_URL``, ``PIIGUARD_KEK`` (``file:PATH``, ``pkcs11:token=...;object=...``
+        with ``PIIGUARD_PKCS11_PIN``, ``aws-kms:ARN``), ``PIIGUARD_PREVIOUS_KEKS``,
+        ``PIIGUARD_SCHEMA``, ``PIIGUARD_SUITE``, ``PIIGUARD_ERASURE_LOG`` (docs/configuration.md).
+        ``options`` go to :meth:`open` and win over the environment.
+
+        Raises:
+            InvalidArgument: a variable is missing or malformed (named, never its value).
+            WrongKEK: the KEK does not open the store's keys.
+        """
+        settings = read_settings(environ, given=frozenset(options) & {"url", "kek"})
+        suite = options.pop("suite", settings.suite)
+        try:
+            get_suite(suite)
+        except ValueError:
+            raise InvalidArgument("PIIGUARD_SUITE names no suite: aes256gcm or sm4gcm") from None
+        chosen: dict[str, Any] = {
+            "kek": settings.kek,
+            "previous_keks": settings.previous_keks,
+            "schema": settings.schema,
+            "erasure_log": settings.erasure_log,
+        }
+        chosen.update(options)
+        url = chosen.pop("url", settings.url)
+        if "schema" not in options and Store.schema_refusal(url, settings.schema) is not None:
+            raise InvalidArgument(
+                "PIIGUARD_SCHEMA is a lower-case identifier, only for a PostgreSQL store"
+            )
+        try:
+            return cls.open(url, suite=suite, **chosen)
+        except StoreError as error:
+            if "url" not in options and type(error) is StoreError:  # say where the URL came from
+                error.args = (f"{error.args[0]} (PIIGUARD_STORE_URL)",)
             raise
 
     def requires_consent(

@@ -11,5 +11,14 @@ from piiguard.keys.epoch_file import EpochKeyFile
 from piiguard.keys.local import LocalKEK
 from piiguard.keys.pkcs11 import Pkcs11KEK
 from piiguard.keys.protocol import EpochKeyHolder, KEKProvider
+from piiguard.keys.uri import kek_from_uri
 
-__all__ = ["AwsKmsKEK", "EpochKeyFile", "EpochKeyHolder", "KEKProvider", "LocalKEK", "Pkcs11KEK"]
+__all__ = [
+    "AwsKmsKEK",
+    "EpochKeyFile",
+    "EpochKeyHolder",
+    "KEKProvider",
+    "LocalKEK",
+    "Pkcs11KEK",
+    "kek_from_uri",
+]

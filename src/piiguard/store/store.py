@@ -133,8 +133,9 @@ class Store:
         try:
             parsed = make_url(url)
             is_sqlite = parsed.get_backend_name() == "sqlite"
-            if schema is not None and (is_sqlite or not _SCHEMA_NAME.fullmatch(schema)):
-                failure = InvalidArgument("schema is a lower-case identifier, only for PostgreSQL")
+            failure = cls.schema_refusal(url, schema)
+            if failure is not None:
+                pass
             elif is_sqlite:
                 return cls._sqlite_engine(url, parsed.database)
             else:
@@ -147,6 +148,21 @@ class Store:
             )
         del url
         raise failure
+
+    @staticmethod
+    def schema_refusal(url: str, schema: str | None) -> InvalidArgument | None:
+        """Why ``schema`` cannot go with ``url``, or None: a schema is a lower-case
+        identifier, and only PostgreSQL has one. A URL that cannot be read is left to
+        :meth:`open`."""
+        if schema is None:
+            return None
+        try:
+            is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        except (SQLAlchemyError, ValueError, TypeError, AttributeError):
+            return None
+        if is_sqlite or not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+            return InvalidArgument("schema is a lower-case identifier, only for PostgreSQL")
+        return None
 
     @staticmethod
     def _sqlite_engine(url: str, database: str | None) -> Engine:
