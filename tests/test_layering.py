@@ -81,7 +81,7 @@ ALLOWED: dict[str, set[str]] = {
         "records",
         "settings",
     },
-    "integrations": {"errors", "events", "guard"},
+    "integrations": {"errors", "events", "guard", "kinds", "masking"},
     "testing": {"errors", "events", "guard", "keys", "consent", "kinds"},
     "cli": {"*"},
 }

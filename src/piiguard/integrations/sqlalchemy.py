@@ -1,0 +1,480 @@
+"""SQLAlchemy: encrypted columns bound to their row, read lazily and in batches.
+
+```python
+import piiguard.integrations.sqlalchemy as pg_sa
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str]
+    phone: Mapped[str] = mapped_column(
+        pg_sa.Encrypted("phone", subject="user_id", searchable=True, masked=True)
+    )
+
+pg_sa.install(guard, Base)                   # at start-up; models are defined at import
+session.add(Customer(user_id="u1", phone="13812345678"))
+session.scalars(select(Customer).where(pg_sa.lookup(Customer.phone, "138 1234 5678")))
+with pg.acting(actor="cs-7", purpose="after_sales"):
+    customer.phone                            # decrypted on access, audited
+```
+
+Each value is encrypted bound to (table, column, primary key, kind): a ciphertext copied to
+another row or column by raw SQL does not open there. A server-side primary key is read back
+in the same flush and the value sealed with it before the flush ends. Rows loaded by one
+query are decrypted together (one ``decrypt_many``, one audit event) on the first access to
+the column in any of them. ``masked=True`` keeps ``<column>_masked`` (the kind's display mask,
+readable with no reveal), ``searchable=True`` keeps ``<column>_index`` (a blind index
+normalised by kind). A plain value bound to an Encrypted column outside the ORM is refused:
+Core code seals rows with :func:`seal_row` and opens them with :func:`open_rows`.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Dialect, String, Table, Text, event, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import InstrumentedAttribute, Mapper
+from sqlalchemy.orm.attributes import set_attribute, set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
+
+from piiguard.errors import DecryptionError, InvalidArgument, boundary
+from piiguard.guard import Guard
+from piiguard.kinds import get_kind
+from piiguard.masking import mask
+
+__all__ = ["Encrypted", "install", "lookup", "open_rows", "seal_row"]
+
+_GUARD = "piiguard.guard"
+_MASKED, _INDEX = "_masked", "_index"
+#: The placeholder a row with a server-side key is inserted with, sealed in the same flush.
+_PENDING_TEXT = ""
+
+
+class _Sealed:
+    """A stored value: its ciphertext, and its plaintext once opened (never in repr)."""
+
+    __slots__ = ("__weakref__", "batch", "plaintext", "text")
+
+    def __init__(self, text: str, plaintext: str | None = None) -> None:
+        self.text = text
+        self.plaintext = plaintext
+        self.batch: _Batch | None = None
+
+    def __repr__(self) -> str:
+        return "<encrypted>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Sealed) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+class _Pending:
+    """A value waiting for its row's server-side primary key (inserted as a placeholder)."""
+
+    __slots__ = ("plaintext",)
+
+    def __init__(self, plaintext: str) -> None:
+        self.plaintext = plaintext
+
+    def __repr__(self) -> str:
+        return "<encrypting>"
+
+
+class _Batch:
+    """The instances one query loaded: opened together on first access."""
+
+    __slots__ = ("states",)
+
+    def __init__(self) -> None:
+        self.states: list[weakref.ref[Any]] = []
+
+
+class Encrypted(TypeDecorator[str]):
+    """A column of one PII kind, stored encrypted and bound to its row.
+
+    Args:
+        kind: a built-in kind's name (``"phone"``, ``"cn_resident_id"``, ...).
+        subject: the mapped attribute holding the row's subject id; the value is encrypted
+            under that subject's key, so ``guard.erase(subject)`` makes it unreadable.
+        searchable: keep ``<column>_index``, a blind index normalised by kind, for
+            :func:`lookup` (values must then be valid values of the kind).
+        masked: keep ``<column>_masked``, the kind's display mask, for list pages.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        subject: str | None = None,
+        searchable: bool = False,
+        masked: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kind = get_kind(kind).name
+        if subject is not None and (not isinstance(subject, str) or not subject.isidentifier()):
+            raise InvalidArgument("subject names the attribute that holds the subject id")
+        self.subject = subject
+        self.searchable = bool(searchable)
+        self.masked = bool(masked)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        """Only sealed values reach the database: a plain value here would be stored in
+        clear, so it is refused."""
+        if value is None:
+            return None
+        if isinstance(value, _Sealed):
+            return value.text
+        if isinstance(value, _Pending):
+            return _PENDING_TEXT
+        raise InvalidArgument(
+            "an Encrypted column takes values through the ORM, or rows sealed by "
+            "pg_sa.seal_row: a plain value would be stored in clear"
+        )
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None or value == _PENDING_TEXT else _Sealed(str(value))
+
+    def copy(self, **kw: Any) -> Encrypted:
+        return Encrypted(
+            self.kind, subject=self.subject, searchable=self.searchable, masked=self.masked
+        )
+
+
+@event.listens_for(Column, "after_parent_attach")
+def _add_companions(column: Column[Any], table: Any) -> None:
+    """An Encrypted column brings its companion columns into its table."""
+    if not isinstance(column.type, Encrypted) or not isinstance(table, Table):
+        return
+    for wanted, suffix, size in (
+        (column.type.masked, _MASKED, 255),
+        (column.type.searchable, _INDEX, 64),
+    ):
+        name = column.name + suffix
+        if wanted and name not in table.c:
+            table.append_column(Column(name, String(size), nullable=True, index=suffix == _INDEX))
+
+
+# -- the guard of a table ------------------------------------------------------------------
+
+
+def install(guard: Guard, base: Any) -> None:
+    """Attach ``guard`` to a declarative base (or a MetaData): every Encrypted column of its
+    tables uses it. Call at start-up, after the models are defined; call again to replace it
+    (tests)."""
+    if not isinstance(guard, Guard):
+        raise InvalidArgument("install takes a piiguard Guard")
+    metadata = getattr(base, "metadata", base)
+    info = getattr(metadata, "info", None)
+    if not isinstance(info, dict):
+        raise InvalidArgument("install takes a declarative base or a MetaData")
+    info[_GUARD] = guard
+    if isinstance(base, type) and not getattr(base, "__piiguard_listening__", False):
+        event.listen(base, "before_insert", _before_write, propagate=True)
+        event.listen(base, "before_update", _before_write, propagate=True)
+        event.listen(base, "after_insert", _after_insert, propagate=True)
+        event.listen(base, "load", _on_load, propagate=True)
+        setattr(base, "__piiguard_listening__", True)  # noqa: B010 - a class we do not own
+        for mapper in getattr(base, "registry").mappers:  # noqa: B009
+            _instrument(mapper)
+        event.listen(base, "mapper_configured", _configured, propagate=True)
+
+
+def _guard_of(table: Any) -> Guard:
+    guard = table.metadata.info.get(_GUARD)
+    if not isinstance(guard, Guard):
+        raise InvalidArgument("no Guard for this table: call pg_sa.install(guard, Base)")
+    return guard
+
+
+def _encrypted(mapper: Mapper[Any]) -> list[tuple[str, Column[Any], Encrypted]]:
+    """(attribute key, column, type) of each Encrypted column the mapper persists."""
+    found = []
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if isinstance(column, Column) and isinstance(column.type, Encrypted):
+            found.append((prop.key, column, column.type))
+    return found
+
+
+def _row_id(values: Sequence[Any]) -> str:
+    """The primary key as the context names it: the value, or a JSON list if composite."""
+    if len(values) == 1:
+        return str(values[0])
+    return json.dumps([str(value) for value in values], separators=(",", ":"))
+
+
+def _key_of(state: Any) -> Sequence[Any]:
+    """A loaded instance's primary key (its identity), else the key its attributes hold."""
+    if state.identity is not None:
+        return tuple(state.identity)
+    return tuple(state.mapper.primary_key_from_instance(state.obj()))
+
+
+def _context(column: Column[Any], kind: str, row_id: str) -> dict[str, str]:
+    return {"table": column.table.name, "field": column.name, "id": row_id, "kind": kind}
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> str | None:
+    """The plaintext a write carries, or None when the value is already stored."""
+    if value is None or isinstance(value, _Sealed | _Pending):
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgument("an Encrypted column holds text")
+    return str(value)
+
+
+def _subject_of(target: Any, kind: Encrypted) -> str | None:
+    if kind.subject is None:
+        return None
+    subject = getattr(target, kind.subject)
+    if subject is None:
+        return None
+    return str(subject)
+
+
+def _companions(target: Any, key: str, kind: Encrypted, column: Column[Any], value: str) -> None:
+    guard = _guard_of(column.table)
+    if kind.masked:
+        set_attribute(target, key + _MASKED, mask(value, kind.kind))
+    if kind.searchable:
+        field = f"{column.table.name}.{column.name}"
+        set_attribute(target, key + _INDEX, guard.blind_index(value, field=field, kind=kind.kind))
+
+
+@boundary
+def _before_write(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+    state = sa_inspect(target)
+    keys = mapper.primary_key_from_instance(target)
+    for key, column, kind in _encrypted(mapper):
+        value = state.dict.get(key)
+        plaintext = _plain(value)
+        if plaintext is None:
+            if value is None and key in state.dict:
+                for suffix, wanted in ((_MASKED, kind.masked), (_INDEX, kind.searchable)):
+                    if wanted:
+                        set_attribute(target, key + suffix, None)
+            continue
+        _companions(target, key, kind, column, plaintext)
+        if any(part is None for part in keys):  # a server-side key: sealed after the insert
+            set_attribute(target, key, _Pending(plaintext))
+            continue
+        text = _guard_of(column.table).encrypt(
+            plaintext,
+            context=_context(column, kind.kind, _row_id(keys)),
+            subject=_subject_of(target, kind),
+        )
+        set_attribute(target, key, _Sealed(text, plaintext))
+
+
+@boundary
+def _after_insert(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+    """Seal the values of a row whose key the database chose, in the same transaction."""
+    state = sa_inspect(target)
+    keys = mapper.primary_key_from_instance(target)
+    sealed: dict[str, _Sealed] = {}
+    columns: dict[str, Column[Any]] = {}
+    for key, column, kind in _encrypted(mapper):
+        value = state.dict.get(key)
+        if isinstance(value, _Pending):
+            text = _guard_of(column.table).encrypt(
+                value.plaintext,
+                context=_context(column, kind.kind, _row_id(keys)),
+                subject=_subject_of(target, kind),
+            )
+            sealed[key], columns[key] = _Sealed(text, value.plaintext), column
+    if not sealed:
+        return
+    table = next(iter(columns.values())).table
+    where = [column == value for column, value in zip(mapper.primary_key, keys, strict=True)]
+    connection.execute(
+        update(table).where(*where).values({columns[k].name: v for k, v in sealed.items()})
+    )
+    for key, value in sealed.items():
+        set_committed_value(target, key, value)
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def _on_load(target: Any, context: Any) -> None:
+    """Rows of one query share a batch: the first access opens the column in all of them."""
+    batch = context.attributes.get(_GUARD)
+    if batch is None:
+        batch = context.attributes[_GUARD] = _Batch()
+    state = sa_inspect(target)
+    batch.states.append(weakref.ref(state))
+    for key, _, _ in _encrypted(state.mapper):
+        value = state.dict.get(key)
+        if isinstance(value, _Sealed):
+            value.batch = batch
+
+
+@boundary
+def _open(state: Any, key: str, sealed: _Sealed) -> str:
+    """The plaintext of ``sealed``, opening the whole batch it was loaded with at once."""
+    mapper = state.mapper
+    (column, kind) = next((c, k) for name, c, k in _encrypted(mapper) if name == key)
+    guard = _guard_of(column.table)
+    members: list[tuple[Any, _Sealed]] = [(state, sealed)]
+    if sealed.batch is not None:
+        for ref in sealed.batch.states:
+            other = ref()
+            if other is None or other is state or other.mapper is not mapper:
+                continue
+            value = other.dict.get(key)
+            if isinstance(value, _Sealed) and value.plaintext is None:
+                members.append((other, value))
+    contexts = [_context(column, kind.kind, _row_id(_key_of(member))) for member, _ in members]
+    try:
+        opened = guard.decrypt_many([value.text for _, value in members], contexts=contexts)
+    except DecryptionError:
+        if len(members) == 1:
+            raise
+        # one row of the batch does not open (copied by raw SQL, erased): open this one alone
+        opened = guard.decrypt_many([sealed.text], contexts=contexts[:1])
+        members = members[:1]
+    for (_, value), plaintext in zip(members, opened, strict=True):
+        value.plaintext = plaintext
+        value.batch = None
+    return opened[0]
+
+
+class _DecryptingAttribute(InstrumentedAttribute[Any]):
+    """An Encrypted column's attribute: reading it on an instance gives the plaintext."""
+
+    __slots__ = ()
+
+    def __get__(self, instance: object | None, owner: Any) -> Any:
+        value = super().__get__(instance, owner)
+        if instance is None:
+            return value
+        if isinstance(value, _Sealed):
+            if value.plaintext is not None:
+                return value.plaintext
+            return _open(sa_inspect(instance), self.key, value)
+        if isinstance(value, _Pending):
+            return value.plaintext
+        return value
+
+
+def _instrument(mapper: Mapper[Any]) -> None:
+    for key, _, _ in _encrypted(mapper):
+        attribute = mapper.class_.__dict__.get(key)
+        if type(attribute) is InstrumentedAttribute:
+            attribute.__class__ = _DecryptingAttribute
+
+
+def _configured(mapper: Mapper[Any], class_: type) -> None:
+    _instrument(mapper)
+
+
+# -- finding -----------------------------------------------------------------------------
+
+
+@boundary
+def lookup(attribute: Any, value: str) -> ColumnElement[bool]:
+    """``WHERE <column>_index = blind_index(value)``: rows whose value equals ``value``
+    written any way the kind allows (``"138 1234 5678"`` finds ``+8613812345678``).
+
+    Raises:
+        InvalidArgument: the column is not an Encrypted column with ``searchable=True``.
+        InvalidPII: ``value`` is not a value of the column's kind.
+    """
+    prop = getattr(attribute, "property", None)
+    columns = getattr(prop, "columns", None)
+    column = columns[0] if columns else None
+    if not isinstance(column, Column) or not isinstance(column.type, Encrypted):
+        raise InvalidArgument("lookup takes an Encrypted column's attribute")
+    if not column.type.searchable:
+        raise InvalidArgument("this column keeps no index: declare it searchable=True")
+    guard = _guard_of(column.table)
+    index = guard.blind_index(
+        value, field=f"{column.table.name}.{column.name}", kind=column.type.kind
+    )
+    companion: ColumnElement[bool] = getattr(attribute.class_, attribute.key + _INDEX) == index
+    return companion
+
+
+# -- Core --------------------------------------------------------------------------------
+
+
+def _encrypted_columns(table: Table) -> list[tuple[Column[Any], Encrypted]]:
+    return [(c, c.type) for c in table.columns if isinstance(c.type, Encrypted)]
+
+
+@boundary
+def seal_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` (column name -> value) as Core inserts or updates it: each Encrypted column's
+    value sealed with the row's primary key, its companions filled. The key must be in
+    ``row`` (insert a server-side key first, then update with the sealed row).
+
+    Raises:
+        InvalidArgument: the row lacks a primary-key value.
+    """
+    keys = [row.get(column.name) for column in table.primary_key.columns]
+    if not keys or any(key is None for key in keys):
+        raise InvalidArgument("seal_row needs the row's primary key")
+    guard = _guard_of(table)
+    sealed = dict(row)
+    for column, kind in _encrypted_columns(table):
+        plaintext = _plain(row.get(column.name))
+        if plaintext is None:
+            continue
+        subject = row.get(kind.subject) if kind.subject is not None else None
+        text = guard.encrypt(
+            plaintext,
+            context=_context(column, kind.kind, _row_id(keys)),
+            subject=None if subject is None else str(subject),
+        )
+        sealed[column.name] = _Sealed(text, plaintext)
+        if kind.masked:
+            sealed[column.name + _MASKED] = mask(plaintext, kind.kind)
+        if kind.searchable:
+            field = f"{table.name}.{column.name}"
+            sealed[column.name + _INDEX] = guard.blind_index(plaintext, field=field, kind=kind.kind)
+    return sealed
+
+
+@boundary
+def open_rows(
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    actor: str | None = None,
+    purpose: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows read by Core with each Encrypted column opened: one ``decrypt_many`` (one audit
+    event) per column for all the rows, by ``actor`` for ``purpose`` (else ``pg.acting``'s).
+    """
+    guard = _guard_of(table)
+    opened = [dict(row) for row in rows]
+    for column, kind in _encrypted_columns(table):
+        where = [i for i, row in enumerate(opened) if isinstance(row.get(column.name), _Sealed)]
+        if not where:
+            continue
+        contexts = [
+            _context(
+                column,
+                kind.kind,
+                _row_id([opened[i][c.name] for c in table.primary_key.columns]),
+            )
+            for i in where
+        ]
+        texts = [opened[i][column.name].text for i in where]
+        values = guard.decrypt_many(texts, contexts=contexts, actor=actor, purpose=purpose)
+        for i, value in zip(where, values, strict=True):
+            opened[i][column.name] = value
+    return opened

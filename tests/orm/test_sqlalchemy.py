@@ -1,0 +1,337 @@
+"""piiguard.integrations.sqlalchemy on real databases: the application's tables on a SQLite
+file and on PostgreSQL, piiguard's store beside them (its own file, or its own schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from sqlalchemy import (
+    Engine,
+    ForeignKey,
+    MetaData,
+    String,
+    create_engine,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+import piiguard as pg
+import piiguard.integrations.sqlalchemy as pg_sa
+from piiguard.testing import allow_test_reveals
+from tests.backends import postgres_schema
+from tests.helpers import CANARY_ID, CANARY_PHONE, piiguard_frames_text
+from tests.strategies import mobiles
+
+TESTING = {"actor": "tester", "purpose": "testing"}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Customer(Base):
+    """A server-side primary key (autoincrement), a subject, both companions."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(
+        pg_sa.Encrypted("phone", subject="user_id", searchable=True, masked=True)
+    )
+    id_number: Mapped[str | None] = mapped_column(pg_sa.Encrypted("cn_resident_id"))
+
+
+class Address(Base):
+    """A client-side primary key."""
+
+    __tablename__ = "addresses"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    line: Mapped[str] = mapped_column(pg_sa.Encrypted("address", masked=True))
+
+
+class Line(Base):
+    """A composite primary key."""
+
+    __tablename__ = "order_lines"
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    receiver_phone: Mapped[str] = mapped_column(pg_sa.Encrypted("phone"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The application's own database, with its tables created."""
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    else:
+        with postgres_schema() as (url, schema):
+            engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+            with engine.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            Base.metadata.create_all(engine)
+            yield engine
+            engine.dispose()
+            return
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def shop(guard: pg.Guard, app_engine: Engine) -> Iterator[Session]:
+    pg_sa.install(guard, Base)
+    with Session(app_engine) as session:
+        yield session
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    return bind
+
+
+def _raw(session: Session) -> str:
+    """Every row of every application table, as the database holds it."""
+    with _engine(session).connect() as connection:
+        return repr(
+            [connection.execute(select(table)).all() for table in Base.metadata.sorted_tables]
+        )
+
+
+def _decrypts(guard: pg.Guard) -> list[Any]:
+    return [e for e in guard.audit.events(action="decrypt") if e.result == "ok"]
+
+
+def test_values_are_stored_encrypted_with_their_display_mask(
+    shop: Session, guard: pg.Guard
+) -> None:
+    shop.add(Customer(user_id="customer-1", phone=CANARY_PHONE, id_number=CANARY_ID))
+    shop.commit()
+    stored = _raw(shop)
+    assert CANARY_PHONE not in stored
+    assert CANARY_ID not in stored
+    assert "138****5678" in stored  # the companion, for list pages
+    (masked,) = shop.scalars(select(Customer.phone_masked)).all()  # type: ignore[attr-defined]
+    assert masked == "138****5678"
+    assert _decrypts(guard) == []  # a list page reveals nothing
+
+
+def test_a_query_opens_a_column_for_all_its_rows_at_once_on_first_access(
+    shop: Session, guard: pg.Guard
+) -> None:
+    phones = [f"1381234{n:04d}" for n in range(12)]
+    shop.add_all([Customer(user_id=f"customer-{n}", phone=p) for n, p in enumerate(phones)])
+    shop.commit()
+    shop.expunge_all()
+    customers = shop.scalars(select(Customer).order_by(Customer.id)).all()
+    assert _decrypts(guard) == []  # loading reveals nothing
+    with pytest.raises(pg.AccessDenied):
+        _ = customers[3].phone  # who, and why?
+    with pg.acting(**TESTING):
+        assert [c.phone for c in customers] == phones
+        assert customers[0].phone == phones[0]  # opened once, kept
+    (event,) = _decrypts(guard)
+    assert (event.actor, event.purpose, event.count) == ("tester", "testing", 12)
+    assert len(event.detail["rows"]) == 12  # one row per customer (ids as keyed digests)
+    assert event.detail["common"]["table"] == "customers"
+
+
+def test_client_side_and_composite_keys(shop: Session, guard: pg.Guard) -> None:
+    allow_test_reveals(guard)
+    customer = Customer(user_id="customer-1", phone=CANARY_PHONE)
+    shop.add(customer)
+    shop.flush()
+    shop.add(Address(id="addr-1", customer_id=customer.id, line="北京市朝阳区建国路88号"))
+    shop.add_all([Line(order_id="o-1", number=n, receiver_phone=CANARY_PHONE) for n in (1, 2)])
+    shop.commit()
+    shop.expunge_all()
+    with pg.acting(**TESTING):
+        assert shop.get_one(Address, "addr-1").line == "北京市朝阳区建国路88号"
+        lines = shop.scalars(select(Line).order_by(Line.number)).all()
+        assert [line.receiver_phone for line in lines] == [CANARY_PHONE] * 2
+    assert shop.get_one(Address, "addr-1").line_masked == "北京市朝阳区****"  # type: ignore[attr-defined]
+
+
+def test_a_ciphertext_copied_to_another_row_or_column_does_not_open_there(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """An insider copying u1's ciphertext over u2's (or into another column) gets nothing;
+    the other rows of the batch still open."""
+    allow_test_reveals(guard)
+    shop.add_all(
+        [Customer(user_id=f"customer-{n}", phone=f"1391234567{n}") for n in range(3)]
+        + [Customer(user_id="customer-9", phone=CANARY_PHONE, id_number=CANARY_ID)]
+    )
+    shop.commit()
+    with _engine(shop).begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE customers SET phone = (SELECT phone FROM customers WHERE id = 4), "
+                "id_number = (SELECT phone FROM customers WHERE id = 4) WHERE id = 2"
+            )
+        )
+    shop.expunge_all()
+    customers = shop.scalars(select(Customer).order_by(Customer.id)).all()
+    with pg.acting(**TESTING):
+        with pytest.raises(pg.DecryptionError) as caught:
+            _ = customers[1].phone
+        assert CANARY_PHONE not in piiguard_frames_text(caught.value)
+        with pytest.raises(pg.DecryptionError):
+            _ = customers[1].id_number
+        assert [customers[n].phone for n in (0, 2)] == ["13912345670", "13912345672"]
+        assert customers[3].phone == CANARY_PHONE
+
+
+def test_lookup_finds_a_row_by_any_spelling_of_its_value(shop: Session, guard: pg.Guard) -> None:
+    shop.add_all(
+        [
+            Customer(user_id="customer-1", phone="+8613812345678"),
+            Customer(user_id="customer-2", phone="13912345678"),
+        ]
+    )
+    shop.commit()
+    for spelling in ("138 1234 5678", "13812345678", "+86-138-1234-5678"):
+        (found,) = shop.scalars(select(Customer).where(pg_sa.lookup(Customer.phone, spelling)))
+        assert found.user_id == "customer-1"
+    with pytest.raises(pg.InvalidPII) as caught:
+        pg_sa.lookup(Customer.phone, CANARY_ID)
+    assert CANARY_ID not in piiguard_frames_text(caught.value)
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.lookup(Customer.id_number, CANARY_ID)  # not searchable
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.lookup(Customer.user_id, "customer-1")  # not encrypted
+
+
+def test_an_update_reseals_the_value_and_its_companions(shop: Session, guard: pg.Guard) -> None:
+    allow_test_reveals(guard)
+    customer = Customer(user_id="customer-1", phone=CANARY_PHONE)
+    shop.add(customer)
+    shop.commit()
+    before = _raw(shop)
+    customer.phone = "13912345678"
+    shop.commit()
+    shop.expunge_all()
+    (found,) = shop.scalars(select(Customer).where(pg_sa.lookup(Customer.phone, "13912345678")))
+    assert found.phone_masked == "139****5678"  # type: ignore[attr-defined]
+    with pg.acting(**TESTING):
+        assert found.phone == "13912345678"
+    assert (
+        shop.scalars(select(Customer).where(pg_sa.lookup(Customer.phone, CANARY_PHONE))).all() == []
+    )
+    assert before != _raw(shop)
+    found.phone = None
+    shop.commit()
+    assert shop.scalars(select(Customer.phone_masked)).all() == [None]  # type: ignore[attr-defined]
+
+
+def test_erasing_the_subject_makes_its_values_unreadable(shop: Session, guard: pg.Guard) -> None:
+    allow_test_reveals(guard)
+    shop.add_all(
+        [
+            Customer(user_id="customer-1", phone=CANARY_PHONE),
+            Customer(user_id="customer-2", phone="13912345678"),
+        ]
+    )
+    shop.commit()
+    guard.erase("customer-1")
+    shop.expunge_all()
+    first, second = shop.scalars(select(Customer).order_by(Customer.id)).all()
+    with pg.acting(**TESTING):
+        with pytest.raises(pg.KeyDestroyed):
+            _ = first.phone
+        assert second.phone == "13912345678"
+
+
+def test_plain_values_never_reach_the_database_outside_the_orm_events(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """Core inserts and ORM bulk inserts skip the events: their plain values are refused,
+    not stored in clear."""
+    table = Base.metadata.tables["customers"]
+    with pytest.raises(StatementError) as caught:
+        shop.execute(insert(table).values(user_id="customer-1", phone=CANARY_PHONE))
+    assert isinstance(caught.value.orig, pg.InvalidArgument)
+    assert CANARY_PHONE not in str(caught.value)
+    shop.rollback()
+    with pytest.raises(StatementError):
+        shop.execute(insert(Customer), [{"user_id": "customer-1", "phone": CANARY_PHONE}])
+    shop.rollback()
+    assert CANARY_PHONE not in _raw(shop)
+
+
+def test_core_seals_and_opens_rows(shop: Session, guard: pg.Guard) -> None:
+    table = Base.metadata.tables["customers"]
+    rows = [
+        pg_sa.seal_row(table, {"id": n, "user_id": f"customer-{n}", "phone": f"1381234567{n}"})
+        for n in range(1, 4)
+    ]
+    shop.execute(insert(table), rows)
+    shop.commit()
+    assert "13812345671" not in _raw(shop)
+    read = [row._asdict() for row in shop.execute(select(table).order_by(table.c.id))]
+    opened = pg_sa.open_rows(table, read, **TESTING)
+    assert [row["phone"] for row in opened] == ["13812345671", "13812345672", "13812345673"]
+    assert [row["phone_masked"] for row in opened] == ["138****5671", "138****5672", "138****5673"]
+    assert len(_decrypts(guard)) == 1
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.seal_row(table, {"user_id": "customer-9", "phone": CANARY_PHONE})
+
+
+def test_a_flush_that_fails_leaves_no_value_in_its_frames(shop: Session, guard: pg.Guard) -> None:
+    """A value that is not of the column's kind fails the flush with InvalidPII (the index
+    needs a valid value), and nothing the error passes through in piiguard holds it."""
+    shop.add(Customer(user_id="customer-1", phone=CANARY_ID))
+    with pytest.raises(pg.InvalidPII) as caught:
+        shop.commit()
+    assert CANARY_ID not in piiguard_frames_text(caught.value)
+    shop.rollback()
+    assert shop.scalars(select(Customer)).all() == []
+
+
+def test_a_stored_value_shows_nothing_in_reprs(shop: Session, guard: pg.Guard) -> None:
+    shop.add(Customer(user_id="customer-1", phone=CANARY_PHONE))
+    shop.commit()
+    shop.expunge_all()
+    customer = shop.scalars(select(Customer)).one()
+    assert CANARY_PHONE not in repr(vars(customer))
+    with pg.acting(**TESTING):
+        allow_test_reveals(guard)
+        _ = customer.phone
+    assert CANARY_PHONE not in repr(customer.__dict__["phone"])
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(mobiles)
+def test_any_mobile_round_trips_and_is_found(shop: Session, guard: pg.Guard, mobile: str) -> None:
+    allow_test_reveals(guard)
+    customer = Customer(user_id="customer-h", phone=mobile)
+    shop.add(customer)
+    shop.commit()
+    shop.expunge_all()
+    (found,) = shop.scalars(select(Customer).where(pg_sa.lookup(Customer.phone, f"+86 {mobile}")))
+    with pg.acting(**TESTING):
+        assert found.phone == mobile
+    shop.delete(found)
+    shop.commit()
+
+
+def test_install_refuses_what_is_not_a_guard_or_a_base(guard: pg.Guard) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.install("guard", Base)  # type: ignore[arg-type]
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.install(guard, object())
+    pg_sa.install(guard, MetaData())  # Core: a MetaData of tables is enough
+    with pytest.raises(pg.UnknownKind):
+        pg_sa.Encrypted("shoe_size")
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.Encrypted("phone", subject="user id")
