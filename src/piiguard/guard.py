@@ -187,6 +187,14 @@ class _Both:
         self._second.record(event)
 
 
+def _newest_context(
+    audit: AuditLog, action: str, recipient: str
+) -> tuple[Mapping[str, Any], datetime] | None:
+    """The stored context and time of the newest ``action`` event naming ``recipient``."""
+    event = audit.newest(action, {"recipient": recipient})
+    return None if event is None else (event.detail.get("context") or {}, event.at)
+
+
 def _operation(
     reveals: Reveals,
     action: str,
@@ -369,6 +377,8 @@ class Guard:
             clock=clock,
             mac=lambda: keyring.mac("audit", b"sharing/recipients"),
             recorded=lambda action, context: _operation(self._reveals, action, context=context),
+            registered=lambda name: _newest_context(self.audit, "recipient_register", name),
+            stored=self.audit.stored_form,
             assessed=(lambda purpose: self.records.assessed(purpose))  # noqa: PLW0108 - made below
             if require_assessments
             else None,

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import structlog.testing
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from jwcrypto import jwe as jwcrypto_jwe
@@ -605,6 +606,46 @@ def test_a_recipient_row_changed_by_hand_is_not_honoured(
         shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
     assert raised.value.reason == "unknown_recipient"
     assert shop.sharing.recipients() == []
+
+
+def test_a_recipient_row_put_back_from_an_old_copy_is_not_honoured(
+    store_target: StoreTarget, kek: LocalKEK, shop: pg.Guard, clock: SettableClock
+) -> None:
+    """An insider saves the row, the shop rotates a compromised key and narrows the fields,
+    the insider writes the saved row back: its seal holds, but it is older than the newest
+    registration the audit log has, so no instance honours it (found by an attack review:
+    the next share went to the old key with every field in clear)."""
+    old = _key()
+    shop.sharing.register(
+        _courier(old, fields={"name": "clear", "phone": "clear", "address": "clear"})
+    )
+    table = shop.store.tables.recipients
+    with shop.store.engine.connect() as connection:
+        saved = connection.execute(
+            select(table.c.definition, table.c.seal, table.c.registered_at)
+        ).one()
+    clock.advance(timedelta(hours=1))
+    new = _key()
+    shop.sharing.register(_courier(new))
+    with shop.store.engine.begin() as connection:
+        connection.execute(
+            update(table).values(
+                definition=saved.definition, seal=saved.seal, registered_at=saved.registered_at
+            )
+        )
+    url, schema = store_target
+    with (
+        structlog.testing.capture_logs() as logged,
+        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as second,
+    ):
+        with pytest.raises(pg.ShareRefused) as raised:
+            second.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+        assert raised.value.reason == "unknown_recipient"
+        assert second.sharing.recipients() == []
+    assert "recipient_rolled_back" in {entry["event"] for entry in logged}
+    shop.sharing.register(_courier(new))  # registering again restores the newest terms
+    token = shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+    assert _open(token, new)["fields"]["name"] == "张**"
 
 
 def test_share_many_takes_ordered_lists_only(shop: pg.Guard, courier: pg.Recipient) -> None:

@@ -792,6 +792,36 @@ class AuditLog:
         return self._pseudonym(subject)
 
     @boundary
+    def newest(self, action: str, where: Mapping[str, str]) -> AuditEvent | None:
+        """The newest ``action`` event whose context holds ``where`` (values compared in
+        their stored form: :meth:`stored_form`); None when there is none (never recorded,
+        or pruned). What a sealed row is checked against: the log is chained and
+        checkpointed, so a row put back from an old copy of the store disagrees with it.
+        For rare actions (registrations): it reads them newest first."""
+        shown = self._shower()
+        wanted = {key: shown(key, value) for key, value in where.items()}
+        events = self._store.tables.audit_events
+        before: int | None = None
+        with self._store.engine.connect() as connection:
+            while True:  # a page at a time, newest first
+                query = select(events).where(events.c.action == action)
+                if before is not None:
+                    query = query.where(events.c.seq < before)
+                page = connection.execute(query.order_by(events.c.seq.desc()).limit(64)).all()
+                for row in page:
+                    event = _event(row)
+                    context = event.detail.get("context") or {}
+                    if all(context.get(key) == value for key, value in wanted.items()):
+                        return event
+                if len(page) < 64:
+                    return None
+                before = int(page[-1].seq)
+
+    def stored_form(self, key: str, value: str) -> str:
+        """How a context value under ``key`` is stored in an event (in clear for a schema
+        name, else a keyed digest): for comparing a value with a stored event."""
+        return self._shower()(key, value)
+
     def events(
         self,
         *,

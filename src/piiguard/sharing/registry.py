@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -26,7 +26,7 @@ from piiguard.consent.state import StateCache
 from piiguard.errors import InvalidArgument, ShareRefused, UnknownPurpose, boundary
 from piiguard.seals import seal, sealed
 from piiguard.sharing.recipients import Recipient
-from piiguard.store import Store
+from piiguard.store import Store, aware
 
 _log = structlog.get_logger("piiguard")
 
@@ -112,6 +112,16 @@ _REQUIRED_STRENGTH = {
 }
 
 
+def _stamp(at: datetime) -> str:
+    """A registration time as its seal covers it: microseconds since the epoch, UTC."""
+    return str((at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+
+
+def _terms(definition: str) -> str:
+    """The digest of a recipient's terms that its registration event records."""
+    return hashlib.sha256(definition.encode()).hexdigest()[:32]
+
+
 def requirements(purpose: Purpose, recipients: Iterable[Recipient]) -> tuple[str, ...]:
     """Why ``purpose`` needs a personal information protection impact assessment (PIPL
     Art. 55), empty when it does not: ``sensitive`` (it covers sensitive kinds),
@@ -136,6 +146,11 @@ class Sharing:
             can write the database but not use the KEK cannot swap a recipient's key or
             widen its fields.
         recorded: records a change of a recipient's terms (the audit log).
+        registered: the newest registration event of a recipient (the audit log), as
+            (its stored context, its time), None when the log has none (never, or pruned);
+            and ``stored(key, value)``, a context value in its stored form. A sealed row put
+            back from an old copy of the store (an old key, wider fields) disagrees with the
+            newest registration, and is not honoured.
         assessed: whether a purpose has an impact assessment (the records part); when
             given, a share for a purpose that needs one (:func:`requirements`: every share
             is a provision to another processor) is refused until it exists.
@@ -152,9 +167,13 @@ class Sharing:
         clock: Callable[[], datetime],
         mac: Callable[[], Any],
         recorded: Callable[[str, Mapping[str, str]], None],
+        registered: Callable[[str], tuple[Mapping[str, Any], datetime] | None] = lambda _: None,
+        stored: Callable[[str, str], str] = lambda key, value: value,
         assessed: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
+        self._registered = registered
+        self._stored = stored
         self._mac = mac
         self._recorded = recorded
         self._assessed = assessed
@@ -177,12 +196,9 @@ class Sharing:
             raise InvalidArgument("register takes a pg.Recipient")
         table = self._store.tables.recipients
         definition = recipient.definition()
-        sealing = seal(self._mac(), "recipient", (recipient.name, definition))  # key first
-        values = {
-            "definition": definition,
-            "seal": sealing,
-            "registered_at": self._clock().astimezone(UTC),
-        }
+        at = self._clock().astimezone(UTC)
+        sealing = seal(self._mac(), "recipient", (recipient.name, definition, _stamp(at)))
+        values = {"definition": definition, "seal": sealing, "registered_at": at}
         with self._store.changing() as connection:  # every instance's cache sees it
             self._store.serialize(connection, "recipients")
             found = connection.execute(
@@ -194,16 +210,39 @@ class Sharing:
                 connection.execute(
                     update(table).where(table.c.name == recipient.name).values(**values)
                 )
-        terms = hashlib.sha256(definition.encode()).hexdigest()[:32]
-        self._recorded("recipient_register", {"recipient": recipient.name, "terms": terms})
+        self._recorded(
+            "recipient_register", {"recipient": recipient.name, "terms": _terms(definition)}
+        )
         return recipient
 
-    def _opened(self, name: str, definition: str, stored: object) -> Recipient | None:
-        """The stored recipient, if its seal holds; a row changed by hand is not honoured."""
-        if not sealed(self._mac(), "recipient", (name, definition), stored):
+    def _opened(self, name: str, definition: str, stored: object, at: datetime) -> Recipient | None:
+        """The stored recipient, if its seal holds and it is the newest registered; a row
+        changed by hand, or put back from an old copy of the store, is not honoured."""
+        mac = self._mac()
+        at = aware(at)
+        if sealed(mac, "recipient", (name, definition, _stamp(at)), stored):
+            legacy = False
+        elif sealed(mac, "recipient", (name, definition), stored):
+            legacy = True  # sealed by piiguard before schema 10, without its time
+        else:
             _log.warning("recipient_seal_broken", recipient=name)
             return None
+        if not self._newest(name, definition, None if legacy else at):
+            _log.error("recipient_rolled_back", recipient=name)
+            return None
         return Recipient.from_definition(definition)
+
+    def _newest(self, name: str, definition: str, at: datetime | None) -> bool:
+        """Whether a row's terms are those of the newest registration the audit log has of
+        the recipient; a row written after that event (its own event still being
+        recorded) is newest too. With no event (pruned), there is nothing to compare."""
+        found = self._registered(name)
+        if found is None:
+            return True
+        context, recorded_at = found
+        if context.get("terms") == self._stored("terms", _terms(definition)):
+            return True
+        return at is not None and at >= recorded_at
 
     @boundary
     def recipient(self, name: str) -> Recipient:
@@ -229,9 +268,13 @@ class Sharing:
         self._mac()  # the key, before the store is read
         with self._store.engine.connect() as connection:
             row = connection.execute(
-                select(table.c.definition, table.c.seal).where(table.c.name == name)
+                select(table.c.definition, table.c.seal, table.c.registered_at).where(
+                    table.c.name == name
+                )
             ).first()
-        found = None if row is None else self._opened(name, row.definition, row.seal)
+        found = (
+            None if row is None else self._opened(name, row.definition, row.seal, row.registered_at)
+        )
         self._known.keep(name, (found,), generation)
         return found
 
@@ -242,9 +285,13 @@ class Sharing:
         self._mac()
         with self._store.engine.connect() as connection:
             rows = connection.execute(
-                select(table.c.name, table.c.definition, table.c.seal).order_by(table.c.name)
+                select(
+                    table.c.name, table.c.definition, table.c.seal, table.c.registered_at
+                ).order_by(table.c.name)
             ).all()
-        opened = (self._opened(row.name, row.definition, row.seal) for row in rows)
+        opened = (
+            self._opened(row.name, row.definition, row.seal, row.registered_at) for row in rows
+        )
         return [recipient for recipient in opened if recipient is not None]
 
     # -- the rule ------------------------------------------------------------------------

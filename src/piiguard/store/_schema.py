@@ -27,7 +27,7 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
 #: events indexed by actor and time (not actor and seq), and the access watch's events;
 #: 9: recipients, shares, subject requests and impact assessments
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class Tables:
@@ -213,6 +213,14 @@ class Tables:
             self.audit_events.c.seq,
             postgresql_where=watched,
             sqlite_where=watched,
+        )
+        # the newest registration of a recipient, which its stored row is checked against
+        registered = self.audit_events.c.action == "recipient_register"
+        Index(
+            "piiguard_audit_registered",
+            self.audit_events.c.seq,
+            postgresql_where=registered,
+            sqlite_where=registered,
         )
         self.audit_checkpoints = Table(
             "piiguard_audit_checkpoints",
