@@ -21,7 +21,7 @@ import piiguard as pg
 from piiguard.keys import LocalKEK
 from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
 from tests.conftest import StoreTarget
-from tests.helpers import CANARY_ID, CANARY_PHONE
+from tests.helpers import CANARY_ID, CANARY_PHONE, piiguard_frames_text
 
 NAME = "张三丰"
 ADDRESS = "北京市朝阳区建国路88号"
@@ -668,6 +668,24 @@ def test_a_key_the_jwe_cannot_use_is_refused_at_registration(
 ) -> None:
     with pytest.raises(pg.InvalidArgument):
         _courier(private, public_key=private.as_dict(private=False) | extra)
+
+
+@pytest.mark.parametrize("member", ["q", "dp", "dq", "qi", "oth", "D", "priv", "x5u", "jku"])
+def test_a_key_with_any_member_a_public_jwk_lacks_is_refused(member: str) -> None:
+    """With n and q, anyone who reads the recipients table rebuilds the private key (found
+    by an attack review: only d, p and k were refused)."""
+    private = RSAKey.generate_key(2048).as_dict(private=True)
+    public = {name: private[name] for name in ("kty", "n", "e")}
+    with pytest.raises(pg.InvalidArgument) as raised:
+        _courier(RSAKey.generate_key(2048), public_key=public | {member: private.get(member, "x")})
+    assert private["q"] not in piiguard_frames_text(raised.value)
+
+
+@pytest.mark.parametrize("kid", [CANARY_PHONE + "\n", "a b", "", 7, "x" * 129])
+def test_a_key_id_that_is_not_one_is_refused(private: Any, kid: object) -> None:
+    """The kid travels in the JWE's clear header."""
+    with pytest.raises(pg.InvalidArgument):
+        _courier(private, public_key=private.as_dict(private=False) | {"kid": kid})
 
 
 def test_changing_a_recipient_s_terms_is_audited_and_handed_out_terms_are_frozen(

@@ -132,6 +132,28 @@ class CrossBorder:
         }
 
 
+#: The members a public encryption JWK has (RFC 7517 §4, RFC 7518 §6.2.1 and §6.3.1, RFC 8037):
+#: anything else (``d``, ``p``, ``q``, ``dp``, ``dq``, ``qi``, ``oth``, ``k``, a private
+#: member under another name, a URL to fetch) is refused, so only public material is stored.
+_PUBLIC_MEMBERS = frozenset({"kty", "n", "e", "crv", "x", "y", "kid", "alg", "use", "key_ops"})
+#: What a key id may look like: it travels in the JWE's clear header.
+_KEY_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
+def _member_refusal(jwk: Mapping[str, Any]) -> InvalidArgument | None:
+    """Why a JWK is not a plain public key, or None."""
+    if not _PUBLIC_MEMBERS.issuperset(jwk):
+        return InvalidArgument(
+            "public_key holds members a public JWK does not (private or secret key "
+            "material?): give the recipient's public JWK only (kty, n, e, crv, x, y, kid, "
+            "alg, use, key_ops); the private key stays with the recipient"
+        )
+    kid = jwk.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not _KEY_ID.fullmatch(kid)):
+        return InvalidArgument("public_key's kid is not a key id (letters, digits, ._:/+=-)")
+    return None
+
+
 def _public_jwk(value: object) -> dict[str, Any]:
     """The recipient's public JWK as a dict, checked: a public key (never a private one),
     for encryption, of a kind and size JWE encrypts to safely."""
@@ -143,11 +165,10 @@ def _public_jwk(value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise InvalidArgument("public_key is a JWK: a mapping or its JSON")
     jwk = dict(value)
-    if "d" in jwk or "p" in jwk or "k" in jwk:
-        raise InvalidArgument(
-            "public_key holds private or secret key material: give the recipient's public "
-            "JWK only (the private key stays with the recipient)"
-        )
+    refusal = _member_refusal(jwk)
+    if refusal is not None:
+        del value, jwk  # a private key given by mistake stays out of this frame
+        raise refusal
     if jwk.get("use", "enc") != "enc":
         raise InvalidArgument("public_key is marked for another use than encryption")
     operations = jwk.get("key_ops")
@@ -223,7 +244,12 @@ class Recipient:
 
     def __post_init__(self) -> None:
         _name("a recipient's name", self.name)
-        object.__setattr__(self, "jwk", MappingProxyType(_public_jwk(self.public_key)))
+        try:
+            jwk = _public_jwk(self.public_key)
+        except InvalidArgument as refused:
+            object.__setattr__(self, "public_key", None)  # a private key given by mistake
+            raise refused.with_traceback(None) from None
+        object.__setattr__(self, "jwk", MappingProxyType(jwk))
         given: object = self.purposes
         if not isinstance(given, frozenset | set | tuple | list) or not given:
             raise InvalidArgument("a recipient's purposes are a non-empty set of names")
