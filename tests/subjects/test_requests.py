@@ -5,6 +5,7 @@ receipts; overdue requests found; on SQLite and PostgreSQL, across instances."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -463,6 +464,57 @@ def test_a_claim_taken_over_after_its_lease_is_not_closed_by_its_old_holder(
             )
         final = shop.requests.get(request.request_id)
         assert (final.status, final.actor) == ("fulfilled", "dpo-2")
+
+
+def test_an_old_holder_failing_does_not_reopen_a_request_another_is_working_on(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, rows: dict[str, Any]
+) -> None:
+    """A stalls past the lease, B takes the request over, A's work then fails while B is
+    still working: A's release must leave B's claim alone, or a third instance claims the
+    request and the work runs twice (found by an attack review)."""
+    taken, working, finish = threading.Event(), threading.Event(), threading.Event()
+    calls: list[str] = []
+    with _open(store_target, kek, clock) as shop, _open(store_target, kek, clock) as other:
+
+        @other.subjects.corrector("customers")
+        def second(subject: str, changes: Any) -> int:
+            calls.append("B")
+            working.set()
+            finish.wait(10)
+            return 1
+
+        @shop.subjects.corrector("customers")
+        def first(subject: str, changes: Any) -> int:
+            calls.append("A")
+            clock.advance(timedelta(minutes=16))
+            taken.set()
+            working.wait(10)
+            raise RuntimeError("the first instance fails after all")
+
+        request = shop.requests.open(SUBJECT, kind="correct", verified_by="sms_otp")
+        done: list[pg.SubjectRequest] = []
+
+        def take_over() -> None:
+            taken.wait(10)
+            done.append(
+                other.requests.fulfil(
+                    request.request_id, actor="dpo-2", changes={"customers": {"city": "上海"}}
+                )[1]
+            )
+
+        thread = threading.Thread(target=take_over)
+        thread.start()
+        with pytest.raises(RuntimeError):
+            shop.requests.fulfil(
+                request.request_id, actor="dpo-1", changes={"customers": {"city": "上海"}}
+            )
+        assert shop.requests.get(request.request_id).status == "working"  # still B's
+        with pytest.raises(pg.InvalidArgument):
+            shop.requests.fulfil(request.request_id, actor="dpo-3", changes={"customers": {}})
+        finish.set()
+        thread.join(10)
+        assert calls == ["A", "B"]
+        assert (done[0].status, done[0].actor) == ("fulfilled", "dpo-2")
 
 
 def test_a_request_whose_event_cannot_be_recorded_leaves_no_subject_id_in_frames(

@@ -329,7 +329,9 @@ class Requests:
         with self._store.transaction() as connection:
             connection.execute(
                 update(table)
-                .where(table.c.id == request_id, table.c.status == _WORKING)
+                .where(
+                    table.c.id == request_id, table.c.status == _WORKING, table.c.claim == claim
+                )
                 .values(**values)
             )
 
