@@ -98,7 +98,9 @@ def sharing() -> list[Ratio]:
         guard.consent.register(
             pg.Purpose("delivery", basis="contract", kinds={"person_name", "phone", "address"})
         )
-        guard.records.assessment("delivery", risks=["bench"], measures=["bench"], author="bench")
+        guard.records.assessment(
+            "delivery", risks=["bench"], measures=["bench"], author="bench", covers=["providing"]
+        )
         rows += _one(guard, "ec-courier", ECKey.generate_key("P-256"), "ECDH-ES+A256KW")
         rows += _one(guard, "rsa-courier", RSAKey.generate_key(2048), "RSA-OAEP-256")
         orders, subjects = [ORDER] * BATCH, [f"u{n}" for n in range(BATCH)]

@@ -37,13 +37,6 @@ def main() -> dict[str, object]:
             guard.consent.register(
                 pg.Purpose("delivery", basis="contract", kinds={"person_name", "address"})
             )
-            # providing to another processor needs an impact assessment first (PIPL Art. 55)
-            guard.records.assessment(
-                "delivery",
-                risks=["couriers see labels", "labels are thrown away"],
-                measures=["masked name", "phone as a token the shop resolves"],
-                author="dpo",
-            )
             courier_key = ECKey.generate_key("P-256")  # the courier's; the shop never sees it
             guard.sharing.register(
                 pg.Recipient(
@@ -59,6 +52,13 @@ def main() -> dict[str, object]:
                     assessed_until=date(2099, 12, 31),
                     contract=pg.Contract("SF-2026-001", date(2099, 12, 31)),
                 )
+            )
+            # providing to a processor needs an impact assessment covering it (PIPL Art. 55)
+            guard.records.assessment(
+                "delivery",
+                risks=["couriers see labels", "labels are thrown away"],
+                measures=["masked name", "phone as a token the shop resolves"],
+                author="dpo",
             )
             order = Order(
                 order_id="o-1001",

@@ -345,7 +345,7 @@ class Guard:
             opened=lambda actor, purpose, pseudonym: _opened(
                 self._reveals, actor, purpose, pseudonym
             ),
-            assessed=(lambda purpose: self.records.assessed(purpose))  # noqa: PLW0108 - made below
+            assessed=(lambda purpose, needs: self.records.assessed(purpose, needs))  # noqa: PLW0108 - made below
             if require_assessments
             else None,
         )
@@ -379,7 +379,7 @@ class Guard:
             recorded=lambda action, context: _operation(self._reveals, action, context=context),
             registered=lambda name: _newest_context(self.audit, "recipient_register", name),
             stored=self.audit.stored_form,
-            assessed=(lambda purpose: self.records.assessed(purpose))  # noqa: PLW0108 - made below
+            assessed=(lambda purpose, needs: self.records.assessed(purpose, needs))  # noqa: PLW0108 - made below
             if require_assessments
             else None,
         )

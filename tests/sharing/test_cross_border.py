@@ -48,7 +48,11 @@ def shop(store_target: StoreTarget, kek: LocalKEK, clock: SettableClock) -> Iter
         consent.publish_notice("2026-01", purposes=["xb_sg", "xb_hk"], text="transfers abroad")
         for purpose in ("intl_delivery", "customs"):
             guard.records.assessment(
-                purpose, risks=["transfer abroad"], measures=["standard contract"], author="dpo"
+                purpose,
+                risks=["transfer abroad"],
+                measures=["standard contract"],
+                author="dpo",
+                covers=("providing", "cross_border"),
             )
         key = ECKey.generate_key("P-256").as_dict(private=False)
         terms: dict[str, Any] = {"public_key": key, "assessed_until": date(2027, 1, 1)}

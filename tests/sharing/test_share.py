@@ -46,7 +46,11 @@ def _assess(guard: pg.Guard, *purposes: str) -> None:
     """The impact assessment a share's purpose needs first (PIPL Art. 55)."""
     for purpose in purposes:
         guard.records.assessment(
-            purpose, risks=["a courier copies labels"], measures=["masked names"], author="dpo"
+            purpose,
+            risks=["a courier copies labels"],
+            measures=["masked names"],
+            author="dpo",
+            covers=("providing", "cross_border"),  # recipients are registered afterwards
         )
 
 
@@ -238,6 +242,52 @@ def test_a_purpose_without_an_impact_assessment_is_refused_unless_configured_off
                 _nothing_made(guard)
             else:
                 assert guard.share(_order(), **call)
+
+
+def test_an_assessment_admits_only_what_it_was_made_for(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, private: Any
+) -> None:
+    """Made before any recipient, an assessment does not cover providing; made for a
+    domestic recipient, it does not cover a transfer abroad (PIPL Art. 55(3)-(4); found by
+    an attack review: any assessment of the purpose admitted a share abroad)."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as guard:
+        guard.consent.register(
+            pg.Purpose("delivery", basis="contract", kinds={"person_name", "address"})
+        )
+        guard.consent.register(pg.Purpose("xb", basis="consent", separate=True))
+        guard.consent.publish_notice("n1", purposes=["xb"], text="transfers abroad")
+        guard.consent.grant("u1", "xb", notice="n1", evidence={"channel": "app"})
+        bare = guard.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+        assert bare.required_for == ()
+        guard.sharing.register(_courier(private))
+        call: dict[str, Any] = {"purpose": "delivery", "subject": "u1", "actor": "a"}
+        with pytest.raises(pg.ShareRefused) as raised:
+            guard.share(_order(), to="sf-express", **call)
+        assert raised.value.reason == "no_assessment"
+        domestic = guard.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+        assert domestic.required_for == ("providing",)
+        assert guard.share(_order(), to="sf-express", **call)
+        abroad = pg.Recipient(
+            "sg-forwarder",
+            public_key=private.as_dict(private=False),
+            purposes={"delivery"},
+            fields={"address": "clear"},
+            assessed_until=date(2027, 1, 1),
+            cross_border=pg.CrossBorder("SG", "exempt", None, consent="xb"),
+        )
+        guard.sharing.register(abroad)
+        with pytest.raises(pg.ShareRefused) as raised:
+            guard.share(_order(), to="sg-forwarder", **call)
+        assert raised.value.reason == "no_assessment"
+        assert guard.share(_order(), to="sf-express", **call)  # the domestic one still goes
+        made = guard.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+        assert made.required_for == ("providing", "cross_border")
+        assert guard.share(_order(), to="sg-forwarder", **call)
+        with pytest.raises(pg.InvalidArgument):
+            guard.records.assessment(
+                "delivery", risks=["r"], measures=["m"], author="dpo", covers=["automated"]
+            )
 
 
 def test_an_unregistered_recipient_is_refused(shop: pg.Guard) -> None:

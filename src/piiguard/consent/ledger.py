@@ -109,7 +109,7 @@ class ConsentLedger:
         clock: Callable[[], datetime],
         changed: Callable[[str, str, str], None] | None = None,
         opened: Callable[[str | None, str, str], None] | None = None,
-        assessed: Callable[[str], bool] | None = None,
+        assessed: Callable[[str, tuple[str, ...]], bool] | None = None,
     ) -> None:
         self._store = store
         self._assessed = assessed
@@ -311,7 +311,7 @@ class ConsentLedger:
             refuse_bundle(p.name for p, _ in resolved if p.separate)
         if self._assessed is not None:
             for purpose, _ in resolved:
-                if purpose.sensitive_kinds and not self._assessed(purpose.name):
+                if purpose.sensitive_kinds and not self._assessed(purpose.name, ("sensitive",)):
                     raise PolicyViolation(
                         f"purpose {purpose.name!r} processes sensitive personal information: "
                         "it needs an impact assessment before consent is collected (PIPL "

@@ -28,7 +28,7 @@ from piiguard.errors import InvalidArgument, UnknownPurpose, boundary
 from piiguard.fields import PIIModel, inventory
 from piiguard.retention import RetentionPolicy
 from piiguard.seals import seal, sealed
-from piiguard.sharing import Sharing, requirements
+from piiguard.sharing import ASSESSMENT_SCOPES, Sharing, requirements
 from piiguard.store import Store, aware
 
 __all__ = ["RECORD_FORMAT", "Assessment", "Records", "requirements"]
@@ -129,14 +129,24 @@ class Records:
         risks: Sequence[str],
         measures: Sequence[str],
         author: str,
+        covers: Iterable[str] = (),
     ) -> Assessment:
         """Keep an impact assessment of a registered purpose (kept three years at least).
 
+        It covers what the purpose needs one for now (:func:`~piiguard.sharing.requirements`:
+        ``sensitive``, ``providing``, ``cross_border``) and what ``covers`` adds (a recipient,
+        or one abroad, to be registered later). A share or a grant is admitted only by an
+        assessment that covers what it needs (PIPL Art. 55(3)-(4)): one made before any
+        recipient was registered does not cover providing.
+
         Raises:
             UnknownPurpose: the purpose is not registered.
-            InvalidArgument: no risks, no measures, or no author.
+            InvalidArgument: no risks, no measures, no author, or an unknown ``covers``.
         """
         defined, version = self._consent.catalog.current(purpose)
+        if isinstance(covers, str) or not set(covers) <= set(ASSESSMENT_SCOPES):
+            raise InvalidArgument(f"covers names some of {list(ASSESSMENT_SCOPES)}")
+        needed = requirements(defined, self._sharing.recipients())
         risks, measures = _texts("risks", risks), _texts("measures", measures)
         if type(author) is not str or not author.strip() or len(author) > 128:
             raise InvalidArgument("an assessment names its author")
@@ -152,7 +162,7 @@ class Records:
             author=author,
             risks=risks,
             measures=measures,
-            required_for=requirements(defined, self._sharing.recipients()),
+            required_for=tuple(s for s in ASSESSMENT_SCOPES if s in {*needed, *covers}),
         )
         body = {
             "risks": list(risks),
@@ -219,10 +229,13 @@ class Records:
             rows = connection.execute(query).all()
         return self._kept(rows)
 
-    def assessed(self, purpose: str) -> bool:
-        """Whether the purpose has an impact assessment (a sealed one); cached on SQLite
+    def assessed(self, purpose: str, needs: Iterable[str] = ()) -> bool:
+        """Whether the purpose, as it is defined now, has a sealed impact assessment that
+        covers ``needs`` (``sensitive``, ``providing``, ``cross_border``); cached on SQLite
         until the store changes."""
-        cached, generation = self._assessed.look(purpose)
+        wanted = frozenset(needs)
+        key = (purpose, wanted)
+        cached, generation = self._assessed.look(key)
         if cached is not None:
             return cached
         table = self._store.tables.assessments
@@ -233,12 +246,14 @@ class Records:
         self._mac()
         with self._store.engine.connect() as connection:
             rows = connection.execute(select(table).where(table.c.purpose == purpose)).all()
-        # one of the purpose as it is now: a purpose redefined since needs a new one
+        # one of the purpose as it is now (a purpose redefined since needs a new one), made
+        # for what the share or grant needs
         found = any(
             json.loads(row.body).get("purpose_version") == version
-            for row, _ in self._sealed_rows(rows)
+            and wanted <= set(assessment.required_for)
+            for row, assessment in self._sealed_rows(rows)
         )
-        self._assessed.keep(purpose, found, generation)
+        self._assessed.keep(key, found, generation)
         return found
 
     # -- the record of processing ------------------------------------------------------------

@@ -3,6 +3,7 @@ the record of every share and the yearly cross-border report."""
 
 from piiguard.sharing.recipients import Contract, CrossBorder, Recipient
 from piiguard.sharing.registry import (
+    ASSESSMENT_SCOPES,
     CrossBorderReport,
     CrossBorderThresholds,
     ShareRecord,
@@ -11,6 +12,7 @@ from piiguard.sharing.registry import (
 )
 
 __all__ = [
+    "ASSESSMENT_SCOPES",
     "Contract",
     "CrossBorder",
     "CrossBorderReport",

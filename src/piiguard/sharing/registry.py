@@ -31,6 +31,7 @@ from piiguard.store import Store, aware
 _log = structlog.get_logger("piiguard")
 
 __all__ = [
+    "ASSESSMENT_SCOPES",
     "CrossBorderReport",
     "CrossBorderThresholds",
     "ShareRecord",
@@ -122,6 +123,10 @@ def _terms(definition: str) -> str:
     return hashlib.sha256(definition.encode()).hexdigest()[:32]
 
 
+#: What an impact assessment may be needed for (PIPL Art. 55), in this order.
+ASSESSMENT_SCOPES = ("sensitive", "providing", "cross_border")
+
+
 def requirements(purpose: Purpose, recipients: Iterable[Recipient]) -> tuple[str, ...]:
     """Why ``purpose`` needs a personal information protection impact assessment (PIPL
     Art. 55), empty when it does not: ``sensitive`` (it covers sensitive kinds),
@@ -169,7 +174,7 @@ class Sharing:
         recorded: Callable[[str, Mapping[str, str]], None],
         registered: Callable[[str], tuple[Mapping[str, Any], datetime] | None] = lambda _: None,
         stored: Callable[[str, str], str] = lambda key, value: value,
-        assessed: Callable[[str], bool] | None = None,
+        assessed: Callable[[str, tuple[str, ...]], bool] | None = None,
     ) -> None:
         self._store = store
         self._registered = registered
@@ -342,15 +347,13 @@ class Sharing:
                     "with separate=True",
                 )
             self._granted(subjects, purpose, "consent_required")
-        if (
-            self._assessed is not None
-            and requirements(defined, (recipient,))
-            and not self._assessed(defined.name)
-        ):
+        needs = requirements(defined, (recipient,))
+        if self._assessed is not None and needs and not self._assessed(defined.name, needs):
             raise ShareRefused(
                 "no_assessment",
-                "providing personal information to another processor needs an impact "
-                "assessment of the purpose first (PIPL Art. 55): guard.records.assessment",
+                "providing personal information to another processor (abroad: Art. 55(4)) "
+                "needs an impact assessment of the purpose that covers it first (PIPL "
+                f"Art. 55): guard.records.assessment, covering {', '.join(needs)}",
             )
         crossing = recipient.cross_border
         if crossing is not None and crossing.consent is not None:

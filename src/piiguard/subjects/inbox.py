@@ -329,9 +329,7 @@ class Requests:
         with self._store.transaction() as connection:
             connection.execute(
                 update(table)
-                .where(
-                    table.c.id == request_id, table.c.status == _WORKING, table.c.claim == claim
-                )
+                .where(table.c.id == request_id, table.c.status == _WORKING, table.c.claim == claim)
                 .values(**values)
             )
 
