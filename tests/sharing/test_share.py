@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -588,6 +589,55 @@ def test_a_clear_value_of_no_declared_kind_that_holds_pii_is_refused(
         {"mobile": "o-1001"}, to="sf-express", purpose="delivery", subject="u1", actor="a"
     )
     assert _open(token, private)["fields"] == {"mobile": "o-1001"}
+
+
+class Secret(Enum):
+    ID = CANARY_ID
+
+
+class Deeper(Enum):
+    PHONE = Secret.ID
+
+
+class Labelled(pg.PIIModel):
+    label: Secret
+
+
+@pytest.mark.parametrize(
+    ("record", "kinds"),
+    [
+        ({"note": CANARY_ID}, {"note": "address"}),  # an address takes any text
+        ({"note": f"北京市朝阳区 {CANARY_PHONE}"}, {"note": "address"}),
+        ({"note": 13812345678}, {"note": "phone"}),  # a number is not a phone's value
+        ({"note": Secret.ID}, None),
+        ({"note": Deeper.PHONE}, None),
+        ({"note": pg.Address(f"收件人身份证 {CANARY_ID}")}, None),
+    ],
+)
+def test_a_declared_kind_does_not_explain_other_pii_in_clear(
+    shop: pg.Guard, private: Any, record: dict[str, Any], kinds: dict[str, str] | None
+) -> None:
+    """Found by an attack review: an ID number left in clear as an "address", an Enum's
+    value was never read, a number was taken for its declared kind."""
+    shop.sharing.register(_courier(private, fields={"note": "clear", "label": "clear"}))
+    with pytest.raises(pg.PolicyViolation):
+        shop.share(
+            record, to="sf-express", purpose="delivery", subject="u1", actor="a", kinds=kinds
+        )
+    with pytest.raises(pg.PolicyViolation):
+        shop.share(
+            Labelled(label=Secret.ID), to="sf-express", purpose="delivery", subject="u1", actor="a"
+        )
+    _nothing_made(shop)
+    token = shop.share(
+        {"note": "北京市朝阳区建国路88号"},
+        to="sf-express",
+        purpose="delivery",
+        subject="u1",
+        actor="a",
+        kinds={"note": "address"},
+    )
+    assert _open(token, private)["fields"] == {"note": "北京市朝阳区建国路88号"}
 
 
 def test_a_cross_border_consent_purpose_must_be_a_separate_consent(

@@ -27,6 +27,12 @@ from piiguard.masking import masker_for
 __all__ = ["Planned", "payload", "plan"]
 
 _MISSING = object()
+#: Kinds whose valid values are the personal information they hold, and nothing else: the
+#: others (an address, a name, a category's free text) are read for other PI in clear.
+_SELF_EVIDENT = frozenset(
+    {"phone", "email", "cn_resident_id", "bank_card", "ipv4", "ipv6", "cn_passport"}
+    | {"cn_license_plate"}
+)
 #: What a shared field may hold: one value, never a record or a collection.
 _LEAVES = (str, int, float, Decimal, bool, date, time, UUID, type(None), Enum)
 
@@ -90,17 +96,23 @@ def plan(
                 f"field {path!r} holds a nested record or a collection: a recipient names "
                 "the single values it receives (order.phone, not order)"
             )
+        raw = _unwrapped(value)
         if isinstance(value, PIIStr):
             kind = type(value).pii_kind.name
-        kind = kind or given.get(path)
-        if kind is not None and isinstance(value, str) and not isinstance(value, PIIStr):
-            # plain text under a declared kind (a union such as str | Phone): that kind only
-            # if it is a valid value of it, else of no known kind (and so read for PII)
-            kind = kind if isinstance(get_kind(kind).check(value), str) else None
-        if kind is None and value is not None and rule != "masked" and _holds_pii(value, holds_pii):
+        else:
+            # a plain value under a declared kind (kinds=, a union such as str | Phone, an
+            # int): that kind only if it is a valid value of it, else of no known kind
+            kind = kind or given.get(path)
+            if kind is not None and not isinstance(get_kind(kind).check(raw), str):
+                kind = None
+        # a value of no known kind, or free text (an address, a name) going out in clear,
+        # is read for personal information its kind does not explain (an ID number in an
+        # address field would leave in clear as an "address")
+        unexplained = kind is None or (rule == "clear" and kind not in _SELF_EVIDENT)
+        if raw is not None and rule != "masked" and unexplained and _holds_pii(raw, holds_pii):
             raise PolicyViolation(
-                f"field {path!r} holds personal information of no declared kind: declare "
-                "its type on the model, or pass kinds={...}"
+                f"field {path!r} holds personal information its declared kind does not "
+                "explain: declare its type on the model, or pass kinds={...}"
             )
         if rule == "token" and value is not None:
             if kind is None:
@@ -113,6 +125,13 @@ def plan(
                 raise invalid
         planned.append(Planned(path, kind, rule, value))
     return planned
+
+
+def _unwrapped(value: Any) -> Any:
+    """An Enum member's value (its value's, for an Enum of Enums); any other value as is."""
+    while isinstance(value, Enum):
+        value = value.value
+    return value
 
 
 def _holds_pii(value: Any, rule: Callable[[str], bool]) -> bool:
