@@ -778,10 +778,39 @@ def test_a_key_with_any_member_a_public_jwk_lacks_is_refused(member: str) -> Non
     public = {name: private[name] for name in ("kty", "n", "e")}
     with pytest.raises(pg.InvalidArgument) as raised:
         _courier(RSAKey.generate_key(2048), public_key=public | {member: private.get(member, "x")})
-    assert private["q"] not in piiguard_frames_text(raised.value)
+    assert str(private["q"]) not in piiguard_frames_text(raised.value)
 
 
 @pytest.mark.parametrize("kid", [CANARY_PHONE + "\n", "a b", "", 7, "x" * 129])
+class Timestamp(datetime):
+    """What pandas and pendulum hand out: a datetime subclass."""
+
+
+class Day(date):
+    """A date subclass."""
+
+
+def test_a_datetime_subclass_is_no_day_and_a_date_subclass_is_made_plain(
+    shop: pg.Guard, private: Any
+) -> None:
+    """Found by an attack review: a datetime subclass was accepted, stored with its time
+    and could never be read back, breaking every recipient listing."""
+    for bad in (Timestamp(2027, 1, 1, 12), datetime(2027, 1, 1)):
+        with pytest.raises(pg.InvalidArgument):
+            _courier(private, assessed_until=bad)
+        with pytest.raises(pg.InvalidArgument):
+            pg.Contract("SF-1", bad)
+    recipient = _courier(
+        private, assessed_until=Day(2027, 1, 1), contract=pg.Contract("SF-1", Day(2027, 1, 2))
+    )
+    assert type(recipient.assessed_until) is date
+    assert recipient.contract is not None
+    assert type(recipient.contract.until) is date
+    shop.sharing.register(recipient)
+    assert [r.name for r in shop.sharing.recipients()] == ["sf-express"]
+    assert shop.records.processing()["recipients"]
+
+
 def test_a_key_id_that_is_not_one_is_refused(private: Any, kid: object) -> None:
     """The kid travels in the JWE's clear header."""
     with pytest.raises(pg.InvalidArgument):

@@ -15,7 +15,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -66,9 +66,12 @@ def _reference(what: str, value: object) -> str:
 
 
 def _day(what: str, value: object) -> date:
-    if not isinstance(value, date) or type(value).__name__ == "datetime":
-        raise InvalidArgument(f"{what} is a datetime.date")
-    return value
+    """A calendar day as a plain ``datetime.date``: a datetime (a subclass of date, as are
+    pandas' and pendulum's) is refused, a date subclass is made plain, so the stored terms
+    read back the same."""
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidArgument(f"{what} is a datetime.date, not a datetime")
+    return date(value.year, value.month, value.day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ class Contract:
 
     def __post_init__(self) -> None:
         _reference("a contract's ref", self.ref)
-        _day("a contract's until", self.until)
+        object.__setattr__(self, "until", _day("a contract's until", self.until))
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +270,7 @@ class Recipient:
                     "(order and order.phone) cannot both be named"
                 )
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
-        _day("assessed_until", self.assessed_until)
+        object.__setattr__(self, "assessed_until", _day("assessed_until", self.assessed_until))
         if self.contract is not None and not isinstance(self.contract, Contract):
             raise InvalidArgument("contract is a pg.Contract")
         if self.cross_border is not None and not isinstance(self.cross_border, CrossBorder):
