@@ -11,7 +11,11 @@ import importlib
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 try:
     import typer
@@ -72,7 +76,16 @@ def _demo(console: Console) -> None:
 
 
 def _open_guard(store: str, kek: str, schema: str | None, **options: Any) -> pg.Guard:
-    """A Guard on an existing store, with the KEK in a local key file."""
+    """A Guard on an existing store, with the KEK in a local key file: a SQLite path that
+    names no file is refused (a typo would make an empty store and report nothing)."""
+    try:
+        parsed = make_url(store)
+    except ArgumentError:
+        raise typer.BadParameter("--store is not an SQLAlchemy URL") from None
+    database = parsed.database or ":memory:"
+    on_file = parsed.get_backend_name() == "sqlite" and database != ":memory:"
+    if on_file and not Path(database).is_file():
+        raise typer.BadParameter("--store names no existing SQLite file")
     return pg.Guard.open(store, kek=pg.keys.LocalKEK.from_file(kek), schema=schema, **options)
 
 

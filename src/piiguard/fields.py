@@ -242,6 +242,8 @@ class PIIModel(BaseModel):
     )
     #: The purposes the model is collected for (``class Checkout(pg.PIIModel, purposes=...)``).
     __pii_purposes__: ClassVar[tuple[Any, ...]] = ()
+    #: Whether this model or a base declared ``purposes=`` (even empty): then it is checked.
+    __pii_declared__: ClassVar[bool] = False
 
     def __init_subclass__(cls, *, purposes: Iterable[Any] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -251,6 +253,7 @@ class PIIModel(BaseModel):
             ):
                 raise InvalidArgument("purposes= takes pg.Purpose objects (name and kinds)")
             cls.__pii_purposes__ = tuple(purposes)
+            cls.__pii_declared__ = True  # purposes=() too: then no PII field may be collected
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -259,7 +262,7 @@ class PIIModel(BaseModel):
             raise TypeError("a PIIModel must keep hide_input_in_errors=True")
         if not cls.model_config.get("validate_assignment", False):
             raise TypeError("a PIIModel must keep validate_assignment=True")
-        if cls.__pii_purposes__:
+        if cls.__pii_declared__:
             if not cls.__pydantic_complete__:  # a forward reference: its kinds are unknown
                 raise PolicyViolation(
                     "a model declared with purposes= must be complete when defined: declare "

@@ -353,3 +353,68 @@ def test_consent_to_a_purpose_made_sensitive_after_its_assessment_needs_a_new_on
         shop.consent.grant("u1", "survey", notice="n1", evidence={"c": "app"})
     shop.records.assessment("survey", risks=["health data"], measures=["m"], author="dpo")
     shop.consent.grant("u1", "survey", notice="n1", evidence={"c": "app"})
+
+
+# -- found by the sixth attack review --------------------------------------------------------
+
+
+def test_a_subclass_cannot_shed_its_purposes_to_skip_the_check() -> None:
+    """purposes=() used to reset the declaration and so skip the check: it now means that
+    no personal information may be collected at all."""
+    with pytest.raises(pg.PolicyViolation):
+
+        class Sneaky(Checkout, purposes=()):
+            id_number: pg.CNResidentID
+
+    class Plain(pg.PIIModel, purposes=()):
+        order_id: str
+
+    assert pg.inventory(Plain) == []
+
+
+def test_the_record_marks_stale_assessments_escapes_text_and_shows_contracts(
+    shop: pg.Guard,
+) -> None:
+    """An assessment of an earlier version, or made for less than is needed now, is listed
+    but marked as not covering; an author's markup shows literally; contracts appear."""
+    from joserfc.jwk import ECKey
+
+    shop.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo [lead]")
+    shop.sharing.register(
+        pg.Recipient(
+            "yto",
+            public_key=ECKey.generate_key("P-256").as_dict(private=False),
+            purposes={"delivery"},
+            fields={"address": "clear"},
+            assessed_until=date(2027, 1, 1),
+            contract=pg.Contract("YTO-2026-7", date(2027, 1, 1)),
+        )
+    )
+    assert shop.records.processing()["purposes"][0]["assessment_covered"] is True
+    shop.consent.register(  # a new version: the assessment kept is of the old one
+        pg.Purpose("delivery", basis=DELIVERY.basis, kinds={*DELIVERY.kinds, "email"})
+    )
+    record = shop.records.processing(models=[Checkout])
+    (delivery,) = [p for p in record["purposes"] if p["name"] == "delivery"]
+    assert delivery["assessment_covered"] is False
+    text = shop.records.markdown(record)
+    assert "NOT covered" in text
+    assert "dpo \\[lead\\]" in text
+    assert "contract YTO\\-2026\\-7 until 2027-01-01" in text
+    shop.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+    again = shop.records.processing(models=[Checkout])
+    assert [p["assessment_covered"] for p in again["purposes"] if p["name"] == "delivery"] == [True]
+
+
+def test_the_records_command_refuses_a_store_that_is_not_there(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from piiguard.cli import app
+
+    LocalKEK.generate(tmp_path / "kek.key")
+    typo = tmp_path / "typo.db"
+    result = CliRunner().invoke(
+        app, ["records", "--store", f"sqlite:///{typo}", "--kek", str(tmp_path / "kek.key")]
+    )
+    assert result.exit_code != 0
+    assert not typo.exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -858,3 +859,30 @@ def test_a_purpose_redefined_after_its_assessment_needs_a_new_one(
     _refused(shop, "no_assessment")
     _assess(shop, "delivery")
     assert shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("-Infinity")])
+def test_a_number_json_cannot_hold_is_refused_before_anything_is_made(
+    shop: pg.Guard, private: Any, value: Any
+) -> None:
+    """Strict JSON parsers refuse NaN and Infinity: the courier could not read the share."""
+    shop.sharing.register(_courier(private, fields={"weight": "clear", "phone": "token"}))
+    record = {"weight": value, "phone": CANARY_PHONE}
+    with pytest.raises(pg.InvalidArgument):
+        shop.share(
+            record,
+            to="sf-express",
+            purpose="delivery",
+            subject="u1",
+            actor="a",
+            kinds={"phone": "phone"},
+        )
+    _nothing_made(shop)
+
+
+@pytest.mark.parametrize(
+    "numbers", [{"contract_people": -1}, {"assessment_people": 0}, {"contract_people": 2_000_000}]
+)
+def test_cross_border_thresholds_are_checked(numbers: dict[str, int]) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        pg.CrossBorderThresholds(**numbers)

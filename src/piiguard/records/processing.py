@@ -13,6 +13,7 @@ one (:func:`piiguard.sharing.requirements`, which ``share`` applies too).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -272,6 +273,7 @@ class Records:
         specs = {f"{m.__module__}.{m.__qualname__}": inventory(m) for m in chosen}
         purposes = []
         for purpose, version in self._consent.catalog.names():
+            needed = requirements(purpose, recipients)
             inventories = {
                 name: [
                     {"field": spec.name, "kind": spec.kind, "sensitive": spec.sensitive}
@@ -290,7 +292,10 @@ class Records:
                     "separate": purpose.separate,
                     "collected_by": {name: f for name, f in inventories.items() if f},
                     "recipients": sorted(r.name for r in recipients if purpose.name in r.purposes),
-                    "assessment_required": list(requirements(purpose, recipients)),
+                    "assessment_required": list(needed),
+                    # whether one kept covers this version and what it needs now: an older
+                    # one is listed below, but admits nothing
+                    "assessment_covered": not needed or self.assessed(purpose.name, needed),
                     "assessments": [a.assessment_id for a in kept if a.purpose == purpose.name],
                 }
             )
@@ -344,7 +349,11 @@ class Records:
                 f"- Recipients: {', '.join(p['recipients']) or 'none'}",
                 "- Impact assessment: "
                 + (
-                    ("required (" + ", ".join(p["assessment_required"]) + "); ")
+                    (
+                        "required ("
+                        + ", ".join(p["assessment_required"])
+                        + ("), covered; " if p["assessment_covered"] else "), NOT covered; ")
+                    )
                     if p["assessment_required"]
                     else "not required; "
                 )
@@ -369,18 +378,31 @@ class Records:
                 if abroad
                 else "in the country"
             )
+            if abroad and abroad.get("filing_ref"):
+                where += f" ({_md(abroad['filing_ref'])})"
+            contract = r.get("contract")
+            bound = (
+                f"contract {_md(contract['ref'])} until {contract['until']}"
+                if contract
+                else "no contract"
+            )
             fields = ", ".join(f"{k} ({v})" for k, v in r["fields"].items())
             lines.append(
                 f"- **{r['name']}**: {', '.join(r['purposes'])}; fields {fields}; assessed "
-                f"until {r['assessed_until']}; {where}"
+                f"until {r['assessed_until']}; {bound}; {where}"
             )
         lines += ["", "## Impact assessments", ""]
         for a in found["assessments"]:
             lines.append(
-                f"- {a['id']}: {a['purpose']} by {a['author']}, {a['created_at']}, kept until "
-                f"{a['keep_until']}"
+                f"- {a['id']}: {a['purpose']} by {_md(a['author'])}, {a['created_at']}, kept "
+                f"until {a['keep_until']}; made for {', '.join(a['required_for']) or 'nothing'}"
             )
         return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """Free text (an author, a reference) as Markdown shows it: literally, not as markup."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>~-])", r"\\\1", text)
 
 
 def _assessment(row: Any) -> Assessment:

@@ -8,6 +8,7 @@ accident of a rule: ``masked`` hides it whole and ``token`` refuses it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
@@ -97,6 +98,8 @@ def plan(
                 "the single values it receives (order.phone, not order)"
             )
         raw = _unwrapped(value)
+        if not _finite(raw):
+            raise InvalidArgument(f"field {path!r} is not a finite number (JSON has no NaN)")
         if isinstance(value, PIIStr):
             kind = type(value).pii_kind.name
         else:
@@ -125,6 +128,15 @@ def plan(
                 raise invalid
         planned.append(Planned(path, kind, rule, value))
     return planned
+
+
+def _finite(value: Any) -> bool:
+    """False for NaN and infinities, which strict JSON parsers refuse."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return True
 
 
 def _unwrapped(value: Any) -> Any:

@@ -74,6 +74,13 @@ class CrossBorderThresholds:
     assessment_sensitive: int = 10_000
     contract_people: int = 100_000
 
+    def __post_init__(self) -> None:
+        numbers = (self.assessment_people, self.assessment_sensitive, self.contract_people)
+        if not all(type(n) is int and n >= 1 for n in numbers):
+            raise InvalidArgument("cross-border thresholds are whole numbers of people, >= 1")
+        if self.contract_people > self.assessment_people:
+            raise InvalidArgument("the contract threshold is below the assessment threshold")
+
 
 @dataclass(frozen=True, slots=True)
 class CrossBorderReport:
