@@ -530,3 +530,22 @@ def test_a_request_whose_event_cannot_be_recorded_leaves_no_subject_id_in_frames
         with pytest.raises(pg.EventNotRecorded) as raised:
             guard.requests.open(SUBJECT, kind="access", verified_by="sms_otp")
         assert_no_canary(piiguard_frames_text(raised.value))
+
+
+def test_a_value_passed_as_a_name_or_an_id_stays_out_of_piiguard_s_frames(
+    shop: pg.Guard,
+) -> None:
+    """A phone given by mistake as the actor, the reason or the request id is refused, and
+    no piiguard frame the error passes through holds it (found by an attack review)."""
+    request = shop.requests.open(SUBJECT, kind="access", verified_by="sms_otp")
+    for call in (
+        lambda: shop.requests.fulfil(request.request_id, actor=CANARY_PHONE),
+        lambda: shop.requests.refuse(request.request_id, reason=CANARY_PHONE, actor="dpo-1"),
+        lambda: shop.requests.refuse(request.request_id, reason="excessive", actor=CANARY_PHONE),
+        lambda: shop.requests.get(CANARY_PHONE),
+        lambda: shop.requests.fulfil(CANARY_ID, actor="dpo-1"),
+    ):
+        with pytest.raises(pg.PiiGuardError) as raised:
+            call()
+        assert_no_canary(piiguard_frames_text(raised.value))
+    assert shop.requests.get(request.request_id).status == "open"

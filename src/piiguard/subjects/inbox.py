@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import insert, select, update
 
-from piiguard.errors import InvalidArgument, require_subject
+from piiguard.errors import InvalidArgument, boundary, require_subject
 from piiguard.store import Store, aware
 
 __all__ = ["KINDS", "REFUSALS", "RequestDeadline", "Requests", "SubjectRequest"]
@@ -173,6 +173,7 @@ class Requests:
         self._actor_refusal = actor_refusal
         self.deadline = deadline or RequestDeadline()
 
+    @boundary
     def open(self, subject: str, *, kind: RequestKind, verified_by: str) -> SubjectRequest:
         """Record a request of ``subject`` with its due date.
 
@@ -230,6 +231,7 @@ class Requests:
         self._recorded("request_open", pseudonym, None)
         return request
 
+    @boundary
     def get(self, request_id: str) -> SubjectRequest:
         """The request of that id.
 
@@ -249,6 +251,7 @@ class Requests:
             raise InvalidArgument("no request has that id")
         return row
 
+    @boundary
     def of(self, subject: str) -> list[SubjectRequest]:
         """The subject's requests, oldest first."""
         table = self._store.tables.requests
@@ -260,6 +263,7 @@ class Requests:
             ).all()
         return [_request(row) for row in rows]
 
+    @boundary
     def fulfil(
         self, request_id: str, *, actor: str, **arguments: Any
     ) -> tuple[Any, SubjectRequest]:
@@ -333,6 +337,7 @@ class Requests:
                 .values(**values)
             )
 
+    @boundary
     def refuse(self, request_id: str, *, reason: str, actor: str) -> SubjectRequest:
         """Close a request without doing it, for one of :data:`REFUSALS` (PIPL Art. 50: a
         refusal gives its reason).
@@ -438,6 +443,7 @@ class Requests:
             done = connection.execute(update(table).where(mine).values(subject=marker))
         return f"{int(done.rowcount)} requests unlinked, {int(stale.rowcount)} open refused"
 
+    @boundary
     def overdue(self, now: datetime | None = None) -> list[SubjectRequest]:
         """Open requests past their due date at ``now`` (default: the clock), most late
         first."""
