@@ -13,6 +13,7 @@ from benchmarks.audit import audit
 from benchmarks.consent import consent
 from benchmarks.encryption import encryption
 from benchmarks.epochs import epochs
+from benchmarks.orm import orm
 from benchmarks.retention import retention
 from benchmarks.sharing import sharing
 from benchmarks.tokenization import keyed_tokens_and_vault, tokenization
@@ -184,4 +185,5 @@ SUITES = {
     "epochs": epochs,
     "audit": audit,
     "sharing": sharing,
+    "orm": orm,
 }

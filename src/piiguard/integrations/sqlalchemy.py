@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Column, Dialect, String, Table, Text, event, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
-from sqlalchemy.orm.attributes import set_attribute, set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_attribute, set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
@@ -196,20 +196,29 @@ def _guard_of(table: Any) -> Guard:
     return guard
 
 
+_BY_MAPPER: dict[Mapper[Any], list[tuple[str, Column[Any], Encrypted]]] = {}
+
+
 def _encrypted(mapper: Mapper[Any]) -> list[tuple[str, Column[Any], Encrypted]]:
-    """(attribute key, column, type) of each Encrypted column the mapper persists."""
-    found = []
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        if isinstance(column, Column) and isinstance(column.type, Encrypted):
-            found.append((prop.key, column, column.type))
+    """(attribute key, column, type) of each Encrypted column the mapper persists; read
+    once per mapper (loads call this for every row)."""
+    found = _BY_MAPPER.get(mapper)
+    if found is None:
+        found = []
+        for prop in mapper.column_attrs:
+            column = prop.columns[0]
+            if isinstance(column, Column) and isinstance(column.type, Encrypted):
+                found.append((prop.key, column, column.type))
+        if mapper.configured:
+            _BY_MAPPER[mapper] = found
     return found
 
 
 def _row_id(values: Sequence[Any]) -> str:
     """The primary key as the context names it: the value, or a JSON list if composite."""
     if len(values) == 1:
-        return str(values[0])
+        value = values[0]
+        return value if type(value) is str else str(value)
     return json.dumps([str(value) for value in values], separators=(",", ":"))
 
 
@@ -314,11 +323,12 @@ def _on_load(target: Any, context: Any) -> None:
     batch = context.attributes.get(_GUARD)
     if batch is None:
         batch = context.attributes[_GUARD] = _Batch()
-    state = sa_inspect(target)
+    state = instance_state(target)
     batch.states.append(weakref.ref(state))
+    values = state.dict
     for key, _, _ in _encrypted(state.mapper):
-        value = state.dict.get(key)
-        if isinstance(value, _Sealed):
+        value = values.get(key)
+        if type(value) is _Sealed:
             value.batch = batch
 
 
@@ -326,7 +336,7 @@ def _on_load(target: Any, context: Any) -> None:
 def _open(state: Any, key: str, sealed: _Sealed) -> str:
     """The plaintext of ``sealed``, opening the whole batch it was loaded with at once."""
     mapper = state.mapper
-    (column, kind) = next((c, k) for name, c, k in _encrypted(mapper) if name == key)
+    column, kind = next((c, k) for name, c, k in _encrypted(mapper) if name == key)
     guard = _guard_of(column.table)
     members: list[tuple[Any, _Sealed]] = [(state, sealed)]
     if sealed.batch is not None:
@@ -335,9 +345,10 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
             if other is None or other is state or other.mapper is not mapper:
                 continue
             value = other.dict.get(key)
-            if isinstance(value, _Sealed) and value.plaintext is None:
+            if type(value) is _Sealed and value.plaintext is None:
                 members.append((other, value))
-    contexts = [_context(column, kind.kind, _row_id(_key_of(member))) for member, _ in members]
+    base = _context(column, kind.kind, "")
+    contexts = [{**base, "id": _row_id(_key_of(member))} for member, _ in members]
     try:
         opened = guard.decrypt_many([value.text for _, value in members], contexts=contexts)
     except DecryptionError:
