@@ -75,3 +75,59 @@ def test_flask_decorator_answers_403_with_a_problem_body(shop: pg.Guard) -> None
     assert refused.status_code == 403
     assert refused.mimetype == "application/problem+json"
     assert refused.get_json()["missing_purposes"] == ["marketing_sms"]
+
+
+def test_fastapi_subject_and_actor_come_from_any_dependency_and_never_block_the_loop(
+    shop: pg.Guard,
+) -> None:
+    """The subject is the authenticated customer (an app dependency, not a path parameter),
+    the actor a staff dependency; the consent read runs on a worker thread, not on the
+    event loop (the store read used to block it)."""
+    import threading
+
+    from fastapi import Depends, FastAPI, Header
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from piiguard.integrations import fastapi as adapter
+
+    def current_customer(x_customer: str | None = Header(default=None)) -> str | None:
+        return x_customer
+
+    def current_staff(x_staff: str | None = Header(default=None)) -> str | None:
+        return x_staff
+
+    reads: list[str] = []
+
+    def seen(*_: object) -> None:
+        reads.append(threading.current_thread().name)
+
+    app = FastAPI()
+    adapter.install(app)
+    needs_sms = adapter.consent(shop, "marketing_sms", subject=Depends(current_customer))
+    as_support = adapter.acting("testing", actor=Depends(current_staff))
+
+    @app.post("/promo", dependencies=[needs_sms])
+    async def promo() -> dict[str, object]:
+        return {"sent": True, "loop": threading.current_thread().name}
+
+    @app.get("/who", dependencies=[as_support])
+    async def who() -> dict[str, object]:
+        return {"acting": pg.events.current_acting()}
+
+    client = TestClient(app)
+    event.listen(shop.store.engine, "before_cursor_execute", seen)
+    try:
+        reads.clear()
+        answer = client.post("/promo", headers={"x-customer": "u1"}).json()
+        assert answer["sent"] is True
+        assert reads  # the consent ledger read the store ...
+        assert answer["loop"] not in reads  # ... but not on the event loop's thread
+    finally:
+        event.remove(shop.store.engine, "before_cursor_execute", seen)
+    refused = client.post("/promo", headers={"x-customer": "u2"})
+    assert refused.json()["missing_purposes"] == ["marketing_sms"]
+    anonymous = client.post("/promo")
+    assert anonymous.status_code == 403
+    assert client.get("/who", headers={"x-staff": "cs-7"}).json() == {"acting": ["cs-7", "testing"]}
+    assert client.get("/who").status_code == 403

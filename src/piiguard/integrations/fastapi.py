@@ -4,6 +4,7 @@
     piiguard.integrations.fastapi.install(app)
 
     needs_sms = consent(guard, "marketing_sms", subject=path("user_id"))
+    as_customer = consent(guard, "marketing_sms", subject=Depends(current_user_id))
     as_support = acting("after_sales")          # the actor: the request's authenticated user
 
     @app.post("/promo/{user_id}", dependencies=[needs_sms])
@@ -21,8 +22,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request, params
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from piiguard.errors import AccessDenied, ConsentRequired
 from piiguard.events import acting as acting_as
@@ -60,29 +62,61 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AccessDenied, _problem_response)
 
 
-def acting(purpose: str, *, actor: Callable[[Request], str | None] = authenticated_user) -> Any:
-    """A dependency that names the actor (by default the authenticated user) and ``purpose``
-    for every reveal the endpoint makes (``pg.acting``); a request with no actor is refused
-    with ``AccessDenied`` (403 once ``install`` has run)."""
-    from fastapi import Depends
+def _who(value: object, what: str) -> str:
+    """A resolved actor or subject: a non-empty str, else the request is refused."""
+    if not isinstance(value, str) or not value:
+        reason = "no_actor" if what == "actor" else "no_subject"
+        raise AccessDenied(reason, f"this endpoint needs a {what}: authenticate first")
+    return value
 
-    async def dependency(request: Request) -> AsyncIterator[None]:
-        who = actor(request)
-        if not who:
-            raise AccessDenied("no_actor", "this endpoint reveals data: authenticate first")
-        with acting_as(actor=who, purpose=purpose):
+
+def acting(
+    purpose: str, *, actor: Callable[[Request], str | None] | params.Depends = authenticated_user
+) -> Any:
+    """A dependency that names the actor and ``purpose`` for every reveal the endpoint
+    makes (``pg.acting``). ``actor`` reads the request (by default the authenticated user),
+    or is any dependency of the app (``Depends(current_staff_id)``) that gives the actor's
+    name; a request with no actor is refused with ``AccessDenied`` (403 once ``install`` has
+    run)."""
+    if isinstance(actor, params.Depends):
+
+        async def from_dependency(who: Any = actor) -> AsyncIterator[None]:
+            with acting_as(actor=_who(who, "actor"), purpose=purpose):
+                yield
+
+        return Depends(from_dependency)
+    read = actor
+
+    async def from_request(request: Request) -> AsyncIterator[None]:
+        with acting_as(actor=_who(read(request), "actor"), purpose=purpose):
             yield
 
-    return Depends(dependency)
+    return Depends(from_request)
 
 
-def consent(guard: Any, *purposes: str, subject: SubjectFromRequest) -> Any:
-    """A dependency that refuses the request unless the subject consented to ``purposes``."""
-    from fastapi import Depends
+def consent(guard: Any, *purposes: str, subject: SubjectFromRequest | params.Depends) -> Any:
+    """A dependency that refuses the request unless the subject consented to ``purposes``.
 
-    async def dependency(request: Request) -> None:
-        lacking = guard.consent.missing(subject(request), purposes)
-        if lacking:
-            raise ConsentRequired(lacking)
+    ``subject`` reads the request (``path("user_id")``), or is any dependency of the app
+    (``Depends(current_user_id)``: the authenticated customer) that gives the subject id.
+    The consent check reads the store: it runs in Starlette's thread pool, never on the
+    event loop.
+    """
+    if isinstance(subject, params.Depends):
 
-    return Depends(dependency)
+        async def from_dependency(who: Any = subject) -> None:
+            await _check(guard, purposes, _who(who, "subject"))
+
+        return Depends(from_dependency)
+    read = subject
+
+    async def from_request(request: Request) -> None:
+        await _check(guard, purposes, _who(read(request), "subject"))
+
+    return Depends(from_request)
+
+
+async def _check(guard: Any, purposes: tuple[str, ...], subject: str) -> None:
+    lacking = await run_in_threadpool(guard.consent.missing, subject, purposes)
+    if lacking:
+        raise ConsentRequired(lacking)
