@@ -414,12 +414,13 @@ def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
             )
     watch = pg.AccessWatch(limits={"*": 1}, block=True, refresh=timedelta(0))
     with _open(store_target, kek, clock, watch) as guard:
-        assert guard.store.schema_version == SCHEMA_VERSION == 9
+        assert guard.store.schema_version == SCHEMA_VERSION == 10
         with guard.store.engine.connect() as connection:
             names = {
                 i["name"] for i in inspect(connection).get_indexes("piiguard_audit_events", schema)
             }
         assert {"piiguard_audit_actor_at", "piiguard_audit_watch"} <= names
+        assert "piiguard_audit_registered" in names  # schema 10: registrations by sequence
         assert "piiguard_audit_actor" not in names  # the actor-and-time index serves both
         with pytest.raises(pg.AccessDenied):
             _decrypt(guard)  # the reveal before the migration counts
