@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Dialect, String, Table, Text, event, update
+from sqlalchemy import Column, Connection, Dialect, String, Table, Text, event, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.orm.attributes import instance_state, set_attribute, set_committed_value
@@ -47,7 +47,7 @@ from piiguard.guard import Guard
 from piiguard.kinds import get_kind
 from piiguard.masking import mask
 
-__all__ = ["Encrypted", "install", "lookup", "open_rows", "seal_row"]
+__all__ = ["Encrypted", "encrypt_column", "install", "lookup", "open_rows", "seal_row"]
 
 _GUARD = "piiguard.guard"
 _MASKED, _INDEX = "_masked", "_index"
@@ -489,3 +489,54 @@ def open_rows(
         for i, value in zip(where, values, strict=True):
             opened[i][column.name] = value
     return opened
+
+
+@boundary
+def encrypt_column(
+    connection: Connection, table: Table, *, source: str, target: str, batch_size: int = 1000
+) -> int:
+    """Move a plaintext column's values into an Encrypted column of the same table, in
+    batches (a migration: docs/orm.md has the Alembic recipe). Each batch reads rows whose
+    ``target`` is still NULL, seals ``source`` as :func:`seal_row` does (with the target's
+    companions) and writes it; run again after a crash and it goes on where it stopped.
+    Returns the number of rows moved. ``source`` is left as it was: drop it afterwards.
+
+    Raises:
+        InvalidArgument: ``target`` is not an Encrypted column of ``table``, ``source`` is not
+            a column of it, or the table has no primary key.
+    """
+    column = table.c.get(target)
+    if column is None or not isinstance(column.type, Encrypted):
+        raise InvalidArgument("target names an Encrypted column of the table")
+    if source not in table.c or source == target:
+        raise InvalidArgument("source names another column of the table")
+    if type(batch_size) is not int or batch_size < 1:
+        raise InvalidArgument("batch_size is a positive int")
+    keys = list(table.primary_key.columns)
+    if not keys:
+        raise InvalidArgument("the table has no primary key to bind values to")
+    kind = column.type
+    extra = [c for c in (kind.subject,) if c is not None and c in table.c]
+    wanted = [*keys, table.c[source], *(table.c[c] for c in extra)]
+    moved = 0
+    while True:
+        rows = connection.execute(
+            select(*wanted)
+            .where(table.c[target].is_(None), table.c[source].is_not(None))
+            .order_by(*keys)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return moved
+        for row in rows:
+            mapping = dict(row._mapping)
+            sealed = seal_row(table, {**mapping, target: mapping.pop(source)})
+            values = {
+                name: value
+                for name, value in sealed.items()
+                if name in (target, target + _MASKED, target + _INDEX)
+            }
+            connection.execute(
+                update(table).where(*(key == mapping[key.name] for key in keys)).values(values)
+            )
+        moved += len(rows)
