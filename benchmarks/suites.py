@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 import piiguard as pg
 from benchmarks._harness import Case, Ratio, best_ns
+from benchmarks.aio import aio
 from benchmarks.audit import audit
 from benchmarks.consent import consent
 from benchmarks.encryption import encryption
@@ -186,4 +187,5 @@ SUITES = {
     "audit": audit,
     "sharing": sharing,
     "orm": orm,
+    "async": aio,
 }

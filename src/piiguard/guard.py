@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 
 import structlog
 
+from piiguard.aio import DEFAULT_THREADS, AsyncFace
 from piiguard.audit import Access, AccessPolicy, AccessWatch, AuditLog, Role, Watcher
 from piiguard.audit.log import DEFAULT_RETENTION, holds_pii, reads_pii, shown_actor
 from piiguard.audit.reveal import show
@@ -316,6 +318,7 @@ class Guard:
         self._keyring = keyring
         self._closed = False
         self._close_lock = threading.Lock()
+        self._aio: AsyncFace | None = None
         #: The keyed, hash-chained audit log: every reveal and operation is recorded here
         #: before it returns.
         self.audit = AuditLog(
@@ -638,8 +641,14 @@ class Guard:
                 epoch_keys=epoch_keys,
                 erasure_log=ErasureLog(erasure_log) if erasure_log is not None else None,
             )
-            try:
-                keyring.check_kek()  # a wrong KEK fails here, not at the first request
+            try:  # a wrong KEK fails here, not at the first request
+                if not keyring.check_kek():
+                    _log.warning(
+                        "epoch_object_missing",
+                        hint="a copy from before an epoch advance, or a key file restored "
+                        "without its .epochs file: its values read as destroyed, and epoch "
+                        "advances are refused until the holder has the object again",
+                    )
             except WrongKEK:
                 raise
             except KeyProviderError as error:  # an outage says nothing of the key: go on
@@ -1009,11 +1018,25 @@ class Guard:
         """The storage layer (for the later parts and for operators)."""
         return self._store
 
+    @property
+    def aio(self) -> AsyncFace:
+        """The async face: ``await guard.aio.decrypt(...)``, ``await guard.aio.consent.grant
+        (...)`` — every call (and every part's call) run on a bounded pool of worker threads
+        with the caller's ``pg.acting`` context, so an event loop never waits on the store
+        (docs/async.md)."""
+        with self._close_lock:
+            if self._aio is None:
+                executor = ThreadPoolExecutor(DEFAULT_THREADS, thread_name_prefix="piiguard-aio")
+                self._aio = AsyncFace(self, executor)
+            return self._aio
+
     def close(self) -> None:
-        """Release the store's connections. Idempotent."""
+        """Release the store's connections (and the async face's threads). Idempotent."""
         with self._close_lock:
             if not self._closed:
                 self._closed = True
+                if self._aio is not None:
+                    self._aio._executor.shutdown(wait=True)
                 self.audit.close()
                 self._keyring.close()
                 self._store.close()

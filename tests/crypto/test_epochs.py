@@ -427,7 +427,7 @@ def test_a_provider_outage_stops_an_advance_and_loses_nothing(
             sweeper.keys.advance_epoch()
         report = sweeper.keys.advance_epoch()
         assert report.unreadable == ()
-        assert report.destroyed == 2
+        assert report.destroyed == 1  # the failed advance stopped before it made an epoch
         sweeper.encrypt(CANARY_PHONE, context=CONTEXT, subject="u9")
         sweeper.erase("u0")
     with pg.Guard.open(url, kek=kek, schema=schema) as fresh:

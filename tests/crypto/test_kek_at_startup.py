@@ -9,6 +9,8 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
+import structlog.testing
+from sqlalchemy import select
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
@@ -137,3 +139,64 @@ def test_kek_rotation_with_several_instances_running(
         assert _reads(after, texts)
     with pytest.raises(pg.WrongKEK):  # the old KEK alone opens nothing any more
         pg.Guard.open(url, kek=old, schema=schema)
+
+
+def test_a_key_file_restored_without_its_epochs_file_is_reported_and_loses_nothing(
+    store_target: StoreTarget, tmp_path: Path
+) -> None:
+    """A bind-mount of kek.key alone, a restore of only the key file: the store's active
+    epoch has no object in the holder. The open says so (as it would for a copy of the store
+    from before an advance, which reads as destroyed by design), and an advance is refused
+    before it changes anything. Found by an attack review: the advance destroyed every key
+    for good, so putting the file back no longer helped."""
+    url, schema = store_target
+    key_file = tmp_path / "kek.key"
+    with pg.Guard.open(url, kek=LocalKEK.load_or_generate(key_file), schema=schema) as first:
+        allow_test_reveals(first)
+        text = first.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-1")
+    epochs = key_file.with_name("kek.key.epochs")
+    epochs.rename(tmp_path / "epochs.saved")
+    with (
+        structlog.testing.capture_logs() as logged,
+        pg.Guard.open(url, kek=LocalKEK.from_file(key_file), schema=schema) as lost,
+    ):
+        assert "epoch_object_missing" in {entry["event"] for entry in logged}
+        allow_test_reveals(lost)
+        with pytest.raises(pg.KeyDestroyed):
+            _reads(lost, [text])
+        with lost.store.engine.connect() as connection:
+            before = connection.execute(select(lost.store.tables.epochs)).all()
+        with pytest.raises(pg.WrongKEK):
+            lost.keys.advance_epoch()
+        with lost.store.engine.connect() as connection:
+            assert connection.execute(select(lost.store.tables.epochs)).all() == before
+    epochs.unlink(missing_ok=True)  # a fresh file the failed open may have begun
+    (tmp_path / "epochs.saved").rename(epochs)
+    with pg.Guard.open(url, kek=LocalKEK.from_file(key_file), schema=schema) as again:
+        allow_test_reveals(again)
+        assert _reads(again, [text])
+
+
+def test_an_instance_without_the_new_kek_cannot_advance_back_into_the_old_one(
+    store_target: StoreTarget, tmp_path: Path
+) -> None:
+    """A stale instance (the old KEK only) runs its sweep after another instance rotated:
+    its advance is refused before it makes an epoch, so step 3 still opens with the new KEK
+    alone (found by an attack review: it made an epoch under the old KEK first)."""
+    url, schema = store_target
+    old, new = LocalKEK.generate(tmp_path / "old.key"), LocalKEK.generate(tmp_path / "new.key")
+    with (
+        pg.Guard.open(url, kek=old, previous_keks=[new], schema=schema, key_epoch=None) as a,
+        pg.Guard.open(url, kek=old, schema=schema, key_epoch=None) as stale,
+    ):
+        text = a.encrypt(CANARY_PHONE, context=CONTEXT, subject="customer-1")
+        a.keys.rotate_kek(new)
+        with a.store.engine.connect() as connection:
+            before = connection.execute(select(a.store.tables.epochs)).all()
+        with pytest.raises(pg.WrongKEK):
+            stale.keys.advance_epoch()
+        with a.store.engine.connect() as connection:
+            assert connection.execute(select(a.store.tables.epochs)).all() == before
+    with pg.Guard.open(url, kek=new, schema=schema) as after:
+        allow_test_reveals(after)
+        assert _reads(after, [text])

@@ -134,4 +134,4 @@ def test_encrypt_column_refuses_what_it_cannot_move(guard: pg.Guard) -> None:
             {"source": "plain", "target": "phone", "batch_size": 0},
         ):
             with pytest.raises(pg.InvalidArgument):
-                pg_sa.encrypt_column(connection, table, **arguments)  # type: ignore[arg-type]
+                pg_sa.encrypt_column(connection, table, **arguments)

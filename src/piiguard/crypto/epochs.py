@@ -110,6 +110,7 @@ class Epochs:
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: dict[int, Aead] = {}
+        self._missing = False
 
     # -- the active epoch -----------------------------------------------------------------
 
@@ -187,6 +188,9 @@ class Epochs:
         except WrappedKeyInvalid:
             # the epoch key itself, not one row: never taken for a damaged row to skip
             raise WrongKEK("an epoch key does not open under its holder") from None
+        except KeyDestroyed:
+            self._missing = self._missing or row.status == _ACTIVE  # seen by check()
+            raise
         with self._lock:
             aead = self._keys[epoch] = self._suite.aead(key)
         return aead
@@ -220,9 +224,14 @@ class Epochs:
         """Drop an epoch key from memory (it was destroyed, maybe by another process)."""
         self._keys.pop(epoch, None)
 
-    def check(self) -> None:
+    def check(self, *, strict: bool = False) -> bool:
         """Open every live epoch key, and find a KEK for every key wrapped by one directly:
         a Guard given the wrong KEK fails here, at start-up, not at its first request.
+        Returns False when the active epoch's object is gone from its holder: a copy of the
+        store from before an advance (its reads say ``KeyDestroyed``, as designed), or a
+        holder that lost it (a key file restored without its ``.epochs`` file); ``strict``
+        (an advance) refuses that with ``WrongKEK``, since advancing would destroy what the
+        holder may yet get back.
 
         Raises:
             WrongKEK: an epoch's holder was not given, or does not open its key.
@@ -242,16 +251,25 @@ class Epochs:
             live_epochs, kek_ids = [int(e) for e in live], set(direct)
         if kek_ids - set(self._keks) - {None}:
             raise WrongKEK("keys in this store are wrapped by a KEK this Guard was not given")
+        complete = True
         for epoch in live_epochs:
+            self._missing = False
             try:
                 self.key(epoch)
-            except KeyDestroyed:  # destroyed since the query by another instance
-                continue
+            except KeyDestroyed:  # a retiring epoch being destroyed, or a missing object
+                complete = complete and not self._missing
             except WrongKEK:
                 raise WrongKEK(
                     "the KEK this Guard was given does not open the store's keys (another "
                     "key file, or a rotation's new KEK not given in previous_keks)"
                 ) from None
+        if not complete and strict:
+            raise WrongKEK(
+                "the active epoch's object is missing from its holder: restore it (a key "
+                "file's .epochs file, the token, the KMS account) before advancing; a copy "
+                "of the store from before an advance has nothing to advance"
+            )
+        return complete
 
     def current_holder(self, default: EpochKeyHolder) -> EpochKeyHolder:
         """The holder of the newest active epoch, when this Guard has it; else ``default``.
@@ -298,6 +316,10 @@ class Epochs:
         """
         if batch_size < 1:
             raise InvalidArgument("batch_size is at least 1")
+        # every live epoch must open before anything changes: an advance by an instance that
+        # cannot open them (a missing .epochs file, a KEK rotated away) would make a new
+        # epoch under the wrong holder and report every key unreadable
+        self.check(strict=True)
         self.add_holder(holder)
         table = self._store.tables.epochs
         with self._store.transaction() as connection:

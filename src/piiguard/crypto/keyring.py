@@ -207,10 +207,11 @@ class Keyring:
 
     # -- epochs and KEK rotation ---------------------------------------------------------
 
-    def check_kek(self) -> None:
+    def check_kek(self) -> bool:
         """Fail now if the KEKs and holders given do not open the store's keys
-        (:class:`~piiguard.WrongKEK`)."""
-        self._epochs.check()
+        (:class:`~piiguard.WrongKEK`); False when the active epoch's object is gone from
+        its holder (a copy from before an advance, or a holder that lost it)."""
+        return self._epochs.check()
 
     def advance_epoch(
         self, *, batch_size: int = 1000, progress: Callable[[int], object] | None = None
