@@ -200,3 +200,21 @@ def test_an_instance_without_the_new_kek_cannot_advance_back_into_the_old_one(
     with pg.Guard.open(url, kek=new, schema=schema) as after:
         allow_test_reveals(after)
         assert _reads(after, [text])
+
+
+def test_a_key_is_never_written_where_others_could_swap_it_nor_a_tree_made_for_a_typo(
+    tmp_path: Path,
+) -> None:
+    """Found by the review of issue 13: a key went into a world-writable directory (and the
+    next start refused it), and a mistyped path made every missing directory."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(pg.InsecureKeyFile):
+        LocalKEK.load_or_generate(shared / "kek.key")
+    assert list(shared.iterdir()) == []
+    with pytest.raises(pg.KeyProviderError):
+        LocalKEK.load_or_generate(tmp_path / "typo" / "deeper" / "kek.key")
+    assert not (tmp_path / "typo").exists()
+    LocalKEK.load_or_generate(tmp_path / "one-level" / "kek.key")  # one new directory is fine
+    assert (tmp_path / "one-level").stat().st_mode & 0o777 == 0o700

@@ -261,8 +261,9 @@ def test_plain_values_never_reach_the_database_outside_the_orm_events(
     assert isinstance(caught.value.orig, pg.InvalidArgument)
     assert CANARY_PHONE not in str(caught.value)
     shop.rollback()
-    with pytest.raises(StatementError):
+    with pytest.raises(pg.InvalidArgument) as refused:  # refused before it is rendered
         shop.execute(insert(Customer), [{"user_id": "customer-1", "phone": CANARY_PHONE}])
+    assert CANARY_PHONE not in str(refused.value)
     shop.rollback()
     assert CANARY_PHONE not in _raw(shop)
 
@@ -335,3 +336,116 @@ def test_install_refuses_what_is_not_a_guard_or_a_base(guard: pg.Guard) -> None:
         pg_sa.Encrypted("shoe_size")
     with pytest.raises(pg.InvalidArgument):
         pg_sa.Encrypted("phone", subject="user id")
+
+
+# -- found by the attack review of issue 13 ----------------------------------------------------
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(40))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "person"}  # noqa: RUF012
+
+
+class Employee(Person):
+    """Joined-table inheritance: the Encrypted column lives in the subclass's table."""
+
+    __tablename__ = "employees"
+    id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    phone: Mapped[str] = mapped_column(
+        pg_sa.Encrypted("phone", subject="user_id", searchable=True, masked=True)
+    )
+    __mapper_args__ = {"polymorphic_identity": "employee"}  # noqa: RUF012
+
+
+def test_joined_inheritance_seals_each_row_alone(shop: Session, guard: pg.Guard) -> None:
+    """Found by the review: the seal's UPDATE named the base table's key, so every insert
+    wrote its ciphertext over every row of the subclass's table."""
+    phones = ["13812345671", "13812345672", "13812345673"]
+    shop.add_all([Employee(user_id=f"customer-{n}", phone=p) for n, p in enumerate(phones)])
+    shop.commit()
+    shop.expunge_all()
+    with pg.acting(**TESTING):
+        assert [e.phone for e in shop.scalars(select(Employee).order_by(Employee.id))] == phones
+    (found,) = shop.scalars(select(Employee).where(pg_sa.lookup(Employee.phone, phones[1])))
+    assert found.user_id == "customer-1"
+
+
+def test_merging_a_new_row_seals_it(shop: Session, guard: pg.Guard) -> None:
+    shop.merge(Address(id="addr-9", customer_id=_customer(shop), line="上海市浦东新区世纪大道1号"))
+    shop.commit()
+    shop.expunge_all()
+    with pg.acting(**TESTING):
+        assert shop.get_one(Address, "addr-9").line == "上海市浦东新区世纪大道1号"
+
+
+def _customer(session: Session) -> int:
+    customer = Customer(user_id="customer-m", phone=CANARY_PHONE)
+    session.add(customer)
+    session.flush()
+    return customer.id
+
+
+def test_bulk_statements_with_plain_values_name_no_value(shop: Session, guard: pg.Guard) -> None:
+    """Found by the review: SQLAlchemy printed a bulk statement's parameters, the plaintext
+    among them, and piiguard's bind processor kept it in its frame."""
+    for call in (
+        lambda: shop.execute(insert(Customer), [{"user_id": "c", "phone": CANARY_PHONE}] * 2),
+        lambda: shop.bulk_save_objects([Customer(user_id="c", phone=CANARY_PHONE)]),
+        lambda: shop.execute(
+            insert(Base.metadata.tables["customers"]).values(user_id="c", phone=CANARY_PHONE)
+        ),
+    ):
+        with pytest.raises((pg.InvalidArgument, StatementError)) as caught:
+            call()
+        assert CANARY_PHONE not in str(caught.value)
+        assert CANARY_PHONE not in piiguard_frames_text(caught.value)
+        if caught.value.__cause__ is not None:
+            assert CANARY_PHONE not in piiguard_frames_text(caught.value.__cause__)
+        shop.rollback()
+    assert CANARY_PHONE not in _raw(shop)
+
+
+def test_a_key_that_does_not_read_back_as_written_is_refused(guard: pg.Guard) -> None:
+    from sqlalchemy import CHAR, Column, Numeric, Table
+
+    metadata = MetaData()
+    for key_type in (CHAR(8), Numeric(10, 2)):
+        table = Table(
+            f"t_{len(metadata.tables)}",
+            metadata,
+            Column("id", key_type, primary_key=True),
+            Column("phone", pg_sa.Encrypted("phone")),
+        )
+        pg_sa.install(guard, metadata)
+        with pytest.raises(pg.InvalidArgument):
+            pg_sa.seal_row(table, {"id": "ab", "phone": CANARY_PHONE})
+
+
+def test_changing_a_subject_reseals_what_was_read_and_refuses_what_was_not(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """Found by the review: after a change of subject, erasing the new subject left the
+    value readable (it stayed under the old subject's key)."""
+    allow_test_reveals(guard)
+    shop.add_all(
+        [Customer(user_id="customer-1", phone=CANARY_PHONE), Customer(user_id="customer-2")]
+    )
+    shop.commit()
+    shop.expunge_all()
+    first = shop.scalars(select(Customer).where(Customer.user_id == "customer-1")).one()
+    first.user_id = "customer-3"
+    with pytest.raises(pg.InvalidArgument):
+        shop.commit()  # never read, never assigned: refused
+    shop.rollback()
+    with pg.acting(**TESTING):
+        assert first.phone == CANARY_PHONE
+    first.user_id = "customer-3"
+    shop.commit()  # read in this session: sealed again under customer-3
+    guard.erase("customer-3")
+    shop.expunge_all()
+    again = shop.scalars(select(Customer).where(Customer.user_id == "customer-3")).one()
+    with pg.acting(**TESTING), pytest.raises(pg.KeyDestroyed):
+        _ = again.phone

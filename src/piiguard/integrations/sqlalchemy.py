@@ -35,14 +35,30 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Dialect, String, Table, Text, event, select, update
+from sqlalchemy import (
+    CHAR,
+    NCHAR,
+    Column,
+    Connection,
+    Dialect,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    Uuid,
+    event,
+    select,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.orm.attributes import instance_state, set_attribute, set_committed_value
+from sqlalchemy.sql.dml import ValuesBase
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
-from piiguard.errors import DecryptionError, InvalidArgument, boundary
+from piiguard.errors import DecryptionError, InvalidArgument, StoreError, boundary
 from piiguard.guard import Guard
 from piiguard.kinds import get_kind
 from piiguard.masking import mask
@@ -136,6 +152,7 @@ class Encrypted(TypeDecorator[str]):
             return value.text
         if isinstance(value, _Pending):
             return _PENDING_TEXT
+        del value  # a plain value passed by mistake stays out of this frame
         raise InvalidArgument(
             "an Encrypted column takes values through the ORM, or rows sealed by "
             "pg_sa.seal_row: a plain value would be stored in clear"
@@ -263,12 +280,47 @@ def _companions(target: Any, key: str, kind: Encrypted, column: Column[Any], val
         set_attribute(target, key + _INDEX, guard.blind_index(value, field=field, kind=kind.kind))
 
 
+def _check_keys(table: Table) -> None:
+    """A value is bound to its row's key as text: only keys that read back as they were
+    written (integers, UUIDs, variable-length text) can bind it; a CHAR pads, a Numeric
+    gains decimals, a DateTime changes zone, and the value would never open again."""
+    for column in table.primary_key.columns:
+        kind = column.type
+        if isinstance(kind, Integer | Uuid) or (
+            isinstance(kind, String) and not isinstance(kind, CHAR | NCHAR)
+        ):
+            continue
+        raise InvalidArgument(
+            "an Encrypted column's table needs an integer, UUID or variable-length text "
+            "primary key: the key is part of each value's binding and must read back as "
+            "written"
+        )
+
+
+def _rebound(state: Any, mapper: Mapper[Any], kind: Encrypted) -> bool:
+    """Whether this update changes what a stored value is bound to: its row's key, or its
+    subject (whose key it is encrypted under)."""
+    names = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    if kind.subject is not None:
+        names.append(kind.subject)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
 @boundary
 def _before_write(mapper: Mapper[Any], connection: Any, target: Any) -> None:
     state = sa_inspect(target)
     keys = mapper.primary_key_from_instance(target)
     for key, column, kind in _encrypted(mapper):
+        _check_keys(column.table)
         value = state.dict.get(key)
+        if type(value) is _Sealed and state.persistent and _rebound(state, mapper, kind):
+            if value.plaintext is None:
+                raise InvalidArgument(
+                    "a row's key or subject changes but its Encrypted values were not read "
+                    "or assigned again: assign them in the same flush (an erasure of the new "
+                    "subject would miss them, a new key would not open them)"
+                )
+            value = value.plaintext  # sealed again below, bound to the new key or subject
         plaintext = _plain(value)
         if plaintext is None:
             if value is None and key in state.dict:
@@ -306,11 +358,20 @@ def _after_insert(mapper: Mapper[Any], connection: Any, target: Any) -> None:
             sealed[key], columns[key] = _Sealed(text, value.plaintext), column
     if not sealed:
         return
-    table = next(iter(columns.values())).table
-    where = [column == value for column, value in zip(mapper.primary_key, keys, strict=True)]
-    connection.execute(
-        update(table).where(*where).values({columns[k].name: v for k, v in sealed.items()})
-    )
+    by_table: dict[Any, dict[str, _Sealed]] = {}
+    for key, value in sealed.items():
+        by_table.setdefault(columns[key].table, {})[columns[key].name] = value
+    for table, values in by_table.items():
+        # the table's own key columns (a joined subclass's table has its own, equal in value)
+        where = [
+            column == getattr(target, mapper.get_property_by_column(column).key)
+            for column in table.primary_key.columns
+        ]
+        written = connection.execute(update(table).where(*where).values(values)).rowcount
+        if written != 1:
+            raise StoreError(
+                f"sealing a new row's values wrote {written} rows instead of one", "conflict"
+            )
     for key, value in sealed.items():
         set_committed_value(target, key, value)
 
@@ -320,6 +381,8 @@ def _after_insert(mapper: Mapper[Any], connection: Any, target: Any) -> None:
 
 def _on_load(target: Any, context: Any) -> None:
     """Rows of one query share a batch: the first access opens the column in all of them."""
+    if context is None:  # session.merge of a new instance: no query, no batch
+        return
     batch = context.attributes.get(_GUARD)
     if batch is None:
         batch = context.attributes[_GUARD] = _Batch()
@@ -438,6 +501,7 @@ def seal_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
     keys = [row.get(column.name) for column in table.primary_key.columns]
     if not keys or any(key is None for key in keys):
         raise InvalidArgument("seal_row needs the row's primary key")
+    _check_keys(table)
     guard = _guard_of(table)
     sealed = dict(row)
     for column, kind in _encrypted_columns(table):
@@ -540,3 +604,45 @@ def encrypt_column(
                 update(table).where(*(key == mapping[key.name] for key in keys)).values(values)
             )
         moved += len(rows)
+
+
+@event.listens_for(Engine, "before_execute")
+def _refuse_plain(
+    connection: Any,
+    statement: Any,
+    multiparams: Any,
+    params: Any,
+    execution_options: Any,
+) -> None:
+    """An INSERT or UPDATE whose parameters give an Encrypted column a plain value is
+    refused here, before SQLAlchemy would render the parameters into its error message (a
+    bulk ``session.execute(insert(Customer), [...])`` or ``bulk_save_objects``)."""
+    if not isinstance(statement, ValuesBase):
+        return
+    table = statement.table
+    columns = getattr(table, "c", None)
+    if columns is None:
+        return
+    names = {c.key for c in columns if isinstance(c.type, Encrypted)} | {
+        c.name for c in columns if isinstance(c.type, Encrypted)
+    }
+    if not names:
+        return
+    batches = [*(multiparams or ()), params or {}]
+    rows = [row for batch in batches for row in (batch if isinstance(batch, list) else [batch])]
+    plain = any(
+        isinstance(row, Mapping)
+        and any(name in row and _plain_or_none(row[name]) for name in names)
+        for row in rows
+    )
+    del rows, batches, multiparams, params
+    if plain:
+        raise InvalidArgument(
+            "an Encrypted column takes values through the ORM's unit of work (session.add), "
+            "or rows sealed by pg_sa.seal_row: a bulk statement's plain value would be "
+            "stored in clear"
+        )
+
+
+def _plain_or_none(value: object) -> bool:
+    return value is not None and not isinstance(value, _Sealed | _Pending)

@@ -58,8 +58,11 @@ def write_private(path: Path, content: bytes, *, replace: bool) -> None:
 
     Raises:
         FileExistsError: ``replace`` is false and the file exists.
+        FileNotFoundError: the directory's parent does not exist.
+        InsecureKeyFile: the directory is writable by group or others.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(exist_ok=True, mode=0o700)  # one level: a typo makes no tree
+    _check_directory(path)  # a key is never written where group or others could swap it
     target = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     descriptor = os.open(target, flags, 0o600)
