@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from jwcrypto import jwe as jwcrypto_jwe
 from jwcrypto import jwk as jwcrypto_jwk
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 import piiguard as pg
 from piiguard.keys import LocalKEK
@@ -473,6 +473,39 @@ def test_a_share_whose_event_cannot_be_recorded_is_not_returned(
         with pytest.raises(pg.EventNotRecorded):
             guard.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
         assert guard.sharing.recipients_of("u1") == []
+
+
+def test_a_share_whose_record_cannot_be_written_leaves_no_event_saying_it_was_made(
+    shop: pg.Guard, courier: pg.Recipient
+) -> None:
+    """Found by an attack review: the audit event said "ok" while no record existed (the
+    record used to be written after the event)."""
+    table = shop.store.tables.shares
+    name = f'"{table.schema}".{table.name}' if table.schema else table.name
+    with shop.store.engine.begin() as connection:
+        if shop.store.engine.dialect.name == "sqlite":
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER refuse BEFORE INSERT ON {name} "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    f'CREATE FUNCTION "{table.schema}".refuse() RETURNS trigger AS '
+                    "$$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER refuse BEFORE INSERT ON {name} "
+                    f'FOR EACH ROW EXECUTE FUNCTION "{table.schema}".refuse()'
+                )
+            )
+    with pytest.raises(pg.StoreError):
+        shop.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+    assert [e for e in shop.audit.events(action="share") if e.result == "ok"] == []
 
 
 def test_erasure_unlinks_the_subject_s_shares(shop: pg.Guard, courier: pg.Recipient) -> None:

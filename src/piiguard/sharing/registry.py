@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from piiguard.consent import ConsentLedger, Purpose
 from piiguard.consent.state import StateCache
@@ -424,6 +424,14 @@ class Sharing:
         if rows:
             with self._store.transaction() as connection:
                 connection.execute(insert(self._store.tables.shares), rows)
+
+    def unrecord(self, share_ids: Sequence[str]) -> None:
+        """Take back the records of shares that were not handed out (their audit event
+        could not be written)."""
+        if share_ids:
+            table = self._store.tables.shares
+            with self._store.transaction() as connection:
+                connection.execute(delete(table).where(table.c.id.in_(list(share_ids))))
 
     @boundary
     def recipients_of(self, subject: str) -> list[ShareRecord]:

@@ -170,6 +170,18 @@ def make_shares(
         raise
     rows = tuple({"field": item.path, "kind": item.kind or "", "view": item.rule} for item in shown)
     pseudonyms = sharing.pseudonyms(subjects)  # once: the event and the record name them
+    named = [
+        (share_id, pseudonym, rules, sensitive)
+        for (share_id, rules, sensitive), pseudonym in zip(made, pseudonyms, strict=True)
+    ]
+    # the record first, then the event: a record that cannot be written leaves no event
+    # saying the share was made; an event that cannot be written takes the record back
+    try:
+        sharing.record(recipient, who[1], basis, named, issued_at)
+    except BaseException:
+        reveals.release(who, len(shown))
+        sealed.clear()
+        raise
     failure = reveals.record(
         AccessEvent(
             "share",
@@ -185,10 +197,6 @@ def make_shares(
     )
     if failure is not None:
         sealed.clear()
+        sharing.unrecord([share_id for share_id, *_ in named])
         raise failure
-    named = [
-        (share_id, pseudonym, rules, sensitive)
-        for (share_id, rules, sensitive), pseudonym in zip(made, pseudonyms, strict=True)
-    ]
-    sharing.record(recipient, who[1], basis, named, issued_at)
     return sealed
