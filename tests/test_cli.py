@@ -28,6 +28,12 @@ def test_demo_shows_masked_values_only() -> None:
     assert "invalid cn_resident_id" in result.output
     assert CANARY_PHONE not in result.output
     assert CANARY_ID not in result.output
+    # the life of one customer, every step reached
+    for step in range(1, 9):
+        assert f"{step}. " in result.output
+    assert "'receiver': '张**'" in result.output  # what the courier reads
+    assert "KeyDestroyed" in result.output  # the pre-erasure copy opens nothing
+    assert "unexpected" not in result.output
 
 
 def test_scan_prints_kind_and_span() -> None:

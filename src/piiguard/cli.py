@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     typer = None  # type: ignore[assignment]
 
 import piiguard as pg
+from piiguard.demo import life
 
 __all__ = ["app", "main"]
 
@@ -114,8 +115,12 @@ if typer is not None:
 
     @app.command()
     def demo() -> None:
-        """Show validation, masking and detection on a sample customer and order note."""
-        _demo(Console())
+        """Show validation, masking and detection on a sample customer and order note, then
+        the life of one customer: consent, the ORM, search, reveal, sharing, retention,
+        erasure and export."""
+        console = Console()
+        _demo(console)
+        life(console)
 
     @app.command()
     def scan() -> None:
