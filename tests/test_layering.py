@@ -47,7 +47,6 @@ ALLOWED: dict[str, set[str]] = {
         "kinds",
         "validate",
         "masking",
-        "detect",
         "fields",
         "consent",
         "seals",

@@ -430,6 +430,11 @@ class Guard:
             mac=lambda: keyring.mac("audit", b"records/assessments"),
             recorded=lambda action, context: _operation(self._reveals, action, context=context),
             name_refusal=_actor_refusal,
+            made=lambda: {
+                str((e.detail.get("context") or {}).get("assessment"))
+                for e in self.audit.events(action="assessment")
+            },
+            stored=self.audit.stored_form,
         )
         #: Subject requests with due dates (``guard.requests.open/fulfil/refuse/overdue``).
 

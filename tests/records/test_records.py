@@ -418,3 +418,21 @@ def test_the_records_command_refuses_a_store_that_is_not_there(tmp_path: Path) -
     )
     assert result.exit_code != 0
     assert not typo.exists()
+
+
+def test_an_assessment_deleted_or_changed_by_hand_is_counted_missing(shop: pg.Guard) -> None:
+    """Kept three years at least: the audit log recorded each one, so a row deleted or
+    changed in the database shows in the record (it used to go unnoticed)."""
+    kept = shop.records.assessment("delivery", risks=["r"], measures=["m"], author="dpo")
+    gone = shop.records.assessment("payment", risks=["r"], measures=["m"], author="dpo")
+    assert shop.records.missing_assessments() == 0
+    table = shop.store.tables.assessments
+    with shop.store.engine.begin() as connection:
+        connection.execute(table.delete().where(table.c.id == gone.assessment_id))
+        connection.execute(
+            table.update().where(table.c.id == kept.assessment_id).values(author="someone")
+        )
+    assert shop.records.missing_assessments() == 2
+    record = shop.records.processing(models=[Checkout])
+    assert record["assessments_missing"] == 2
+    assert "2 assessment(s) recorded in the audit log" in shop.records.markdown(record)

@@ -108,8 +108,12 @@ class Records:
         mac: Callable[[], Any],
         recorded: Callable[[str, Mapping[str, str]], None],
         name_refusal: Callable[[str], Exception | None],
+        made: Callable[[], set[str]] = set,
+        stored: Callable[[str, str], str] = lambda key, value: value,
     ) -> None:
         self._store = store
+        self._made = made  # the assessment ids the audit log recorded, in stored form
+        self._stored = stored
         counter = store.change_counter() if store.engine.dialect.name == "sqlite" else None
         self._assessed: StateCache[bool] = StateCache(counter)  # purpose -> assessed
         self._mac = mac
@@ -230,6 +234,15 @@ class Records:
             rows = connection.execute(query).all()
         return self._kept(rows)
 
+    @boundary
+    def missing_assessments(self) -> int:
+        """How many assessments the audit log recorded that the store no longer holds whole
+        (deleted or changed by hand): they are kept three years at least (PIPL Art. 56), so
+        anything but 0 is an insider's work or a lost table. Counted, not named: the log
+        keeps their ids as keyed digests. Events pruned from the log are not counted."""
+        kept = {self._stored("assessment", a.assessment_id) for a in self.assessments()}
+        return len(self._made() - kept)
+
     def assessed(self, purpose: str, needs: Iterable[str] = ()) -> bool:
         """Whether the purpose, as it is defined now, has a sealed impact assessment that
         covers ``needs`` (``sensitive``, ``providing``, ``cross_border``); cached on SQLite
@@ -314,6 +327,7 @@ class Records:
                 for p in self._policies()
             ],
             "recipients": [r.terms() for r in recipients],
+            "assessments_missing": self.missing_assessments(),
             "assessments": [
                 {
                     "id": a.assessment_id,
@@ -392,6 +406,12 @@ class Records:
                 f"until {r['assessed_until']}; {bound}; {where}"
             )
         lines += ["", "## Impact assessments", ""]
+        if found.get("assessments_missing"):
+            lines += [
+                f"**{found['assessments_missing']} assessment(s) recorded in the audit log are "
+                "no longer held whole by the store.**",
+                "",
+            ]
         for a in found["assessments"]:
             lines.append(
                 f"- {a['id']}: {a['purpose']} by {_md(a['author'])}, {a['created_at']}, kept "
