@@ -256,10 +256,13 @@ def test_plain_values_never_reach_the_database_outside_the_orm_events(
     """Core inserts and ORM bulk inserts skip the events: their plain values are refused,
     not stored in clear."""
     table = Base.metadata.tables["customers"]
-    with pytest.raises(StatementError) as caught:
+    with pytest.raises(pg.InvalidArgument) as caught:
         shop.execute(insert(table).values(user_id="customer-1", phone=CANARY_PHONE))
-    assert isinstance(caught.value.orig, pg.InvalidArgument)
     assert CANARY_PHONE not in str(caught.value)
+    with pytest.raises(StatementError) as bound:  # compared with a plain value: the bind
+        shop.execute(select(table).where(table.c.phone == CANARY_PHONE))
+    assert isinstance(bound.value.orig, pg.InvalidArgument)
+    assert CANARY_PHONE not in str(bound.value)
     shop.rollback()
     with pytest.raises(pg.InvalidArgument) as refused:  # refused before it is rendered
         shop.execute(insert(Customer), [{"user_id": "customer-1", "phone": CANARY_PHONE}])
@@ -449,3 +452,67 @@ def test_changing_a_subject_reseals_what_was_read_and_refuses_what_was_not(
     again = shop.scalars(select(Customer).where(Customer.user_id == "customer-3")).one()
     with pg.acting(**TESTING), pytest.raises(pg.KeyDestroyed):
         _ = again.phone
+
+
+def test_every_way_around_the_unit_of_work_is_refused_before_anything_is_written(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """Found by the second review of issue 13: named bind parameters, typed text() binds and
+    SQL expressions put plaintext in the column or in SQLAlchemy's message, and a bulk
+    UPDATE of the subject left the value under the old subject's key."""
+    from sqlalchemy import bindparam, func, literal, update
+
+    shop.add(Customer(user_id="customer-1", phone="13912345678"))
+    shop.commit()
+    table = Base.metadata.tables["customers"]
+    attempts = [
+        lambda: shop.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(phone=bindparam("p")),
+            [{"b_id": 1, "p": CANARY_PHONE}, {"b_id": 2, "p": CANARY_PHONE}],
+        ),
+        lambda: shop.execute(
+            text("UPDATE customers SET phone = :p").bindparams(
+                bindparam("p", type_=table.c.phone.type)
+            ),
+            {"p": CANARY_PHONE},
+        ),
+        lambda: shop.execute(update(table).values(phone=literal(CANARY_PHONE))),
+        lambda: shop.execute(update(table).values(phone=func.lower(CANARY_PHONE))),
+        lambda: shop.execute(update(table).values(phone=table.c.user_id)),
+        lambda: shop.execute(
+            insert(table).from_select(
+                ["user_id", "phone"], select(table.c.user_id, table.c.user_id)
+            )
+        ),
+        lambda: shop.execute(update(Customer).where(Customer.id == 1).values(user_id="u-new")),
+        lambda: shop.execute(update(table).where(table.c.id == 1).values(id=22)),
+    ]
+    for attempt in attempts:
+        with pytest.raises(pg.InvalidArgument) as refused:
+            attempt()
+        assert CANARY_PHONE not in str(refused.value)
+        assert CANARY_PHONE not in piiguard_frames_text(refused.value)
+        shop.rollback()
+    assert CANARY_PHONE not in _raw(shop)
+    assert shop.scalars(select(Customer.user_id)).all() == ["customer-1"]
+
+
+def test_seal_row_needs_the_subject_and_keys_are_bound_as_the_database_gives_them_back(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """Found by the second review: a sealed row without its subject column was encrypted
+    under no subject (an erasure missed it), and an integer key given as "07" never opened."""
+    allow_test_reveals(guard)
+    table = Base.metadata.tables["customers"]
+    with pytest.raises(pg.InvalidArgument):
+        pg_sa.seal_row(table, {"id": 5, "phone": CANARY_PHONE})
+    shop.execute(
+        insert(table), [pg_sa.seal_row(table, {"id": "07", "user_id": "u7", "phone": CANARY_PHONE})]
+    )
+    shop.add(Customer(id="08", user_id="u8", phone=CANARY_PHONE))  # type: ignore[arg-type]
+    shop.commit()
+    shop.expunge_all()
+    with pg.acting(**TESTING):
+        assert [c.phone for c in shop.scalars(select(Customer).order_by(Customer.id))] == [
+            CANARY_PHONE
+        ] * 2

@@ -31,6 +31,7 @@ Core code seals rows with :func:`seal_row` and opens them with :func:`open_rows`
 from __future__ import annotations
 
 import json
+import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -54,8 +55,8 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.orm.attributes import instance_state, set_attribute, set_committed_value
-from sqlalchemy.sql.dml import ValuesBase
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.dml import Update, ValuesBase
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, TextClause
 from sqlalchemy.types import TypeDecorator
 
 from piiguard.errors import DecryptionError, InvalidArgument, StoreError, boundary
@@ -231,12 +232,26 @@ def _encrypted(mapper: Mapper[Any]) -> list[tuple[str, Column[Any], Encrypted]]:
     return found
 
 
-def _row_id(values: Sequence[Any]) -> str:
+def _key_text(column: Any, value: Any) -> str:
+    """A key value as the binding names it, in the form the database gives back: an integer
+    key given as ``"07"`` or ``True`` is stored as 7 or 1, a UUID in any spelling is one."""
+    kind = column.type
+    try:
+        if isinstance(kind, Integer):
+            return str(int(value))
+        if isinstance(kind, Uuid):
+            return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except (TypeError, ValueError):
+        raise InvalidArgument("a primary key value is not of its column's type") from None
+    return value if type(value) is str else str(value)
+
+
+def _row_id(values: Sequence[Any], columns: Sequence[Any]) -> str:
     """The primary key as the context names it: the value, or a JSON list if composite."""
-    if len(values) == 1:
-        value = values[0]
-        return value if type(value) is str else str(value)
-    return json.dumps([str(value) for value in values], separators=(",", ":"))
+    texts = [_key_text(c, v) for c, v in zip(columns, values, strict=True)]
+    if len(texts) == 1:
+        return texts[0]
+    return json.dumps(texts, separators=(",", ":"))
 
 
 def _key_of(state: Any) -> Sequence[Any]:
@@ -334,7 +349,7 @@ def _before_write(mapper: Mapper[Any], connection: Any, target: Any) -> None:
             continue
         text = _guard_of(column.table).encrypt(
             plaintext,
-            context=_context(column, kind.kind, _row_id(keys)),
+            context=_context(column, kind.kind, _row_id(keys, mapper.primary_key)),
             subject=_subject_of(target, kind),
         )
         set_attribute(target, key, _Sealed(text, plaintext))
@@ -352,7 +367,7 @@ def _after_insert(mapper: Mapper[Any], connection: Any, target: Any) -> None:
         if isinstance(value, _Pending):
             text = _guard_of(column.table).encrypt(
                 value.plaintext,
-                context=_context(column, kind.kind, _row_id(keys)),
+                context=_context(column, kind.kind, _row_id(keys, mapper.primary_key)),
                 subject=_subject_of(target, kind),
             )
             sealed[key], columns[key] = _Sealed(text, value.plaintext), column
@@ -411,7 +426,9 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
             if type(value) is _Sealed and value.plaintext is None:
                 members.append((other, value))
     base = _context(column, kind.kind, "")
-    contexts = [{**base, "id": _row_id(_key_of(member))} for member, _ in members]
+    contexts = [
+        {**base, "id": _row_id(_key_of(member), mapper.primary_key)} for member, _ in members
+    ]
     try:
         opened = guard.decrypt_many([value.text for _, value in members], contexts=contexts)
     except DecryptionError:
@@ -508,10 +525,22 @@ def seal_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
         plaintext = _plain(row.get(column.name))
         if plaintext is None:
             continue
-        subject = row.get(kind.subject) if kind.subject is not None else None
+        subject = None
+        if kind.subject is not None:
+            if kind.subject not in table.c:
+                raise InvalidArgument(
+                    "the column's subject names no column of the table: in Core the subject "
+                    "is the column that holds the subject id"
+                )
+            if kind.subject not in row:
+                raise InvalidArgument(
+                    "seal_row needs the row's subject (its column) to encrypt under the "
+                    "subject's key: give it in the row"
+                )
+            subject = row[kind.subject]
         text = guard.encrypt(
             plaintext,
-            context=_context(column, kind.kind, _row_id(keys)),
+            context=_context(column, kind.kind, _row_id(keys, list(table.primary_key.columns))),
             subject=None if subject is None else str(subject),
         )
         sealed[column.name] = _Sealed(text, plaintext)
@@ -544,7 +573,10 @@ def open_rows(
             _context(
                 column,
                 kind.kind,
-                _row_id([opened[i][c.name] for c in table.primary_key.columns]),
+                _row_id(
+                    [opened[i][c.name] for c in table.primary_key.columns],
+                    list(table.primary_key.columns),
+                ),
             )
             for i in where
         ]
@@ -607,41 +639,98 @@ def encrypt_column(
 
 
 @event.listens_for(Engine, "before_execute")
-def _refuse_plain(
+def _refuse_unsealed(
     connection: Any,
     statement: Any,
     multiparams: Any,
     params: Any,
     execution_options: Any,
 ) -> None:
-    """An INSERT or UPDATE whose parameters give an Encrypted column a plain value is
-    refused here, before SQLAlchemy would render the parameters into its error message (a
-    bulk ``session.execute(insert(Customer), [...])`` or ``bulk_save_objects``)."""
-    if not isinstance(statement, ValuesBase):
+    """Statements that would put a value into an Encrypted column outside the ORM's unit of
+    work, or move what its values are bound to, are refused here: before SQLAlchemy would
+    render their parameters into an error message, and before anything is written.
+
+    - a plain value in the parameters of an INSERT or UPDATE (bulk ``session.execute``,
+      ``bulk_save_objects``), under the column's name or a bind parameter's;
+    - a SQL expression (``literal``, ``func``, another column, ``from_select``) as an
+      Encrypted column's value: it would be stored as it is;
+    - an UPDATE whose ``values()`` set a primary-key or subject column of such a table (the
+      values would stay bound to the old key or encrypted under the old subject's key; the
+      ORM's own flush re-seals them, and so is not refused);
+    - a text statement whose bind parameters are typed Encrypted and given plain values.
+    """
+    if isinstance(statement, TextClause):
+        names = {
+            name for name, bind in statement._bindparams.items() if isinstance(bind.type, Encrypted)
+        }
+        refusal = _plain_parameters(names, multiparams, params)
+    elif isinstance(statement, ValuesBase):
+        refusal = _values_refusal(statement, multiparams, params)
+    else:
         return
+    del multiparams, params
+    if refusal is not None:
+        raise refusal
+
+
+def _values_refusal(statement: Any, multiparams: Any, params: Any) -> InvalidArgument | None:
     table = statement.table
     columns = getattr(table, "c", None)
-    if columns is None:
-        return
-    names = {c.key for c in columns if isinstance(c.type, Encrypted)} | {
-        c.name for c in columns if isinstance(c.type, Encrypted)
-    }
-    if not names:
-        return
+    encrypted = [c for c in columns or () if isinstance(c.type, Encrypted)]
+    if not encrypted:
+        return None
+    names = {c.key for c in encrypted} | {c.name for c in encrypted}
+    given: dict[Any, Any] = dict(getattr(statement, "_values", None) or {})
+    for column, value in given.items():
+        name = getattr(column, "key", column)
+        if name not in names:
+            continue
+        if not isinstance(value, BindParameter):
+            return InvalidArgument(
+                "an Encrypted column takes sealed values only: a SQL expression would be "
+                "stored as it is"
+            )
+        if _plain_or_none(value.value):
+            return _PLAIN
+        names.add(value.key)
+    if getattr(statement, "select", None) is not None:
+        return InvalidArgument("an INSERT ... SELECT cannot fill a table with Encrypted columns")
+    if isinstance(statement, Update):
+        bound = {name for c in encrypted if (name := c.type.subject) is not None}
+        bound |= {c.key for c in table.primary_key.columns}
+        set_names = {getattr(c, "key", c) for c in given}
+        if set_names & bound:
+            return InvalidArgument(
+                "a bulk UPDATE may not change a row's key or subject where Encrypted columns "
+                "are bound to them: change them through the ORM's unit of work, which seals "
+                "the values again"
+            )
+    return _plain_parameters(names, multiparams, params)
+
+
+def _rows(multiparams: Any, params: Any) -> list[Any]:
     batches = [*(multiparams or ()), params or {}]
-    rows = [row for batch in batches for row in (batch if isinstance(batch, list) else [batch])]
-    plain = any(
-        isinstance(row, Mapping)
-        and any(name in row and _plain_or_none(row[name]) for name in names)
-        for row in rows
-    )
-    del rows, batches, multiparams, params
-    if plain:
-        raise InvalidArgument(
-            "an Encrypted column takes values through the ORM's unit of work (session.add), "
-            "or rows sealed by pg_sa.seal_row: a bulk statement's plain value would be "
-            "stored in clear"
-        )
+    return [
+        row
+        for batch in batches
+        for row in (batch if isinstance(batch, list | tuple) else [batch])
+        if isinstance(row, Mapping) and row
+    ]
+
+
+def _plain_parameters(names: set[str], multiparams: Any, params: Any) -> InvalidArgument | None:
+    if not names:
+        return None
+    for row in _rows(multiparams, params):
+        if any(name in row and _plain_or_none(row[name]) for name in names):
+            return _PLAIN
+    return None
+
+
+_PLAIN = InvalidArgument(
+    "an Encrypted column takes values through the ORM's unit of work (session.add), or rows "
+    "sealed by pg_sa.seal_row: a plain value would be stored in clear"
+)
 
 
 def _plain_or_none(value: object) -> bool:
