@@ -3,7 +3,7 @@ file and on PostgreSQL, piiguard's store beside them (its own file, or its own s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -465,7 +465,7 @@ def test_every_way_around_the_unit_of_work_is_refused_before_anything_is_written
     shop.add(Customer(user_id="customer-1", phone="13912345678"))
     shop.commit()
     table = Base.metadata.tables["customers"]
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: shop.execute(
             update(table).where(table.c.id == bindparam("b_id")).values(phone=bindparam("p")),
             [{"b_id": 1, "p": CANARY_PHONE}, {"b_id": 2, "p": CANARY_PHONE}],
@@ -509,7 +509,7 @@ def test_seal_row_needs_the_subject_and_keys_are_bound_as_the_database_gives_the
     shop.execute(
         insert(table), [pg_sa.seal_row(table, {"id": "07", "user_id": "u7", "phone": CANARY_PHONE})]
     )
-    shop.add(Customer(id="08", user_id="u8", phone=CANARY_PHONE))  # type: ignore[arg-type]
+    shop.add(Customer(id="08", user_id="u8", phone=CANARY_PHONE))
     shop.commit()
     shop.expunge_all()
     with pg.acting(**TESTING):
