@@ -81,3 +81,25 @@ def test_errors_come_back_typed_and_calls_are_bounded(guard: pg.Guard) -> None:
         _ = guard.aio.store  # not a call
     with pytest.raises(AttributeError):
         _ = guard.aio._store
+
+
+def test_a_refused_value_stays_out_of_the_face_s_frames_and_close_works_from_inside(
+    guard: pg.Guard,
+) -> None:
+    """Found by the second review of issue 13: the awaited call's arguments stayed in the
+    face's frame, and closing the Guard from one of its own threads half closed it."""
+    from tests.helpers import piiguard_frames_text
+
+    async def refused() -> BaseException:
+        try:
+            await guard.aio.encrypt(CANARY_PHONE, context="not a mapping")
+        except pg.PiiGuardError as error:
+            return error
+        raise AssertionError("not refused")
+
+    error = asyncio.run(refused())
+    assert CANARY_PHONE not in piiguard_frames_text(error)
+    asyncio.run(guard.aio.close())
+    with pytest.raises(pg.StoreError):
+        asyncio.run(guard.aio.consent.missing("customer-1", []))
+    assert guard.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

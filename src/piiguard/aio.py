@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from piiguard.errors import InvalidArgument
+from piiguard.errors import InvalidArgument, StoreError
 
 __all__ = ["DEFAULT_THREADS", "AsyncFace"]
 
@@ -60,9 +60,18 @@ class AsyncFace:
         async def run(*args: Any, **kwargs: Any) -> Any:
             context = contextvars.copy_context()  # pg.acting's actor and purpose go along
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                executor, functools.partial(context.run, call, *args, **kwargs)
-            )
+            work = functools.partial(context.run, call, *args, **kwargs)
+            del args, kwargs  # a value passed by mistake stays out of this frame
+            try:
+                return await loop.run_in_executor(executor, work)
+            except RuntimeError as error:
+                if executor._shutdown:
+                    raise StoreError("the Guard is closed", "closed") from None
+                failure: BaseException = error
+            except BaseException as error:
+                failure = error
+            del work
+            raise failure
 
         return run
 

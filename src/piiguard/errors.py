@@ -219,8 +219,8 @@ class StoreError(PiiGuardError):
             opened), ``busy`` (see :class:`StoreBusy`), ``newer_schema``, ``unavailable``
             (any other failure of the database), ``conflict`` (a concurrent write won a
             unique key; retrying is safe), ``unusable_url`` (a URL that cannot be read
-            or whose driver is not installed). Messages never hold credentials or SQL
-            parameters.
+            or whose driver is not installed), ``closed`` (a call after
+            ``guard.close()``). Messages never hold credentials or SQL parameters.
     """
 
     def __init__(self, message: str, reason: str = "unavailable") -> None:

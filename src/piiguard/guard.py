@@ -1040,8 +1040,9 @@ class Guard:
         with self._close_lock:
             if not self._closed:
                 self._closed = True
-                if self._aio is not None:
-                    self._aio._executor.shutdown(wait=True)
+                if self._aio is not None:  # closed from one of its own threads: no join
+                    own = threading.current_thread().name.startswith("piiguard-aio")
+                    self._aio._executor.shutdown(wait=not own)
                 self.audit.close()
                 self._keyring.close()
                 self._store.close()

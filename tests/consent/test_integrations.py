@@ -131,3 +131,29 @@ def test_fastapi_subject_and_actor_come_from_any_dependency_and_never_block_the_
     assert anonymous.status_code == 403
     assert client.get("/who", headers={"x-staff": "cs-7"}).json() == {"acting": ["cs-7", "testing"]}
     assert client.get("/who").status_code == 403
+
+
+def test_fastapi_an_actor_that_is_no_name_is_refused_not_a_server_error(shop: pg.Guard) -> None:
+    """Found by the second review of issue 13: a str subclass, a newline or 200 characters
+    as the actor gave 500."""
+    from fastapi import Depends, FastAPI, Header
+    from fastapi.testclient import TestClient
+
+    from piiguard.integrations import fastapi as adapter
+
+    def staff(x_staff: str | None = Header(default=None)) -> str | None:
+        return x_staff
+
+    app = FastAPI()
+    adapter.install(app)
+
+    @app.get("/who", dependencies=[adapter.acting("testing", actor=Depends(staff))])
+    async def who() -> dict[str, bool]:
+        return {"ok": True}
+
+    client = TestClient(app)
+    for actor in ("x" * 200, "cs-7\u0007"):
+        answer = client.get("/who", headers={"x-staff": actor})
+        assert answer.status_code == 403
+        assert answer.json()["type"].endswith("access-denied")
+    assert client.get("/who", headers={"x-staff": "cs-7"}).status_code == 200

@@ -19,14 +19,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, params
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from piiguard.errors import AccessDenied, ConsentRequired
+from piiguard.errors import AccessDenied, ConsentRequired, InvalidArgument
 from piiguard.events import acting as acting_as
 from piiguard.integrations._problem import MEDIA_TYPE, access_problem, consent_problem
 
@@ -67,7 +68,22 @@ def _who(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         reason = "no_actor" if what == "actor" else "no_subject"
         raise AccessDenied(reason, f"this endpoint needs a {what}: authenticate first")
-    return value
+    return str(value)
+
+
+@contextlib.contextmanager
+def _acting(actor: str, purpose: str) -> Iterator[None]:
+    """``pg.acting``, with an actor it refuses (not a name: too long, a newline) answered
+    as a refusal (403), not as a server error."""
+    try:
+        scope = acting_as(actor=actor, purpose=purpose)
+        scope.__enter__()
+    except InvalidArgument:
+        raise AccessDenied("no_actor", "this endpoint needs an actor named by a staff id") from None
+    try:
+        yield
+    finally:
+        scope.__exit__(None, None, None)
 
 
 def acting(
@@ -81,14 +97,14 @@ def acting(
     if isinstance(actor, params.Depends):
 
         async def from_dependency(who: Any = actor) -> AsyncIterator[None]:
-            with acting_as(actor=_who(who, "actor"), purpose=purpose):
+            with _acting(_who(who, "actor"), purpose):
                 yield
 
         return Depends(from_dependency)
     read = actor
 
     async def from_request(request: Request) -> AsyncIterator[None]:
-        with acting_as(actor=_who(read(request), "actor"), purpose=purpose):
+        with _acting(_who(read(request), "actor"), purpose):
             yield
 
     return Depends(from_request)
