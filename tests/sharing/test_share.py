@@ -782,6 +782,41 @@ def test_a_recipient_row_put_back_from_an_old_copy_is_not_honoured(
     assert _open(token, new)["fields"]["name"] == "张**"
 
 
+def test_a_row_put_back_is_refused_whatever_the_instances_clocks_say(
+    store_target: StoreTarget, kek: LocalKEK, clock: SettableClock, shop: pg.Guard
+) -> None:
+    """Found by the second review of issue 13: a row written by an instance whose clock ran
+    ten minutes ahead could be put back after another instance's newer registration, since
+    rows newer (by time) than the newest event were honoured. The event now comes first and
+    the terms must match the newest one, whatever the clocks."""
+    url, schema = store_target
+    ahead = SettableClock(clock() + timedelta(minutes=10))
+    old, new = _key(), _key()
+    with (
+        pg.Guard.open(url, kek=kek, schema=schema, clock=ahead) as fast,
+        pg.Guard.open(url, kek=kek, schema=schema, clock=clock) as right,
+    ):
+        fast.sharing.register(
+            _courier(old, fields={"name": "clear", "phone": "clear", "address": "clear"})
+        )
+        table = right.store.tables.recipients
+        with right.store.engine.connect() as connection:
+            saved = connection.execute(
+                select(table.c.definition, table.c.seal, table.c.registered_at)
+            ).one()
+        clock.advance(timedelta(minutes=1))
+        right.sharing.register(_courier(new))
+        with right.store.engine.begin() as connection:
+            connection.execute(
+                update(table).values(
+                    definition=saved.definition, seal=saved.seal, registered_at=saved.registered_at
+                )
+            )
+        with pytest.raises(pg.ShareRefused) as raised:
+            right.share(_order(), to="sf-express", purpose="delivery", subject="u1", actor="a")
+        assert raised.value.reason == "unknown_recipient"
+
+
 def test_share_many_takes_ordered_lists_only(shop: pg.Guard, courier: pg.Recipient) -> None:
     with pytest.raises(pg.InvalidArgument):
         shop.share_many(

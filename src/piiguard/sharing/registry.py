@@ -211,6 +211,12 @@ class Sharing:
         at = self._clock().astimezone(UTC)
         sealing = seal(self._mac(), "recipient", (recipient.name, definition, _stamp(at)))
         values = {"definition": definition, "seal": sealing, "registered_at": at}
+        # the event first: a row is honoured only while its terms are the newest
+        # registration's, so the row follows the event (a row put back from an old
+        # copy, or written by an instance whose clock is ahead, never leads)
+        self._recorded(
+            "recipient_register", {"recipient": recipient.name, "terms": _terms(definition)}
+        )
         with self._store.changing() as connection:  # every instance's cache sees it
             self._store.serialize(connection, "recipients")
             found = connection.execute(
@@ -222,9 +228,6 @@ class Sharing:
                 connection.execute(
                     update(table).where(table.c.name == recipient.name).values(**values)
                 )
-        self._recorded(
-            "recipient_register", {"recipient": recipient.name, "terms": _terms(definition)}
-        )
         return recipient
 
     def _opened(self, name: str, definition: str, stored: object, at: datetime) -> Recipient | None:
@@ -239,22 +242,20 @@ class Sharing:
         else:
             _log.warning("recipient_seal_broken", recipient=name)
             return None
-        if not self._newest(name, definition, None if legacy else at):
-            _log.error("recipient_rolled_back", recipient=name)
+        if not self._newest(name, definition):
+            _log.error("recipient_rolled_back", recipient=name, sealed_before_10=legacy)
             return None
         return Recipient.from_definition(definition)
 
-    def _newest(self, name: str, definition: str, at: datetime | None) -> bool:
+    def _newest(self, name: str, definition: str) -> bool:
         """Whether a row's terms are those of the newest registration the audit log has of
-        the recipient; a row written after that event (its own event still being
-        recorded) is newest too. With no event (pruned), there is nothing to compare."""
+        the recipient (the event is written before the row). With no event (pruned, or a
+        store older than the check), there is nothing to compare."""
         found = self._registered(name)
         if found is None:
             return True
-        context, recorded_at = found
-        if context.get("terms") == self._stored("terms", _terms(definition)):
-            return True
-        return at is not None and at >= recorded_at
+        context, _ = found
+        return bool(context.get("terms") == self._stored("terms", _terms(definition)))
 
     @boundary
     def recipient(self, name: str) -> Recipient:
