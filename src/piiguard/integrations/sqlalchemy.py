@@ -691,7 +691,7 @@ def _values_refusal(statement: Any, multiparams: Any, params: Any) -> InvalidArg
                 "stored as it is"
             )
         if _plain_or_none(value.value):
-            return _PLAIN
+            return _plain_refusal()
         names.add(value.key)
     if getattr(statement, "select", None) is not None:
         return InvalidArgument("an INSERT ... SELECT cannot fill a table with Encrypted columns")
@@ -723,14 +723,16 @@ def _plain_parameters(names: set[str], multiparams: Any, params: Any) -> Invalid
         return None
     for row in _rows(multiparams, params):
         if any(name in row and _plain_or_none(row[name]) for name in names):
-            return _PLAIN
+            return _plain_refusal()
     return None
 
 
-_PLAIN = InvalidArgument(
-    "an Encrypted column takes values through the ORM's unit of work (session.add), or rows "
-    "sealed by pg_sa.seal_row: a plain value would be stored in clear"
-)
+def _plain_refusal() -> InvalidArgument:
+    """A new error each time (one raised twice would carry both tracebacks' frames)."""
+    return InvalidArgument(
+        "an Encrypted column takes values through the ORM's unit of work (session.add), or "
+        "rows sealed by pg_sa.seal_row: a plain value would be stored in clear"
+    )
 
 
 def _plain_or_none(value: object) -> bool:
