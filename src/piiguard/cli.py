@@ -25,7 +25,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     typer = None  # type: ignore[assignment]
 
 import piiguard as pg
-from piiguard.demo import life
 
 __all__ = ["app", "main"]
 
@@ -118,6 +117,8 @@ if typer is not None:
         """Show validation, masking and detection on a sample customer and order note, then
         the life of one customer: consent, the ORM, search, reveal, sharing, retention,
         erasure and export."""
+        from piiguard.demo import life  # noqa: PLC0415 - needs the cli extra, as this does
+
         console = Console()
         _demo(console)
         life(console)
