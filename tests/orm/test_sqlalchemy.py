@@ -516,3 +516,22 @@ def test_seal_row_needs_the_subject_and_keys_are_bound_as_the_database_gives_the
         assert [c.phone for c in shop.scalars(select(Customer).order_by(Customer.id))] == [
             CANARY_PHONE
         ] * 2
+
+
+def test_a_bulk_update_by_key_cannot_move_a_value_to_another_subject(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """Found by the second review of issue 13: the value stayed under the old subject's key,
+    so erasing the new subject missed it. The ORM's own flush (which seals again) passes."""
+    from sqlalchemy import update
+
+    allow_test_reveals(guard)
+    shop.add_all([Customer(id=1, user_id="u1", phone=CANARY_PHONE), Customer(id=2, user_id="u2")])
+    shop.commit()
+    with pytest.raises(pg.InvalidArgument):
+        shop.execute(update(Customer), [{"id": 1, "user_id": "u-new"}])
+    shop.rollback()
+    empty = shop.get_one(Customer, 2)
+    empty.user_id = "u-other"  # no value to seal: the flush moves it
+    shop.commit()
+    assert shop.get_one(Customer, 2).user_id == "u-other"

@@ -54,7 +54,12 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
-from sqlalchemy.orm.attributes import instance_state, set_attribute, set_committed_value
+from sqlalchemy.orm.attributes import (
+    flag_modified,
+    instance_state,
+    set_attribute,
+    set_committed_value,
+)
 from sqlalchemy.sql.dml import Update, ValuesBase
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, TextClause
 from sqlalchemy.types import TypeDecorator
@@ -328,7 +333,15 @@ def _before_write(mapper: Mapper[Any], connection: Any, target: Any) -> None:
     for key, column, kind in _encrypted(mapper):
         _check_keys(column.table)
         value = state.dict.get(key)
-        if type(value) is _Sealed and state.persistent and _rebound(state, mapper, kind):
+        rebound = state.persistent and _rebound(state, mapper, kind)
+        if rebound and key not in state.dict:
+            raise InvalidArgument(
+                "a row's key or subject changes but its Encrypted values are not loaded: "
+                "load and read them (or assign them) in the same flush"
+            )
+        if rebound and value is None:
+            flag_modified(target, key)  # in the UPDATE, as NULL: nothing bound to the old one
+        if type(value) is _Sealed and rebound:
             if value.plaintext is None:
                 raise InvalidArgument(
                     "a row's key or subject changes but its Encrypted values were not read "
@@ -705,7 +718,36 @@ def _values_refusal(statement: Any, multiparams: Any, params: Any) -> InvalidArg
                 "are bound to them: change them through the ORM's unit of work, which seals "
                 "the values again"
             )
+        refusal = _unsealed_moves(encrypted, _rows(multiparams, params))
+        if refusal is not None:
+            return refusal
     return _plain_parameters(names, multiparams, params)
+
+
+def _unsealed_moves(encrypted: list[Any], rows: list[Any]) -> InvalidArgument | None:
+    """An UPDATE's parameter rows that change a subject must carry every Encrypted column
+    bound to it, sealed again (or NULL): what the ORM's flush sends after re-sealing. A bulk
+    UPDATE by primary key that only moves the subject would leave the values under the old
+    subject's key, where erasing the new subject misses them."""
+    bound: dict[str, list[Any]] = {}
+    for column in encrypted:
+        if column.type.subject is not None:
+            bound.setdefault(column.type.subject, []).append(column)
+    for row in rows:
+        for subject, columns in bound.items():
+            if subject not in row:
+                continue
+            for column in columns:
+                value = row.get(column.key, row.get(column.name, _ABSENT))
+                if value is _ABSENT or _plain_or_none(value):
+                    return InvalidArgument(
+                        "an UPDATE that changes a row's subject must seal its Encrypted "
+                        "values again: change the subject through the ORM's unit of work"
+                    )
+    return None
+
+
+_ABSENT = object()
 
 
 def _rows(multiparams: Any, params: Any) -> list[Any]:
