@@ -39,11 +39,13 @@ from piiguard.crypto import (
     Keyring,
     RotationReport,
     get_suite,
+    wire,
 )
 from piiguard.crypto.envelope import Ciphertext
 from piiguard.errors import (
     AuditLogBroken,
     InvalidArgument,
+    KeyDestroyed,
     KeyProviderError,
     StoreError,
     WrongKEK,
@@ -292,6 +294,23 @@ class KeyManager:
     def counts(self) -> Mapping[str, int]:
         """How many data keys are active, retired and destroyed."""
         return self._keyring.key_counts()
+
+    @boundary
+    def destroyed(self, ciphertext: str | bytes) -> bool:
+        """Whether the data key of a (randomised) ciphertext was destroyed: its subject was
+        erased, so it opens nowhere any more. Reveals nothing and records nothing.
+
+        Raises:
+            InvalidArgument: not a piiguard ciphertext.
+        """
+        blob = wire.from_text(ciphertext) if isinstance(ciphertext, str) else ciphertext
+        if not isinstance(blob, bytes) or len(blob) < 5:
+            raise InvalidArgument("not a piiguard ciphertext")
+        try:
+            self._keyring.decryption_key(int.from_bytes(blob[1:5], "big"))
+        except KeyDestroyed:
+            return True
+        return False
 
 
 class Guard:

@@ -535,3 +535,29 @@ def test_a_bulk_update_by_key_cannot_move_a_value_to_another_subject(
     empty.user_id = "u-other"  # no value to seal: the flush moves it
     shop.commit()
     assert shop.get_one(Customer, 2).user_id == "u-other"
+
+
+def test_a_value_read_before_its_subject_was_erased_is_not_sealed_again(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """Found by the second review of issue 13: the plaintext kept from before the erasure
+    was sealed under the new subject, bringing the erased value back."""
+    allow_test_reveals(guard)
+    shop.add(Customer(id=1, user_id="u1", phone=CANARY_PHONE))
+    shop.commit()
+    customer = shop.get_one(Customer, 1)
+    with pg.acting(**TESTING):
+        assert customer.phone == CANARY_PHONE
+    guard.erase("u1")
+    assert guard.keys.destroyed(customer.__dict__["phone"].text)
+    customer.user_id = "u2"
+    with pytest.raises(pg.InvalidArgument):
+        shop.commit()
+    shop.rollback()
+    customer = shop.get_one(Customer, 1)
+    customer.user_id, customer.phone = "u2", "13912345678"  # a new value: fine
+    shop.commit()
+    with pg.acting(**TESTING):
+        assert shop.get_one(Customer, 1).phone == "13912345678"
+    with pytest.raises(pg.InvalidArgument):
+        guard.keys.destroyed("not a ciphertext!")

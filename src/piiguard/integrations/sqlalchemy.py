@@ -342,6 +342,11 @@ def _before_write(mapper: Mapper[Any], connection: Any, target: Any) -> None:
         if rebound and value is None:
             flag_modified(target, key)  # in the UPDATE, as NULL: nothing bound to the old one
         if type(value) is _Sealed and rebound:
+            if _guard_of(column.table).keys.destroyed(value.text):
+                raise InvalidArgument(
+                    "a row's subject or key changes but its Encrypted value's subject was "
+                    "erased: it cannot be sealed again (assign the column anew, or None)"
+                )
             if value.plaintext is None:
                 raise InvalidArgument(
                     "a row's key or subject changes but its Encrypted values were not read "
