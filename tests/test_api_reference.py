@@ -32,6 +32,9 @@ def test_every_public_class_and_function_is_rendered() -> None:
     assert _documented(piiguard.keys, piiguard.keys.__all__) == []
     sqlalchemy = piiguard.integrations.sqlalchemy
     assert _documented(sqlalchemy, sqlalchemy.__all__) == []
+    import piiguard.integrations.django as django_integration
+
+    assert _documented(django_integration, django_integration.__all__) == []
 
 
 def test_every_rendered_module_exists() -> None:

@@ -1,0 +1,438 @@
+"""Django: an encrypted model field bound to its row, consent and acting view decorators,
+erasure and export participants for models, and the Guard from ``settings.PIIGUARD``.
+
+```python
+# settings.py
+PIIGUARD = {"STORE_URL": "postgresql+psycopg://app@db/shop", "KEK": "file:/secrets/kek.key"}
+
+# models.py
+from piiguard.integrations import django as pg_dj
+
+class Customer(models.Model):
+    user_id = models.CharField(max_length=40)
+    phone = pg_dj.EncryptedField("phone", subject="user_id", searchable=True, masked=True)
+
+pg_dj.participate(Customer, subject="user_id")     # erasure and export reach its rows
+
+# views.py
+@pg_dj.consent("marketing_sms", subject=lambda request: request.user.username)
+def promo(request): ...
+
+Customer.objects.filter(pg_dj.lookup(Customer, "phone", "138 1234 5678"))
+with pg.acting(actor="cs-7", purpose="after_sales"):
+    customer.phone                       # decrypted on access, audited
+```
+
+The same rules as the SQLAlchemy integration (docs/orm.md): values bound to (table, column,
+primary key, kind); a server-side key sealed right after the INSERT, in the same transaction;
+``<field>_masked`` and ``<field>_index`` companions; plain values never reach the database.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_save, pre_save
+from django.http import HttpRequest, JsonResponse
+
+from piiguard.errors import AccessDenied, ConsentRequired, InvalidArgument, boundary
+from piiguard.events import acting as acting_as
+from piiguard.guard import Guard
+from piiguard.integrations._problem import MEDIA_TYPE, access_problem, consent_problem
+from piiguard.kinds import get_kind
+from piiguard.masking import mask
+
+__all__ = [
+    "EncryptedField",
+    "acting",
+    "consent",
+    "guard",
+    "install",
+    "lookup",
+    "open_all",
+    "participate",
+]
+
+_INSTALLED: dict[str, Guard] = {}
+_MASKED, _INDEX = "_masked", "_index"
+
+
+# -- the Guard -----------------------------------------------------------------------------
+
+
+def install(guard_: Guard) -> None:
+    """Use ``guard_`` for every encrypted field (tests, or a Guard opened by hand)."""
+    if not isinstance(guard_, Guard):
+        raise InvalidArgument("install takes a piiguard Guard")
+    _INSTALLED["guard"] = guard_
+
+
+def guard() -> Guard:
+    """The Guard: the installed one, else one opened once from ``settings.PIIGUARD`` (the
+    keys of ``Guard.from_env`` without their ``PIIGUARD_`` prefix: ``STORE_URL``, ``KEK``,
+    ``PREVIOUS_KEKS``, ``PKCS11_PIN``, ``PKCS11_MODULE``, ``SCHEMA``, ``SUITE``,
+    ``ERASURE_LOG``). Errors name the setting, never its value."""
+    found = _INSTALLED.get("guard")
+    if found is None:
+        given = getattr(settings, "PIIGUARD", None)
+        if not isinstance(given, dict):
+            raise InvalidArgument("settings.PIIGUARD is a dict (STORE_URL, KEK, ...)")
+        environ = {f"PIIGUARD_{key}": str(value) for key, value in given.items()}
+        found = _INSTALLED["guard"] = Guard.from_env(environ)
+    return found
+
+
+# -- stored values -------------------------------------------------------------------------
+
+
+class _Sealed:
+    """A stored value: its ciphertext, and its plaintext once opened (never in repr)."""
+
+    __slots__ = ("plaintext", "text")
+
+    def __init__(self, text: str, plaintext: str | None = None) -> None:
+        self.text = text
+        self.plaintext = plaintext
+
+    def __repr__(self) -> str:
+        return "<encrypted>"
+
+
+class _Pending:
+    """A value waiting for its row's server-side primary key."""
+
+    __slots__ = ("plaintext",)
+
+    def __init__(self, plaintext: str) -> None:
+        self.plaintext = plaintext
+
+    def __repr__(self) -> str:
+        return "<encrypting>"
+
+
+class _Opening(DeferredAttribute):  # type: ignore[misc]
+    """The field's attribute: reading it on an instance gives the plaintext (audited)."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        value = super().__get__(instance, cls)
+        if instance is None:
+            return value
+        if isinstance(value, _Sealed):
+            if value.plaintext is None:
+                open_all([instance], self.field.attname)
+            return value.plaintext
+        if isinstance(value, _Pending):
+            return value.plaintext
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        # a data descriptor, so that reads come here even once the value is in __dict__
+        instance.__dict__[self.field.attname] = value
+
+
+class EncryptedField(models.TextField):  # type: ignore[misc]
+    """A field of one PII kind, stored encrypted and bound to its row.
+
+    Args:
+        kind: a built-in kind's name.
+        subject: the field holding the subject id: values are encrypted under that
+            subject's key, so ``guard.erase(subject)`` makes them unreadable.
+        searchable: keep ``<name>_index`` (a blind index normalised by kind) for
+            :func:`lookup`.
+        masked: keep ``<name>_masked``, the kind's display mask, for list pages.
+    """
+
+    descriptor_class = _Opening
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        subject: str | None = None,
+        searchable: bool = False,
+        masked: bool = False,
+        **options: Any,
+    ) -> None:
+        self.kind = get_kind(kind).name
+        self.subject = subject
+        self.searchable = bool(searchable)
+        self.masked = bool(masked)
+        options.setdefault("null", True)
+        super().__init__(**options)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.update(
+            kind=self.kind, subject=self.subject, searchable=self.searchable, masked=self.masked
+        )
+        return name, path, args, kwargs
+
+    def contribute_to_class(self, cls: Any, name: str, private_only: bool = False) -> None:
+        super().contribute_to_class(cls, name, private_only=private_only)
+        if cls._meta.abstract:
+            return
+        if self.masked:
+            cls.add_to_class(name + _MASKED, models.CharField(max_length=255, null=True))
+        if self.searchable:
+            cls.add_to_class(
+                name + _INDEX, models.CharField(max_length=64, null=True, db_index=True)
+            )
+        pre_save.connect(_saving, sender=cls, weak=False)
+        post_save.connect(_seal_after_insert, sender=cls, weak=False)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return None if value is None or value == "" else _Sealed(str(value))
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, _Sealed):
+            return value.text
+        if isinstance(value, _Pending):
+            return ""
+        del value  # a plain value stays out of this frame
+        raise InvalidArgument(
+            "an EncryptedField takes values through model.save(): a plain value in a "
+            "queryset's update() or a raw query would be stored in clear"
+        )
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        return _seal(self, model_instance)
+
+
+def _context(field: EncryptedField, instance: Any) -> dict[str, str]:
+    return {
+        "table": instance._meta.db_table,
+        "field": field.column,
+        "id": str(instance.pk),
+        "kind": field.kind,
+    }
+
+
+@boundary
+def _seal(field: EncryptedField, instance: Any) -> Any:
+    """The value to store: a plain value (just assigned) sealed with the row's key, its
+    companions filled; a server-side key's row waits for its key (sealed after the INSERT)."""
+    value = instance.__dict__.get(field.attname)
+    if value is None or isinstance(value, _Sealed | _Pending):
+        if value is None:
+            for suffix, wanted in ((_MASKED, field.masked), (_INDEX, field.searchable)):
+                if wanted:
+                    setattr(instance, field.name + suffix, None)
+        return value
+    if not isinstance(value, str):
+        raise InvalidArgument("an EncryptedField holds text")
+    plaintext = str(value)
+    guard_ = guard()
+    if field.masked:
+        setattr(instance, field.name + _MASKED, mask(plaintext, field.kind))
+    if field.searchable:
+        index = guard_.blind_index(plaintext, field=_field_name(field), kind=field.kind)
+        setattr(instance, field.name + _INDEX, index)
+    if instance.pk is None:
+        if not instance.__dict__.get(_SAVING):
+            # bulk_create sends no post_save: the row's key would never come to seal it
+            raise InvalidArgument(
+                "an EncryptedField of a row whose key the database chooses is sealed after "
+                "its INSERT, by save(): bulk_create cannot do that (give the rows their "
+                "keys, or save() each)"
+            )
+        pending = _Pending(plaintext)
+        instance.__dict__[field.attname] = pending
+        return pending
+    subject = getattr(instance, field.subject) if field.subject else None
+    text = guard_.encrypt(
+        plaintext,
+        context=_context(field, instance),
+        subject=None if subject is None else str(subject),
+    )
+    sealed = instance.__dict__[field.attname] = _Sealed(text, plaintext)
+    return sealed
+
+
+def _field_name(field: EncryptedField) -> str:
+    return f"{field.model._meta.db_table}.{field.column}"
+
+
+_SAVING = "_piiguard_saving"
+
+
+def _saving(sender: Any, instance: Any, **_: Any) -> None:
+    """A ``save()`` is under way (``bulk_create`` sends no signal): its ``post_save`` will
+    come to seal the values of a row whose key the database chooses."""
+    instance.__dict__[_SAVING] = True
+
+
+@boundary
+def _seal_after_insert(sender: Any, instance: Any, created: bool, **_: Any) -> None:
+    """Seal the values of a row whose key the database chose, in the same transaction."""
+    instance.__dict__.pop(_SAVING, None)
+    fields = [f for f in sender._meta.concrete_fields if isinstance(f, EncryptedField)]
+    sealed: dict[str, _Sealed] = {}
+    for field in fields:
+        value = instance.__dict__.get(field.attname)
+        if isinstance(value, _Pending):
+            subject = getattr(instance, field.subject) if field.subject else None
+            text = guard().encrypt(
+                value.plaintext,
+                context=_context(field, instance),
+                subject=None if subject is None else str(subject),
+            )
+            sealed[field.attname] = _Sealed(text, value.plaintext)
+    if sealed:
+        with transaction.atomic(using=instance._state.db):
+            written = sender._base_manager.using(instance._state.db).filter(pk=instance.pk)
+            if written.update(**sealed) != 1:
+                raise InvalidArgument("sealing a new row's values did not write one row")
+        instance.__dict__.update(sealed)
+
+
+@boundary
+def open_all(instances: Sequence[Any], name: str) -> list[str | None]:
+    """Open one field of many instances in one ``decrypt_many`` (one audit event), by the
+    actor and purpose of ``pg.acting``; each instance keeps its plaintext afterwards."""
+    if not instances:
+        return []
+    field = type(instances[0])._meta.get_field(name)
+    if not isinstance(field, EncryptedField):
+        raise InvalidArgument("open_all takes an EncryptedField's name")
+    waiting = [
+        (instance, value)
+        for instance in instances
+        if isinstance(value := instance.__dict__.get(field.attname), _Sealed)
+        and value.plaintext is None
+    ]
+    if waiting:
+        opened = guard().decrypt_many(
+            [value.text for _, value in waiting],
+            contexts=[_context(field, instance) for instance, _ in waiting],
+        )
+        for (_, value), plaintext in zip(waiting, opened, strict=True):
+            value.plaintext = plaintext
+    return [getattr(instance, field.attname) for instance in instances]
+
+
+@boundary
+def lookup(model: Any, name: str, value: str) -> Q:
+    """``Q(<name>_index=...)``: rows whose value equals ``value`` written any way the kind
+    allows.
+
+    Raises:
+        InvalidArgument: not a searchable EncryptedField.
+        InvalidPII: ``value`` is not of the field's kind.
+    """
+    field = model._meta.get_field(name)
+    if not isinstance(field, EncryptedField) or not field.searchable:
+        raise InvalidArgument("lookup takes a searchable EncryptedField's name")
+    index = guard().blind_index(value, field=_field_name(field), kind=field.kind)
+    return Q(**{name + _INDEX: index})
+
+
+# -- participants --------------------------------------------------------------------------
+
+
+def participate(
+    model: Any, *, subject: str, erase: str = "delete", using: str | None = None
+) -> None:
+    """Make ``guard.erase(subject)`` and ``guard.export(subject)`` reach the model's rows
+    whose ``subject`` field holds the subject id: ``erase="delete"`` deletes them,
+    ``"clear"`` sets every EncryptedField (and its companions) to NULL. ``using``: the
+    database alias (default: the model's router)."""
+    if erase not in ("delete", "clear"):
+        raise InvalidArgument('erase is "delete" or "clear"')
+    guard_ = guard()
+    table = model._meta.db_table
+    encrypted = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
+
+    @guard_.subjects.eraser(table)
+    def erase_rows(subject_id: str) -> int:
+        rows = model._base_manager.db_manager(using).filter(**{subject: subject_id})
+        if erase == "delete":
+            return int(rows.delete()[0])
+        cleared: dict[str, Any] = {}
+        for field in encrypted:
+            cleared[field.attname] = None
+            for suffix, wanted in ((_MASKED, field.masked), (_INDEX, field.searchable)):
+                if wanted:
+                    cleared[field.name + suffix] = None
+        return int(rows.update(**cleared))
+
+    @guard_.subjects.exporter(table)
+    def export_rows(subject_id: str) -> list[dict[str, Any]]:
+        manager = model._base_manager.db_manager(using)
+        rows = list(manager.filter(**{subject: subject_id}).order_by("pk"))
+        for field in encrypted:
+            open_all(rows, field.name)
+        return [
+            {f.name: _plain(getattr(row, f.attname)) for f in model._meta.concrete_fields}
+            for row in rows
+        ]
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def _problem(error: ConsentRequired | AccessDenied) -> JsonResponse:
+    body = access_problem(error) if isinstance(error, AccessDenied) else consent_problem(error)
+    return JsonResponse(body, status=403, content_type=MEDIA_TYPE)
+
+
+def consent(
+    *purposes: str, subject: Callable[[HttpRequest], str | None]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view decorator: the view runs only if ``subject(request)`` consented to
+    ``purposes``; else 403 with an RFC 9457 problem body."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            who = subject(request)
+            if not isinstance(who, str) or not who:
+                return _problem(AccessDenied("no_subject", "this view needs a subject"))
+            lacking = guard().consent.missing(who, purposes)
+            if lacking:
+                return _problem(ConsentRequired(lacking))
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def acting(
+    purpose: str, *, actor: Callable[[HttpRequest], str | None]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view decorator naming the actor (``actor(request)``) and ``purpose`` of every
+    reveal the view makes (``pg.acting``); no actor, or one that is no name: 403."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            who = actor(request)
+            if not isinstance(who, str) or not who:
+                return _problem(AccessDenied("no_actor", "this view needs an actor"))
+            try:
+                scope = acting_as(actor=who, purpose=purpose)
+                scope.__enter__()
+            except InvalidArgument:
+                return _problem(AccessDenied("no_actor", "this view needs a staff id"))
+            try:
+                return view(request, *args, **kwargs)
+            except (AccessDenied, ConsentRequired) as error:
+                return _problem(error)
+            finally:
+                scope.__exit__(None, None, None)
+
+        return wrapper
+
+    return decorate

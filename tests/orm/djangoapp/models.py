@@ -1,0 +1,29 @@
+"""The shop's Django models the integration is tested on."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from piiguard.integrations import django as pg_dj
+
+
+class Customer(models.Model):  # type: ignore[misc]
+    """A server-side key (auto), a subject, both companions."""
+
+    user_id = models.CharField(max_length=40)
+    phone = pg_dj.EncryptedField("phone", subject="user_id", searchable=True, masked=True)
+    id_number = pg_dj.EncryptedField("cn_resident_id", subject="user_id")
+
+    class Meta:
+        app_label = "djangoapp"
+
+
+class Address(models.Model):  # type: ignore[misc]
+    """A client-side key."""
+
+    code = models.CharField(max_length=40, primary_key=True)
+    user_id = models.CharField(max_length=40)
+    line = pg_dj.EncryptedField("address", subject="user_id", masked=True)
+
+    class Meta:
+        app_label = "djangoapp"

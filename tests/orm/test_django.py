@@ -1,0 +1,239 @@
+"""piiguard.integrations.django with Django's own test client, on SQLite and PostgreSQL
+(the application's database), piiguard's store beside it."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+from django.conf import settings
+
+SCHEMA = f"djtest_{uuid.uuid4().hex[:10]}"
+if not settings.configured:
+    settings.configure(
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(Path(tempfile.mkdtemp()) / "shop.db"),
+            },
+            "pg": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "test",
+                "USER": "postgres",
+                "HOST": "127.0.0.1",
+                "PORT": "5432",
+                "OPTIONS": {"options": f"-c search_path={SCHEMA}"},
+            },
+        },
+        INSTALLED_APPS=["tests.orm.djangoapp"],
+        ROOT_URLCONF=__name__,
+        USE_TZ=True,
+        ALLOWED_HOSTS=["testserver"],
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+
+from django.db import connections  # noqa: E402
+from django.http import HttpRequest, JsonResponse  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.urls import path  # noqa: E402
+
+import piiguard as pg  # noqa: E402
+from piiguard.integrations import django as pg_dj  # noqa: E402
+from piiguard.testing import allow_test_reveals  # noqa: E402
+from tests.backends import postgres_schema  # noqa: E402
+from tests.helpers import CANARY_ID, CANARY_PHONE, piiguard_frames_text  # noqa: E402
+from tests.orm.djangoapp.models import Address, Customer  # noqa: E402
+
+TESTING = {"actor": "tester", "purpose": "testing"}
+
+
+@pytest.fixture(params=["default", "pg"])
+def alias(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The application's database, with its tables made (and dropped afterwards)."""
+    if request.param == "pg":
+        with postgres_schema():  # skips, or fails in CI, when PostgreSQL is not there
+            connection = connections["pg"]
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+            yield from _tables("pg")
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+            connection.close()
+        return
+    yield from _tables("default")
+
+
+def _tables(name: str) -> Iterator[str]:
+    connection = connections[name]
+    with connection.schema_editor() as editor:
+        editor.create_model(Customer)
+        editor.create_model(Address)
+    try:
+        yield name
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(Address)
+            editor.delete_model(Customer)
+
+
+@pytest.fixture
+def shop(guard: pg.Guard, alias: str) -> str:
+    allow_test_reveals(guard)
+    pg_dj.install(guard)
+    return alias
+
+
+def _raw(alias: str) -> str:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT * FROM djangoapp_customer")
+        rows = cursor.fetchall()
+        cursor.execute("SELECT * FROM djangoapp_address")
+        return repr(rows + cursor.fetchall())
+
+
+def test_values_are_stored_encrypted_bound_to_their_row(shop: str, guard: pg.Guard) -> None:
+    customer = Customer(user_id="customer-1", phone=CANARY_PHONE, id_number=CANARY_ID)
+    customer.save(using=shop)  # a server-side key: sealed right after the INSERT
+    Address(code="a-1", user_id="customer-1", line="北京市朝阳区建国路88号").save(using=shop)
+    stored = _raw(shop)
+    assert CANARY_PHONE not in stored
+    assert CANARY_ID not in stored
+    assert "138****5678" in stored
+    fresh = Customer.objects.using(shop).get(pk=customer.pk)
+    assert fresh.phone_masked == "138****5678"  # list pages: no reveal
+    with pytest.raises(pg.AccessDenied):
+        _ = fresh.phone
+    with pg.acting(**TESTING):
+        assert (fresh.phone, fresh.id_number) == (CANARY_PHONE, CANARY_ID)
+        assert Address.objects.using(shop).get(pk="a-1").line == "北京市朝阳区建国路88号"
+    assert [e.actor for e in guard.audit.events(action="decrypt") if e.result == "ok"] == [
+        "tester"
+    ] * 3
+
+
+def test_many_rows_open_in_one_audited_batch_and_lookup_finds_any_spelling(
+    shop: str, guard: pg.Guard
+) -> None:
+    phones = [f"1381234{n:04d}" for n in range(6)]
+    for n, phone in enumerate(phones):
+        Customer(user_id=f"customer-{n}", phone=phone).save(using=shop)
+    rows = list(Customer.objects.using(shop).order_by("pk"))
+    with pg.acting(**TESTING):
+        assert pg_dj.open_all(rows, "phone") == phones
+    (event,) = [e for e in guard.audit.events(action="decrypt") if e.result == "ok"]
+    assert event.count == 6
+    found = Customer.objects.using(shop).filter(pg_dj.lookup(Customer, "phone", "138 1234 0003"))
+    assert [c.user_id for c in found] == ["customer-3"]
+    with pytest.raises(pg.InvalidPII) as caught:
+        pg_dj.lookup(Customer, "phone", CANARY_ID)
+    assert CANARY_ID not in piiguard_frames_text(caught.value)
+
+
+def test_a_copied_ciphertext_does_not_open_and_plain_updates_are_refused(
+    shop: str, guard: pg.Guard
+) -> None:
+    first = Customer(user_id="customer-1", phone=CANARY_PHONE)
+    first.save(using=shop)
+    second = Customer(user_id="customer-2", phone="13912345678")
+    second.save(using=shop)
+    with connections[shop].cursor() as cursor:
+        cursor.execute(
+            "UPDATE djangoapp_customer SET phone = (SELECT phone FROM djangoapp_customer "
+            "WHERE id = %s) WHERE id = %s",
+            [first.pk, second.pk],
+        )
+    with pg.acting(**TESTING), pytest.raises(pg.DecryptionError):
+        _ = Customer.objects.using(shop).get(pk=second.pk).phone
+    with pytest.raises(pg.InvalidArgument) as refused:
+        Customer.objects.using(shop).filter(pk=first.pk).update(phone=CANARY_PHONE)
+    assert CANARY_PHONE not in piiguard_frames_text(refused.value)
+    assert CANARY_PHONE not in _raw(shop)
+
+
+def test_erasure_and_export_reach_the_model(shop: str, guard: pg.Guard) -> None:
+    pg_dj.participate(Customer, subject="user_id", erase="clear", using=shop)
+    Customer(user_id="customer-1", phone=CANARY_PHONE).save(using=shop)
+    Customer(user_id="customer-2", phone="13912345678").save(using=shop)
+    exported = guard.export("customer-1", **TESTING)
+    assert exported["djangoapp_customer"][0]["phone"] == CANARY_PHONE
+    guard.erase("customer-1")
+    left = list(Customer.objects.using(shop).order_by("pk"))
+    assert (left[0].phone_masked, left[0].phone_index) == (None, None)
+    with pg.acting(**TESTING):
+        assert left[0].phone is None
+        assert left[1].phone == "13912345678"
+
+
+@pg_dj.consent("marketing_sms", subject=lambda request: request.headers.get("X-Customer"))
+def promo(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"sent": True})
+
+
+@pg_dj.acting("testing", actor=lambda request: request.headers.get("X-Staff"))
+def who(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"acting": list(pg.current_acting() or ())})
+
+
+urlpatterns = [path("promo", promo), path("who", who)]
+
+
+def test_views_run_only_with_consent_and_an_actor(shop: str, guard: pg.Guard) -> None:
+    guard.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
+    guard.consent.publish_notice("n1", purposes=["marketing_sms"], text="SMS offers")
+    guard.consent.grant("customer-1", "marketing_sms", notice="n1")
+    client = Client()
+    assert client.get("/promo", headers={"X-Customer": "customer-1"}).json() == {"sent": True}
+    refused = client.get("/promo", headers={"X-Customer": "customer-2"})
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["missing_purposes"] == ["marketing_sms"]
+    assert client.get("/promo").status_code == 403
+    assert client.get("/who", headers={"X-Staff": "cs-7"}).json() == {"acting": ["cs-7", "testing"]}
+    assert client.get("/who").status_code == 403
+    assert client.get("/who", headers={"X-Staff": "x" * 300}).status_code == 403
+
+
+def test_the_guard_comes_from_settings(tmp_path: Path) -> None:
+    """settings.PIIGUARD holds Guard.from_env's variables without their prefix."""
+    saved: dict[str, Any] = dict(pg_dj._INSTALLED)
+    pg_dj._INSTALLED.clear()
+    try:
+        settings.PIIGUARD = {
+            "STORE_URL": f"sqlite:///{tmp_path / 'piiguard.db'}",
+            "KEK": f"file:{tmp_path / 'kek.key'}",
+        }
+        opened = pg_dj.guard()
+        assert opened is pg_dj.guard()
+        assert opened.encrypt(CANARY_PHONE, context={"t": "x"})
+        opened.close()
+        pg_dj._INSTALLED.clear()
+        settings.PIIGUARD = {"STORE_URL": f"sqlite:///{tmp_path / 'p2.db'}", "KEK": "vault:x"}
+        with pytest.raises(pg.InvalidArgument) as caught:
+            pg_dj.guard()
+        assert "PIIGUARD_KEK" in str(caught.value)
+    finally:
+        del settings.PIIGUARD
+        pg_dj._INSTALLED.clear()
+        pg_dj._INSTALLED.update(saved)
+
+
+def test_bulk_create_with_database_chosen_keys_is_refused_and_with_keys_seals(
+    shop: str, guard: pg.Guard
+) -> None:
+    """bulk_create sends no post_save: a row whose key the database chooses could never be
+    sealed (its placeholder would stay). With keys given, every value is sealed."""
+    with pytest.raises(pg.InvalidArgument):
+        Customer.objects.using(shop).bulk_create([Customer(user_id="c", phone=CANARY_PHONE)])
+    assert Customer.objects.using(shop).count() == 0
+    Address.objects.using(shop).bulk_create(
+        [Address(code=f"a-{n}", user_id="c", line="北京市朝阳区建国路88号") for n in range(3)]
+    )
+    with pg.acting(**TESTING):
+        lines = pg_dj.open_all(list(Address.objects.using(shop).order_by("code")), "line")
+    assert lines == ["北京市朝阳区建国路88号"] * 3
