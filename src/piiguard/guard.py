@@ -256,6 +256,14 @@ def _opened(reveals: Reveals, actor: str | None, purpose: str, pseudonym: str) -
         raise failure
 
 
+def _key_id_of(ciphertext: str | bytes) -> int:
+    """The data key id a randomised ciphertext names (bytes 1-4 of the wire format)."""
+    blob = wire.from_text(ciphertext) if isinstance(ciphertext, str) else ciphertext
+    if not isinstance(blob, bytes) or len(blob) < 5:
+        raise InvalidArgument("not a piiguard ciphertext")
+    return int.from_bytes(blob[1:5], "big")
+
+
 class KeyManager:
     """Key operations: epochs, KEK rotation and key statistics (``guard.keys``)."""
 
@@ -296,6 +304,18 @@ class KeyManager:
         return self._keyring.key_counts()
 
     @boundary
+    def sealed_for(self, ciphertext: str | bytes, subject: str) -> bool:
+        """Whether a (randomised) ciphertext was encrypted under ``subject``'s own keys (a
+        value left under another subject's keys would escape this subject's erasure).
+
+        Raises:
+            InvalidArgument: not a piiguard ciphertext, or not a subject id.
+        """
+        key_id = _key_id_of(ciphertext)
+        self._keyring.decryption_key(key_id)  # in memory, with its scope (KeyDestroyed)
+        return self._keyring.key_scope(key_id) == self._keyring.subject_scope(subject)
+
+    @boundary
     def destroyed(self, ciphertext: str | bytes) -> bool:
         """Whether the data key of a (randomised) ciphertext was destroyed: its subject was
         erased, so it opens nowhere any more. Reveals nothing and records nothing.
@@ -303,11 +323,8 @@ class KeyManager:
         Raises:
             InvalidArgument: not a piiguard ciphertext.
         """
-        blob = wire.from_text(ciphertext) if isinstance(ciphertext, str) else ciphertext
-        if not isinstance(blob, bytes) or len(blob) < 5:
-            raise InvalidArgument("not a piiguard ciphertext")
         try:
-            self._keyring.decryption_key(int.from_bytes(blob[1:5], "big"))
+            self._keyring.decryption_key(_key_id_of(ciphertext))
         except KeyDestroyed:
             return True
         return False

@@ -237,3 +237,123 @@ def test_bulk_create_with_database_chosen_keys_is_refused_and_with_keys_seals(
     with pg.acting(**TESTING):
         lines = pg_dj.open_all(list(Address.objects.using(shop).order_by("code")), "line")
     assert lines == ["北京市朝阳区建国路88号"] * 3
+
+
+# -- found by the attack review of the Django integration ---------------------------------
+
+
+def test_expressions_and_pattern_lookups_never_carry_a_value(shop: str, guard: pg.Guard) -> None:
+    from django.core.exceptions import FieldError
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat, Upper
+
+    customer = Customer(user_id="customer-1", phone="13912345678")
+    customer.save(using=shop)
+    rows = Customer.objects.using(shop).filter(pk=customer.pk)
+    for expression in (
+        Value(CANARY_PHONE),
+        Concat(Value(CANARY_PHONE), Value("")),
+        Upper(Value(CANARY_ID)),
+        F("user_id"),
+    ):
+        with pytest.raises(pg.InvalidArgument):
+            rows.update(phone=expression)
+    for pattern in ("contains", "icontains", "iexact", "startswith", "regex"):
+        with pytest.raises(FieldError) as refused:
+            list(Customer.objects.using(shop).filter(**{f"phone__{pattern}": CANARY_PHONE}))
+        assert CANARY_PHONE not in str(refused.value)
+    assert CANARY_PHONE not in _raw(shop)
+    assert CANARY_ID not in _raw(shop)
+
+
+def test_a_subject_change_reseals_what_was_read_and_refuses_the_rest(
+    shop: str, guard: pg.Guard
+) -> None:
+    from tests.orm.djangoapp.models import RegularCustomer
+
+    alice = RegularCustomer(user_id="alice", phone=CANARY_PHONE)  # a proxy saves too
+    alice.save(using=shop)
+    again = Customer.objects.using(shop).get(pk=alice.pk)
+    again.user_id = "bob"
+    with pytest.raises(pg.InvalidArgument):
+        again.save(using=shop)  # never read: would stay under alice's key
+    with pg.acting(**TESTING):
+        _ = again.phone
+    again.save(using=shop)  # read: sealed again under bob's key
+    guard.erase("bob")
+    with pg.acting(**TESTING), pytest.raises(pg.KeyDestroyed):
+        _ = Customer.objects.using(shop).get(pk=alice.pk).phone
+
+
+def test_an_opened_instance_pickles_without_its_plaintext(shop: str, guard: pg.Guard) -> None:
+    import copy
+    import pickle
+
+    customer = Customer(user_id="customer-1", phone=CANARY_PHONE)
+    customer.save(using=shop)
+    loaded = Customer.objects.using(shop).get(pk=customer.pk)
+    with pg.acting(**TESTING):
+        _ = loaded.phone
+    assert CANARY_PHONE.encode() not in pickle.dumps(loaded)
+    with pytest.raises(pg.AccessDenied):
+        _ = copy.deepcopy(loaded).phone  # the copy must open it again, audited
+    clone = copy.copy(loaded)
+    clone.pk = None  # a clone saved as a new row: sealed again, bound to its own key
+    clone.save(using=shop)
+    with pg.acting(**TESTING):
+        assert Customer.objects.using(shop).get(pk=clone.pk).phone == CANARY_PHONE
+
+
+def test_a_row_that_cannot_be_sealed_is_taken_back_and_update_fields_keeps_companions(
+    shop: str, guard: pg.Guard
+) -> None:
+    with pytest.raises(pg.InvalidArgument):
+        Customer(user_id="", phone=CANARY_PHONE).save(using=shop)  # no valid subject
+    assert Customer.objects.using(shop).count() == 0  # no placeholder, mask or index left
+    customer = Customer(user_id="customer-1", phone=CANARY_PHONE)
+    customer.save(using=shop)
+    customer.phone = "13912345678"  # type: ignore[assignment]
+    customer.save(using=shop, update_fields=["phone"])
+    found = Customer.objects.using(shop).filter(pg_dj.lookup(Customer, "phone", "13912345678"))
+    assert [c.phone_masked for c in found] == ["139****5678"]
+    assert not Customer.objects.using(shop).filter(pg_dj.lookup(Customer, "phone", CANARY_PHONE))
+
+
+@pg_dj.acting("testing", actor=lambda request: request.headers.get("X-Staff"))
+async def who_async(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"acting": list(pg.current_acting() or ())})
+
+
+@pg_dj.consent("marketing_sms", subject=lambda request: request.headers.get("X-Customer"))
+async def promo_async(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"sent": True})
+
+
+urlpatterns += [path("who-async", who_async), path("promo-async", promo_async)]
+
+
+def test_async_views_are_decorated_too(shop: str, guard: pg.Guard) -> None:
+    guard.consent.register(pg.Purpose("marketing_sms", basis="consent", kinds={"phone"}))
+    client = Client()
+    assert client.get("/who-async", headers={"X-Staff": "cs-7"}).json() == {
+        "acting": ["cs-7", "testing"]
+    }
+    assert client.get("/who-async").status_code == 403
+    assert client.get("/promo-async", headers={"X-Customer": "customer-1"}).status_code == 403
+
+
+def test_settings_never_stay_in_a_frame(tmp_path: Path) -> None:
+    saved: dict[str, Any] = dict(pg_dj._INSTALLED)
+    pg_dj._INSTALLED.clear()
+    try:
+        settings.PIIGUARD = {
+            "STORE_URL": f"postgresql+psycopg://app:{CANARY_PHONE}@127.0.0.1:1/shop",
+            "KEK": f"file:{tmp_path / 'kek.key'}",
+        }
+        with pytest.raises(pg.StoreError) as caught:
+            pg_dj.guard()
+        assert CANARY_PHONE not in piiguard_frames_text(caught.value)
+    finally:
+        del settings.PIIGUARD
+        pg_dj._INSTALLED.clear()
+        pg_dj._INSTALLED.update(saved)

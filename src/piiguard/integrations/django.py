@@ -31,9 +31,11 @@ primary key, kind); a server-side key sealed right after the INSERT, in the same
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
@@ -80,12 +82,25 @@ def guard() -> Guard:
     ``ERASURE_LOG``). Errors name the setting, never its value."""
     found = _INSTALLED.get("guard")
     if found is None:
-        given = getattr(settings, "PIIGUARD", None)
-        if not isinstance(given, dict):
-            raise InvalidArgument("settings.PIIGUARD is a dict (STORE_URL, KEK, ...)")
-        environ = {f"PIIGUARD_{key}": str(value) for key, value in given.items()}
-        found = _INSTALLED["guard"] = Guard.from_env(environ)
+        found = _INSTALLED["guard"] = _from_settings()
     return found
+
+
+@boundary
+def _from_settings() -> Guard:
+    """The Guard of ``settings.PIIGUARD``; no frame an error passes through keeps them."""
+    given = getattr(settings, "PIIGUARD", None)
+    if not isinstance(given, dict):
+        del given
+        raise InvalidArgument("settings.PIIGUARD is a dict (STORE_URL, KEK, ...)")
+    environ = {f"PIIGUARD_{key}": str(value) for key, value in given.items()}
+    del given
+    try:
+        return Guard.from_env(environ)
+    except Exception as error:
+        failure = error
+    del environ
+    raise failure
 
 
 # -- stored values -------------------------------------------------------------------------
@@ -103,6 +118,9 @@ class _Sealed:
     def __repr__(self) -> str:
         return "<encrypted>"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (_Sealed, (self.text,))  # a pickled or copied instance holds no plaintext
+
 
 class _Pending:
     """A value waiting for its row's server-side primary key."""
@@ -114,6 +132,9 @@ class _Pending:
 
     def __repr__(self) -> str:
         return "<encrypting>"
+
+    def __reduce__(self) -> Any:
+        raise InvalidArgument("a value being sealed cannot be pickled or copied")
 
 
 class _Opening(DeferredAttribute):  # type: ignore[misc]
@@ -183,8 +204,8 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
             cls.add_to_class(
                 name + _INDEX, models.CharField(max_length=64, null=True, db_index=True)
             )
-        pre_save.connect(_saving, sender=cls, weak=False)
-        post_save.connect(_seal_after_insert, sender=cls, weak=False)
+        pre_save.connect(_saving, weak=False, dispatch_uid="piiguard_saving")
+        post_save.connect(_seal_after_insert, weak=False, dispatch_uid="piiguard_sealing")
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         return None if value is None or value == "" else _Sealed(str(value))
@@ -203,12 +224,29 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
         )
 
     def pre_save(self, model_instance: Any, add: bool) -> Any:
-        return _seal(self, model_instance)
+        return _seal(self, model_instance, add)
+
+    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
+        """Django asks every field how to write a value: an expression (``Value``, ``F``,
+        ``Concat``, ``Case``) would be stored as SQL computes it, so it is refused."""
+        if hasattr(value, "as_sql") or hasattr(value, "resolve_expression"):
+            raise InvalidArgument(
+                "an EncryptedField takes sealed values only: a SQL expression would be "
+                "stored as it is"
+            )
+        return "%s"
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        """Only equality with a sealed value and NULL tests: a pattern (``contains``,
+        ``iexact``, ``regex``) would send the value to SQL and match nothing."""
+        if lookup_name not in ("exact", "in", "isnull"):
+            return None
+        return super().get_lookup(lookup_name)
 
 
 def _context(field: EncryptedField, instance: Any) -> dict[str, str]:
     return {
-        "table": instance._meta.db_table,
+        "table": field.model._meta.db_table,
         "field": field.column,
         "id": str(instance.pk),
         "kind": field.kind,
@@ -216,10 +254,20 @@ def _context(field: EncryptedField, instance: Any) -> dict[str, str]:
 
 
 @boundary
-def _seal(field: EncryptedField, instance: Any) -> Any:
+def _seal(field: EncryptedField, instance: Any, add: bool = False) -> Any:
     """The value to store: a plain value (just assigned) sealed with the row's key, its
     companions filled; a server-side key's row waits for its key (sealed after the INSERT)."""
     value = instance.__dict__.get(field.attname)
+    if isinstance(value, _Sealed) and add:
+        # a stored value going into a new row (a clone saved with pk=None): bound to the
+        # old row, it would never open here; sealed again if it was read, else refused
+        if value.plaintext is None:
+            raise InvalidArgument(
+                "a new row carries another row's encrypted value: read or assign it first"
+            )
+        value = value.plaintext
+    elif isinstance(value, _Sealed) and field.subject and instance.pk is not None:
+        value = _resealed(field, instance, value)
     if value is None or isinstance(value, _Sealed | _Pending):
         if value is None:
             for suffix, wanted in ((_MASKED, field.masked), (_INDEX, field.searchable)):
@@ -256,6 +304,25 @@ def _seal(field: EncryptedField, instance: Any) -> Any:
     return sealed
 
 
+def _resealed(field: EncryptedField, instance: Any, value: _Sealed) -> Any:
+    """A stored value whose row now names another subject: sealed again under the new
+    subject's key if it was read (and its old subject not erased), else refused; left
+    under the old key, an erasure of the new subject would miss it."""
+    subject = getattr(instance, field.subject or "")
+    keys = guard().keys
+    if subject is None or keys.destroyed(value.text):
+        return value  # a value erased stays erased, whatever the row names now
+    if keys.sealed_for(value.text, str(subject)):
+        return value
+    if value.plaintext is None:
+        raise InvalidArgument(
+            "a row's subject changes but its encrypted values were not read or assigned "
+            "again: read or assign them before save() (an erasure of the new subject would "
+            "miss them)"
+        )
+    return value.plaintext  # sealed below, under the new subject
+
+
 def _field_name(field: EncryptedField) -> str:
     return f"{field.model._meta.db_table}.{field.column}"
 
@@ -263,34 +330,64 @@ def _field_name(field: EncryptedField) -> str:
 _SAVING = "_piiguard_saving"
 
 
+def _one(written: int) -> None:
+    if written != 1:
+        raise InvalidArgument("sealing a new row's values did not write one row")
+
+
+def _fields_of(model: Any) -> list[EncryptedField]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
+
+
 def _saving(sender: Any, instance: Any, **_: Any) -> None:
     """A ``save()`` is under way (``bulk_create`` sends no signal): its ``post_save`` will
     come to seal the values of a row whose key the database chooses."""
-    instance.__dict__[_SAVING] = True
+    if _fields_of(sender):
+        instance.__dict__[_SAVING] = True
 
 
 @boundary
-def _seal_after_insert(sender: Any, instance: Any, created: bool, **_: Any) -> None:
-    """Seal the values of a row whose key the database chose, in the same transaction."""
+def _seal_after_insert(
+    sender: Any, instance: Any, created: bool, update_fields: Any = None, **_: Any
+) -> None:
+    """Seal the values of a row whose key the database chose, right after its INSERT (a
+    failure deletes the row again: under autocommit the INSERT is already committed); and
+    write the companions a ``save(update_fields=...)`` left out."""
     instance.__dict__.pop(_SAVING, None)
-    fields = [f for f in sender._meta.concrete_fields if isinstance(f, EncryptedField)]
+    fields = _fields_of(sender)
+    if not fields:
+        return
+    rows = sender._base_manager.using(instance._state.db).filter(pk=instance.pk)
     sealed: dict[str, _Sealed] = {}
-    for field in fields:
-        value = instance.__dict__.get(field.attname)
-        if isinstance(value, _Pending):
-            subject = getattr(instance, field.subject) if field.subject else None
-            text = guard().encrypt(
-                value.plaintext,
-                context=_context(field, instance),
-                subject=None if subject is None else str(subject),
-            )
-            sealed[field.attname] = _Sealed(text, value.plaintext)
-    if sealed:
-        with transaction.atomic(using=instance._state.db):
-            written = sender._base_manager.using(instance._state.db).filter(pk=instance.pk)
-            if written.update(**sealed) != 1:
-                raise InvalidArgument("sealing a new row's values did not write one row")
-        instance.__dict__.update(sealed)
+    try:
+        for field in fields:
+            value = instance.__dict__.get(field.attname)
+            if isinstance(value, _Pending):
+                subject = getattr(instance, field.subject) if field.subject else None
+                text = guard().encrypt(
+                    value.plaintext,
+                    context=_context(field, instance),
+                    subject=None if subject is None else str(subject),
+                )
+                sealed[field.attname] = _Sealed(text, value.plaintext)
+        if sealed:
+            with transaction.atomic(using=instance._state.db):
+                _one(rows.update(**sealed))
+    except BaseException:
+        if created:
+            rows.delete()  # nothing unsealed stays: no placeholder, no mask, no index
+        raise
+    instance.__dict__.update(sealed)
+    if update_fields:
+        companions = {
+            name: getattr(instance, name)
+            for field in fields
+            if field.name in update_fields or field.attname in update_fields
+            for suffix, wanted in ((_MASKED, field.masked), (_INDEX, field.searchable))
+            if wanted and (name := field.name + suffix) not in update_fields
+        }
+        if companions:
+            rows.update(**companions)
 
 
 @boundary
@@ -393,16 +490,26 @@ def consent(
     """A view decorator: the view runs only if ``subject(request)`` consented to
     ``purposes``; else 403 with an RFC 9457 problem body."""
 
+    def refusal(request: HttpRequest) -> JsonResponse | None:
+        who = subject(request)
+        if not isinstance(who, str) or not who:
+            return _problem(AccessDenied("no_subject", "this view needs a subject"))
+        lacking = guard().consent.missing(who, purposes)
+        return _problem(ConsentRequired(lacking)) if lacking else None
+
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = await sync_to_async(refusal)(request)  # the store, off the loop
+                return refused or await view(request, *args, **kwargs)
+
+            return async_wrapper
+
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            who = subject(request)
-            if not isinstance(who, str) or not who:
-                return _problem(AccessDenied("no_subject", "this view needs a subject"))
-            lacking = guard().consent.missing(who, purposes)
-            if lacking:
-                return _problem(ConsentRequired(lacking))
-            return view(request, *args, **kwargs)
+            return refusal(request) or view(request, *args, **kwargs)
 
         return wrapper
 
@@ -415,17 +522,40 @@ def acting(
     """A view decorator naming the actor (``actor(request)``) and ``purpose`` of every
     reveal the view makes (``pg.acting``); no actor, or one that is no name: 403."""
 
+    def scope_of(request: HttpRequest) -> Any:
+        """The ``pg.acting`` scope of the request, or the 403 answer."""
+        who = actor(request)
+        if not isinstance(who, str) or not who:
+            return _problem(AccessDenied("no_actor", "this view needs an actor"))
+        try:
+            scope = acting_as(actor=who, purpose=purpose)
+            scope.__enter__()
+        except InvalidArgument:
+            return _problem(AccessDenied("no_actor", "this view needs a staff id"))
+        return scope
+
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                scope = scope_of(request)
+                if isinstance(scope, JsonResponse):
+                    return scope
+                try:
+                    return await view(request, *args, **kwargs)
+                except (AccessDenied, ConsentRequired) as error:
+                    return _problem(error)
+                finally:
+                    scope.__exit__(None, None, None)
+
+            return async_wrapper
+
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            who = actor(request)
-            if not isinstance(who, str) or not who:
-                return _problem(AccessDenied("no_actor", "this view needs an actor"))
-            try:
-                scope = acting_as(actor=who, purpose=purpose)
-                scope.__enter__()
-            except InvalidArgument:
-                return _problem(AccessDenied("no_actor", "this view needs a staff id"))
+            scope = scope_of(request)
+            if isinstance(scope, JsonResponse):
+                return scope
             try:
                 return view(request, *args, **kwargs)
             except (AccessDenied, ConsentRequired) as error:

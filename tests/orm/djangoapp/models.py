@@ -27,3 +27,11 @@ class Address(models.Model):  # type: ignore[misc]
 
     class Meta:
         app_label = "djangoapp"
+
+
+class RegularCustomer(Customer):
+    """A proxy: saved through the same table, with the same sealing."""
+
+    class Meta:
+        proxy = True
+        app_label = "djangoapp"
