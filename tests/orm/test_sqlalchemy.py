@@ -310,6 +310,9 @@ def test_a_stored_value_shows_nothing_in_reprs(shop: Session, guard: pg.Guard) -
         allow_test_reveals(guard)
         _ = customer.phone
     assert CANARY_PHONE not in repr(customer.__dict__["phone"])
+    import pickle  # an opened value pickles as its ciphertext alone (one stored-value class)
+
+    assert CANARY_PHONE.encode() not in pickle.dumps(customer.__dict__["phone"])
 
 
 @settings(

@@ -47,6 +47,9 @@ from piiguard.errors import AccessDenied, ConsentRequired, InvalidArgument, boun
 from piiguard.events import acting as acting_as
 from piiguard.guard import Guard
 from piiguard.integrations._problem import MEDIA_TYPE, access_problem, consent_problem
+from piiguard.integrations._values import PENDING_TEXT, written
+from piiguard.integrations._values import Pending as _Pending
+from piiguard.integrations._values import Sealed as _Sealed
 from piiguard.kinds import get_kind
 from piiguard.masking import mask
 
@@ -104,37 +107,6 @@ def _from_settings() -> Guard:
 
 
 # -- stored values -------------------------------------------------------------------------
-
-
-class _Sealed:
-    """A stored value: its ciphertext, and its plaintext once opened (never in repr)."""
-
-    __slots__ = ("plaintext", "text")
-
-    def __init__(self, text: str, plaintext: str | None = None) -> None:
-        self.text = text
-        self.plaintext = plaintext
-
-    def __repr__(self) -> str:
-        return "<encrypted>"
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (_Sealed, (self.text,))  # a pickled or copied instance holds no plaintext
-
-
-class _Pending:
-    """A value waiting for its row's server-side primary key."""
-
-    __slots__ = ("plaintext",)
-
-    def __init__(self, plaintext: str) -> None:
-        self.plaintext = plaintext
-
-    def __repr__(self) -> str:
-        return "<encrypting>"
-
-    def __reduce__(self) -> Any:
-        raise InvalidArgument("a value being sealed cannot be pickled or copied")
 
 
 class _Opening(DeferredAttribute):  # type: ignore[misc]
@@ -208,20 +180,18 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
         post_save.connect(_seal_after_insert, weak=False, dispatch_uid="piiguard_sealing")
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        return None if value is None or value == "" else _Sealed(str(value))
+        return None if value is None or value == PENDING_TEXT else _Sealed(str(value))
 
     def get_prep_value(self, value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, _Sealed):
-            return value.text
-        if isinstance(value, _Pending):
-            return ""
-        del value  # a plain value stays out of this frame
-        raise InvalidArgument(
+        stored = written(
+            value,
             "an EncryptedField takes values through model.save(): a plain value in a "
-            "queryset's update() or a raw query would be stored in clear"
+            "queryset's update() or a raw query would be stored in clear",
         )
+        if isinstance(stored, InvalidArgument):
+            del value  # a plain value passed by mistake stays out of this frame
+            raise stored
+        return stored
 
     def pre_save(self, model_instance: Any, add: bool) -> Any:
         return _seal(self, model_instance, add)
@@ -248,7 +218,8 @@ def _context(field: EncryptedField, instance: Any) -> dict[str, str]:
     return {
         "table": field.model._meta.db_table,
         "field": field.column,
-        "id": str(instance.pk),
+        # the key as the database gives it back ("07" for an integer key is stored as 7)
+        "id": str(instance._meta.pk.to_python(instance.pk)),
         "kind": field.kind,
     }
 

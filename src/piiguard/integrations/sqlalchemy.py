@@ -66,6 +66,9 @@ from sqlalchemy.types import TypeDecorator
 
 from piiguard.errors import DecryptionError, InvalidArgument, StoreError, boundary
 from piiguard.guard import Guard
+from piiguard.integrations._values import PENDING_TEXT, is_plain, written
+from piiguard.integrations._values import Pending as _Pending
+from piiguard.integrations._values import Sealed as _Sealed
 from piiguard.kinds import get_kind
 from piiguard.masking import mask
 
@@ -73,40 +76,6 @@ __all__ = ["Encrypted", "encrypt_column", "install", "lookup", "open_rows", "sea
 
 _GUARD = "piiguard.guard"
 _MASKED, _INDEX = "_masked", "_index"
-#: The placeholder a row with a server-side key is inserted with, sealed in the same flush.
-_PENDING_TEXT = ""
-
-
-class _Sealed:
-    """A stored value: its ciphertext, and its plaintext once opened (never in repr)."""
-
-    __slots__ = ("__weakref__", "batch", "plaintext", "text")
-
-    def __init__(self, text: str, plaintext: str | None = None) -> None:
-        self.text = text
-        self.plaintext = plaintext
-        self.batch: _Batch | None = None
-
-    def __repr__(self) -> str:
-        return "<encrypted>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Sealed) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-
-class _Pending:
-    """A value waiting for its row's server-side primary key (inserted as a placeholder)."""
-
-    __slots__ = ("plaintext",)
-
-    def __init__(self, plaintext: str) -> None:
-        self.plaintext = plaintext
-
-    def __repr__(self) -> str:
-        return "<encrypting>"
 
 
 class _Batch:
@@ -152,20 +121,18 @@ class Encrypted(TypeDecorator[str]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         """Only sealed values reach the database: a plain value here would be stored in
         clear, so it is refused."""
-        if value is None:
-            return None
-        if isinstance(value, _Sealed):
-            return value.text
-        if isinstance(value, _Pending):
-            return _PENDING_TEXT
-        del value  # a plain value passed by mistake stays out of this frame
-        raise InvalidArgument(
+        stored = written(
+            value,
             "an Encrypted column takes values through the ORM, or rows sealed by "
-            "pg_sa.seal_row: a plain value would be stored in clear"
+            "pg_sa.seal_row: a plain value would be stored in clear",
         )
+        if isinstance(stored, InvalidArgument):
+            del value  # a plain value passed by mistake stays out of this frame
+            raise stored
+        return stored
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        return None if value is None or value == _PENDING_TEXT else _Sealed(str(value))
+        return None if value is None or value == PENDING_TEXT else _Sealed(str(value))
 
     def copy(self, **kw: Any) -> Encrypted:
         return Encrypted(
@@ -300,10 +267,16 @@ def _companions(target: Any, key: str, kind: Encrypted, column: Column[Any], val
         set_attribute(target, key + _INDEX, guard.blind_index(value, field=field, kind=kind.kind))
 
 
+_KEYS_CHECKED: set[Table] = set()
+
+
 def _check_keys(table: Table) -> None:
     """A value is bound to its row's key as text: only keys that read back as they were
     written (integers, UUIDs, variable-length text) can bind it; a CHAR pads, a Numeric
-    gains decimals, a DateTime changes zone, and the value would never open again."""
+    gains decimals, a DateTime changes zone, and the value would never open again.
+    Checked once per table (every write calls it)."""
+    if table in _KEYS_CHECKED:
+        return
     for column in table.primary_key.columns:
         kind = column.type
         if isinstance(kind, Integer | Uuid) or (
@@ -315,6 +288,7 @@ def _check_keys(table: Table) -> None:
             "primary key: the key is part of each value's binding and must read back as "
             "written"
         )
+    _KEYS_CHECKED.add(table)
 
 
 def _rebound(state: Any, mapper: Mapper[Any], kind: Encrypted) -> bool:
@@ -693,10 +667,12 @@ def _refuse_unsealed(
 
 def _values_refusal(statement: Any, multiparams: Any, params: Any) -> InvalidArgument | None:
     table = statement.table
-    columns = getattr(table, "c", None)
-    encrypted = [c for c in columns or () if isinstance(c.type, Encrypted)]
-    if not encrypted:
+    if not isinstance(table, Table):
         return None
+    pairs = _encrypted_columns(table)
+    if not pairs:
+        return None
+    encrypted: list[Any] = [column for column, _ in pairs]
     names = {c.key for c in encrypted} | {c.name for c in encrypted}
     given: dict[Any, Any] = dict(getattr(statement, "_values", None) or {})
     for column, value in given.items():
@@ -708,7 +684,7 @@ def _values_refusal(statement: Any, multiparams: Any, params: Any) -> InvalidArg
                 "an Encrypted column takes sealed values only: a SQL expression would be "
                 "stored as it is"
             )
-        if _plain_or_none(value.value):
+        if is_plain(value.value):
             return _plain_refusal()
         names.add(value.key)
     if getattr(statement, "select", None) is not None:
@@ -744,7 +720,7 @@ def _unsealed_moves(encrypted: list[Any], rows: list[Any]) -> InvalidArgument | 
                 continue
             for column in columns:
                 value = row.get(column.key, row.get(column.name, _ABSENT))
-                if value is _ABSENT or _plain_or_none(value):
+                if value is _ABSENT or is_plain(value):
                     return InvalidArgument(
                         "an UPDATE that changes a row's subject must seal its Encrypted "
                         "values again: change the subject through the ORM's unit of work"
@@ -769,7 +745,7 @@ def _plain_parameters(names: set[str], multiparams: Any, params: Any) -> Invalid
     if not names:
         return None
     for row in _rows(multiparams, params):
-        if any(name in row and _plain_or_none(row[name]) for name in names):
+        if any(name in row and is_plain(row[name]) for name in names):
             return _plain_refusal()
     return None
 
@@ -780,7 +756,3 @@ def _plain_refusal() -> InvalidArgument:
         "an Encrypted column takes values through the ORM's unit of work (session.add), or "
         "rows sealed by pg_sa.seal_row: a plain value would be stored in clear"
     )
-
-
-def _plain_or_none(value: object) -> bool:
-    return value is not None and not isinstance(value, _Sealed | _Pending)
