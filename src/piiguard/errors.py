@@ -173,6 +173,20 @@ class DecryptionError(PiiGuardError):
         super().__init__(message)
 
 
+class ContextMismatch(DecryptionError):
+    """The ciphertext was bound to a context with other keys than the ones given (a wrong
+    field or table name, a key missing or extra): a mistake in the calling code rather than
+    tampering. Told apart by a fingerprint of the context's keys in the ciphertext's header
+    (format version 2), which names only schema names, never a value; a ciphertext whose
+    keys match and still does not open is a plain :class:`DecryptionError`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the ciphertext was bound to a context with other keys (a wrong field or table "
+            "name?), or its header was altered"
+        )
+
+
 class KeyDestroyed(DecryptionError):
     """The data key of this ciphertext was destroyed (its subject was erased)."""
 
@@ -229,11 +243,16 @@ class StoreError(PiiGuardError):
 
 
 class StoreBusy(StoreError):
-    """Another connection held a lock past the busy timeout (SQLite's "database is locked")."""
+    """Another connection held a lock past the busy timeout (SQLite's "database is locked"),
+    or a write would wait on a lock the caller's own bound transaction holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            "the store stayed locked by another connection past the busy timeout", "busy"
+            message
+            or "the store stayed locked by another connection past the busy timeout (if it "
+            "is the application's own transaction on the same SQLite file, bind piiguard to "
+            "it with guard.bind)",
+            "busy",
         )
 
 

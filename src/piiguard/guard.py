@@ -17,14 +17,17 @@ exposes them as the calls of DESIGN §3. No global state: open as many as you ne
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
 import structlog
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
 from piiguard.aio import DEFAULT_THREADS, AsyncFace
 from piiguard.audit import Access, AccessPolicy, AccessWatch, AuditLog, Role, Watcher
@@ -71,11 +74,14 @@ from piiguard.retention import Retention
 from piiguard.settings import read_settings
 from piiguard.sharing import Sharing
 from piiguard.sharing.share import make_shares
-from piiguard.store import Store
+from piiguard.store import Store, joined
 from piiguard.subjects import ErasureReceipt, RequestDeadline, Requests, SubjectRequest, Subjects
 from piiguard.tokens import Tokens, TokenVault
 
 __all__ = ["Guard", "KeyManager"]
+#: Root keys of the writes that join an application's transaction (subject pseudonyms,
+#: audit MACs, blind indexes, vault lookups, tokens).
+_BOUND_ROOTS = ("pseudonym", "audit", "index", "vault", "token")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -1053,6 +1059,40 @@ class Guard:
         if broken is not None:
             raise broken
         return advanced
+
+    @contextmanager
+    def bind(self, target: Session | Connection | Engine) -> Iterator[Connection]:
+        """Make piiguard's writes join the application's transaction, inside the block.
+
+        Consent events, retention tracking, vault entries, and the audit events that report
+        them, commit or roll back with the application's own rows: a customer and their
+        consent grant are stored together or not at all. Reads in the block see those
+        writes. Two kinds of write stay outside, as a rollback must not undo them: data keys
+        (other threads may already use them; a key no row uses is harmless) and the record
+        of a reveal (the value was shown). On SQLite, whose write transaction holds the whole
+        file, such a write while the application's transaction has written raises
+        :class:`StoreBusy` at once (never a wait on its own lock); on PostgreSQL it runs
+        beside it.
+
+        Args:
+            target: a ``Session`` (its transaction; events are chained right after its
+                commit), a ``Connection`` (its transaction, which the application commits),
+                or an ``Engine`` (a transaction begun here, committed when the block ends and
+                rolled back if it raises). It must reach the store's own database.
+
+        Yields:
+            the application's connection.
+
+        Raises:
+            InvalidArgument: ``target`` reaches another database, or this context is bound
+                already.
+        """
+        # the store-wide root keys bound writes use, made first in transactions of their own:
+        # on SQLite none can be made once the application's transaction holds the file
+        for purpose in _BOUND_ROOTS:
+            self._keyring.root_key(purpose)
+        with joined(self._store, target, self.audit.drain) as connection:
+            yield connection
 
     @property
     def store(self) -> Store:

@@ -487,7 +487,7 @@ def test_a_checkpoint_waits_for_a_prune_in_progress(
         guard.audit.checkpoint()
         done.set()
 
-    with guard.store.engine.begin() as holding:
+    with guard.store.transaction() as holding:  # a writer, as a prune is
         guard.store.serialize(holding, "audit-prune")  # a prune in progress
         worker = threading.Thread(target=sign)
         worker.start()

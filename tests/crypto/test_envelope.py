@@ -62,19 +62,23 @@ def test_any_text_round_trips(guard: pg.Guard, value: str) -> None:
     )
 
 
-def test_wire_overhead_is_at_most_48_characters(guard: pg.Guard) -> None:
-    """An 11-character phone becomes 59 URL-safe characters."""
+def test_wire_overhead_is_at_most_51_characters(guard: pg.Guard) -> None:
+    """An 11-character phone becomes 62 URL-safe characters (version 2: 59 plus the two
+    bytes of the context keys' fingerprint)."""
     text = guard.encrypt(PHONE, context=CONTEXT)
-    assert len(text) - len(PHONE) <= 48
+    assert len(text) - len(PHONE) <= 51
     assert set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def test_ciphertexts_are_self_describing(guard: pg.Guard) -> None:
-    """The header carries format version 1, the suite code and a key id."""
+    """The header carries format version 2, the suite code, a key id and the fingerprint
+    of the context's keys."""
     header = wire.unpack_header(wire.from_text(guard.encrypt(PHONE, context=CONTEXT)) or b"")
     assert header is not None
-    assert (header.version, header.suite_code) == (1, 1)
+    assert (header.version, header.suite_code) == (2, 1)
     assert header.key_id > 0
+    assert header.keys is not None
+    assert len(header.keys) == 2
 
 
 def test_same_value_encrypts_differently_each_time(guard: pg.Guard) -> None:
@@ -433,3 +437,67 @@ def test_the_guard_declares_its_public_methods_on_the_class() -> None:
         assert method.__doc__, name
         text = pydoc.render_doc(pg.Guard, renderer=pydoc.plaintext)  # type: ignore[attr-defined]
         assert f"{name}(self" in text, name
+
+
+# -- a context with other keys is told apart from tampering (issue 13) -------------------------
+
+
+def test_a_wrong_field_name_is_reported_as_a_context_mismatch(guard: pg.Guard) -> None:
+    sealed = guard.encrypt(PHONE, context=CONTEXT)
+    wrong_name = {"table": "customers", "column": "phone", "id": "u1"}
+    with pytest.raises(pg.ContextMismatch, match="other keys") as raised:
+        guard.decrypt(sealed, context=wrong_name, actor="tester", purpose="testing")
+    assert isinstance(raised.value, pg.DecryptionError)  # code catching the old error still does
+    assert PHONE not in exception_text(raised.value)
+    with pytest.raises(pg.ContextMismatch):  # a key missing
+        guard.decrypt(sealed, context={"table": "customers", "field": "phone"}, **TESTING_REVEAL)
+    with pytest.raises(pg.ContextMismatch):
+        guard.decrypt_many([sealed], contexts=[wrong_name], **TESTING_REVEAL)
+
+
+def test_the_same_keys_with_other_values_or_altered_bytes_stay_a_plain_decryption_error(
+    guard: pg.Guard,
+) -> None:
+    sealed = guard.encrypt(PHONE, context=CONTEXT)
+    other_row = {**CONTEXT, "id": "u2"}
+    with pytest.raises(pg.DecryptionError) as raised:
+        guard.decrypt(sealed, context=other_row, **TESTING_REVEAL)
+    assert type(raised.value) is pg.DecryptionError
+    blob = bytearray(wire.from_text(sealed) or b"")
+    blob[-1] ^= 1
+    with pytest.raises(pg.DecryptionError) as raised:
+        guard.decrypt(bytes(blob), context=CONTEXT, **TESTING_REVEAL)
+    assert type(raised.value) is pg.DecryptionError
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+@given(
+    keys=st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=4),
+    other=st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=4),
+)
+def test_mismatch_is_reported_exactly_when_the_key_sets_differ(
+    guard: pg.Guard, keys: set[str], other: set[str]
+) -> None:
+    sealed = guard.encrypt(PHONE, context=dict.fromkeys(keys, "v"))
+    given_context = dict.fromkeys(other, "w")  # values differ always: it never opens
+    with pytest.raises(pg.DecryptionError) as raised:
+        guard.decrypt(sealed, context=given_context, **TESTING_REVEAL)
+    assert isinstance(raised.value, pg.ContextMismatch) == (keys != other)
+
+
+def test_version_1_ciphertexts_written_before_still_open(guard: pg.Guard) -> None:
+    """A ciphertext in the version-1 layout (no fingerprint), sealed under a real data key
+    as piiguard wrote them before: it opens, and a wrong context is a plain error."""
+    current = wire.from_text(guard.encrypt(PHONE, context=CONTEXT)) or b""
+    key_id = wire.unpack_header(current).key_id  # type: ignore[union-attr]
+    aead = guard._keyring.decryption_key(key_id)  # the same data key, as an old value had it
+    header = wire.pack_header(1, key_id)
+    nonce = random_nonce()
+    old = header + nonce + aead.encrypt(nonce, PHONE.encode(), header + encode_context(CONTEXT))
+    assert guard.decrypt(old, context=CONTEXT, **TESTING_REVEAL) == PHONE
+    with pytest.raises(pg.DecryptionError) as raised:
+        guard.decrypt(old, context={"column": "x"}, **TESTING_REVEAL)
+    assert type(raised.value) is pg.DecryptionError
+
+
+TESTING_REVEAL = {"actor": "tester", "purpose": "testing"}

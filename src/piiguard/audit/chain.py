@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from piiguard.seals import Digest, encode
 
-__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link"]
+__all__ = ["FIELDS", "GENESIS", "Digest", "checkpoint_signature", "link", "outbox_seal"]
 
 #: The chain value before the first event.
 GENESIS = bytes(32)
@@ -33,6 +33,7 @@ FIELDS = (
 _DOMAIN = b"piiguard-audit-v1"
 _CHECKPOINT_DOMAIN = b"piiguard-audit-checkpoint-v1"
 _PRUNE_DOMAIN = b"piiguard-audit-prune-v1"
+_OUTBOX_DOMAIN = b"piiguard-audit-outbox-v1"
 
 
 def link(mac: Digest, previous: bytes, row: Mapping[str, object]) -> bytes:
@@ -56,3 +57,9 @@ def checkpoint_signature(
     return mac.digest(
         domain + seq.to_bytes(8, "big") + at_us.to_bytes(8, "big", signed=True) + chain
     )
+
+
+def outbox_seal(mac: Digest, body: bytes) -> bytes:
+    """What vouches for an event waiting in the outbox (``body``, its stored form as JSON):
+    only rows piiguard wrote there are ever chained into the log."""
+    return mac.digest(_OUTBOX_DOMAIN + len(body).to_bytes(8, "big") + body)

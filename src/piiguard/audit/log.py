@@ -26,12 +26,12 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link
+from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link, outbox_seal
 from piiguard.detect import scan
 from piiguard.errors import AuditLogBroken, InvalidArgument, boundary
 from piiguard.events import AccessEvent, actor_name, current_acting
 from piiguard.kinds import sensitive_kinds
-from piiguard.store import Store
+from piiguard.store import Binding, Store
 
 __all__ = ["AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
 #: Actions that hand values to someone: what an incident's scope counts.
@@ -270,6 +270,9 @@ class AuditLog:
         self._writing = False
         self._peak = 1  # the largest recent batch: how many threads record together
         self._written = 0  # the highest sequence number this instance committed
+        #: events may wait in the outbox (an application committed them, or a process ended
+        #: before it chained them): the first write, read or verification looks
+        self._pending = True
         events, head = store.tables.audit_events, store.tables.audit_head
         # built once: a statement built per write costs more than the write
         self._read_head = (
@@ -304,8 +307,27 @@ class AuditLog:
     # -- recording -------------------------------------------------------------------------
 
     def record(self, event: AccessEvent) -> None:
-        """Keep ``event``: committed to the store when this returns, or an error is raised."""
-        ticket = _Ticket(self._row(event))
+        """Keep ``event``: committed to the store when this returns, or an error is raised.
+
+        Inside ``guard.bind``, an event that reports a change of the application's state (a
+        consent given, a record tracked) is written in the application's transaction instead,
+        to the outbox: it commits or rolls back with that change, and is chained into the
+        log after the commit. An event that reports a disclosure (:data:`REVEALS`) is always
+        committed on its own before the value is returned: a rollback cannot take it back.
+        """
+        binding = self._store.bound()
+        if binding is not None and event.action not in REVEALS:
+            self._defer(binding, self._row(event))
+            return
+        self._commit(_Ticket(self._row(event)))
+        if self._pending:
+            try:
+                self.drain()
+            except Exception as error:  # the event above is kept; the outbox waits
+                _log.warning("audit_outbox_drain_failed", error=type(error).__name__)
+
+    def _commit(self, ticket: _Ticket) -> None:
+        """Write one event with whatever others queued alongside it (group commit)."""
         condition = self._condition
         with condition:
             self._queue.append(ticket)
@@ -333,6 +355,61 @@ class AuditLog:
                     condition.notify_all()
         if ticket.error is not None:
             raise ticket.error
+
+    # -- the outbox (events of a bound application transaction) ---------------------------
+
+    def _defer(self, binding: Binding, row: dict[str, Any]) -> None:
+        """Write an event's stored form to the outbox, in the application's transaction."""
+        body = json.dumps(row, sort_keys=True, separators=(",", ":")).encode()
+        seal = outbox_seal(self._chain_mac(), body)  # before the write: it may make the key
+        binding.write().execute(
+            insert(self._store.tables.audit_outbox).values(row=body.decode(), mac=seal)
+        )
+        binding.after_commit(self.drain_soon)
+
+    def drain_soon(self) -> None:
+        """Note that an application committed events to the outbox: the next write, read or
+        verification chains them (``guard.bind`` drains at once after a Session's commit)."""
+        self._pending = True
+
+    @boundary
+    def drain(self) -> int:
+        """Chain the events waiting in the outbox into the log; return how many.
+
+        Serialised with every other writer on the log's head, so two instances never chain
+        the same row. A row whose seal does not hold (put there by hand) is deleted and not
+        chained; an ``audit_outbox_refused`` event says how many.
+        """
+        self._pending = False
+        outbox = self._store.tables.audit_outbox
+        with self._store.engine.connect() as connection:
+            if connection.execute(select(outbox.c.id).limit(1)).first() is None:
+                return 0
+        mac = self._chain_mac()  # before the transaction: it may make the key
+        chained = 0
+        while True:
+            with self._store.transaction() as connection:
+                self._store.serialize(connection, "audit-head")
+                rows = connection.execute(select(outbox).order_by(outbox.c.id).limit(_PAGE)).all()
+                if not rows:
+                    return chained
+                batch, refused = [], 0
+                for row in rows:
+                    body = str(row.row).encode()
+                    if _same(outbox_seal(mac, body), bytes(row.mac)):
+                        batch.append(_Ticket(json.loads(body)))
+                    else:
+                        refused += 1
+                if refused:
+                    _log.error("audit_outbox_refused", count=refused)
+                    refusal = AccessEvent("audit_outbox_refused", "piiguard", None, self._clock())
+                    batch.append(_Ticket(self._row(refusal)))
+                    batch[-1].row["count"] = refused
+                self._append_in(connection, batch, mac)
+                connection.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+                chained += len(rows) - refused
+            if len(rows) < _PAGE:
+                return chained
 
     def _record_prune(self, count: int) -> None:
         current = current_acting()
@@ -462,30 +539,37 @@ class AuditLog:
             mac = self._chain_mac()
             with self._store.transaction() as connection:
                 self._store.serialize(connection, "audit-head")
-                found = connection.execute(self._read_head).first()
-                last = found or connection.execute(self._last_event).first()
-                seq, chain = (0, GENESIS) if last is None else (int(last.seq), bytes(last.chain))
-                rows, seq, chain = self._chained(batch, seq, chain, mac)
-                connection.execute(self._insert, rows)
-                values = {"seq": seq, "chain": chain}
-                if found is None:
-                    connection.execute(self._first_head, {"log": _LOG, **values})
-                else:
-                    connection.execute(
-                        update(self._store.tables.audit_head)
-                        .where(self._store.tables.audit_head.c.log == _LOG)
-                        .values(**values)
-                    )
+                self._append_in(connection, batch, mac)
         except Exception as error:
             return error.with_traceback(None)
-        self._written = max(self._written, seq)
         return None
+
+    def _append_in(self, connection: Connection, batch: list[_Ticket], mac: Digest) -> None:
+        """Append a batch in ``connection``'s transaction (which serialised on the head),
+        after the head row, or after the last stored event when the head row is missing."""
+        found = connection.execute(self._read_head).first()
+        last = found or connection.execute(self._last_event).first()
+        seq, chain = (0, GENESIS) if last is None else (int(last.seq), bytes(last.chain))
+        rows, seq, chain = self._chained(batch, seq, chain, mac)
+        connection.execute(self._insert, rows)
+        values = {"seq": seq, "chain": chain}
+        if found is None:
+            connection.execute(self._first_head, {"log": _LOG, **values})
+        else:
+            connection.execute(
+                update(self._store.tables.audit_head)
+                .where(self._store.tables.audit_head.c.log == _LOG)
+                .values(**values)
+            )
+        self._written = max(self._written, seq)
 
     # -- reading ---------------------------------------------------------------------------
 
     @boundary
     def head(self) -> AuditHead | None:
         """The last event's sequence number and chain value, None for an empty log."""
+        if self._pending:
+            self.drain()
         head = self._store.tables.audit_head
         with self._store.engine.connect() as connection:
             found = connection.execute(
@@ -525,6 +609,7 @@ class AuditLog:
                 found even when whoever cut it also rewrote the head row.
             from_checkpoint: start at the newest checkpoint instead of the first event kept.
         """
+        self.drain()  # events an application committed are part of the log it verifies
         chain_mac, signing = self._chain_mac(), self._checkpoint_mac()  # before any transaction
         with self._store.engine.connect() as connection:
             start = self._start(connection, from_checkpoint, signing)
@@ -848,6 +933,8 @@ class AuditLog:
             conditions.append(events.c.at_us < micros(until))
         named = None if subject is None else self._pseudonym(subject)
         subject = None
+        if self._pending:
+            self.drain()
         with self._store.engine.connect() as connection:
             for row in self._pages(connection, conditions):
                 event = _event(row)

@@ -86,7 +86,7 @@ class EventLedger:
     def history(self, pseudonym: str) -> list[ConsentEvent]:
         """Every event of the subject, in ledger order."""
         events = self._events
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             rows = connection.execute(
                 select(events).where(events.c.subject == pseudonym).order_by(events.c.event_id)
             ).all()

@@ -339,7 +339,7 @@ class ConsentLedger:
         ]
         text = None
         if rows:
-            with self._store.changing() as connection:
+            with self._store.joining_changes() as connection:
                 self._events.append(connection, rows)
             self._report(rows)
 
@@ -392,7 +392,7 @@ class ConsentLedger:
             "evidence": sealed,
             "at": now,
         }
-        with self._store.changing() as connection:
+        with self._store.joining_changes() as connection:
             self._events.append(connection, [row])
         self._report([row])
 
@@ -464,7 +464,7 @@ class ConsentLedger:
         cached, generation = self._cache.look((pseudonym, purpose))
         if cached is not None:
             return cached
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             state = self._state(connection, pseudonym, purpose)
         self._cache.keep((pseudonym, purpose), state, generation)
         return state
@@ -476,7 +476,7 @@ class ConsentLedger:
         For campaigns: the purpose's current state per subject is read once, in one streamed
         pass over its events (never one query per subject), then the subjects stream through it.
         """
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             terms = self.catalog.terms(purpose, connection)
             if terms.needs_grant:
                 orders = self.catalog.notice_orders(connection)
@@ -530,7 +530,7 @@ class ConsentLedger:
         pseudonym = self._subject(subject)
         if self._opened is not None:
             self._opened(actor, purpose, pseudonym)
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             target, version = self.catalog.current(purpose, connection)
             valid = self._state(connection, pseudonym, purpose)
             grant = self._events.last(connection, pseudonym, purpose, action=GRANT)

@@ -29,7 +29,7 @@ from piiguard.crypto.epochs import Epochs
 from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.suites import Suite
 from piiguard.errors import InvalidArgument, KeyDestroyed, KeyNotFound, KeyProviderError
-from piiguard.store import Store
+from piiguard.store import Binding, Store
 
 __all__ = ["DEFAULT_MAX_USES", "LIVENESS_INTERVAL", "DataKeys", "row_context"]
 
@@ -156,9 +156,33 @@ class DataKeys:
             ):
                 deque(itertools.islice(active.taken, uses - 1), maxlen=0)
                 return active.cached.key_id, active.cached.aead
+            binding = self._store.bound()
+            if binding is not None and binding.holds_the_file():
+                return self._joined_key(binding, scope, uses)
             active = self._active[scope] = self._reserve(scope, uses)
             deque(itertools.islice(active.taken, uses), maxlen=0)  # count the uses, in C
             return active.cached.key_id, active.cached.aead
+
+    def _joined_key(self, binding: Binding, scope: str, uses: int) -> tuple[int, Aead]:
+        """A key made inside the application's SQLite transaction, which holds the file (a
+        transaction of piiguard's own would wait for ever). Only this transaction uses it and
+        only it knows it: if the transaction rolls back, no value anywhere else was sealed
+        under a key that no longer exists."""
+        active = binding.keys.get(scope)
+        if active is None or next(active.taken) + uses > active.granted:
+            if uses > self._max_uses:
+                raise InvalidArgument("a batch may not exceed the key use limit")
+            grant = min(max(_RESERVE_BLOCK, uses), self._max_uses)
+            key_id, secret = self._create(
+                binding.write(), scope, _AEAD, self._suite.dek_size, grant, joined=True
+            )
+            now = self._monotonic()
+            aead = self._suite.aead(secret[: self._suite.dek_size])
+            cached = _Cached(key_id, scope, secret, aead, now + self._max_age, now + self._max_age)
+            active = binding.keys[scope] = binding.keys[key_id] = _Active(cached, grant)
+            next(active.taken)
+        deque(itertools.islice(active.taken, uses - 1), maxlen=0)
+        return active.cached.key_id, active.cached.aead
 
     def _reserve(self, scope: str, uses: int) -> _Active:
         """Reserve a block of uses of the scope's key, or retire it and make a new one."""
@@ -200,7 +224,14 @@ class DataKeys:
         return self._load(key_id)
 
     def _create(
-        self, connection: Connection, scope: str, purpose: str, size: int, reserved: int
+        self,
+        connection: Connection,
+        scope: str,
+        purpose: str,
+        size: int,
+        reserved: int,
+        *,
+        joined: bool = False,
     ) -> tuple[int, SecretBytes]:
         keys = self._store.tables.keys
         key_id = connection.execute(
@@ -220,7 +251,7 @@ class DataKeys:
             raise KeyProviderError("the key table has run out of 32-bit key ids")
         secret = SecretBytes(os.urandom(size))
         context = _wrap_context(key_id, scope, purpose, self._suite.name)
-        epoch, wrapped = self._epochs.wrap(connection, secret, context)
+        epoch, wrapped = self._epochs.wrap(connection, secret, context, may_create=not joined)
         connection.execute(
             update(keys).where(keys.c.key_id == key_id).values(wrapped=wrapped, epoch=epoch)
         )
@@ -238,13 +269,22 @@ class DataKeys:
         cached = self._cache.get(key_id)
         if cached is not None and self._monotonic() < cached.fresh_until:
             return cached.aead
+        joined = self._joined(key_id)
+        if joined is not None:
+            return joined.aead
         with self._lock:
             return self._fresh(key_id).aead
+
+    def _joined(self, key_id: int) -> _Cached | None:
+        """A key made in this context's bound transaction, not yet committed."""
+        binding = self._store.bound()
+        active = None if binding is None else binding.keys.get(key_id)
+        return None if active is None else active.cached
 
     def key_scope(self, key_id: int) -> str | None:
         """The scope of a data key in memory (a subject's pseudonym, or a shared scope): who a
         reveal under it concerns. None when it is not in memory."""
-        cached = self._cache.get(key_id)
+        cached = self._cache.get(key_id) or self._joined(key_id)
         return None if cached is None else cached.scope
 
     def _row(self, key_id: int) -> Any:

@@ -13,18 +13,27 @@ from cryptography.exceptions import InvalidTag
 
 from piiguard.crypto import wire
 from piiguard.crypto._nonces import random_nonce
-from piiguard.crypto.aad import encode_context
+from piiguard.crypto.aad import encode_context, encode_context_keyed, keys_fingerprint
 from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
 from piiguard.crypto.roots import ROOT_SCOPE
-from piiguard.errors import DecryptionError, InvalidArgument, KeyNotFound, contract_error
+from piiguard.errors import (
+    ContextMismatch,
+    DecryptionError,
+    InvalidArgument,
+    KeyNotFound,
+    contract_error,
+)
 from piiguard.events import AccessEvent, Reveals
 
 __all__ = ["Envelope"]
 
 Ciphertext = str | bytes | bytearray | memoryview
 _RANDOMIZED_MIN = wire.HEADER_SIZE + wire.NONCE_SIZE + TAG_SIZE
+_V1_RANDOMIZED_MIN = wire.V1_HEADER_SIZE + wire.NONCE_SIZE + TAG_SIZE
+_V1 = wire.V1_HEADER_SIZE
+_V2 = wire.HEADER_SIZE
 
 
 def _plaintext_bytes(value: object) -> bytes:
@@ -67,14 +76,17 @@ class Envelope:
         self._reveals = reveals
         self._code = keyring.suite.code
         self._deterministic_code = self._code | wire.DETERMINISTIC_FLAG
-        self._headers: dict[int, bytes] = {}
+        self._headers: dict[tuple[int, bytes], bytes] = {}
         self._first_byte = (wire.VERSION << 4) | self._code
-        self._deterministic_first_byte = (wire.VERSION << 4) | self._deterministic_code
+        self._v1_first_byte = (1 << 4) | self._code  # written before version 2, still read
+        self._deterministic_first_byte = (1 << 4) | self._deterministic_code
 
-    def _header(self, key_id: int) -> bytes:
-        header = self._headers.get(key_id)
+    def _header(self, key_id: int, keys: bytes) -> bytes:
+        header = self._headers.get((key_id, keys))
         if header is None:
-            header = self._headers[key_id] = wire.pack_header(self._code, key_id)
+            if len(self._headers) >= 4096:
+                self._headers.clear()
+            header = self._headers[(key_id, keys)] = wire.pack_header(self._code, key_id, keys)
         return header
 
     def _scope(self, subject: str | None) -> str:
@@ -94,9 +106,9 @@ class Envelope:
         plaintext = None
         try:
             plaintext = value.encode() if type(value) is str else _plaintext_bytes(value)
-            aad_context = encode_context(context)
+            aad_context, keys = encode_context_keyed(context)
             key_id, aead = self._keyring.encryption_key(self._scope(subject))
-            header = self._headers.get(key_id) or self._header(key_id)
+            header = self._headers.get((key_id, keys)) or self._header(key_id, keys)
             nonce = random_nonce()
             return header + nonce + aead.encrypt(nonce, plaintext, header + aad_context)
         except Exception as error:  # handed back to the caller, without the frames below
@@ -146,13 +158,14 @@ class Envelope:
         plaintexts: list[bytes] = []
         try:
             plaintexts = [_plaintext_bytes(value) for value in values]
-            aads = [encode_context(context) for context in contexts]
+            aads = [encode_context_keyed(context) for context in contexts]
             if not plaintexts:
                 return []
             key_id, aead = self._keyring.encryption_key_for(self._scope(subject), len(plaintexts))
-            header = self._header(key_id)
+            headers = self._headers
             out = []
-            for plaintext, aad in zip(plaintexts, aads, strict=True):
+            for plaintext, (aad, keys) in zip(plaintexts, aads, strict=True):
+                header = headers.get((key_id, keys)) or self._header(key_id, keys)
                 nonce = random_nonce()
                 out.append(
                     wire.to_text(header + nonce + aead.encrypt(nonce, plaintext, header + aad))
@@ -297,17 +310,29 @@ class Envelope:
         )
 
     def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
-        if blob is None or len(blob) < wire.HEADER_SIZE:
+        if blob is None or len(blob) < _V1:
             return DecryptionError()
         first = blob[0]
-        key_id = int.from_bytes(blob[1 : wire.HEADER_SIZE], "big")
+        key_id = int.from_bytes(blob[1:_V1], "big")
         try:
             if first == self._first_byte and len(blob) >= _RANDOMIZED_MIN:
                 aead = self._keyring.decryption_key(key_id)
+                try:
+                    plaintext = aead.decrypt(
+                        blob[_V2 : _V2 + wire.NONCE_SIZE],
+                        blob[_V2 + wire.NONCE_SIZE :],
+                        blob[:_V2] + aad_context,
+                    )
+                except InvalidTag:
+                    if blob[_V1:_V2] != keys_fingerprint(aad_context):
+                        return ContextMismatch()
+                    raise
+            elif first == self._v1_first_byte and len(blob) >= _V1_RANDOMIZED_MIN:
+                aead = self._keyring.decryption_key(key_id)
                 plaintext = aead.decrypt(
-                    blob[wire.HEADER_SIZE : wire.HEADER_SIZE + wire.NONCE_SIZE],
-                    blob[wire.HEADER_SIZE + wire.NONCE_SIZE :],
-                    blob[: wire.HEADER_SIZE] + aad_context,
+                    blob[_V1 : _V1 + wire.NONCE_SIZE],
+                    blob[_V1 + wire.NONCE_SIZE :],
+                    blob[:_V1] + aad_context,
                 )
             elif first == self._deterministic_first_byte:
                 plaintext = self._open_deterministic(blob, key_id, aad_context)
@@ -369,7 +394,7 @@ class Envelope:
 
     def _open_deterministic(self, blob: bytes, key_id: int, aad_context: bytes) -> bytes:
         _, key = self._keyring.derived_key_by_id("deterministic", b"det/" + aad_context, 64, key_id)
-        header, body = blob[: wire.HEADER_SIZE], blob[wire.HEADER_SIZE :]
+        header, body = blob[:_V1], blob[_V1:]
         if self._keyring.suite.name == "aes256gcm":
             return AesSiv(key).decrypt(body, [header, aad_context])
         nonce, sealed = body[:12], body[12:]

@@ -31,6 +31,7 @@ from piiguard.errors import (
     InvalidArgument,
     KeyDestroyed,
     KeyProviderError,
+    StoreBusy,
     WrappedKeyInvalid,
     WrongKEK,
 )
@@ -115,14 +116,22 @@ class Epochs:
     # -- the active epoch -----------------------------------------------------------------
 
     def wrap(
-        self, connection: Connection, secret: bytes, context: Mapping[str, str]
+        self,
+        connection: Connection,
+        secret: bytes,
+        context: Mapping[str, str],
+        *,
+        may_create: bool = True,
     ) -> tuple[int, bytes]:
-        """Wrap a new data key under the active epoch, inside the transaction creating it."""
-        epoch, aead = self._active(connection)
+        """Wrap a new data key under the active epoch, inside the transaction creating it.
+
+        ``may_create=False`` (a transaction that may roll back while the epoch key stays in
+        memory): no epoch yet is a StoreBusy, never an epoch made there."""
+        epoch, aead = self._active(connection, may_create)
         nonce = os.urandom(_NONCE)
         return epoch, nonce + aead.encrypt(nonce, secret, _aad(context_bytes(context), epoch))
 
-    def _active(self, connection: Connection) -> tuple[int, Aead]:
+    def _active(self, connection: Connection, may_create: bool = True) -> tuple[int, Aead]:
         table = self._store.tables.epochs
         newest = (
             select(table.c.epoch)
@@ -132,6 +141,11 @@ class Epochs:
         )
         epoch = connection.execute(newest.with_for_update(read=True)).scalar_one_or_none()
         if epoch is None:
+            if not may_create:
+                raise StoreBusy(
+                    "the store has no key epoch yet: make the first key outside the "
+                    "application's transaction"
+                )
             self._store.serialize(connection, "epoch")
             epoch = connection.execute(newest).scalar_one_or_none()
             if epoch is None:

@@ -1,12 +1,18 @@
 """The wire format of piiguard ciphertexts (see docs/wire-format.md).
 
-    byte 0       format version (high 4 bits, now 1) | suite code (low 4 bits)
+    byte 0       format version (high 4 bits) | suite code (low 4 bits)
     bytes 1-4    key id, unsigned 32-bit big-endian
+    version 2    bytes 5-6: fingerprint of the context's keys (not its values)
     then         randomized:    nonce (12 bytes) | ciphertext | tag (16 bytes)
                  deterministic: synthetic IV (16 bytes) | ciphertext
 
+Randomised ciphertexts are written in version 2; version 1 (no fingerprint) is still read.
+Deterministic ciphertexts stay version 1: the same value must keep giving the same text.
+The fingerprint lets a context with other keys (a wrong field name) be reported as such,
+apart from tampering; it is bound as part of the header like the rest.
+
 The text form is the same bytes in URL-safe base64 without padding: an 11-character phone
-becomes 59 characters (48 of overhead; the AWS Encryption SDK adds 258+ bytes, Tink 33).
+becomes 62 characters (51 of overhead; the AWS Encryption SDK adds 258+ bytes, Tink 33).
 Deterministic ciphertexts use suite codes with the high bit set (9 for AES-256-SIV).
 """
 
@@ -20,6 +26,7 @@ __all__ = [
     "DETERMINISTIC_FLAG",
     "HEADER_SIZE",
     "NONCE_SIZE",
+    "V1_HEADER_SIZE",
     "VERSION",
     "Header",
     "from_text",
@@ -28,8 +35,11 @@ __all__ = [
     "unpack_header",
 ]
 
-VERSION = 1
-HEADER_SIZE = 5
+#: The version randomised ciphertexts are written in.
+VERSION = 2
+#: The header of a version-2 ciphertext; version 1 (and every deterministic one) has 5 bytes.
+HEADER_SIZE = 7
+V1_HEADER_SIZE = 5
 NONCE_SIZE = 12
 DETERMINISTIC_FLAG = 0x8
 _HEADER = struct.Struct(">BI")
@@ -42,19 +52,28 @@ class Header:
     version: int
     suite_code: int
     key_id: int
+    keys: bytes | None = None  # version 2: the fingerprint of the context's keys
 
 
-def pack_header(suite_code: int, key_id: int) -> bytes:
-    """The 5 header bytes for a suite code and key id."""
-    return _HEADER.pack((VERSION << 4) | suite_code, key_id)
+def pack_header(suite_code: int, key_id: int, keys: bytes | None = None) -> bytes:
+    """The header for a suite code and key id: version 2 with the context keys'
+    fingerprint (2 bytes) when given, else version 1 (deterministic ciphertexts)."""
+    if keys is None:
+        return _HEADER.pack((1 << 4) | suite_code, key_id)
+    return _HEADER.pack((VERSION << 4) | suite_code, key_id) + keys
 
 
 def unpack_header(blob: bytes) -> Header | None:
     """The header of a ciphertext, or None when there is none to read."""
-    if len(blob) < HEADER_SIZE:
+    if len(blob) < V1_HEADER_SIZE:
         return None
     first, key_id = _HEADER.unpack_from(blob)
-    return Header(first >> 4, first & 0x0F, key_id)
+    version = first >> 4
+    if version == VERSION:
+        if len(blob) < HEADER_SIZE:
+            return None
+        return Header(version, first & 0x0F, key_id, bytes(blob[V1_HEADER_SIZE:HEADER_SIZE]))
+    return Header(version, first & 0x0F, key_id)
 
 
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")

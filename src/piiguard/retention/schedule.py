@@ -166,7 +166,7 @@ class Retention:
         due = event_at + policy.keep
         scope = self._pseudonym(subject) if subject is not None else None
         table = self._tables.retention
-        with self._store.transaction() as connection:
+        with self._store.joining() as connection:
             self._store.serialize(connection, f"track:{category}:{record_id}")
             row = connection.execute(
                 select(table.c.event_at, table.c.status)
@@ -284,7 +284,7 @@ class Retention:
         """Whether a record is frozen: kept for a legal minimum after an erasure request, and
         not to be processed any more."""
         table = self._tables.retention
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             status = connection.execute(
                 select(table.c.status).where(
                     table.c.category == category, table.c.record_id == record_id

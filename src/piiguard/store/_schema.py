@@ -26,8 +26,9 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: 1: meta, keys; 2: vault; 3: consent; 4: retention; 5: key epochs; 6: purpose versions,
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
 #: events indexed by actor and time (not actor and seq), and the access watch's events;
-#: 9: recipients, shares, subject requests and impact assessments
-SCHEMA_VERSION = 10
+#: 9: recipients, shares, subject requests and impact assessments; 10: registrations indexed;
+#: 11: the audit outbox (events written in an application's transaction, chained after it)
+SCHEMA_VERSION = 11
 
 
 class Tables:
@@ -236,6 +237,16 @@ class Tables:
             Column("log", String(16), primary_key=True),
             Column("seq", BigInteger, nullable=False),
             Column("chain", LargeBinary(32), nullable=False),
+        )
+        # audit events written inside an application's transaction (guard.bind): they commit
+        # or roll back with it, and are chained into the log after its commit, each with a MAC
+        # so that a row put here by hand is never chained
+        self.audit_outbox = Table(
+            "piiguard_audit_outbox",
+            self.metadata,
+            Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+            Column("row", Text, nullable=False),  # JSON: the event's stored form
+            Column("mac", LargeBinary(32), nullable=False),
         )
         # just-in-time grants of a role (guard.access.grant): who, which role, until when
         self.access_grants = Table(

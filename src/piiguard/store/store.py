@@ -16,6 +16,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from piiguard.errors import InvalidArgument, PiiGuardError, StoreError
+from piiguard.store._binding import Binding, same_database
 from piiguard.store._changes import (
     COUNTER_ROW,
     PostgresChanges,
@@ -47,12 +49,16 @@ from piiguard.store._changes import (
 from piiguard.store._failures import describe, translate_errors
 from piiguard.store._schema import SCHEMA_VERSION, Tables
 
-__all__ = ["HeldConnection", "Store", "aware"]
+__all__ = ["Binding", "HeldConnection", "Store", "aware"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = zlib.crc32(b"piiguard schema migration")
-#: How long a SQLite connection waits for another's lock before "database is locked".
-_BUSY_TIMEOUT_MS = 30_000
+#: How long a SQLite connection waits for another's lock before "database is locked": long
+#: enough for any of piiguard's own transactions (milliseconds each), short enough that an
+#: application holding the file gets a clear StoreBusy soon rather than a hung request.
+_BUSY_TIMEOUT_MS = 10_000
+#: The execution option that marks piiguard's own write transactions.
+_WRITES = "piiguard_writes"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,7 +73,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Writers take the write lock when they begin (no deadlock between two readers that
+    both go on to write); readers begin deferred, so that they never wait on a writer (WAL
+    lets them read beside it), and never on an application's transaction on the same file."""
+    writes = connection.get_execution_options().get(_WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def aware(moment: datetime) -> datetime:
@@ -87,10 +97,15 @@ class Store:
     def __init__(self, engine: Engine, tables: Tables) -> None:
         self.engine = engine
         self.tables = tables
+        #: the same pool, for transactions that write (on SQLite they begin IMMEDIATE)
+        self._writer = engine.execution_options(**{_WRITES: True})
         self._watch: SqliteChanges | PostgresChanges | None = None
         self._watch_lock = threading.Lock()
         self._schema_name = tables.metadata.schema or ""
         self._change_key = engine.url.render_as_string(hide_password=True) + "#" + self._schema_name
+        self._binding: ContextVar[Binding | None] = ContextVar(
+            f"piiguard_binding_{id(self)}", default=None
+        )
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None) -> Store:
@@ -179,7 +194,7 @@ class Store:
         return engine
 
     def _migrate(self, schema: str | None, is_sqlite: bool) -> None:
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             if not is_sqlite:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
@@ -292,8 +307,87 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A connection inside one transaction, committed on success, rolled back on error."""
-        with self.engine.begin() as connection:
+        """A connection inside one transaction of piiguard's own, committed on success,
+        rolled back on error (whatever the application's transaction then does).
+
+        Raises:
+            StoreBusy: a bound SQLite transaction of this context holds the file.
+        """
+        self.refuse_own_lock()
+        with self._writer.begin() as connection:
+            yield connection
+
+    # -- joining the application's transaction (guard.bind) --------------------------------
+
+    @contextmanager
+    def bind(
+        self,
+        source: Callable[[], Connection],
+        in_transaction: Callable[[], bool],
+        arm: Callable[[Binding], None],
+    ) -> Iterator[Binding]:
+        """Make the writes that describe application state (see :meth:`joining`) go through
+        the application's connection (``source()``) in this context, committing or rolling
+        back with it; ``arm`` hears of the first such write of each transaction."""
+        if self.bound() is not None:
+            raise InvalidArgument("piiguard is already bound to a transaction in this context")
+        application = source()
+        with self.engine.connect() as own:
+            refusal = same_database(own, application)
+        if refusal is not None:
+            raise refusal
+        binding = Binding(source, in_transaction, arm, application.dialect.name)
+        token = self._binding.set(binding)
+        try:
+            yield binding
+        finally:
+            self._binding.reset(token)
+
+    def bound(self) -> Binding | None:
+        """The application transaction this context joins, or None."""
+        return self._binding.get()
+
+    def refuse_own_lock(self) -> None:
+        """Raise StoreBusy when a transaction of piiguard's own would wait for ever on the
+        SQLite lock that this context's bound transaction holds."""
+        binding = self._binding.get()
+        if binding is not None:
+            binding.refuse_own_lock()
+
+    @contextmanager
+    def joining(self) -> Iterator[Connection]:
+        """A transaction for a write that describes the application's state: the bound
+        application's own transaction when there is one, else one of piiguard's own."""
+        binding = self._binding.get()
+        if binding is None:
+            with self.transaction() as connection:
+                yield connection
+            return
+        yield binding.write()
+
+    @contextmanager
+    def joining_changes(self) -> Iterator[Connection]:
+        """:meth:`joining` for writes that cached state derives from (:meth:`changing`)."""
+        binding = self._binding.get()
+        if binding is None:
+            with self.changing() as connection:
+                yield connection
+            return
+        connection = binding.write()
+        self._count_change(connection)
+        yield connection
+        key = self._change_key
+        binding.after_commit(lambda: local_changes(key))
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection to read with: the bound application's when this context has written
+        through it (it sees its own writes), else a pooled one of piiguard's."""
+        binding = self._binding.get()
+        if binding is not None and binding.dirty:
+            yield binding.connection
+            return
+        with self.engine.connect() as connection:
             yield connection
 
     def held(self) -> HeldConnection:
@@ -339,24 +433,37 @@ class Store:
                     self._watch = SqliteChanges(str(database))
                 else:
                     self._watch = PostgresChanges(self.engine, self._change_key, self._schema_name)
-            return self._watch
+            watch, bound = self._watch, self._binding.get
+
+        def counter() -> int:
+            binding = bound()
+            if binding is not None and binding.dirty:  # uncommitted reads are never cached
+                return binding.generation()
+            return watch()
+
+        return counter
 
     @contextmanager
     def changing(self) -> Iterator[Connection]:
         """A transaction whose commit moves every :meth:`change_counter`, in every process:
         for writes that cached state derives from (consent events, purposes, notices)."""
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                notify(connection, self._schema_name)
-            else:
-                meta = self.tables.meta
-                connection.execute(
-                    update(meta)
-                    .where(meta.c.name == COUNTER_ROW)
-                    .values(value=cast(cast(meta.c.value, Integer) + 1, String))
-                )
+        self.refuse_own_lock()
+        with self._writer.begin() as connection:
+            self._count_change(connection)
             yield connection
         local_changes(self._change_key)  # after the commit: a reader may now cache it
+
+    def _count_change(self, connection: Connection) -> None:
+        """Have ``connection``'s commit move every change counter."""
+        if connection.dialect.name == "postgresql":
+            notify(connection, self._schema_name)
+        else:
+            meta = self.tables.meta
+            connection.execute(
+                update(meta)
+                .where(meta.c.name == COUNTER_ROW)
+                .values(value=cast(cast(meta.c.value, Integer) + 1, String))
+            )
 
     def close(self) -> None:
         """Release every connection."""
@@ -391,6 +498,7 @@ class HeldConnection:
     def transaction(self) -> Iterator[Any]:
         """A driver cursor inside one transaction, committed on success, rolled back (and the
         connection dropped) on error. Driver errors are not translated here."""
+        self._store.refuse_own_lock()
         connection = self._connection
         if connection is None:
             connection = self._connection = self._store.engine.raw_connection()

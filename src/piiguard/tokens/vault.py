@@ -146,7 +146,7 @@ class TokenVault:
                     }
                     for (lookup, (token, _)), text in zip(fresh.items(), sealed, strict=True)
                 ]
-                with self._store.transaction() as connection:
+                with self._store.joining() as connection:
                     # another tokenize of the same values may have committed since the look
                     # above: under one lock per (scope, kind), look again and keep its tokens
                     self._store.serialize(connection, f"vault:{scope}:{resolved.name}")
@@ -173,7 +173,7 @@ class TokenVault:
     ) -> dict[str, str]:
         """The live tokens of these lookups (read in ``connection``'s transaction if given)."""
         if connection is None:
-            with self._store.engine.connect() as own:
+            with self._store.reading() as own:
                 return self._live_tokens(scope, kind, lookups, now, own)
         vault = self._store.tables.vault
         found: dict[str, str] = {}
@@ -214,7 +214,7 @@ class TokenVault:
             del token  # a value passed by mistake; no token is anything but text
             raise TokenNotFound
         vault = self._store.tables.vault
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             row = connection.execute(select(vault).where(vault.c.token == token)).first()
         if row is None:
             del token  # what was passed may be a value given by mistake, not a token
@@ -265,7 +265,7 @@ class TokenVault:
             raise who
         vault = self._store.tables.vault
         scope = self._scope(subject)
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             rows = connection.execute(select(vault).where(vault.c.scope == scope)).all()
         out: list[dict[str, str]] = []
         failure: Exception | None = None
