@@ -8,7 +8,7 @@ piiguard.integrations.flask.install(app)
 def promo(user_id: str): ...
 
 @app.get("/orders/<order_id>/phone")
-@acting("after_sales", actor=lambda: g.user_id)   # every reveal in the view: audited as them
+@acting("after_sales", actor=lambda: g.get("user_id"))   # every reveal in the view: audited as them
 def phone(order_id: str): ...
 """
 
