@@ -289,6 +289,28 @@ def test_core_seals_and_opens_rows(shop: Session, guard: pg.Guard) -> None:
         pg_sa.seal_row(table, {"user_id": "customer-9", "phone": CANARY_PHONE})
 
 
+def test_core_reads_an_erased_customers_value_as_none_and_opens_the_rest(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """An export over a table holding one erased customer goes on; an altered value still
+    fails the whole call."""
+    table = Base.metadata.tables["customers"]
+    rows = [
+        pg_sa.seal_row(table, {"id": n, "user_id": f"customer-{n}", "phone": f"1381234567{n}"})
+        for n in range(1, 4)
+    ]
+    shop.execute(insert(table), rows)
+    shop.commit()
+    guard.erase("customer-2")
+    read = [row._asdict() for row in shop.execute(select(table).order_by(table.c.id))]
+    opened = pg_sa.open_rows(table, read, **TESTING)
+    assert [row["phone"] for row in opened] == ["13812345671", None, "13812345673"]
+    moved = [dict(row) for row in read]
+    moved[0]["phone"], moved[2]["phone"] = moved[2]["phone"], moved[0]["phone"]
+    with pytest.raises(pg.DecryptionError):
+        pg_sa.open_rows(table, moved, **TESTING)
+
+
 def test_a_flush_that_fails_leaves_no_value_in_its_frames(shop: Session, guard: pg.Guard) -> None:
     """A value that is not of the column's kind fails the flush with InvalidPII (the index
     needs a valid value), and nothing the error passes through in piiguard holds it."""

@@ -64,7 +64,14 @@ from sqlalchemy.sql.dml import Update, ValuesBase
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, TextClause
 from sqlalchemy.types import TypeDecorator
 
-from piiguard.errors import DecryptionError, InvalidArgument, StoreError, boundary
+from piiguard.errors import (
+    DecryptionError,
+    InvalidArgument,
+    KeyDestroyed,
+    KeyNotFound,
+    StoreError,
+    boundary,
+)
 from piiguard.guard import Guard
 from piiguard.integrations._values import PENDING_TEXT, is_plain, written
 from piiguard.integrations._values import Pending as _Pending
@@ -554,6 +561,10 @@ def open_rows(
 ) -> list[dict[str, Any]]:
     """Rows read by Core with each Encrypted column opened: one ``decrypt_many`` (one audit
     event) per column for all the rows, by ``actor`` for ``purpose`` (else ``pg.acting``'s).
+
+    A value whose subject was erased (its key destroyed) reads as None, and the other rows
+    open: an export or an ETL over a table holding one erased customer goes on. Any other
+    value that does not open (altered, copied to another row) fails the whole call.
     """
     guard = _guard_of(table)
     opened = [dict(row) for row in rows]
@@ -573,10 +584,27 @@ def open_rows(
             for i in where
         ]
         texts = [opened[i][column.name].text for i in where]
-        values = guard.decrypt_many(texts, contexts=contexts, actor=actor, purpose=purpose)
+        try:
+            values = guard.decrypt_many(texts, contexts=contexts, actor=actor, purpose=purpose)
+        except KeyDestroyed:  # some subjects were erased: their values are gone, not the rest
+            erased = {n for n, text in enumerate(texts) if _destroyed(guard, text)}
+            for n in erased:
+                opened[where[n]][column.name] = None
+            where = [i for n, i in enumerate(where) if n not in erased]
+            contexts = [c for n, c in enumerate(contexts) if n not in erased]
+            texts = [t for n, t in enumerate(texts) if n not in erased]
+            values = guard.decrypt_many(texts, contexts=contexts, actor=actor, purpose=purpose)
         for i, value in zip(where, values, strict=True):
             opened[i][column.name] = value
     return opened
+
+
+def _destroyed(guard: Guard, text: str) -> bool:
+    """Whether the key of a stored value was destroyed (an unknown key is not that)."""
+    try:
+        return guard.keys.destroyed(text)
+    except (KeyNotFound, InvalidArgument):
+        return False
 
 
 @boundary
