@@ -9,7 +9,7 @@ None distinct from the empty string, so no two records encode alike.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 __all__ = ["Digest", "encode", "seal", "sealed"]
@@ -23,6 +23,9 @@ class Digest(Protocol):
 
     def digest(self, data: bytes) -> bytes:
         """The MAC of ``data``."""
+
+    def digest_many(self, items: Sequence[bytes]) -> list[bytes]:
+        """The MAC of each of ``items``."""
 
 
 def encode(value: object) -> bytes:

@@ -430,6 +430,22 @@ class AuditLog:
 
         return shown
 
+    def _shown_many(self, key: str, values: list[str]) -> list[str]:
+        """:meth:`_shower`'s stored form of many values under one key (a batch's rows)."""
+        out: list[str | None] = (
+            [value if _looks_like_a_name(value) else None for value in values]
+            if key in SCHEMA_KEYS
+            else [None] * len(values)
+        )
+        prefix = key.encode("utf-8", "surrogatepass") + b"\x00"
+        todo = [n for n, found in enumerate(out) if found is None]
+        digests = self._context_mac().digest_many(
+            [prefix + values[n].encode("utf-8", "surrogatepass") for n in todo]
+        )
+        for n, digest in zip(todo, digests, strict=True):
+            out[n] = "h:" + digest.hex()[:20]
+        return out  # type: ignore[return-value]
+
     def _row(self, event: AccessEvent) -> dict[str, Any]:
         """The stored form of an event: ids digested, contexts of a batch factored."""
         shown = self._shower()
@@ -451,16 +467,17 @@ class AuditLog:
             labels = {k: label(k) for k in common}
             if common:
                 detail["common"] = {labels[k]: shown(k, v) for k, v in common.items()}
-            varying: list[dict[str, str]] = []
-            for row in rows:
-                kept = {}
+            varying: list[dict[str, str]] = [{} for _ in rows]
+            by_key: dict[str, list[tuple[int, str]]] = {}
+            for n, row in enumerate(rows):
                 for k, v in row.items():
                     if k not in common:
-                        named_key = labels.get(k)
-                        if named_key is None:
-                            named_key = labels[k] = label(k)
-                        kept[named_key] = shown(k, v)
-                varying.append(kept)
+                        by_key.setdefault(k, []).append((n, v))
+            for k, pairs in by_key.items():  # each key's values digested in one batch
+                named_key = label(k)
+                stored = self._shown_many(k, [v for _, v in pairs])
+                for (n, _), value in zip(pairs, stored, strict=True):
+                    varying[n][named_key] = value
             detail["rows"] = varying
         actor = actor_name(event.actor)  # one spelling per person (events(actor=))
         if holds_pii(actor):

@@ -56,7 +56,6 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.orm.attributes import (
     flag_modified,
-    instance_state,
     set_attribute,
     set_committed_value,
 )
@@ -179,7 +178,7 @@ def install(guard: Guard, base: Any) -> None:
         event.listen(base, "before_insert", _before_write, propagate=True)
         event.listen(base, "before_update", _before_write, propagate=True)
         event.listen(base, "after_insert", _after_insert, propagate=True)
-        event.listen(base, "load", _on_load, propagate=True)
+        event.listen(base, "load", _on_load, propagate=True, raw=True)
         setattr(base, "__piiguard_listening__", True)  # noqa: B010 - a class we do not own
         for mapper in getattr(base, "registry").mappers:  # noqa: B009
             _instrument(mapper)
@@ -393,17 +392,17 @@ def _after_insert(mapper: Mapper[Any], connection: Any, target: Any) -> None:
 # -- reading -----------------------------------------------------------------------------
 
 
-def _on_load(target: Any, context: Any) -> None:
+def _on_load(state: Any, context: Any) -> None:
     """Rows of one query share a batch: the first access opens the column in all of them."""
     if context is None:  # session.merge of a new instance: no query, no batch
         return
-    batch = context.attributes.get(_GUARD)
+    attributes = context.attributes
+    batch = attributes.get(_GUARD)
     if batch is None:
-        batch = context.attributes[_GUARD] = _Batch()
-    state = instance_state(target)
+        batch = attributes[_GUARD] = _Batch()
     batch.states.append(weakref.ref(state))
     values = state.dict
-    for key, _, _ in _encrypted(state.mapper):
+    for key, _, _ in _BY_MAPPER.get(state.mapper) or _encrypted(state.mapper):
         value = values.get(key)
         if type(value) is _Sealed:
             value.batch = batch
