@@ -338,3 +338,173 @@ def test_an_orm_customer_and_its_consent_commit_together(shop: Shop) -> None:
         assert found.phone == CANARY_PHONE
     assert _actions(guard, "consent_grant") == 1
     assert guard.audit.verify().ok
+
+
+# -- found by the attack review of guard.bind ----------------------------------------------------
+
+
+def _sqlite_shop(tmp_path: Path, kek: LocalKEK) -> tuple[pg.Guard, Engine]:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    guard = pg.Guard.open(url, kek=kek)
+    _prepare(guard)
+    engine = create_engine(url)
+    app_metadata.create_all(engine)
+    return guard, engine
+
+
+def test_a_key_made_in_a_savepoint_that_rolled_back_is_never_used_again(
+    tmp_path: Path, kek: LocalKEK
+) -> None:
+    """SQLite: the key a new customer needed was made inside a savepoint; the savepoint
+    rolls back (its row with it); what is sealed afterwards must still open after the
+    commit."""
+    guard, engine = _sqlite_shop(tmp_path, kek)
+    with engine.connect() as connection, guard.bind(connection):
+        connection.execute(customers.insert().values(user_id="u-sp"))
+        savepoint = connection.begin_nested()
+        guard.encrypt(CANARY_PHONE, context={"t": "lost"}, subject="u-sp")
+        savepoint.rollback()
+        kept = guard.encrypt(CANARY_PHONE, context={"t": "kept"}, subject="u-sp")
+        connection.commit()
+    assert guard.decrypt(kept, context={"t": "kept"}, **TESTING) == CANARY_PHONE
+    guard.close()
+    engine.dispose()
+
+
+def test_a_session_closed_inside_the_block_takes_its_keys_with_it(
+    tmp_path: Path, kek: LocalKEK
+) -> None:
+    guard, engine = _sqlite_shop(tmp_path, kek)
+    with Session(engine) as session, guard.bind(session):
+        session.execute(customers.insert().values(user_id="u-close"))
+        guard.encrypt(CANARY_PHONE, context={"t": "gone"}, subject="u-close")
+        session.close()
+        session.execute(customers.insert().values(user_id="u-close"))
+        kept = guard.encrypt(CANARY_PHONE, context={"t": "kept"}, subject="u-close")
+        session.commit()
+    assert guard.decrypt(kept, context={"t": "kept"}, **TESTING) == CANARY_PHONE
+    guard.close()
+    engine.dispose()
+
+
+def test_a_pooled_connection_bound_again_still_hears_its_rollback(
+    tmp_path: Path, kek: LocalKEK
+) -> None:
+    """Two requests on the same pooled connection: the second's rollback reaches its
+    binding too (nothing is kept in the pooled connection's info)."""
+    guard, engine = _sqlite_shop(tmp_path, kek)
+    for attempt in range(2):
+        with engine.connect() as connection, guard.bind(connection):
+            connection.execute(customers.insert().values(user_id=f"u-pool-{attempt}"))
+            guard.encrypt(CANARY_PHONE, context={"t": "x"}, subject=f"u-pool-{attempt}")
+            connection.rollback()
+            kept = guard.encrypt(CANARY_PHONE, context={"t": "y"}, subject=f"u-pool-{attempt}")
+            connection.execute(customers.insert().values(user_id=f"u-pool-{attempt}"))
+            connection.commit()
+        assert guard.decrypt(kept, context={"t": "y"}, **TESTING) == CANARY_PHONE
+    guard.close()
+    engine.dispose()
+
+
+def test_operations_that_never_join_keep_their_events_through_a_rollback(shop: Shop) -> None:
+    """An erasure commits on its own: its audit event too, whatever the application's
+    transaction then does."""
+    guard = shop.guard
+    guard.encrypt(CANARY_PHONE, context={"t": "e"}, subject="u-erase")
+    with Session(shop.engine) as session, guard.bind(session):
+        guard.erase("u-erase")
+        session.rollback()
+    assert _actions(guard, "erase") == 1
+
+
+def test_erasure_inside_a_transaction_that_has_written_is_refused(shop: Shop) -> None:
+    """It would miss the transaction's own rows, or (PostgreSQL) wait for ever on its
+    locks."""
+    guard = shop.guard
+    with Session(shop.engine) as session, guard.bind(session):
+        guard.retention.track("orders", "order-u-x", subject="u-x")
+        started = time.monotonic()
+        with pytest.raises(pg.InvalidArgument, match="commit first"):
+            guard.erase("u-x")
+        with pytest.raises(pg.InvalidArgument, match="commit first"):
+            guard.shred("u-x")
+        assert time.monotonic() - started < 2
+        session.rollback()
+
+
+def test_a_savepoint_rolled_back_in_a_session_keeps_what_was_written_before_it(
+    shop: Shop,
+) -> None:
+    guard = shop.guard
+    with Session(shop.engine) as session, guard.bind(session):
+        guard.consent.grant("u-nested", "marketing_sms", notice="v1")
+        nested = session.begin_nested()
+        guard.consent.withdraw("u-nested", "marketing_sms")
+        nested.rollback()
+        assert guard.consent.check("u-nested", "marketing_sms")
+        session.commit()
+    assert guard.consent.check("u-nested", "marketing_sms")
+    assert _actions(guard, "consent_grant") == 1
+    assert _actions(guard, "consent_withdraw") == 0
+
+
+def test_bind_refuses_autocommit_an_unbound_session_and_changes_nothing(shop: Shop) -> None:
+    guard = shop.guard
+    before = guard.keys.counts()
+    with pytest.raises(pg.InvalidArgument, match="Session, Connection or Engine"):
+        with guard.bind("x"):  # type: ignore[arg-type]
+            pass  # pragma: no cover
+    assert guard.keys.counts() == before
+    with pytest.raises(pg.InvalidArgument, match="bound to an engine"):
+        with guard.bind(Session()):
+            pass  # pragma: no cover
+    autocommit = shop.engine.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:
+        with pytest.raises(pg.InvalidArgument, match="AUTOCOMMIT"):
+            with guard.bind(connection):
+                pass  # pragma: no cover
+
+
+def test_postgres_bind_refuses_a_connection_that_names_other_piiguard_tables(
+    kek: LocalKEK,
+) -> None:
+    """A store whose schema comes from its URL's search path names its tables unqualified:
+    an application connection with another search path would write them elsewhere."""
+    with postgres_schema() as (url, schema), postgres_schema() as (_, elsewhere):
+        admin = create_engine(url)
+        with admin.begin() as connection:
+            for name in (schema, elsewhere):
+                connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
+        admin.dispose()
+        store_url = f"{url}?options=-csearch_path%3D{schema}"
+        with pg.Guard.open(store_url, kek=kek) as guard:
+            other = create_engine(url, connect_args={"options": f"-csearch_path={elsewhere}"})
+            with pytest.raises(pg.InvalidArgument, match="own database"):
+                with guard.bind(other):
+                    pass  # pragma: no cover
+            same = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+            with guard.bind(same):
+                pass
+            other.dispose()
+            same.dispose()
+
+
+def test_an_audit_read_never_waits_on_a_writer_to_chain_the_outbox(
+    tmp_path: Path, kek: LocalKEK
+) -> None:
+    """Events committed by a bound Connection wait to be chained; a read while another
+    connection holds the SQLite file returns at once (and chains them later)."""
+    guard, engine = _sqlite_shop(tmp_path, kek)
+    with engine.connect() as connection:
+        with guard.bind(connection):
+            guard.consent.grant("u-read", "marketing_sms", notice="v1")
+        connection.commit()
+    with engine.connect() as holder:
+        holder.execute(customers.insert().values(user_id="u-holding"))  # holds the file
+        started = time.monotonic()
+        list(guard.audit.events(action="consent_grant"))
+        assert time.monotonic() - started < 2
+        holder.rollback()
+    assert _actions(guard, "consent_grant") == 1
+    guard.close()
+    engine.dispose()

@@ -779,7 +779,9 @@ class Guard:
         (``@guard.subjects.eraser``), vault entries, consents; then the keys, now or when
         nothing blocks them. Returns the persisted receipt; run it again to resume.
         Recorded in the audit log (by the actor of ``pg.acting``, if one is set)."""
-        refused = require_subject(subject)
+        refused: object = require_subject(subject)
+        if not isinstance(refused, InvalidArgument):
+            refused = self._outside_written_binding("erase")
         if isinstance(refused, InvalidArgument):
             del subject  # a value passed by mistake stays out of this frame
             raise refused
@@ -1029,6 +1031,10 @@ class Guard:
         key epoch advances (``guard.keys.advance_epoch()``, or a due sweep). New data for
         the subject gets a new key.
         """
+        refused = self._outside_written_binding("shred")
+        if refused is not None:
+            del subject
+            raise refused
         outcome = _scrubbed(
             lambda who: self._keyring.shred(self._keyring.subject_scope(who)), subject
         )
@@ -1060,6 +1066,17 @@ class Guard:
             raise broken
         return advanced
 
+    def _outside_written_binding(self, operation: str) -> InvalidArgument | None:
+        """Refuse an operation that commits on its own and must see every row of the
+        subject, inside a bound transaction that has written (it would miss that
+        transaction's rows, or wait on its locks)."""
+        binding = self._store.bound()
+        if binding is None or not binding.dirty:
+            return None
+        return InvalidArgument(
+            f"{operation} runs outside a bound transaction that has written: commit first"
+        )
+
     @contextmanager
     def bind(self, target: Session | Connection | Engine) -> Iterator[Connection]:
         """Make piiguard's writes join the application's transaction, inside the block.
@@ -1087,11 +1104,14 @@ class Guard:
             InvalidArgument: ``target`` reaches another database, or this context is bound
                 already.
         """
-        # the store-wide root keys bound writes use, made first in transactions of their own:
-        # on SQLite none can be made once the application's transaction holds the file
-        for purpose in _BOUND_ROOTS:
-            self._keyring.root_key(purpose)
-        with joined(self._store, target, self.audit.drain) as connection:
+
+        def prepare() -> None:
+            # the store-wide root keys bound writes use, made first in transactions of their
+            # own: on SQLite none can be made once the application's transaction holds the file
+            for purpose in _BOUND_ROOTS:
+                self._keyring.root_key(purpose)
+
+        with joined(self._store, target, self.audit.drain, prepare) as connection:
             yield connection
 
     @property

@@ -501,3 +501,31 @@ def test_version_1_ciphertexts_written_before_still_open(guard: pg.Guard) -> Non
 
 
 TESTING_REVEAL = {"actor": "tester", "purpose": "testing"}
+
+
+def test_the_context_keys_fingerprint_is_keyed_per_store(tmp_path: Path) -> None:
+    """A context key may itself be a value (a phone as a key): its fingerprint cannot be
+    recomputed without the store's keys, so two stores fingerprint the same keys apart."""
+    headers = []
+    for name in ("one", "two"):
+        kek = LocalKEK.generate(tmp_path / f"{name}.key")
+        with pg.Guard.open(f"sqlite:///{tmp_path / name}.db", kek=kek) as guard:
+            sealed = guard.encrypt(PHONE, context={"13812345678": "o1"})
+            header = wire.unpack_header(wire.from_text(sealed) or b"")
+            assert header is not None
+            headers.append(header.keys)
+    assert headers[0] != headers[1]
+
+
+def test_the_key_part_of_a_context_is_read_exactly_whatever_its_values() -> None:
+    """A first value 32768-49151 characters long: its length's high byte looks like a UTF-8
+    continuation byte, and must not be read as part of the last key."""
+    from piiguard.crypto.aad import encode_context_keyed, key_prefix
+
+    for context in (
+        {"a": "x" * 40000},
+        {"表": "y" * 33000, "é": "z"},
+        {"k😀": "v" * 49151},
+    ):
+        encoded, prefix = encode_context_keyed(context)
+        assert key_prefix(encoded) == prefix

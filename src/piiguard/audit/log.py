@@ -33,7 +33,10 @@ from piiguard.events import AccessEvent, actor_name, current_acting
 from piiguard.kinds import sensitive_kinds
 from piiguard.store import Binding, Store
 
-__all__ = ["AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
+__all__ = ["JOINED", "AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
+#: Actions whose change joins an application's transaction under ``guard.bind``: their
+#: events do too (through the outbox). Every other event commits on its own.
+JOINED = frozenset({"consent_grant", "consent_withdraw", "consent_expire"})
 #: Actions that hand values to someone: what an incident's scope counts.
 REVEALS = frozenset(
     {"decrypt", "detokenize", "fpe_decrypt", "export", "share", "reveal", "consent_proof"}
@@ -309,22 +312,22 @@ class AuditLog:
     def record(self, event: AccessEvent) -> None:
         """Keep ``event``: committed to the store when this returns, or an error is raised.
 
-        Inside ``guard.bind``, an event that reports a change of the application's state (a
-        consent given, a record tracked) is written in the application's transaction instead,
-        to the outbox: it commits or rolls back with that change, and is chained into the
-        log after the commit. An event that reports a disclosure (:data:`REVEALS`) is always
-        committed on its own before the value is returned: a rollback cannot take it back.
+        Inside ``guard.bind``, an event that reports a change joining the application's
+        transaction (:data:`JOINED`: a consent given, withdrawn or expired) is written in
+        that transaction instead, to the outbox: it commits or rolls back with the change,
+        and is chained into the log after the commit. Every other event (a reveal, an
+        erasure, a grant of access) is committed on its own before the call returns, as its
+        operation is: a rollback cannot take it back.
         """
         binding = self._store.bound()
-        if binding is not None and event.action not in REVEALS:
-            self._defer(binding, self._row(event))
-            return
+        if binding is not None:
+            if event.action in JOINED:
+                self._defer(binding, self._row(event))
+                return
+            binding.refuse_own_lock()  # never queued behind a write that waits on it
         self._commit(_Ticket(self._row(event)))
         if self._pending:
-            try:
-                self.drain()
-            except Exception as error:  # the event above is kept; the outbox waits
-                _log.warning("audit_outbox_drain_failed", error=type(error).__name__)
+            self._drain_quietly()
 
     def _commit(self, ticket: _Ticket) -> None:
         """Write one event with whatever others queued alongside it (group commit)."""
@@ -372,8 +375,17 @@ class AuditLog:
         verification chains them (``guard.bind`` drains at once after a Session's commit)."""
         self._pending = True
 
+    def _drain_quietly(self) -> None:
+        """Chain waiting events if that waits on no lock; else leave them for later (a read
+        or an event must not wait on an application's transaction, nor fail for it)."""
+        try:
+            self.drain(wait=False)
+        except Exception as error:  # the outbox waits for the next write or verification
+            self._pending = True
+            _log.info("audit_outbox_drain_deferred", error=type(error).__name__)
+
     @boundary
-    def drain(self) -> int:
+    def drain(self, *, wait: bool = True) -> int:
         """Chain the events waiting in the outbox into the log; return how many.
 
         Serialised with every other writer on the log's head, so two instances never chain
@@ -388,7 +400,7 @@ class AuditLog:
         mac = self._chain_mac()  # before the transaction: it may make the key
         chained = 0
         while True:
-            with self._store.transaction() as connection:
+            with self._store.transaction(wait=wait) as connection:
                 self._store.serialize(connection, "audit-head")
                 rows = connection.execute(select(outbox).order_by(outbox.c.id).limit(_PAGE)).all()
                 if not rows:
@@ -586,7 +598,7 @@ class AuditLog:
     def head(self) -> AuditHead | None:
         """The last event's sequence number and chain value, None for an empty log."""
         if self._pending:
-            self.drain()
+            self._drain_quietly()
         head = self._store.tables.audit_head
         with self._store.engine.connect() as connection:
             found = connection.execute(
@@ -951,7 +963,7 @@ class AuditLog:
         named = None if subject is None else self._pseudonym(subject)
         subject = None
         if self._pending:
-            self.drain()
+            self._drain_quietly()
         with self._store.engine.connect() as connection:
             for row in self._pages(connection, conditions):
                 event = _event(row)

@@ -16,7 +16,6 @@ operations.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Callable, Mapping
 from operator import itemgetter
@@ -24,7 +23,7 @@ from typing import Any
 
 from piiguard.errors import InvalidArgument
 
-__all__ = ["encode_context", "encode_context_keyed", "keys_fingerprint"]
+__all__ = ["encode_context", "encode_context_keyed", "key_prefix"]
 
 _MAX_ENTRIES = 64
 _MAX_TEXT = 65535
@@ -34,13 +33,12 @@ _MAX_SHAPES = 1024
 class _Shape:
     """What every context with the same keys shares: the encoded keys, and a value getter."""
 
-    __slots__ = ("fingerprint", "lengths", "prefix", "values")
+    __slots__ = ("lengths", "prefix", "values")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         ordered = sorted(keys)
         parts = [struct.pack(">H", len(key)) + key.encode() for key in ordered]
         self.prefix = struct.pack(">H", len(ordered)) + b"".join(parts)
-        self.fingerprint = _fingerprint(self.prefix)
         getter: Callable[[Mapping[str, Any]], Any] = itemgetter(*ordered)
         self.values = getter if len(ordered) > 1 else (lambda context: (getter(context),))
         self.lengths = struct.Struct(f">{len(ordered)}H").pack
@@ -62,29 +60,23 @@ def _shape(keys: tuple[Any, ...]) -> _Shape:
     return shape
 
 
-def _fingerprint(prefix: bytes) -> bytes:
-    return hashlib.sha256(b"piiguard-context-keys-v1" + prefix).digest()[:2]
-
-
-def keys_fingerprint(encoded: bytes) -> bytes:
-    """The 2-byte fingerprint of the keys (not the values) of an encoded context: what a
-    version-2 ciphertext carries, so that a context with other keys (a wrong field name) is
-    told apart from tampering. The keys are schema names, never secret."""
+def key_prefix(encoded: bytes) -> bytes:
+    """The part of an encoded context that names its keys (count and keys, not values): what
+    a version-2 ciphertext's fingerprint is computed from."""
     count, end = int.from_bytes(encoded[:2], "big"), 2
     for _ in range(count):  # lengths count characters: step over each key's UTF-8
         characters, end = int.from_bytes(encoded[end : end + 2], "big"), end + 2
         for _ in range(characters):
-            end += 1
-            while end < len(encoded) and encoded[end] & 0xC0 == 0x80:
-                end += 1
-    return _fingerprint(encoded[:end])
+            lead = encoded[end] if end < len(encoded) else 0
+            end += 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    return encoded[:end]
 
 
 def encode_context_keyed(context: Mapping[str, str]) -> tuple[bytes, bytes]:
-    """:func:`encode_context` and the fingerprint of its keys (:func:`keys_fingerprint`)."""
+    """:func:`encode_context` and the part of it that names the keys (:func:`key_prefix`)."""
     encoded = encode_context(context)
-    keys = tuple(context)
-    return encoded, _shapes[keys].fingerprint if keys in _shapes else keys_fingerprint(encoded)
+    shape = _shapes.get(tuple(context))
+    return encoded, shape.prefix if shape is not None else key_prefix(encoded)
 
 
 def encode_context(context: Mapping[str, str]) -> bytes:

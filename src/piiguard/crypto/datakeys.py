@@ -169,6 +169,11 @@ class DataKeys:
         only it knows it: if the transaction rolls back, no value anywhere else was sealed
         under a key that no longer exists."""
         active = binding.keys.get(scope)
+        if active is not None and not self._row_in(binding, active.cached.key_id):
+            # a savepoint rolled back, or the Session was reset: its row is gone, and so must
+            # be the key (a value sealed under it now would open nowhere)
+            binding.keys.pop(active.cached.key_id, None)
+            active = binding.keys[scope] = None
         if active is None or next(active.taken) + uses > active.granted:
             if uses > self._max_uses:
                 raise InvalidArgument("a batch may not exceed the key use limit")
@@ -275,11 +280,19 @@ class DataKeys:
         with self._lock:
             return self._fresh(key_id).aead
 
+    def _row_in(self, binding: Binding, key_id: int) -> bool:
+        """Whether the bound transaction still holds the row of a key it made."""
+        keys = self._store.tables.keys
+        found = binding.connection.execute(select(keys.c.key_id).where(keys.c.key_id == key_id))
+        return found.first() is not None
+
     def _joined(self, key_id: int) -> _Cached | None:
         """A key made in this context's bound transaction, not yet committed."""
         binding = self._store.bound()
-        active = None if binding is None else binding.keys.get(key_id)
-        return None if active is None else active.cached
+        active: _Active | None = None if binding is None else binding.keys.get(key_id)
+        if active is None or binding is None or not self._row_in(binding, key_id):
+            return None
+        return active.cached
 
     def key_scope(self, key_id: int) -> str | None:
         """The scope of a data key in memory (a subject's pseudonym, or a shared scope): who a

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidTag
 
 from piiguard.crypto import wire
 from piiguard.crypto._nonces import random_nonce
-from piiguard.crypto.aad import encode_context, encode_context_keyed, keys_fingerprint
+from piiguard.crypto.aad import encode_context, encode_context_keyed, key_prefix
 from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
@@ -77,9 +77,22 @@ class Envelope:
         self._code = keyring.suite.code
         self._deterministic_code = self._code | wire.DETERMINISTIC_FLAG
         self._headers: dict[tuple[int, bytes], bytes] = {}
+        self._fingerprints: dict[bytes, bytes] = {}
         self._first_byte = (wire.VERSION << 4) | self._code
         self._v1_first_byte = (1 << 4) | self._code  # written before version 2, still read
         self._deterministic_first_byte = (1 << 4) | self._deterministic_code
+
+    def _fingerprint(self, prefix: bytes) -> bytes:
+        """The 2-byte fingerprint of a context's keys in a version-2 header: keyed, so that
+        a key that is itself a value (a phone used as a key) cannot be confirmed by trying
+        guesses against it."""
+        found = self._fingerprints.get(prefix)
+        if found is None:
+            found = self._keyring.mac("index", b"wire/context-keys").digest(prefix)[:2]
+            if len(self._fingerprints) >= 4096:
+                self._fingerprints.clear()
+            self._fingerprints[prefix] = found
+        return found
 
     def _header(self, key_id: int, keys: bytes) -> bytes:
         header = self._headers.get((key_id, keys))
@@ -106,7 +119,8 @@ class Envelope:
         plaintext = None
         try:
             plaintext = value.encode() if type(value) is str else _plaintext_bytes(value)
-            aad_context, keys = encode_context_keyed(context)
+            aad_context, prefix = encode_context_keyed(context)
+            keys = self._fingerprints.get(prefix) or self._fingerprint(prefix)
             key_id, aead = self._keyring.encryption_key(self._scope(subject))
             header = self._headers.get((key_id, keys)) or self._header(key_id, keys)
             nonce = random_nonce()
@@ -164,7 +178,8 @@ class Envelope:
             key_id, aead = self._keyring.encryption_key_for(self._scope(subject), len(plaintexts))
             headers = self._headers
             out = []
-            for plaintext, (aad, keys) in zip(plaintexts, aads, strict=True):
+            for plaintext, (aad, prefix) in zip(plaintexts, aads, strict=True):
+                keys = self._fingerprints.get(prefix) or self._fingerprint(prefix)
                 header = headers.get((key_id, keys)) or self._header(key_id, keys)
                 nonce = random_nonce()
                 out.append(
@@ -324,7 +339,7 @@ class Envelope:
                         blob[:_V2] + aad_context,
                     )
                 except InvalidTag:
-                    if blob[_V1:_V2] != keys_fingerprint(aad_context):
+                    if blob[_V1:_V2] != self._fingerprint(key_prefix(aad_context)):
                         return ContextMismatch()
                     raise
             elif first == self._v1_first_byte and len(blob) >= _V1_RANDOMIZED_MIN:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import itertools
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import Connection, Engine, event, text
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import InvalidRequestError, SQLAlchemyError, UnboundExecutionError
 from sqlalchemy.orm import Session
 
-from piiguard.errors import InvalidArgument, StoreBusy
+from piiguard.errors import InvalidArgument, PiiGuardError, StoreBusy, StoreError
+from piiguard.store._failures import describe
 
 if TYPE_CHECKING:
     from piiguard.store.store import Store
 
 __all__ = ["Binding", "joined", "same_database"]
-_HOOKS = "piiguard_bindings"
+_log = structlog.get_logger("piiguard.store")
 
 _unique = itertools.count(-(2**62), -1)
 
@@ -132,20 +135,30 @@ def _sqlite_file(connection: Connection) -> str | None:
     return None  # pragma: no cover - SQLite always lists "main"
 
 
-def _postgres_identity(connection: Connection) -> tuple[Any, ...]:
+def _postgres_identity(connection: Connection, meta: str) -> tuple[Any, ...]:
+    """What tells one server, database and set of piiguard tables from another: the table
+    that ``meta`` names from this connection (its search path included), and the server's
+    start time beside its address (two servers on one socket path never share both)."""
     return tuple(
         connection.execute(
-            text("SELECT current_database(), inet_server_addr(), inet_server_port()")
+            text(
+                "SELECT current_database(), inet_server_addr(), inet_server_port(), "
+                "pg_postmaster_start_time(), to_regclass(:meta)::oid"
+            ),
+            {"meta": meta},
         ).one()
     )
 
 
-def same_database(store_connection: Connection, application: Connection) -> InvalidArgument | None:
-    """Why ``application`` cannot carry the store's writes (another database or file), or
-    None when it is the store's own database."""
+def same_database(
+    store_connection: Connection, application: Connection, meta: str = "piiguard_meta"
+) -> InvalidArgument | None:
+    """Why ``application`` cannot carry the store's writes (another database, file or set of
+    piiguard tables), or None when its statements reach the store's own tables (``meta``:
+    the store's meta table as its statements name it)."""
     refusal = InvalidArgument(
         "guard.bind needs a connection to the store's own database (the same SQLite file or "
-        "PostgreSQL database)"
+        "PostgreSQL database and schema)"
     )
     if store_connection.dialect.name != application.dialect.name:
         return refusal
@@ -157,20 +170,24 @@ def same_database(store_connection: Connection, application: Connection) -> Inva
             return None if os.path.samefile(mine, theirs) else refusal
         except OSError:
             return refusal
-    return (
-        None
-        if _postgres_identity(store_connection) == _postgres_identity(application)
-        else (refusal)
-    )
+    own = _postgres_identity(store_connection, meta)
+    same = own[-1] is not None and own == _postgres_identity(application, meta)
+    return None if same else refusal
 
 
 # -- what guard.bind takes: a Session, a Connection, or an Engine ------------------------------
+
+#: Bindings that wrote in each application transaction, by its Session or Connection (held
+#: weakly: never in the pooled connection's ``info``, which outlives the Connection).
+_WROTE: weakref.WeakKeyDictionary[Any, list[Binding]] = weakref.WeakKeyDictionary()
+#: What chains the events of a Session right after its commit.
+_DRAINS: weakref.WeakKeyDictionary[Any, Callable[[], object]] = weakref.WeakKeyDictionary()
 
 
 def _ended(holder: Any, committed: bool) -> None:
     """The end of the application's transaction on ``holder`` (a Session or Connection):
     tell each binding that wrote in it."""
-    for binding in holder.info.pop(_HOOKS, []):
+    for binding in _WROTE.pop(holder, []):
         if committed:
             binding.committed()
         else:
@@ -179,13 +196,20 @@ def _ended(holder: Any, committed: bool) -> None:
 
 def _session_committed(session: Session) -> None:
     _ended(session, True)
-    drain = session.info.pop("piiguard_drain", None)
+    drain = _DRAINS.pop(session, None)
     if drain is not None:
-        drain()
+        try:
+            drain()
+        except Exception as error:  # committed already: the events wait, chained later
+            _log.warning("audit_outbox_drain_deferred", error=type(error).__name__)
 
 
-def _session_rolled_back(session: Session) -> None:
-    _ended(session, False)
+def _session_ended(session: Session, transaction: Any) -> None:
+    """A Session transaction ended without a commit hook (a rollback, ``close``,
+    ``reset``): the outermost one takes what was written in it. A savepoint's end changes
+    nothing here (keys check their own rows)."""
+    if transaction.parent is None and not transaction.nested:
+        _ended(session, False)
 
 
 def _connection_committed(connection: Connection) -> None:
@@ -196,63 +220,112 @@ def _connection_rolled_back(connection: Connection) -> None:
     _ended(connection, False)
 
 
-def _arm(holder: Any, on_commit: Any, on_rollback: Any) -> Callable[[Binding], None]:
+def _arm(holder: Any) -> Callable[[Binding], None]:
     def arm(binding: Binding) -> None:
-        hooks = holder.info.setdefault(_HOOKS, [])
+        hooks = _WROTE.setdefault(holder, [])
         if binding not in hooks:
             hooks.append(binding)
-        if not holder.info.get("piiguard_listening"):
-            holder.info["piiguard_listening"] = True
-            commit_event, rollback_event = (
-                ("after_commit", "after_rollback")
-                if isinstance(holder, Session)
-                else ("commit", "rollback")
-            )
-            event.listen(holder, commit_event, on_commit)
-            event.listen(holder, rollback_event, on_rollback)
+        if isinstance(holder, Session):
+            if not event.contains(holder, "after_commit", _session_committed):
+                event.listen(holder, "after_commit", _session_committed)
+                event.listen(holder, "after_transaction_end", _session_ended)
+        elif not event.contains(holder, "commit", _connection_committed):
+            event.listen(holder, "commit", _connection_committed)
+            event.listen(holder, "rollback", _connection_rolled_back)
 
     return arm
 
 
+def _autocommits(connection: Connection) -> bool:
+    """Whether every statement on ``connection`` commits at once: asked of SQLAlchemy's
+    options and of the driver (psycopg's ``autocommit``). (A pysqlite connection without an
+    isolation level may still be transactional: SQLAlchemy's recipe emits BEGIN itself.)"""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    if connection.dialect.name == "sqlite":
+        return False
+    try:
+        driver = connection.connection.dbapi_connection
+    except Exception:  # a connection that cannot say: taken as transactional
+        return False
+    return bool(getattr(driver, "autocommit", False))
+
+
 @contextmanager
-def joined(store: Store, target: object, drain: Callable[[], object]) -> Iterator[Connection]:
+def joined(
+    store: Store,
+    target: object,
+    drain: Callable[[], object],
+    prepare: Callable[[], None],
+) -> Iterator[Connection]:
     """Bind ``store``'s joined writes to ``target`` for the ``with`` block.
 
-    - a ``Session``: its transaction (begun if needed); hooks on its commit and rollback, and
+    - a ``Session``: its transaction (begun if needed); hooks on its commit and end, and
       ``drain`` right after a commit;
     - a ``Connection``: its transaction, which the application commits; waiting events are
       chained at the log's next write, read or verification;
     - an ``Engine``: a transaction begun here and committed when the block ends (rolled back
       if it raises), then ``drain``.
+
+    ``prepare`` runs once the target is known to be usable, before any of its transaction.
     """
+    if not isinstance(target, Session | Connection | Engine):
+        raise InvalidArgument("guard.bind takes a SQLAlchemy Session, Connection or Engine")
     if isinstance(target, Session):
         session = target
+        try:
+            application = session.connection()
+        except SQLAlchemyError as error:
+            raise _refusal(error) from None
+        _refuse_autocommit(application)
+        prepare()
 
         def arm_session(binding: Binding) -> None:
-            session.info["piiguard_drain"] = drain
-            _arm(session, _session_committed, _session_rolled_back)(binding)
+            _DRAINS[session] = drain
+            _arm(session)(binding)
 
         with store.bind(session.connection, session.in_transaction, arm_session):
             yield session.connection()
         return
     if isinstance(target, Connection):
         connection = target
-        arm = _arm(connection, _connection_committed, _connection_rolled_back)
-        with store.bind(lambda: connection, connection.in_transaction, arm):
+        _refuse_autocommit(connection)
+        prepare()
+        with store.bind(lambda: connection, connection.in_transaction, _arm(connection)):
             yield connection
         return
-    if isinstance(target, Engine):
-        with target.connect() as own:
-            with (
-                own.begin(),
-                store.bind(lambda: own, own.in_transaction, lambda _: None) as binding,
-            ):
-                try:
-                    yield own
-                except BaseException:
-                    binding.rolled_back()
-                    raise
-            binding.committed()  # the block ended and its transaction committed
+    try:
+        own = target.connect()
+    except SQLAlchemyError as error:
+        raise _refusal(error) from None
+    with own:
+        _refuse_autocommit(own)
+        prepare()
+        with (
+            own.begin(),
+            store.bind(lambda: own, own.in_transaction, lambda _: None) as binding,
+        ):
+            try:
+                yield own
+            except BaseException:
+                binding.rolled_back()
+                raise
+        binding.committed()  # the block ended and its transaction committed
+    try:
         drain()
-        return
-    raise InvalidArgument("guard.bind takes a SQLAlchemy Session, Connection or Engine")
+    except Exception as error:  # committed already: the events wait, chained later
+        _log.warning("audit_outbox_drain_deferred", error=type(error).__name__)
+
+
+def _refuse_autocommit(connection: Connection) -> None:
+    if _autocommits(connection):
+        raise InvalidArgument(
+            "guard.bind needs a transaction: this connection commits every statement (AUTOCOMMIT)"
+        )
+
+
+def _refusal(error: SQLAlchemyError) -> PiiGuardError:
+    """A typed error for a target that cannot give a connection (no URL, no host)."""
+    if isinstance(error, UnboundExecutionError):
+        return InvalidArgument("guard.bind needs a Session bound to an engine")
+    return describe(error) or StoreError("cannot reach the application's database", "unavailable")

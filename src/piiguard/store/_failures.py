@@ -23,6 +23,7 @@ _SQLITE_BUSY = ("database is locked", "database table is locked")
 _SQLITE_CORRUPTED = ("file is not a database", "malformed", "not a database")
 _PG_AUTHENTICATION = {"28P01", "28000"}
 _PG_MISSING_DATABASE = "3D000"
+_PG_LOCK_TIMEOUT = "55P03"
 _REFUSED = ("connection refused", "could not connect to server", "no route to host")
 
 
@@ -40,6 +41,11 @@ def describe(error: BaseException) -> PiiGuardError | None:
     if isinstance(original, sqlite3.Error):
         return _sqlite(original, message)
     sqlstate: str | None = getattr(original, "sqlstate", None)
+    if sqlstate == _PG_LOCK_TIMEOUT:
+        return StoreBusy(
+            "the store stayed locked past the lock timeout (by the caller's own bound "
+            "transaction, or another)"
+        )
     if "nul (0x00)" in message or "nul character" in message:
         return InvalidArgument("a text holds a NUL character, which PostgreSQL cannot store")
     if name == "DataError" or (sqlstate or "").startswith("22"):

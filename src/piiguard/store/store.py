@@ -57,8 +57,13 @@ _MIGRATION_LOCK = zlib.crc32(b"piiguard schema migration")
 #: enough for any of piiguard's own transactions (milliseconds each), short enough that an
 #: application holding the file gets a clear StoreBusy soon rather than a hung request.
 _BUSY_TIMEOUT_MS = 10_000
-#: The execution option that marks piiguard's own write transactions.
+#: How long piiguard's own PostgreSQL transactions wait for a lock while the caller's bound
+#: transaction has written (it may hold that lock itself).
+_BOUND_LOCK_TIMEOUT = "3s"
+#: The execution options that mark piiguard's own write transactions, and those that would
+#: rather fail at once than wait for a lock.
 _WRITES = "piiguard_writes"
+_NO_WAIT = "piiguard_no_wait"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -76,8 +81,13 @@ def _sqlite_begin(connection: Connection) -> None:
     """Writers take the write lock when they begin (no deadlock between two readers that
     both go on to write); readers begin deferred, so that they never wait on a writer (WAL
     lets them read beside it), and never on an application's transaction on the same file."""
-    writes = connection.get_execution_options().get(_WRITES, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+    options = connection.get_execution_options()
+    wait = 0 if options.get(_NO_WAIT, False) else _BUSY_TIMEOUT_MS
+    kept = connection.connection.info  # the driver connection's: what it was last set to
+    if kept.get(_NO_WAIT, _BUSY_TIMEOUT_MS) != wait:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
+        kept[_NO_WAIT] = wait
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITES, False) else "BEGIN")
 
 
 def aware(moment: datetime) -> datetime:
@@ -99,6 +109,7 @@ class Store:
         self.tables = tables
         #: the same pool, for transactions that write (on SQLite they begin IMMEDIATE)
         self._writer = engine.execution_options(**{_WRITES: True})
+        self._impatient = engine.execution_options(**{_WRITES: True, _NO_WAIT: True})
         self._watch: SqliteChanges | PostgresChanges | None = None
         self._watch_lock = threading.Lock()
         self._schema_name = tables.metadata.schema or ""
@@ -306,16 +317,29 @@ class Store:
         self.serialize(connection, "holds-and-shreds")
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, wait: bool = True) -> Iterator[Connection]:
         """A connection inside one transaction of piiguard's own, committed on success,
         rolled back on error (whatever the application's transaction then does).
+
+        ``wait=False``: on SQLite, a file another connection holds is a StoreBusy at once,
+        not after the busy timeout (for work that can be done later).
 
         Raises:
             StoreBusy: a bound SQLite transaction of this context holds the file.
         """
         self.refuse_own_lock()
-        with self._writer.begin() as connection:
+        with (self._writer if wait else self._impatient).begin() as connection:
+            self._bound_wait(connection)
             yield connection
+
+    def _bound_wait(self, connection: Connection) -> None:
+        """On PostgreSQL, while this context's bound transaction has written, a transaction
+        of piiguard's own waits at most a few seconds for a lock: the one it waits for may be
+        held by the bound transaction of this very thread, which PostgreSQL cannot see as a
+        deadlock."""
+        binding = self._binding.get()
+        if binding is not None and binding.dirty and not binding.sqlite:
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{_BOUND_LOCK_TIMEOUT}'")
 
     # -- joining the application's transaction (guard.bind) --------------------------------
 
@@ -332,8 +356,10 @@ class Store:
         if self.bound() is not None:
             raise InvalidArgument("piiguard is already bound to a transaction in this context")
         application = source()
+        meta = self.tables.meta
+        named = f'"{meta.schema}".{meta.name}' if meta.schema else meta.name
         with self.engine.connect() as own:
-            refusal = same_database(own, application)
+            refusal = same_database(own, application, named)
         if refusal is not None:
             raise refusal
         binding = Binding(source, in_transaction, arm, application.dialect.name)
@@ -449,6 +475,7 @@ class Store:
         for writes that cached state derives from (consent events, purposes, notices)."""
         self.refuse_own_lock()
         with self._writer.begin() as connection:
+            self._bound_wait(connection)
             self._count_change(connection)
             yield connection
         local_changes(self._change_key)  # after the commit: a reader may now cache it
@@ -506,6 +533,10 @@ class HeldConnection:
         try:
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
+            else:
+                binding = self._store.bound()
+                if binding is not None and binding.dirty:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{_BOUND_LOCK_TIMEOUT}'")
             yield cursor
             cursor.close()
             connection.commit()
