@@ -451,18 +451,21 @@ def test_a_savepoint_rolled_back_in_a_session_keeps_what_was_written_before_it(
 def test_bind_refuses_autocommit_an_unbound_session_and_changes_nothing(shop: Shop) -> None:
     guard = shop.guard
     before = guard.keys.counts()
-    with pytest.raises(pg.InvalidArgument, match="Session, Connection or Engine"):
-        with guard.bind("x"):  # type: ignore[arg-type]
-            pass  # pragma: no cover
+    with (
+        pytest.raises(pg.InvalidArgument, match="Session, Connection or Engine"),
+        guard.bind("x"),  # type: ignore[arg-type]
+    ):
+        pass  # pragma: no cover
     assert guard.keys.counts() == before
-    with pytest.raises(pg.InvalidArgument, match="bound to an engine"):
-        with guard.bind(Session()):
-            pass  # pragma: no cover
+    with pytest.raises(pg.InvalidArgument, match="bound to an engine"), guard.bind(Session()):
+        pass  # pragma: no cover
     autocommit = shop.engine.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
-        with pytest.raises(pg.InvalidArgument, match="AUTOCOMMIT"):
-            with guard.bind(connection):
-                pass  # pragma: no cover
+    with (
+        autocommit.connect() as connection,
+        pytest.raises(pg.InvalidArgument, match="AUTOCOMMIT"),
+        guard.bind(connection),
+    ):
+        pass  # pragma: no cover
 
 
 def test_postgres_bind_refuses_a_connection_that_names_other_piiguard_tables(
@@ -479,9 +482,8 @@ def test_postgres_bind_refuses_a_connection_that_names_other_piiguard_tables(
         store_url = f"{url}?options=-csearch_path%3D{schema}"
         with pg.Guard.open(store_url, kek=kek) as guard:
             other = create_engine(url, connect_args={"options": f"-csearch_path={elsewhere}"})
-            with pytest.raises(pg.InvalidArgument, match="own database"):
-                with guard.bind(other):
-                    pass  # pragma: no cover
+            with pytest.raises(pg.InvalidArgument, match="own database"), guard.bind(other):
+                pass  # pragma: no cover
             same = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
             with guard.bind(same):
                 pass
