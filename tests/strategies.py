@@ -31,8 +31,23 @@ def resident_ids(draw: st.DrawFn, earliest: date = date(1900, 1, 1)) -> str:
     return first17 + id_check_char_reference(first17)
 
 
-cards = st.builds(
-    lambda issuer, body: luhn_complete(issuer + body),
-    st.sampled_from(("62", "4", "51", "37", "35")),
-    st.text("0123456789", min_size=11, max_size=15),
+#: (issuer prefix, length) pairs the card schemes issue (piiguard.validate.cards)
+_ISSUED = (
+    *[("62", size) for size in range(16, 20)],
+    ("4", 16),
+    ("51", 16),
+    ("55", 16),
+    ("2221", 16),
+    ("2720", 16),
+    ("37", 15),
+    ("3528", 16),
+    ("6011", 16),
+    ("9558", 19),
+)
+cards = st.sampled_from(_ISSUED).flatmap(
+    lambda issued: st.text(
+        "0123456789",
+        min_size=issued[1] - len(issued[0]) - 1,
+        max_size=issued[1] - len(issued[0]) - 1,
+    ).map(lambda body: luhn_complete(issued[0] + body))
 )

@@ -50,7 +50,6 @@ def test_kinds_are_found_next_to_chinese_text(text: str, expected: list[tuple[st
 @pytest.mark.parametrize(
     "text",
     [
-        "订单号 110105194912310021",  # 18 digits, wrong ID check character, not Luhn-valid
         "tracking 4242424242424241",  # Luhn-invalid card
         "number 12345678901",  # 11 digits not in the mobile plan
         "123138123456789",  # a mobile inside a longer run is not a mobile
@@ -115,3 +114,12 @@ def test_findings_hold_no_value() -> None:
     """A finding is kind and span only: its repr cannot leak the value."""
     finding = scan("call 13812345678")[0]
     assert not re.search(r"\d{5}", repr(finding))
+
+
+def test_a_mistyped_id_is_a_likely_id_never_a_card() -> None:
+    """18 ID-shaped digits with a wrong check character: reported as a likely ID (score
+    0.6), left out when only confirmed values are asked for, and never a card even when the
+    digits pass Luhn."""
+    text = "订单号 110105194912310021"
+    assert scan(text) == [Finding("cn_resident_id", 4, 22, 0.6)]
+    assert scan(text, min_score=1.0) == []

@@ -6,19 +6,19 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import phonenumbers
-
+from piiguard.detect._numbers import judge_number
 from piiguard.detect._pattern import CANDIDATES
+from piiguard.detect._view import View, view_of
 from piiguard.errors import InvalidArgument, boundary
-from piiguard.validate import check_cn_resident_id, is_cn_mobile, luhn_valid
-from piiguard.validate.text import strip_separators
 
 __all__ = ["Finding", "scan", "scan_many"]
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One piece of PII found in a text: its kind and where it stands (``text[start:end]``).
+    """One piece of PII found in a text: its kind, where it stands (``text[start:end]``), and
+    how sure detection is (``score``: 1.0 when a check digit, checksum or numbering plan
+    confirms it; less for a likely value, such as an ID number with a wrong check character).
 
     A finding holds no copy of the value, so findings can be logged and stored as they are.
     """
@@ -26,33 +26,11 @@ class Finding:
     kind: str
     start: int
     end: int
+    score: float = 1.0
 
 
-def _classify_digits(run: str) -> str | None:
-    """Judge a run of 11-19 digits (maybe with a trailing X): ID, card, mobile, or nothing."""
-    size = len(run)
-    if size == 18 and isinstance(check_cn_resident_id(run), str):
-        return "cn_resident_id"
-    if run[-1] in "Xx":
-        return None
-    if size == 11:
-        return "phone" if is_cn_mobile(run) else None
-    if size == 13 and run.startswith("86") and is_cn_mobile(run[2:]):
-        return "phone"
-    if run[0] in "23456" and luhn_valid(run):  # issuer ranges of the card networks
-        return "bank_card"
-    return None
-
-
-def _classify_intl(number: str) -> str | None:
-    digits = strip_separators(number)
-    if digits.startswith("+86") and is_cn_mobile(digits[3:]):
-        return "phone"
-    try:
-        parsed = phonenumbers.parse(digits)
-    except phonenumbers.NumberParseException:
-        return None
-    return "phone" if phonenumbers.is_valid_number(parsed) else None
+#: The score below which scan() and redact() leave a finding out unless asked.
+DEFAULT_MIN_SCORE = 0.5
 
 
 def _classify_ipv6(candidate: str) -> str | None:
@@ -65,52 +43,92 @@ def _classify_ipv6(candidate: str) -> str | None:
     return "ipv6"
 
 
-def _classify(group: str | None, candidate: str) -> str | None:
-    if group == "digits":
-        return _classify_digits(candidate)
-    if group == "grouped_mobile":
-        return "phone" if is_cn_mobile(strip_separators(candidate)) else None
-    if group == "grouped_card":
-        digits = strip_separators(candidate)
-        return "bank_card" if 12 <= len(digits) <= 19 and luhn_valid(digits) else None
-    if group == "intl":
-        return _classify_intl(candidate)
-    if group == "ipv6":
-        return _classify_ipv6(candidate)
-    return group  # email, ipv4, cn_passport: the pattern is the whole check
-
-
-@boundary
-def scan(text: str) -> list[Finding]:
-    """Find phones, e-mails, ID numbers, bank cards, IP addresses and passports in a text.
-
-    One pass of one regular expression over the text; candidates are then checked (ID check
-    characters and birth dates, Luhn, numbering plans), and only valid ones are reported.
-    Findings do not overlap: where an 18-digit run is a valid ID it is an ID, not a card.
-
-    Examples:
-        >>> scan("call 13812345678")
-        [Finding(kind='phone', start=5, end=16)]
-
-    Raises:
-        InvalidArgument: ``text`` is not a str (also a TypeError).
-    """
-    if not isinstance(text, str):
-        raise InvalidArgument(f"scan() takes a str, not {type(text).__name__}")
-    findings = []
-    for match in CANDIDATES.finditer(text):
-        candidate = match.group()
-        kind = _classify(match.lastgroup, candidate)
-        end = match.end()
-        if kind is None and candidate[-1] in "Xx" and match.lastgroup == "digits":
-            kind = _classify_digits(candidate[:-1])  # an X that made no ID: the digits alone
-            end -= 1
-        if kind is not None:
-            findings.append(Finding(kind, match.start(), end))
+def _found(view: View) -> list[Finding]:
+    """Every finding in the view, in the original text's positions."""
+    text = view.text
+    findings: list[Finding] = []
+    position = 0
+    search = CANDIDATES.search
+    while (match := search(text, position)) is not None:
+        group, start, end = match.lastgroup, match.start(), match.end()
+        position = end
+        if group == "number":
+            for kind, first, last, score in judge_number(match.group()):
+                findings.append(Finding(kind, *view.span(start + first, start + last), score))
+                # what follows the last number found is looked at again: a long run may have
+                # been cut by the pattern's length limit in the middle of the next number
+                position = start + last
+            continue
+        # email, ipv4, cn_passport: the pattern is the whole check
+        found = _classify_ipv6(match.group()) if group in ("ipv6", "ipv6_mapped") else group
+        if found is not None:
+            findings.append(Finding(found, *view.span(start, end)))
     return findings
 
 
+def _kinds_wanted(kinds: Iterable[str] | None) -> frozenset[str] | None:
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        raise InvalidArgument("kinds is a list of kind names, not one str")
+    wanted = frozenset(kinds)
+    if not all(isinstance(kind, str) for kind in wanted):
+        raise InvalidArgument("kinds is a list of kind names")
+    return wanted
+
+
 @boundary
-def scan_many(texts: Iterable[str]) -> list[list[Finding]]:
-    """Scan each text; the same as ``[scan(text) for text in texts]``."""
-    return [scan(text) for text in texts]
+def scan(
+    text: str, *, kinds: Iterable[str] | None = None, min_score: float = DEFAULT_MIN_SCORE
+) -> list[Finding]:
+    """Find phones (mobiles, landlines, +CC numbers), e-mails, ID numbers, bank cards, IP
+    addresses and passports in a text.
+
+    The text is matched in a normalised view (full-width and other scripts' digits as ASCII,
+    zero-width characters and soft hyphens dropped, no-break spaces as spaces), and findings
+    are spans of the original text. Candidates are then checked (ID check characters and birth
+    dates, Luhn and the card schemes' issuer ranges, numbering plans); a number that ran into
+    the next one is cut back to its valid part. Findings do not overlap: an 18-digit run that
+    is an ID (even a mistyped one) is never a card.
+
+    Args:
+        text: the text to scan.
+        kinds: report only these kinds (default: all).
+        min_score: leave out findings less sure than this (default 0.5: a mistyped ID, 0.6,
+            is reported; pass 1.0 for confirmed values only).
+
+    Examples:
+        >>> scan("call 13812345678")
+        [Finding(kind='phone', start=5, end=16, score=1.0)]
+
+    Raises:
+        InvalidArgument: ``text`` is not a str (also a TypeError), ``kinds`` is not a list of
+            names, or ``min_score`` is not a number between 0 and 1.
+    """
+    if not isinstance(text, str):
+        raise InvalidArgument(f"scan() takes a str, not {type(text).__name__}")
+    wanted = _kinds_wanted(kinds)
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not 0.0 <= min_score <= 1.0
+    ):
+        raise InvalidArgument("min_score is a number between 0 and 1")
+    findings = _found(view_of(text))
+    return [
+        finding
+        for finding in findings
+        if finding.score >= min_score and (wanted is None or finding.kind in wanted)
+    ]
+
+
+@boundary
+def scan_many(
+    texts: Iterable[str],
+    *,
+    kinds: Iterable[str] | None = None,
+    min_score: float = DEFAULT_MIN_SCORE,
+) -> list[list[Finding]]:
+    """Scan each text; the same as ``[scan(text, ...) for text in texts]``."""
+    chosen = None if kinds is None else list(_kinds_wanted(kinds) or ())
+    return [scan(text, kinds=chosen, min_score=min_score) for text in texts]

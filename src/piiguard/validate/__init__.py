@@ -5,10 +5,12 @@ that it does not raise: raising is left to :meth:`piiguard.PIIKind.normalise`, t
 that also keeps the refused value out of the traceback's locals.
 """
 
+from piiguard.validate.cards import card_scheme
 from piiguard.validate.cn_ric import (
     check_cn_resident_id,
     cn_resident_id_birth_date,
     cn_resident_id_check_char,
+    shaped_like_cn_resident_id,
     upgrade_legacy_cn_id,
 )
 from piiguard.validate.documents import check_cn_license_plate, check_cn_passport
@@ -19,6 +21,7 @@ from piiguard.validate.personal import check_address, check_date_of_birth, check
 from piiguard.validate.phone import check_phone, is_cn_mobile
 
 __all__ = [
+    "card_scheme",
     "check_address",
     "check_bank_card",
     "check_cn_license_plate",
@@ -34,5 +37,6 @@ __all__ = [
     "cn_resident_id_check_char",
     "is_cn_mobile",
     "luhn_valid",
+    "shaped_like_cn_resident_id",
     "upgrade_legacy_cn_id",
 ]

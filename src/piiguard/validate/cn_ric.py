@@ -25,6 +25,7 @@ __all__ = [
     "check_cn_resident_id",
     "cn_resident_id_birth_date",
     "cn_resident_id_check_char",
+    "shaped_like_cn_resident_id",
     "upgrade_legacy_cn_id",
 ]
 
@@ -90,6 +91,21 @@ def _region_error(number: str) -> InvalidPII | None:
     else:
         ok = city != "00"
     return None if ok else InvalidPII(KIND, "region", "the region code does not exist")
+
+
+def shaped_like_cn_resident_id(number: str) -> bool:
+    """Whether 18 characters have an ID number's shape, whatever their check character: 17
+    digits of a region that exists and a calendar birth date, then a digit or X. What a
+    mistyped ID still is (detection masks it as a likely ID, never reports it as a card)."""
+    first17 = number[:17]
+    return (
+        len(number) == 18
+        and first17.isascii()
+        and first17.isdigit()
+        and number[17] in "0123456789Xx"
+        and _region_error(number) is None
+        and _date_error(number[6:14], None) is None
+    )
 
 
 def check_cn_resident_id(value: object, today: date | None = None) -> str | InvalidPII:
