@@ -9,6 +9,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from joserfc import jwe
 from joserfc.jwk import ECKey, RSAKey, import_key
@@ -30,7 +31,12 @@ class Order(pg.PIIModel):
 ORDER = Order(
     order_id="o-1001", receiver="张三丰", phone="13812345678", address="北京市朝阳区建国路88号"
 )
-FIELDS = {"order_id": "clear", "receiver": "masked", "phone": "clear", "address": "clear"}
+FIELDS: dict[str, Literal["clear", "masked", "token"]] = {
+    "order_id": "clear",
+    "receiver": "masked",
+    "phone": "clear",
+    "address": "clear",
+}
 
 
 def _one(guard: pg.Guard, name: str, key: object, alg: str) -> list[Ratio]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Sequence
 
 import phonenumbers
 from pydantic import BaseModel
@@ -12,8 +12,10 @@ from benchmarks._harness import Case, Ratio, best_ns
 from benchmarks.aio import aio
 from benchmarks.audit import audit
 from benchmarks.consent import consent
+from benchmarks.detection import Quality, detection_quality
 from benchmarks.encryption import encryption
 from benchmarks.epochs import epochs
+from benchmarks.naive import naive_scan
 from benchmarks.orm import orm
 from benchmarks.retention import retention
 from benchmarks.sharing import sharing
@@ -26,10 +28,6 @@ NOTE = (
     "如有问题请发邮件至zhangsan@example.com，或者联系客服。身份证11010519491231002X用于清关。"
     "The customer asked to deliver after 6pm and to leave the parcel with the concierge, thanks. "
 )
-#: What a developer writes by hand: one alternation, no check digits, no boundaries.
-NAIVE = re.compile(
-    r"1[3-9]\d{9}|\d{17}[\dXx]|\d{16,19}|[\w.+-]+@[\w-]+\.[\w.]+|(?:\d{1,3}\.){3}\d{1,3}"
-)
 
 
 def bare_phone_slice(value: str) -> str:
@@ -40,11 +38,6 @@ def bare_phone_slice(value: str) -> str:
 def bare_id_slice(value: str) -> str:
     """The hand-written ID mask piiguard is measured against."""
     return value[0] + "****************" + value[-1]
-
-
-def naive_scan(text: str) -> list[tuple[int, int]]:
-    """One regex pass collecting spans, without any validation."""
-    return [match.span() for match in NAIVE.finditer(text)]
 
 
 def masking() -> list[Ratio]:
@@ -174,9 +167,10 @@ def fields() -> list[Ratio]:
     ]
 
 
-SUITES = {
+SUITES: dict[str, Callable[[], Sequence[Ratio | Quality]]] = {
     "masking": masking,
     "detection": detection,
+    "detection_quality": detection_quality,
     "fields": fields,
     "encryption": encryption,
     "tokenization": tokenization,

@@ -25,7 +25,15 @@ from piiguard.audit import (
     Role,
 )
 from piiguard.consent import Purpose
-from piiguard.detect import Finding, redact, redact_many, scan, scan_many
+from piiguard.detect import (
+    DETECTED_KINDS,
+    PATTERN_KINDS,
+    Finding,
+    redact,
+    redact_many,
+    scan,
+    scan_many,
+)
 from piiguard.errors import (
     AccessDenied,
     AuditLogBroken,
@@ -108,6 +116,8 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ALL_KINDS",
     "BUILTIN_KINDS",
+    "DETECTED_KINDS",
+    "PATTERN_KINDS",
     "AccessAlert",
     "AccessDenied",
     "AccessEvent",

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link, outbox_seal
-from piiguard.detect import scan
+from piiguard.detect import PATTERN_KINDS, scan
 from piiguard.errors import AuditLogBroken, InvalidArgument, boundary
 from piiguard.events import AccessEvent, actor_name, current_acting
 from piiguard.kinds import sensitive_kinds
@@ -81,7 +81,7 @@ def reads_pii(name: str) -> bool:
     spelling with every decimal digit made ASCII, combining marks dropped and the separators
     between digits taken out (``138.1234.5678``, ``110105 19491231 002X``), so that
     full-width digits, fillers, another script's digits or grouping do not hide a number."""
-    if scan(name):
+    if scan(name, kinds=PATTERN_KINDS):
         return True
     plain = "".join(
         str(unicodedata.decimal(char)) if char.isdecimal() else char
@@ -89,7 +89,7 @@ def reads_pii(name: str) -> bool:
         if not unicodedata.combining(char)
     )
     joined = _BETWEEN_DIGITS.sub("", plain)
-    return any(text != name and scan(text) for text in {plain, joined})
+    return any(text != name and scan(text, kinds=PATTERN_KINDS) for text in {plain, joined})
 
 
 #: :func:`reads_pii` for names (actors, tickets), remembered: a name recurs. Values (a share's

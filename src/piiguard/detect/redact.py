@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from piiguard.detect.scan import scan
+from piiguard.detect.scan import DEFAULT_MIN_SCORE, scan
 from piiguard.errors import InvalidArgument, boundary
 from piiguard.masking import MaskingPolicy, MaskRule, masker_for
 
@@ -12,19 +12,31 @@ __all__ = ["redact", "redact_many"]
 
 
 @boundary
-def redact(text: str, policy: MaskingPolicy | None = None, *, role: str | None = None) -> str:
+def redact(
+    text: str,
+    policy: MaskingPolicy | None = None,
+    *,
+    role: str | None = None,
+    kinds: Iterable[str] | None = None,
+    min_score: float = DEFAULT_MIN_SCORE,
+) -> str:
     """Return ``text`` with each piece of PII found by :func:`scan` masked by its kind.
+
+    By default it masks what a careful reviewer would: every kind, and likely values too
+    (a mistyped ID number, a name or an address found by the words around it).
 
     Args:
         text: free text, such as an order note or a customer-service chat line.
         policy: rules per role; without one, each kind's default rule.
         role: the role whose rules apply (needs ``policy``).
+        kinds: mask only these kinds (default: every kind scan() reports).
+        min_score: leave unmasked findings less sure than this (as for scan()).
 
     Examples:
         >>> redact("call 13812345678")
         'call 138****5678'
     """
-    findings = scan(text)
+    findings = scan(text, kinds=kinds, min_score=min_score)
     if not findings:
         return text
     if role is not None and policy is None:
@@ -46,7 +58,15 @@ def redact(text: str, policy: MaskingPolicy | None = None, *, role: str | None =
 
 @boundary
 def redact_many(
-    texts: Iterable[str], policy: MaskingPolicy | None = None, *, role: str | None = None
+    texts: Iterable[str],
+    policy: MaskingPolicy | None = None,
+    *,
+    role: str | None = None,
+    kinds: Iterable[str] | None = None,
+    min_score: float = DEFAULT_MIN_SCORE,
 ) -> list[str]:
-    """Redact each text; the same as ``[redact(text, policy, role=role) for text in texts]``."""
-    return [redact(text, policy, role=role) for text in texts]
+    """Redact each text; the same as ``[redact(text, policy, role=role, ...) for text in
+    texts]``."""
+    if kinds is not None and not isinstance(kinds, str):
+        kinds = list(kinds)  # read once: an iterator would be spent by the first text
+    return [redact(text, policy, role=role, kinds=kinds, min_score=min_score) for text in texts]

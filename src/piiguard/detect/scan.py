@@ -6,12 +6,34 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from piiguard.detect._addresses import find_addresses
+from piiguard.detect._names import find_names
 from piiguard.detect._numbers import judge_number
 from piiguard.detect._pattern import CANDIDATES
 from piiguard.detect._view import View, view_of
 from piiguard.errors import InvalidArgument, boundary
+from piiguard.validate import check_cn_license_plate
 
-__all__ = ["Finding", "scan", "scan_many"]
+__all__ = ["DETECTED_KINDS", "PATTERN_KINDS", "Finding", "scan", "scan_many"]
+
+#: The kinds scan() reports.
+DETECTED_KINDS = (
+    "phone",
+    "email",
+    "cn_resident_id",
+    "bank_card",
+    "ipv4",
+    "ipv6",
+    "cn_passport",
+    "cn_license_plate",
+    "person_name",
+    "address",
+)
+#: Kinds found by the words around them, not by a pattern and a check: each has its own pass.
+_BY_CONTEXT = {"address": find_addresses, "person_name": find_names}
+#: The kinds a pattern and a check find (all but names and addresses): what to pass as
+#: ``kinds=`` for the fastest scan, or where only values of certain shape matter.
+PATTERN_KINDS = tuple(kind for kind in DETECTED_KINDS if kind not in _BY_CONTEXT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +82,32 @@ def _found(view: View) -> list[Finding]:
                 position = start + last
             continue
         # email, ipv4, cn_passport: the pattern is the whole check
-        found = _classify_ipv6(match.group()) if group in ("ipv6", "ipv6_mapped") else group
+        if group in ("ipv6", "ipv6_mapped"):
+            found = _classify_ipv6(match.group())
+        elif group == "cn_license_plate":
+            found = group if isinstance(check_cn_license_plate(match.group()), str) else None
+        else:
+            found = group
         if found is not None:
             findings.append(Finding(found, *view.span(start, end)))
     return findings
+
+
+def _with_context(view: View, findings: list[Finding], wanted: frozenset[str] | None) -> None:
+    """Add the names and addresses found in the view where no number, e-mail or plate is."""
+    taken = [(finding.start, finding.end) for finding in findings]
+    added = False
+    for kind, finder in _BY_CONTEXT.items():
+        if wanted is not None and kind not in wanted:
+            continue
+        for first_in_view, end_in_view, score in finder(view.text):
+            start, end = view.span(first_in_view, end_in_view)
+            if not any(start < last and first < end for first, last in taken):
+                findings.append(Finding(kind, start, end, score))
+                taken.append((start, end))
+                added = True
+    if added:
+        findings.sort(key=lambda finding: finding.start)
 
 
 def _kinds_wanted(kinds: Iterable[str] | None) -> frozenset[str] | None:
@@ -82,14 +126,16 @@ def scan(
     text: str, *, kinds: Iterable[str] | None = None, min_score: float = DEFAULT_MIN_SCORE
 ) -> list[Finding]:
     """Find phones (mobiles, landlines, +CC numbers), e-mails, ID numbers, bank cards, IP
-    addresses and passports in a text.
+    addresses, passports, licence plates, and Chinese names and addresses in a text.
 
     The text is matched in a normalised view (full-width and other scripts' digits as ASCII,
     zero-width characters and soft hyphens dropped, no-break spaces as spaces), and findings
     are spans of the original text. Candidates are then checked (ID check characters and birth
     dates, Luhn and the card schemes' issuer ranges, numbering plans); a number that ran into
     the next one is cut back to its valid part. Findings do not overlap: an 18-digit run that
-    is an ID (even a mistyped one) is never a card.
+    is an ID (even a mistyped one) is never a card. Names and addresses have no check: they
+    are found by the words around them and the divisions they start with, and carry a score
+    below 1.0 (see docs/detection.md for the measured precision and recall).
 
     Args:
         text: the text to scan.
@@ -114,7 +160,9 @@ def scan(
         or not 0.0 <= min_score <= 1.0
     ):
         raise InvalidArgument("min_score is a number between 0 and 1")
-    findings = _found(view_of(text))
+    view = view_of(text)
+    findings = _found(view)
+    _with_context(view, findings, wanted)
     return [
         finding
         for finding in findings

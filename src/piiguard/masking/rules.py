@@ -16,7 +16,7 @@ from typing import ClassVar
 import phonenumbers
 
 from piiguard.errors import InvalidArgument
-from piiguard.masking._chinese import ADMIN_PREFIX, COMPOUND_SURNAMES, is_cjk
+from piiguard.masking._chinese import is_cjk
 from piiguard.masking._layout import (
     MASK,
     is_digit_or_mask,
@@ -24,6 +24,7 @@ from piiguard.masking._layout import (
     mask_whole,
     reveal_positions,
 )
+from piiguard.validate.cn_lexicon import COMPOUND_SURNAMES, divisions
 
 __all__ = [
     "AddressMask",
@@ -275,10 +276,10 @@ class AddressMask(_Rule):
 
     def __call__(self, value: str) -> str:
         text = value.strip()
-        match = ADMIN_PREFIX.match(text)
-        if match is None or match.end() == len(text):  # nothing past the divisions to hide
+        end = divisions().prefix_end(text)
+        if end == 0 or end == len(text):  # nothing past the divisions to hide
             return "****"
-        return match.group() + "****"
+        return text[:end] + "****"
 
 
 @dataclass(frozen=True, slots=True)
