@@ -88,7 +88,7 @@ class Envelope:
         guesses against it."""
         found = self._fingerprints.get(prefix)
         if found is None:
-            found = self._keyring.mac("index", b"wire/context-keys").digest(prefix)[:2]
+            found = self._keyring.mac("wire", b"wire/context-keys").digest(prefix)[:2]
             if len(self._fingerprints) >= 4096:
                 self._fingerprints.clear()
             self._fingerprints[prefix] = found

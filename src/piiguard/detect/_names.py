@@ -11,39 +11,53 @@ for how this was measured against the segmenters in the package index.
 
 from __future__ import annotations
 
+import functools
 import re
 
-from piiguard.validate.cn_lexicon import COMPOUND_SURNAMES, SURNAMES
+from piiguard.validate.cn_lexicon import COMPOUND_SURNAMES, SURNAMES, divisions, surname_words
 
 __all__ = ["find_names"]
 
 #: Labels after which a name is expected (then a colon, a space or nothing).
 _STRONG_BEFORE = (
     "收件人|收货人|寄件人|发件人|联系人|姓名|名字|我叫|本人|持卡人|开户名|户名|签收人|"
-    "经办人|负责人|领取人|乘车人|入住人|投保人|被保险人|申请人|代收人|提货人|取件人"
+    "经办人|负责人|领取人|乘车人|入住人|投保人|被保险人|申请人|代收人|提货人|取件人|车主|业主|"
+    "房主|投诉人|举报人|收款人|付款人|开户人|账户名|下单人|订购人|预订人|登记人|报名人|姓名是|"
+    "名字是|名字叫|叫做|收件信息|收货信息|寄件信息"
 )
-_WEAK_BEFORE = "客户|顾客|买家|卖家|用户|会员|我是|转告|告诉|通知|联系|找|致|亲爱的|尊敬的|由|让|请"
+_WEAK_BEFORE = (
+    "客户|顾客|买家|卖家|用户|会员|我是|转告|告诉|通知|联系|找|致|亲爱的|尊敬的|由|让|请|认识|"
+    "老公|老婆|爱人|丈夫|妻子|妈妈|爸爸|儿子|女儿|哥哥|姐姐|弟弟|妹妹|同事|朋友|室友|家人|"
+    "快递员|骑手|配送员|司机|客服|店长|店员|导购|业务员|专员|寄给|交给|转给|发给|打给"
+)
 #: Titles and words that follow a name.
 _TITLES = "先生|女士|小姐|老师|同学|师傅|经理|总监|主管|阿姨|叔叔|大哥|大姐|医生|律师|老板"
 _AFTER = (
     rf"{_TITLES}|收|说|反馈|反映|投诉|表示|称|来电|致电|留言|询问|咨询|要求|申请|下单|购买|退货|"
-    rf"签收|代收|取件|您好|你好|的电话|的手机|的地址|的快递|的订单|电话|手机"
+    rf"签收|代收|取件|您好|你好|邀请|来取|来拿|本人|电话|手机"
 )
 #: Words after a name that say it is one even inside a run of characters (今天张伟来电说).
-_STRONG_AFTER = rf"{_TITLES}|来电|致电|的电话|的手机|的快递|的订单|签收|代收"
+_STRONG_AFTER = (
+    rf"{_TITLES}|来电|致电|的电话|的手机|的快递|的订单|的名字|的银行卡|的账户|的身份证|的包裹|"
+    rf"签收|代收"
+)
 #: Characters that end a given name: they are not found in given names.
 _STOP = (
     "的了是在和与及或说要请把被给到从向对于就都也还又很更最已不没电话手机地址号码收件您你我他她们"
-    "这那哪什么吗呢吧啊哦嗯谢好将会可以能个些来去订单货快递反馈表示称"
+    "这那哪什么吗呢吧啊哦嗯谢好将会可以能个些来去订单货快递反馈表示称态"
 )
 _HAN = "\u4e00-\u9fff"
 _RUN = rf"[{_HAN}]{{2,4}}"
 
 _CANDIDATES = re.compile(
-    rf"(?:{_STRONG_BEFORE})(?:信息|姓名|名称)?[:：\s]*(?P<labelled>{_RUN})"
-    rf"|(?:{_WEAK_BEFORE}|@)(?P<cued>{_RUN}?)(?:(?![{_HAN}])|(?={_AFTER}))"
-    rf"|(?<![{_HAN}])(?P<bounded>{_RUN}?)(?={_AFTER}|[:：](?![0-9]))"
+    rf"(?:{_STRONG_BEFORE})(?:信息|姓名|名称)?(?P<gap>(?:改为|改成|是|为)?[:：\s]*)(?P<labelled>{_RUN})"
+    rf"|(?:{_WEAK_BEFORE}|@)(?P<cued>{_RUN}?)(?:(?![{_HAN}])|(?={_AFTER})|(?=[{_STOP}]))"
+    rf"|(?<![{_HAN}])(?P<bounded>{_RUN}?)(?={_AFTER})"
+    rf"|(?:^|(?<=\n))(?P<speaker>{_RUN}?)(?=[:：](?![0-9]))"
     rf"|(?P<titled>{_RUN})(?={_STRONG_AFTER})"
+    # a short run standing alone between separators: a list entry, a log field, a signature
+    rf"|(?:^|(?<=[\s:：，,。；;、|=\"“'(（\[【]))(?P<isolated>{_RUN}?)"
+    rf"(?=$|[\s，,。；;、！!？?|\"”')）\]】×xX*0-9+])"
 )
 
 
@@ -65,6 +79,8 @@ def _trim(run: str) -> str | None:
 
 
 _STOP_SET = frozenset(_STOP)
+#: Last characters of a place or a thing, never of a name standing alone (金华市, 高铁站).
+_PLACE_ENDS = frozenset("省市区县镇村乡路街巷站店馆厅楼层号室栋院园城场厂所局部处司")
 _TITLE_IN = re.compile(_TITLES)
 #: Everyday words that begin with a surname character, said where a name could stand
 #: (马上说, 方便的话, 周末收): never a name.
@@ -97,12 +113,17 @@ _COMMON_WORDS = frozenset(
 _WORDLIKE = frozenset("后都那和能家相空查益别养须向于从时应成明安常乐元计强路全秋文国平红公东通")
 
 
+@functools.cache
+def _common_words() -> frozenset[str]:
+    return _COMMON_WORDS | surname_words()
+
+
 def _titled(run: str) -> tuple[int, str] | None:
     """The name that ends ``run`` (the text just before a title): the longest valid tail."""
     sizes = [size for size in (4, 3) if run[-size:][:2] in COMPOUND_SURNAMES] + [3, 2]
     for size in sizes:
         tail = run[-size:]
-        if size <= len(run) and _trim(tail) == tail and tail not in _COMMON_WORDS:
+        if size <= len(run) and _trim(tail) == tail and tail not in _common_words():
             return len(run) - size, tail
     return None
 
@@ -122,6 +143,16 @@ def find_names(text: str) -> list[tuple[int, int, float]]:
     return found
 
 
+def _isolated(name: str, start: int) -> tuple[int, int, float] | None:
+    """A run standing alone is a name only if it is no word or place."""
+    compound = name[:2] in COMPOUND_SURNAMES
+    if (name[0] in _WORDLIKE and not compound) or name[-1] in _PLACE_ENDS:
+        return None
+    if (name[:2] in _common_words() and not compound) or divisions().is_division(name):
+        return None
+    return start, start + len(name), 0.6
+
+
 def _named(match: re.Match[str]) -> tuple[int, int, float] | None:
     """The name a candidate holds, as (start, end, score), or None."""
     group = match.lastgroup or "bounded"
@@ -137,10 +168,17 @@ def _named(match: re.Match[str]) -> tuple[int, int, float] | None:
         return None
     start = match.start(group)
     end = start + len(name)
-    if group == "labelled" or _TITLE_IN.match(match.string, end) is not None:
+    if group == "labelled":
+        # 姓名和卡号: a surname that is also a word, right after the label, is the word
+        return None if not match.group("gap") and name[0] in _WORDLIKE else (start, end, 0.9)
+    if _TITLE_IN.match(match.string, end) is not None:
         return start, end, 0.9
-    if name in _COMMON_WORDS:
+    if name in _common_words():
         return None
+    if name != run or _TITLE_IN.fullmatch(name) is not None:
+        return None  # the run is the name, or it is no name (白名单申请, 师傅)
+    if group in ("isolated", "speaker"):
+        return _isolated(name, start)
     if name[0] not in _WORDLIKE or len(name) >= 3:
         return start, end, 0.7
     return None

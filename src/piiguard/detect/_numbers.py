@@ -134,9 +134,20 @@ def judge_number(candidate: str) -> list[tuple[str, int, int, float]]:
                 verdict = _verdict([*run[:-1], run[-1][:-1]])  # an X that made no ID
                 end -= 1
             if verdict is not None:
-                out.append((verdict[0], start, end, verdict[1]))
+                out.append((verdict[0], _bracketed(candidate, start, end), end, verdict[1]))
                 first = last
                 break
         else:
             first += 1
     return out
+
+
+def _bracketed(candidate: str, start: int, end: int) -> int:
+    """Where a number found at ``candidate[start:end]`` starts: with the bracket before it
+    when the bracket closes inside it (``(0571)34219128``), after a bracket that does not
+    (``（13101054641）``: the brackets are the sentence's, not the number's)."""
+    if start > 0 and candidate[start - 1] == "(" and ")" in candidate[start:end]:
+        return start - 1
+    if candidate[start] == "(" and ")" not in candidate[start:end]:
+        return start + 1
+    return start

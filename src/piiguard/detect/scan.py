@@ -75,7 +75,12 @@ def _found(view: View) -> list[Finding]:
         group, start, end = match.lastgroup, match.start(), match.end()
         position = end
         if group == "number":
-            for kind, first, last, score in judge_number(match.group()):
+            judged = judge_number(match.group())
+            if not judged:
+                # nothing here; another alternative may start inside (the IP address of
+                # "200 175.183.135.125" was swallowed as digits with separators)
+                position = start + 1
+            for kind, first, last, score in judged:
                 findings.append(Finding(kind, *view.span(start + first, start + last), score))
                 # what follows the last number found is looked at again: a long run may have
                 # been cut by the pattern's length limit in the middle of the next number

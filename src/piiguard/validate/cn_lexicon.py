@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
-__all__ = ["COMPOUND_SURNAMES", "SURNAMES", "Divisions", "divisions"]
+__all__ = ["COMPOUND_SURNAMES", "SURNAMES", "Divisions", "divisions", "surname_words"]
 
 #: Two-character surnames, kept whole when a name has at least three characters.
 COMPOUND_SURNAMES = frozenset(
@@ -36,7 +36,8 @@ SURNAMES = frozenset(
     "印宿白怀蒲邰从鄂索咸籍赖卓蔺屠蒙池乔阴郁胥能苍双闻莘党翟谭贡劳逄姬申扶堵冉宰郦雍却璩桑桂"
     "濮牛寿通边扈燕冀郏浦尚农温别庄晏柴瞿阎充慕连茹习宦艾鱼容向古易慎戈廖庾终暨居衡步都耿满弘"
     "匡国文寇广禄阙东欧殳沃利蔚越夔隆师巩厍聂晁勾敖融冷訾辛阚那简饶空曾毋沙乜养鞠须丰巢关蒯相"
-    "查后荆红游竺权逯盖益桓公覃闫付肖谌揭栗练郑佘"
+    "查后荆红游竺权逯盖益桓公覃闫付肖谌揭栗练郑佘岳帅缑亢况琴牟佴墨谯笪佟舒丛芦兰冼隋仝迟粟矫麦"
+    "腾续朴展邸邝晋战苑郄衣"
 )
 
 
@@ -165,4 +166,18 @@ def divisions() -> Divisions:
 def _short_names(names: set[str]) -> frozenset[str]:
     return frozenset(
         match.group(1) for name in names if (match := _SHORT.fullmatch(name)) is not None
+    )
+
+
+@functools.cache
+def surname_words() -> frozenset[str]:
+    """Everyday two-character words that begin with a surname character (方便, 时间, 金额),
+    read once from the package (``cn_surname_words.txt``: derived from jieba's dictionary,
+    its source and licence in its header)."""
+    source = resources.files("piiguard.validate").joinpath("cn_surname_words.txt")
+    return frozenset(
+        word
+        for line in source.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#")
+        for word in line.split()
     )
