@@ -138,6 +138,7 @@ def test_the_missing_compound_surnames_are_kept_whole(surname: str) -> None:
     assert pg.mask(surname + "伯阳", "person_name") == surname + "**"
 
 
+_ODD_CHARS = ["１", "＠", "\u200b", "\u00ad", "\u00a0", "\u3000", "٣", "\U0001d7ce", "\ufeff", "−"]
 _FORMAT = st.sampled_from(["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff"])
 
 
@@ -193,6 +194,19 @@ def test_a_planted_value_is_found_however_it_is_typed(
         ("，钟秋丹收", "钟秋丹"),
         ("向丽女士，退款将原路退回", "向丽"),
         ("收件人金子", "金子"),
+        ("我直接发全号吧，名字是宇文逸新。", "宇文逸新"),
+        ("车辆信息登记：车主雷泽瑶，车位B2", "雷泽瑶"),
+        ("收件人改为杨晓萍，谢谢", "杨晓萍"),
+        ("买家：丁军\n买家：福建", "丁军"),
+        ("1. 韩伟军 ×13", "韩伟军"),
+        ('{"name":"长孙金思","mobile"', "长孙金思"),
+        ("|holder=桂嫣桂|status=OK", "桂嫣桂"),
+        ("—— 袁平丹", "袁平丹"),
+        ("写的曾俊国的名字", "曾俊国"),
+        ("收货的是我老公辛海，麻烦", "辛海"),
+        ("内容：快递员方心态度很差", "方心"),
+        ("买家：快递到了让夏梦振来取", "夏梦振"),
+        ("酒店入住登记：公孙乐华，房间", "公孙乐华"),
     ],
 )
 def test_a_chinese_name_is_found_by_the_words_around_it(text: str, name: str) -> None:
@@ -277,6 +291,20 @@ def test_what_only_starts_like_a_plate_is_none(text: str) -> None:
     assert _found(text, kinds=["cn_license_plate"]) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("备用联系人（15729170389），请知悉", [("phone", "15729170389")]),
+        ("3单元401 (0571)34219128。", [("phone", "(0571)34219128")]),
+        ("POST 200 175.183.135.125 uid=2151149208625416514", [("ipv4", "175.183.135.125")]),
+    ],
+)
+def test_brackets_and_digits_around_a_value_stay_out_of_it(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert _found(text) == expected
+
+
 def test_a_version_string_is_no_ip_address() -> None:
     assert _found("版本 v7.3.5.64 已发布") == []
     assert _found("IP:10.0.0.1") == [("ipv4", "10.0.0.1")]
@@ -352,3 +380,22 @@ def test_the_labelled_corpus_meets_the_goals() -> None:
 
 def _scanner(text: str) -> list[tuple[str, int, int]]:
     return [(f.kind, f.start, f.end) for f in scan(text)]
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"0123456789abc 手机-.", *_ODD_CHARS]),
+        max_size=40,
+    )
+)
+def test_the_view_folds_each_character_as_the_table_says(text: str) -> None:
+    """The view replaces only the characters it finds (a fast path): the result is the
+    whole table applied to the text, and each view character maps back to its original."""
+    from piiguard.detect._view import _tables, view_of
+
+    view = view_of(text)
+    assert view.text == text.translate(_tables()[0])
+    for index, char in enumerate(view.text):
+        start, end = view.span(index, index + 1)
+        assert end == start + 1
+        assert text[start].translate(_tables()[0]) == char

@@ -64,6 +64,14 @@ def _tables() -> tuple[dict[int, int | None], re.Pattern[str], re.Pattern[str]]:
     return table, re.compile(f"[{basic}]"), re.compile(f"[{astral}]")
 
 
+@functools.cache
+def _replacements() -> dict[str, str]:
+    """The translation table as characters: what each changed character becomes ("" when
+    it is dropped)."""
+    table = _tables()[0]
+    return {chr(cp): "" if to is None else chr(to) for cp, to in table.items()}
+
+
 class View:
     """A text as detection matches it (``text``) and where each of its characters came from."""
 
@@ -89,7 +97,12 @@ def view_of(text: str) -> View:
     table, basic, astral = _tables()
     if basic.search(text) is None and (_ASTRAL.search(text) is None or astral.search(text) is None):
         return View(text, text, None)
-    folded = text.translate(table)
+    # the changed characters are few: replace each where the search finds it, instead of
+    # looking every character of the text up in the table (str.translate)
+    replacements = _replacements()
+    folded = basic.sub(lambda match: replacements[match.group()], text)
+    if _ASTRAL.search(folded) is not None:
+        folded = astral.sub(lambda match: replacements[match.group()], folded)
     if len(folded) == len(text):
         return View(text, folded, None)
     origin: list[int] = []
