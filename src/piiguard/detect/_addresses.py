@@ -10,6 +10,7 @@ place, not a person's address, and is not reported.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from piiguard.validate.cn_lexicon import divisions
@@ -33,7 +34,7 @@ _UNIT = (
     rf"|[{_HAN}A-Za-z]{{0,10}}?(?:{_ROAD}|{_PLACE}))"
 )
 #: The units after a division, then maybe a bare room number (…12号楼1702).
-_TAIL = re.compile(rf"(?:{_UNIT})+(?:[0-9]{{1,5}}(?![0-9]))?")
+_TAIL = re.compile(rf"(?:{_UNIT})+(?:[1-9][0-9]{{0,4}}(?![0-9]|[- ][0-9]))?")
 #: An address with no division before it: a road and its number, or an estate and a building.
 _BARE = re.compile(rf"{_ROAD}[0-9]+号|(?:小区|花园|家园|新村)[0-9]+(?:栋|幢|号楼)")
 _BARE_NAME = 12
@@ -70,9 +71,12 @@ def find_addresses(text: str) -> list[tuple[int, int, float]]:
             continue
         found.append((start, tail.end(), 0.9))
         position = tail.end()
+    covered = 0  # the end of the last bare address: what lies before it is no new one
     for match in _BARE.finditer(text):
         # the estate's or road's own name: the characters before it, less what leads to it
         start = match.start()
+        if start < covered:
+            continue
         while start > max(0, match.start() - _BARE_NAME) and _is_han(text[start - 1]):
             start -= 1
         name = text[start : match.start()]
@@ -83,8 +87,13 @@ def find_addresses(text: str) -> list[tuple[int, int, float]]:
             if lead.end() == len(name):
                 continue
             start += lead.end()
+        at = bisect.bisect_right(found, (start, len(text) + 1, 1.0))
+        if at and found[at - 1][1] > start:
+            continue  # inside an address that starts at a division
         tail = _TAIL.match(text, start)
-        if tail is not None and not any(a < tail.end() and start < b for a, b, _ in found):
-            found.append((start, tail.end(), 0.8))
-    found.sort()
+        if tail is None:
+            continue
+        covered = tail.end()
+        if at == len(found) or found[at][0] >= covered:
+            found.insert(at, (start, covered, 0.8))
     return found

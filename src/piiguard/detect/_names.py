@@ -82,6 +82,11 @@ _STOP_SET = frozenset(_STOP)
 #: Last characters of a place or a thing, never of a name standing alone (金华市, 高铁站).
 _PLACE_ENDS = frozenset("省市区县镇村乡路街巷站店馆厅楼层号室栋院园城场厂所局部处司")
 _TITLE_IN = re.compile(_TITLES)
+#: Labels of a product's attributes, whose values are words, not names.
+_ATTRIBUTE = re.compile(
+    r"(?:颜色|色号|口味|款式|材质|面料|规格|尺码|型号|产地|品牌|香型|花型|系列|版本|类型|分类|口感|"
+    r"风格|品种|茶类|木材|花材|图案|工艺|包装|味道)[:：]\s*$"
+)
 #: Everyday words that begin with a surname character, said where a name could stand
 #: (马上说, 方便的话, 周末收): never a name.
 _COMMON_WORDS = frozenset(
@@ -143,8 +148,32 @@ def find_names(text: str) -> list[tuple[int, int, float]]:
     return found
 
 
-def _isolated(name: str, start: int) -> tuple[int, int, float] | None:
-    """A run standing alone is a name only if it is no word or place."""
+def _closed_after_colon(match: re.Match[str]) -> tuple[int, int, float] | None:
+    """A labelled run between a colon and a separator, that is a surname and one or two
+    characters: the name whole, even with characters that end a name elsewhere
+    (收件人：王可欣，, 姓名：陈和平 电话)."""
+    run, end = match.group("labelled"), match.end("labelled")
+    if ":" not in match.group("gap").replace("：", ":"):
+        return None
+    if end < len(match.string) and _is_han(match.string[end]):
+        return None
+    compound = run[:2] in COMPOUND_SURNAMES
+    if not (compound or run[0] in SURNAMES) or len(run) > (4 if compound else 3):
+        return None
+    if _TITLE_IN.search(run, 1) is not None:
+        return None
+    return match.start("labelled"), end, 0.9
+
+
+def _is_han(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
+
+
+def _isolated(name: str, start: int, text: str) -> tuple[int, int, float] | None:
+    """A run standing alone is a name only if it is no word or place, nor the value of a
+    product's attribute (颜色：米白, 口味：麻辣)."""
+    if _ATTRIBUTE.search(text, max(0, start - 8), start) is not None:
+        return None
     compound = name[:2] in COMPOUND_SURNAMES
     if (name[0] in _WORDLIKE and not compound) or name[-1] in _PLACE_ENDS:
         return None
@@ -163,6 +192,8 @@ def _named(match: re.Match[str]) -> tuple[int, int, float] | None:
             return None
         start = match.start(group) + titled[0]
         return start, start + len(titled[1]), 0.9
+    if group == "labelled" and (whole := _closed_after_colon(match)) is not None:
+        return whole
     name = _trim(run)
     if name is None:
         return None
@@ -170,7 +201,9 @@ def _named(match: re.Match[str]) -> tuple[int, int, float] | None:
     end = start + len(name)
     if group == "labelled":
         # 姓名和卡号: a surname that is also a word, right after the label, is the word
-        return None if not match.group("gap") and name[0] in _WORDLIKE else (start, end, 0.9)
+        if not match.group("gap") and name[0] in _WORDLIKE:
+            return None
+        return start, end, 0.9
     if _TITLE_IN.match(match.string, end) is not None:
         return start, end, 0.9
     if name in _common_words():
@@ -178,7 +211,7 @@ def _named(match: re.Match[str]) -> tuple[int, int, float] | None:
     if name != run or _TITLE_IN.fullmatch(name) is not None:
         return None  # the run is the name, or it is no name (白名单申请, 师傅)
     if group in ("isolated", "speaker"):
-        return _isolated(name, start)
+        return _isolated(name, start, match.string)
     if name[0] not in _WORDLIKE or len(name) >= 3:
         return start, end, 0.7
     return None

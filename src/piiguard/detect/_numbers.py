@@ -33,12 +33,15 @@ __all__ = ["LIKELY", "judge_number"]
 LIKELY = 0.6
 _GROUP = re.compile(r"\+?[0-9]+(?:[Xx](?![0-9]))?")
 _MOBILE_SHAPES = frozenset({(11,), (3, 4, 4), (4, 4, 3), (3, 8), (7, 4)})
-_ID_SHAPES = frozenset({(18,), (6, 8, 4), (6, 4, 4, 4), (6, 12)})
+_ID_SHAPES = frozenset({(18,), (6, 8, 4), (6, 4, 4, 4), (6, 12), (4, 4, 4, 4, 2), (6, 4, 2, 2, 4)})
 _CARD_SHAPES = frozenset({(4, 6, 5), (4, 6, 4), (6, 13), (6, 12)})
 #: Area codes of the mainland's fixed lines: 010 and 02x take 8-digit numbers, the others
 #: (0 and three digits) 7 or 8.
 _AREA_2 = frozenset({"10", "20", "21", "22", "23", "24", "25", "27", "28", "29"})
 _MAX_GROUPS = 8
+#: The sizes of a number of any kind: 8 digits (the shortest +CC number) to 19 (cards), and
+#: its first group (3 digits or more, or 86, or a +CC).
+_FEWEST_DIGITS, _MOST_DIGITS, _SHORTEST_HEAD = 7, 19, 3
 
 Verdict = tuple[str, float]
 
@@ -121,8 +124,18 @@ def judge_number(candidate: str) -> list[tuple[str, int, int, float]]:
     found = [(match.start(), match.end(), match.group()) for match in _GROUP.finditer(candidate)]
     out: list[tuple[str, int, int, float]] = []
     first = 0
+    digits = [0]  # digits before each group, for the size of a run without a look at it
+    for _, _, text in found:
+        digits.append(digits[-1] + len(text.lstrip("+")))
     while first < len(found):
+        head = found[first][2]
+        if len(head) < _SHORTEST_HEAD and head != "86" and not head.startswith("+"):
+            first += 1  # no number begins with a group of one or two digits (but 86)
+            continue
         for last in range(min(len(found), first + _MAX_GROUPS), first, -1):
+            size = digits[last] - digits[first]
+            if not _FEWEST_DIGITS <= size <= _MOST_DIGITS:
+                continue
             run = [text for _, _, text in found[first:last]]
             if any(text.startswith("+") for text in run[1:]):
                 continue  # a + begins a number: never one inside a run

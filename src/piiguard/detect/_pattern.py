@@ -17,10 +17,13 @@ import re
 from piiguard.validate.documents import CN_PASSPORT_PATTERN, CN_PLATE_FIRST_CHARS
 from piiguard.validate.email import EMAIL_PATTERN
 
-__all__ = ["CANDIDATES"]
+__all__ = ["CANDIDATES", "IPV4"]
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _HEX = r"[0-9A-Fa-f]{1,4}"
+_IPV4 = rf"(?<![0-9A-Za-z.])(?:{_OCTET}\.){{3}}{_OCTET}(?![0-9]|\.[0-9])"
+#: An IPv4 address alone: looked for again inside digits that made no number.
+IPV4 = re.compile(_IPV4)
 _PLATE_FIRST = "".join(sorted(CN_PLATE_FIRST_CHARS))
 _PLATE_CHAR = "[A-HJ-NP-Za-hj-np-z0-9]"
 
@@ -35,7 +38,7 @@ CANDIDATES = re.compile(
             # IPv6 with an IPv4 inside (::ffff:10.12.34.56, what dual-stack servers log): one
             rf"(?P<ipv6_mapped>(?<![0-9A-Za-z:])(?:{_HEX})?(?::(?:{_HEX})?){{1,6}}:"
             rf"(?:{_OCTET}\.){{3}}{_OCTET}(?![0-9]|\.[0-9]))",
-            rf"(?P<ipv4>(?<![0-9A-Za-z.])(?:{_OCTET}\.){{3}}{_OCTET}(?![0-9]|\.[0-9]))",
+            rf"(?P<ipv4>{_IPV4})",
             # numbers: digits with short separators, maybe a +CC, 0086 or (+86) before them,
             # maybe an ID's X after; judged (and cut where they ran on) by _numbers
             r"(?P<number>(?<![0-9+])(?:\(\+?[0-9]{1,4}\)[ -]?|\+[0-9]{1,3}[ -]?\(?|\()?"

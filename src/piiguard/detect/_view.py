@@ -94,7 +94,7 @@ def view_of(text: str) -> View:
     """The view of ``text`` (itself when nothing in it needs changing)."""
     if text.isascii():
         return View(text, text, None)
-    table, basic, astral = _tables()
+    _, basic, astral = _tables()
     if basic.search(text) is None and (_ASTRAL.search(text) is None or astral.search(text) is None):
         return View(text, text, None)
     # the changed characters are few: replace each where the search finds it, instead of

@@ -36,11 +36,13 @@ def redact(
         >>> redact("call 13812345678")
         'call 138****5678'
     """
+    if role is not None and policy is None:  # refused whatever the text holds
+        raise InvalidArgument("a role needs a policy")
+    if policy is not None and not isinstance(policy, MaskingPolicy):
+        raise InvalidArgument(f"policy is a MaskingPolicy, not {type(policy).__name__}")
     findings = scan(text, kinds=kinds, min_score=min_score)
     if not findings:
         return text
-    if role is not None and policy is None:
-        raise InvalidArgument("a role needs a policy")
     maskers: dict[str, MaskRule] = {}
     pieces = []
     position = 0
@@ -67,6 +69,8 @@ def redact_many(
 ) -> list[str]:
     """Redact each text; the same as ``[redact(text, policy, role=role, ...) for text in
     texts]``."""
+    if isinstance(texts, str):
+        raise InvalidArgument("redact_many takes a list of texts, not one str: use redact()")
     if kinds is not None and not isinstance(kinds, str):
         kinds = list(kinds)  # read once: an iterator would be spent by the first text
     return [redact(text, policy, role=role, kinds=kinds, min_score=min_score) for text in texts]

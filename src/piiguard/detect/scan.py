@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from piiguard.detect._addresses import find_addresses
 from piiguard.detect._names import find_names
 from piiguard.detect._numbers import judge_number
-from piiguard.detect._pattern import CANDIDATES
+from piiguard.detect._pattern import CANDIDATES, IPV4
 from piiguard.detect._view import View, view_of
 from piiguard.errors import InvalidArgument, boundary
 from piiguard.validate import check_cn_license_plate
@@ -31,6 +32,8 @@ DETECTED_KINDS = (
 )
 #: Kinds found by the words around them, not by a pattern and a check: each has its own pass.
 _BY_CONTEXT = {"address": find_addresses, "person_name": find_names}
+#: The fewest characters a cut name or address keeps to be reported as one.
+_SHORTEST = {"address": 4, "person_name": 2}
 #: The kinds a pattern and a check find (all but names and addresses): what to pass as
 #: ``kinds=`` for the fastest scan, or where only values of certain shape matter.
 PATTERN_KINDS = tuple(kind for kind in DETECTED_KINDS if kind not in _BY_CONTEXT)
@@ -76,10 +79,13 @@ def _found(view: View) -> list[Finding]:
         position = end
         if group == "number":
             judged = judge_number(match.group())
-            if not judged:
-                # nothing here; another alternative may start inside (the IP address of
-                # "200 175.183.135.125" was swallowed as digits with separators)
-                position = start + 1
+            if not judged and "." in match.group():
+                # no number; an IP address may be inside ("200 175.183.135.125": digits
+                # with separators swallowed it): looked for once, so the scan stays linear
+                inside = IPV4.search(text, start, end)
+                whole = IPV4.match(text, inside.start()) if inside is not None else None
+                if whole is not None:  # the search stopped at the candidate's end: recheck
+                    findings.append(Finding("ipv4", *view.span(*whole.span())))
             for kind, first, last, score in judged:
                 findings.append(Finding(kind, *view.span(start + first, start + last), score))
                 # what follows the last number found is looked at again: a long run may have
@@ -99,20 +105,26 @@ def _found(view: View) -> list[Finding]:
 
 
 def _with_context(view: View, findings: list[Finding], wanted: frozenset[str] | None) -> None:
-    """Add the names and addresses found in the view where no number, e-mail or plate is."""
-    taken = [(finding.start, finding.end) for finding in findings]
-    added = False
+    """Add the names and addresses found in the view where no number, e-mail or plate is.
+
+    A name or an address that runs into a value found before it is cut where that value
+    begins (收件人：张伟浙江省..., ...文三路398号0571-88888888), never dropped: what was left
+    of it would stay in clear."""
+    starts = [finding.start for finding in findings]
     for kind, finder in _BY_CONTEXT.items():
         if wanted is not None and kind not in wanted:
             continue
         for first_in_view, end_in_view, score in finder(view.text):
             start, end = view.span(first_in_view, end_in_view)
-            if not any(start < last and first < end for first, last in taken):
-                findings.append(Finding(kind, start, end, score))
-                taken.append((start, end))
-                added = True
-    if added:
-        findings.sort(key=lambda finding: finding.start)
+            at = bisect.bisect_right(starts, start)
+            if at and findings[at - 1].end > start:
+                continue  # it begins inside a value found before
+            if at < len(findings) and findings[at].start < end:
+                end = findings[at].start  # it runs into the next value: cut it there
+                if end - start < _SHORTEST[kind]:
+                    continue
+            findings.insert(at, Finding(kind, start, end, score))
+            starts.insert(at, start)
 
 
 def _kinds_wanted(kinds: Iterable[str] | None) -> frozenset[str] | None:
@@ -123,6 +135,11 @@ def _kinds_wanted(kinds: Iterable[str] | None) -> frozenset[str] | None:
     wanted = frozenset(kinds)
     if not all(isinstance(kind, str) for kind in wanted):
         raise InvalidArgument("kinds is a list of kind names")
+    unknown = wanted.difference(DETECTED_KINDS)
+    if unknown:  # a misspelt kind would silently find nothing
+        raise InvalidArgument(
+            f"scan finds no kind named {sorted(unknown)!r}: it finds {', '.join(DETECTED_KINDS)}"
+        )
     return wanted
 
 
@@ -183,5 +200,7 @@ def scan_many(
     min_score: float = DEFAULT_MIN_SCORE,
 ) -> list[list[Finding]]:
     """Scan each text; the same as ``[scan(text, ...) for text in texts]``."""
+    if isinstance(texts, str):
+        raise InvalidArgument("scan_many takes a list of texts, not one str: use scan()")
     chosen = None if kinds is None else list(_kinds_wanted(kinds) or ())
     return [scan(text, kinds=chosen, min_score=min_score) for text in texts]

@@ -61,12 +61,14 @@ class Divisions:
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "_lengths", _lengths_by(names, -1))
         levels = (
-            self.provinces | self.short_provinces,
-            self.prefectures | self.short_prefectures,
-            self.counties,
+            (self.provinces, self.short_provinces),
+            (self.prefectures, self.short_prefectures),
+            (self.counties, frozenset[str]()),
         )
         object.__setattr__(
-            self, "_levels", tuple((level, _lengths_by(level, 0)) for level in levels)
+            self,
+            "_levels",
+            tuple((full, short, _lengths_by(full | short, 0)) for full, short in levels),
         )
 
     def name_ending_at(self, text: str, end: int) -> int | None:
@@ -95,8 +97,9 @@ class Divisions:
 
 
 #: A province's or prefecture's name without its suffix: 浙江 of 浙江省, 甘南 of 甘南藏族自治州.
-#: One level of divisions: its names, and the lengths of its names by first character.
-_Level = tuple[frozenset[str], Mapping[str, tuple[int, ...]]]
+#: One level of divisions: its full names, its short names, and the lengths of its names by
+#: first character.
+_Level = tuple[frozenset[str], frozenset[str], Mapping[str, tuple[int, ...]]]
 
 
 def _lengths_by(names: frozenset[str], index: int) -> Mapping[str, tuple[int, ...]]:
@@ -118,10 +121,19 @@ def _reach(text: str, start: int, levels: tuple[_Level, ...]) -> int:
     best = _reach(text, start, levels[1:])
     if at == len(text):
         return best
-    names, lengths = levels[0]
+    full, short, lengths = levels[0]
     for size in lengths.get(text[at], ()):
-        if at + size <= len(text) and text[at : at + size] in names:
+        piece = text[at : at + size]
+        if at + size > len(text):
+            continue
+        if piece in full:
             best = max(best, _reach(text, at + size, levels[1:]))
+        elif piece in short:
+            # a short name (杭州, 中山) is a division only before a lower one (杭州西湖区):
+            # alone it is as likely a road's or an estate's (中山路, 金华小区)
+            after = _reach(text, at + size, levels[1:])
+            if after > at + size:
+                best = max(best, after)
     return best
 
 
