@@ -418,6 +418,12 @@ def test_the_view_folds_each_character_as_the_table_says(text: str) -> None:
             "地址：浙江省杭州市西湖区****",
             "文三路",
         ),
+        # a room number before a landline stays in the address
+        (
+            "地址电话：北京市东城区淮海中路32号3号楼1单元603 022-56759913",
+            "地址电话：北京市东城区****",
+            "603",
+        ),
         # given characters that end a name elsewhere, between a label's colon and a separator
         ("收件人：王可欣，电话", "收件人：王**，电话", "可欣"),
         ("姓名：陈和平 电话", "姓名：陈** 电话", "和平"),

@@ -34,7 +34,7 @@ _UNIT = (
     rf"|[{_HAN}A-Za-z]{{0,10}}?(?:{_ROAD}|{_PLACE}))"
 )
 #: The units after a division, then maybe a bare room number (…12号楼1702).
-_TAIL = re.compile(rf"(?:{_UNIT})+(?:[1-9][0-9]{{0,4}}(?![0-9]|[- ][0-9]))?")
+_TAIL = re.compile(rf"(?:{_UNIT})+(?:[1-9][0-9]{{0,4}}(?![0-9]))?")
 #: An address with no division before it: a road and its number, or an estate and a building.
 _BARE = re.compile(rf"{_ROAD}[0-9]+号|(?:小区|花园|家园|新村)[0-9]+(?:栋|幢|号楼)")
 _BARE_NAME = 12
