@@ -210,6 +210,8 @@ def test_a_planted_value_is_found_however_it_is_typed(
         ("内容：快递员方心态度很差", "方心"),
         ("买家：快递到了让夏梦振来取", "夏梦振"),
         ("酒店入住登记：公孙乐华，房间", "公孙乐华"),
+        ("收件人：张 伟，电话", "张 伟"),
+        ("收件人：李\u3000娜", "李\u3000娜"),
     ],
 )
 def test_a_chinese_name_is_found_by_the_words_around_it(text: str, name: str) -> None:
@@ -283,6 +285,8 @@ def test_a_place_alone_is_no_address(text: str) -> None:
         ("粤B·D12345 挡住了", "粤B·D12345"),
         ("沪AD12345", "沪AD12345"),
         ("苏e 12345", "苏e 12345"),
+        ("车牌京 A12345", "京 A12345"),
+        ("京A・12345停着", "京A・12345"),
     ],
 )
 def test_a_licence_plate_is_found(text: str, plate: str) -> None:

@@ -50,7 +50,9 @@ _HAN = "\u4e00-\u9fff"
 _RUN = rf"[{_HAN}]{{2,4}}"
 
 _CANDIDATES = re.compile(
-    rf"(?:{_STRONG_BEFORE})(?:信息|姓名|名称)?(?P<gap>(?:改为|改成|是|为)?[:：\s]*)(?P<labelled>{_RUN})"
+    # a name typed with spaces between its characters, after a label (收件人：张 伟)
+    rf"(?:{_STRONG_BEFORE})[:：]\s*(?P<spaced>[{_HAN}](?:[ \u3000][{_HAN}]){{1,2}})(?![{_HAN}])"
+    rf"|(?:{_STRONG_BEFORE})(?:信息|姓名|名称)?(?P<gap>(?:改为|改成|是|为)?[:：\s]*)(?P<labelled>{_RUN})"
     rf"|(?:{_WEAK_BEFORE}|@)(?P<cued>{_RUN}?)(?:(?![{_HAN}])|(?={_AFTER})|(?=[{_STOP}]))"
     rf"|(?<![{_HAN}])(?P<bounded>{_RUN}?)(?={_AFTER})"
     rf"|(?:^|(?<=\n))(?P<speaker>{_RUN}?)(?=[:：](?![0-9]))"
@@ -186,6 +188,11 @@ def _named(match: re.Match[str]) -> tuple[int, int, float] | None:
     """The name a candidate holds, as (start, end, score), or None."""
     group = match.lastgroup or "bounded"
     run = match.group(group)
+    if group == "spaced":
+        squeezed = run.replace(" ", "").replace("\u3000", "")
+        if squeezed[0] not in SURNAMES or squeezed[0] in _WORDLIKE:
+            return None
+        return match.start(group), match.end(group), 0.9
     if group == "titled":
         titled = _titled(run)
         if titled is None:

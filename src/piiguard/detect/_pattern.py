@@ -46,7 +46,7 @@ CANDIDATES = re.compile(
             rf"(?P<ipv6>(?<![0-9A-Za-z:])(?:{_HEX})?(?::(?:{_HEX})?){{2,7}}(?![0-9A-Za-z:]))",
             # licence plates: a province, a letter, maybe a dot or space, 5 or 6 more (checked
             # whole by the plate validator afterwards)
-            rf"(?P<cn_license_plate>[{_PLATE_FIRST}]{_PLATE_CHAR}[·•. -]?{_PLATE_CHAR}{{4}}"
+            rf"(?P<cn_license_plate>[{_PLATE_FIRST}] ?{_PLATE_CHAR}[·•・‧∙. -]?{_PLATE_CHAR}{{4}}"
             rf"(?:{_PLATE_CHAR}|[挂学警港澳]){_PLATE_CHAR}?(?![0-9A-Za-z]))",
             rf"(?P<cn_passport>(?<![A-Za-z0-9]){CN_PASSPORT_PATTERN}(?![A-Za-z0-9]))",
         )

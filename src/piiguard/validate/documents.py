@@ -33,7 +33,7 @@ _fullmatch_plate = re.compile(
     rf"|[0-9]{{5}}[DF]|[{_LETTER}0-9]{{4}}[挂学警港澳])"
     rf"|[使领][0-9A-Z]{{5,6}}"
 ).fullmatch
-_PLATE_SEPARATORS = str.maketrans("", "", " -·•.")
+_PLATE_SEPARATORS = str.maketrans("", "", " -·•・‧∙.")
 
 
 def check_cn_passport(value: object) -> str | InvalidPII:
