@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import piiguard as pg
@@ -76,6 +76,9 @@ def test_the_default_mask_hides_part_of_every_valid_value(kind: str, data: st.Da
     if not pg.is_valid(candidate, kind):
         return
     value = pg.normalise(candidate, kind)
+    # a value holding the mask character itself ("0*@a.ac") cannot be told from its mask by
+    # looking for its characters in order: the property is about the others
+    assume("*" not in value)
     masked = pg.mask(value, kind)
     visible = value.replace(" ", "")
     if not visible:  # only spaces (a free-text kind): masked whole when nothing but * shows
