@@ -76,7 +76,7 @@ def orm() -> list[Ratio]:
                 "plain": Case("load(e, Plain)", {"load": _load, "e": engine, "Plain": Plain}),
             },
             number=1,
-            rounds=5,
+            rounds=15,
         )
         engine.dispose()
     return [

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, overload
 
 from piiguard.errors import AccessDenied, EventNotRecorded, InvalidArgument, ShareRefused
 
@@ -28,12 +28,57 @@ __all__ = [
     "ListSink",
     "NullSink",
     "Reveals",
+    "Rows",
     "acting",
     "current_acting",
 ]
 
 #: The longest actor or purpose name a reveal accepts (they are stored with every event).
 NAME_LIMIT = 128
+
+
+class Rows(Sequence[Mapping[str, str]]):
+    """The contexts of a batch whose rows differ in one key only (an ORM query's rows:
+    same table, field and kind, one id each): ``{**base, key: value}`` for each value, kept
+    factored so a batch of 10,000 builds no 10,000 mappings to encode or to record.
+
+    Raises:
+        InvalidArgument: ``key`` is also in ``base``, or a value is not a str.
+    """
+
+    __slots__ = ("base", "key", "values")
+
+    def __init__(self, base: Mapping[str, str], key: str, values: Sequence[str]) -> None:
+        if key in base:
+            raise InvalidArgument("the varying key of a batch's contexts is not in its base")
+        if not all(type(value) is str for value in values):
+            raise InvalidArgument("context values must be str")
+        self.base = dict(base)
+        self.key = key
+        self.values = list(values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Mapping[str, str]]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Rows(self.base, self.key, self.values[index])
+        return {**self.base, self.key: self.values[index]}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash((tuple(sorted(self.base.items())), self.key, tuple(self.values)))
+
+    def __repr__(self) -> str:
+        return f"Rows({sorted(self.base)} + {self.key!r}, {len(self.values)} rows)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +110,7 @@ class AccessEvent:
     kind: str | None = None
     subjects: tuple[str, ...] = ()
     result: str = "ok"
-    rows: tuple[Mapping[str, str], ...] = ()
+    rows: Sequence[Mapping[str, str]] = ()
 
 
 class EventSink(Protocol):

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, text, update
 import piiguard as pg
 from piiguard.audit.chain import FIELDS, GENESIS
 from piiguard.audit.log import AuditLog
+from piiguard.events import Rows
 from piiguard.keys import LocalKEK
 from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
 from tests.conftest import StoreTarget
@@ -86,6 +87,27 @@ def test_a_batch_is_one_event_naming_every_row(shop: pg.Guard) -> None:
     assert event.count == 4
     assert event.detail["common"] == {"field": "phone", "table": "orders"}
     assert len({row["id"] for row in event.detail["rows"]}) == 4
+
+
+@pytest.mark.parametrize("ids", [["o1", "o2", "o3"], ["o1", "o1"], ["o1"]])
+def test_a_batch_given_factored_is_recorded_as_the_same_batch_of_mappings(
+    shop: pg.Guard, ids: list[str]
+) -> None:
+    """The ORM hands its rows over factored (one base, one id each): the event stored, and
+    a search by one row's id, are what the same rows as mappings give."""
+    base = {"table": "orders", "field": "phone"}
+    contexts = [{**base, "id": row_id} for row_id in ids]
+    ciphertexts = [shop.encrypt(CANARY_PHONE, context=c) for c in contexts]
+    shop.decrypt_many(ciphertexts, contexts=contexts, actor="svc:sms", purpose="testing")
+    shop.decrypt_many(
+        ciphertexts, contexts=Rows(base, "id", ids), actor="svc:sms", purpose="testing"
+    )
+    as_mappings, factored = shop.audit.events()
+    assert factored.detail == as_mappings.detail
+    assert CANARY_PHONE not in repr(factored)
+    common = factored.detail.get("common", {})
+    shown = [{**common, **row}["id"] for row in factored.detail["rows"]]
+    assert shown == [shop.audit.stored_form("id", row_id) for row_id in ids]
 
 
 def test_events_filter_by_actor_action_purpose_and_time(shop: pg.Guard) -> None:

@@ -17,11 +17,11 @@ import piiguard as pg
 from piiguard.crypto import wire
 from piiguard.crypto._nonces import random_nonce
 from piiguard.crypto.aad import encode_context
-from piiguard.events import ListSink
+from piiguard.events import ListSink, Rows
 from piiguard.keys import LocalKEK
 from piiguard.testing import allow_test_reveals
 from tests.conftest import StoreTarget
-from tests.helpers import CANARY_ID, exception_text
+from tests.helpers import CANARY_ID, exception_text, piiguard_frames_text
 
 CONTEXT = {"table": "customers", "field": "phone", "id": "u1"}
 PHONE = "13812345678"
@@ -529,3 +529,80 @@ def test_the_key_part_of_a_context_is_read_exactly_whatever_its_values() -> None
     ):
         encoded, prefix = encode_context_keyed(context)
         assert key_prefix(encoded) == prefix
+
+
+# -- batches of rows: one shape, factored contexts, keys fetched once --------------------------
+
+
+@given(
+    base=st.dictionaries(
+        st.text(max_size=4).filter(lambda key: key != "id"), st.text(max_size=5), max_size=4
+    ),
+    values=st.lists(st.text(max_size=6), max_size=6),
+)
+def test_a_batch_of_contexts_encodes_as_each_context_alone(
+    base: dict[str, str], values: list[str]
+) -> None:
+    """Factored rows, and a list of mappings whose keys change from one to the next, give
+    the bytes each context gives alone."""
+    from piiguard.crypto.aad import encode_contexts
+
+    rows = Rows(base, "id", values)
+    alone = [encode_context({**base, "id": value}) for value in values]
+    assert encode_contexts(rows) == alone
+    mixed = [{**base, "id": value} if n % 2 else {"id": value} for n, value in enumerate(values)]
+    assert encode_contexts(mixed) == [encode_context(context) for context in mixed]
+    assert list(rows) == [{**base, "id": value} for value in values]
+    assert rows == [{**base, "id": value} for value in values]
+
+
+def test_bad_factored_rows_are_refused_as_single_contexts_are() -> None:
+    from piiguard.crypto.aad import encode_contexts
+
+    with pytest.raises(pg.InvalidArgument):
+        Rows({"id": "1"}, "id", ["2"])  # the varying key twice
+    with pytest.raises(pg.InvalidArgument):
+        Rows({"table": "t"}, "id", ["1", 2])  # type: ignore[list-item]
+    with pytest.raises(pg.InvalidArgument):
+        encode_contexts(Rows({"table": "t"}, "id", ["1", "x" * 70000]))
+    with pytest.raises(pg.InvalidArgument):
+        encode_contexts([{"id": "1"}, {"id": 2}])  # type: ignore[dict-item]
+    with pytest.raises(pg.InvalidArgument):
+        encode_contexts(Rows({"t": "x" * 70000}, "id", ["1"]))
+    assert encode_contexts(Rows({"t": "x"}, "id", [])) == []
+    assert encode_contexts(Rows({}, "id", ["1"])) == [encode_context({"id": "1"})]
+
+
+def test_a_batch_mixing_keys_opens_each_value_and_fails_whole_on_one_bad_row(
+    guard: pg.Guard,
+) -> None:
+    """Values under several subjects' keys, one of them twice: every value opens with its
+    own key; a row tampered with, or given another row's context, after its key was
+    fetched for an earlier row, fails the whole batch with the error it gets alone."""
+    contexts = [{**CONTEXT, "id": f"u{n}"} for n in range(6)]
+    texts = [
+        guard.encrypt(f"1381234567{n}", context=context, subject=f"s{n % 3}")
+        for n, context in enumerate(contexts)
+    ]
+    base = {key: value for key, value in CONTEXT.items() if key != "id"}
+    rows = Rows(base, "id", [context["id"] for context in contexts])
+    expected = [f"1381234567{n}" for n in range(6)]
+    assert guard.decrypt_many(texts, contexts=rows, **TESTING_REVEAL) == expected
+    assert guard.decrypt_many(texts, contexts=contexts, **TESTING_REVEAL) == expected
+    del expected  # the failures below must not find the values in this frame either
+    tampered = bytearray(wire.from_text(texts[4]) or b"")
+    tampered[-1] ^= 1
+    cases: list[tuple[list[str | bytes], list[dict[str, str]], type[Exception]]] = [
+        ([*texts[:4], bytes(tampered), texts[5]], contexts, pg.DecryptionError),
+        ([*texts], [*contexts[:4], contexts[0], contexts[5]], pg.DecryptionError),
+        (
+            [*texts],
+            [*contexts[:4], {"column": "phone", "id": "u4"}, contexts[5]],
+            pg.ContextMismatch,
+        ),
+    ]
+    for bad_texts, bad_contexts, error in cases:
+        with pytest.raises(pg.DecryptionError) as raised:
+            guard.decrypt_many(bad_texts, contexts=bad_contexts, **TESTING_REVEAL)
+        assert type(raised.value) is error
+        assert "1381234567" not in piiguard_frames_text(raised.value)

@@ -10,8 +10,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from piiguard.crypto import SUITES
+from piiguard.crypto.handles import Mac
 from piiguard.crypto.hazmat.aead import AesSiv, Sm4Gcm
 from piiguard.crypto.hazmat.mac import hmac_verify
+from piiguard.keys.secret import SecretBytes
 from tests.helpers import VECTORS
 
 WYCHEPROOF = VECTORS / "wycheproof"
@@ -106,6 +108,18 @@ def test_wycheproof_hmac_sha256_including_truncated_tags(
     """Full and truncated tags verify exactly when valid (compared in constant time)."""
     verdict = hmac_verify("sha256", _hex(case["key"]), _hex(case["msg"]), _hex(case["tag"]))
     assert verdict is (case["result"] == "valid")
+
+
+@pytest.mark.parametrize(("group", "case"), _cases("hmac_sha256_test.json"))
+def test_wycheproof_hmac_sha256_through_the_key_handle(
+    group: dict[str, Any], case: dict[str, Any]
+) -> None:
+    """The key handle's HMAC (hash states set up once per key, keys of every size, longer
+    than a block too) gives the published tag, one message at a time and in a batch."""
+    mac = Mac(1, "sha256", SecretBytes(_hex(case["key"])))
+    tag, message = _hex(case["tag"]), _hex(case["msg"])
+    for full in (mac.digest(message), mac.digest_many([b"other", message])[1]):
+        assert (full[: len(tag)] == tag) is (case["result"] == "valid")
 
 
 def test_sm4_known_answer_gb_t_32907() -> None:

@@ -18,7 +18,7 @@ import threading
 import time
 import unicodedata
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link, outbox_seal
 from piiguard.detect import PATTERN_KINDS, scan
 from piiguard.errors import AuditLogBroken, InvalidArgument, boundary
-from piiguard.events import AccessEvent, actor_name, current_acting
+from piiguard.events import AccessEvent, Rows, actor_name, current_acting
 from piiguard.kinds import sensitive_kinds
 from piiguard.store import Binding, Store
 
@@ -455,8 +455,39 @@ class AuditLog:
             [prefix + values[n].encode("utf-8", "surrogatepass") for n in todo]
         )
         for n, digest in zip(todo, digests, strict=True):
-            out[n] = "h:" + digest.hex()[:20]
+            out[n] = "h:" + digest[:10].hex()
         return out  # type: ignore[return-value]
+
+    def _factored(
+        self, rows: Sequence[Mapping[str, str]], label: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """A batch's contexts as stored: ``common`` (what every row shares, digested once)
+        and ``rows`` (the rest of each row), each key's values digested in one batch."""
+        shown = self._shower()
+        if isinstance(rows, Rows) and len(set(rows.values)) > 1:  # already factored
+            shared = {label(key): shown(key, value) for key, value in rows.base.items()}
+            named_key = label(rows.key)
+            each = [{named_key: text} for text in self._shown_many(rows.key, rows.values)]
+            return {"common": shared, "rows": each} if shared else {"rows": each}
+        first, count = rows[0], len(rows)
+        keys = list(first)
+        known = set(keys)
+        keys += [k for row in rows if row.keys() != known for k in row if k not in known]
+        keys = list(dict.fromkeys(keys))  # first appearance order, each key once
+        common: dict[str, str] = {}
+        varying: list[dict[str, str]] = [{} for _ in rows]
+        for key in keys:
+            column = [row.get(key) for row in rows]
+            value = first.get(key)
+            if value is not None and column.count(value) == count:
+                common[label(key)] = shown(key, value)
+                continue
+            present = [n for n, found in enumerate(column) if found is not None]
+            stored = self._shown_many(key, [column[n] for n in present])  # type: ignore[misc]
+            named_key = label(key)
+            for n, text in zip(present, stored, strict=True):
+                varying[n][named_key] = text
+        return {"common": common, "rows": varying} if common else {"rows": varying}
 
     def _row(self, event: AccessEvent) -> dict[str, Any]:
         """The stored form of an event: ids digested, contexts of a batch factored."""
@@ -474,23 +505,7 @@ class AuditLog:
         if event.key_id is not None:
             detail["key_id"] = event.key_id
         if event.rows:  # factored before digesting: what every row shares is digested once
-            rows = event.rows
-            common = {k: v for k, v in rows[0].items() if all(r.get(k) == v for r in rows)}
-            labels = {k: label(k) for k in common}
-            if common:
-                detail["common"] = {labels[k]: shown(k, v) for k, v in common.items()}
-            varying: list[dict[str, str]] = [{} for _ in rows]
-            by_key: dict[str, list[tuple[int, str]]] = {}
-            for n, row in enumerate(rows):
-                for k, v in row.items():
-                    if k not in common:
-                        by_key.setdefault(k, []).append((n, v))
-            for k, pairs in by_key.items():  # each key's values digested in one batch
-                named_key = label(k)
-                stored = self._shown_many(k, [v for _, v in pairs])
-                for (n, _), value in zip(pairs, stored, strict=True):
-                    varying[n][named_key] = value
-            detail["rows"] = varying
+            detail.update(self._factored(event.rows, label))
         actor = actor_name(event.actor)  # one spelling per person (events(actor=))
         if holds_pii(actor):
             raise InvalidArgument(

@@ -17,13 +17,14 @@ operations.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 from piiguard.errors import InvalidArgument
+from piiguard.events import Rows
 
-__all__ = ["encode_context", "encode_context_keyed", "key_prefix"]
+__all__ = ["encode_context", "encode_context_keyed", "encode_contexts", "key_prefix"]
 
 _MAX_ENTRIES = 64
 _MAX_TEXT = 65535
@@ -89,7 +90,56 @@ def encode_context(context: Mapping[str, str]) -> bytes:
     if type(context) is not dict and not isinstance(context, Mapping):  # ABC checks are slow
         raise InvalidArgument("context must be a mapping of str -> str")
     keys = tuple(context)
-    shape = _shapes.get(keys) or _shape(keys)
+    return _encoded(_shapes.get(keys) or _shape(keys), context)
+
+
+def encode_contexts(contexts: Sequence[Mapping[str, str]]) -> list[bytes]:
+    """:func:`encode_context` of each of a batch: dicts with the keys of the one before
+    (a batch's rows) reuse its shape.
+
+    Raises:
+        InvalidArgument: as :func:`encode_context`, for the first context that is invalid.
+    """
+    if isinstance(contexts, Rows):
+        return _encoded_rows(contexts)
+    out: list[bytes] = []
+    keys: frozenset[Any] = frozenset()
+    shape: _Shape | None = None
+    for context in contexts:
+        if shape is not None and type(context) is dict and context.keys() == keys:
+            out.append(_encoded(shape, context))
+            continue
+        out.append(encode_context(context))
+        found = _shapes.get(tuple(context))
+        shape, keys = (found, frozenset(context)) if type(context) is dict else (None, keys)
+    return out
+
+
+def _encoded_rows(rows: Rows) -> list[bytes]:
+    """The bytes of each of a batch's factored contexts: what the base gives computed once,
+    each row adding its one value (the same bytes as :func:`encode_context` of the row)."""
+    if not rows.values:
+        return []
+    encode_context(rows[0])  # the shape cached, and every error the base can raise raised
+    ordered = sorted([*rows.base, rows.key])
+    at = ordered.index(rows.key)
+    before = "".join(rows.base[key] for key in ordered[:at])
+    after = "".join(rows.base[key] for key in ordered[at + 1 :])
+    lengths = [len(rows.base[key]) for key in ordered if key != rows.key]
+    head = _shapes[tuple(rows[0])].prefix + struct.pack(f">{at}H", *lengths[:at])
+    tail = struct.pack(f">{len(ordered) - at - 1}H", *lengths[at:])
+    pack = struct.Struct(">H").pack
+    try:
+        return [
+            head + pack(len(value)) + tail + (before + value + after).encode()
+            for value in rows.values
+        ]
+    except struct.error:
+        raise InvalidArgument("context values are at most 65535 characters") from None
+
+
+def _encoded(shape: _Shape, context: Mapping[str, str]) -> bytes:
+    """The bytes of a context whose keys are ``shape``'s."""
     values = shape.values(context)
     try:
         joined = "".join(values)  # TypeError for a value that is not a str

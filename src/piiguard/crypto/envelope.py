@@ -13,8 +13,13 @@ from cryptography.exceptions import InvalidTag
 
 from piiguard.crypto import wire
 from piiguard.crypto._nonces import random_nonce
-from piiguard.crypto.aad import encode_context, encode_context_keyed, key_prefix
-from piiguard.crypto.hazmat.aead import TAG_SIZE, AesSiv
+from piiguard.crypto.aad import (
+    encode_context,
+    encode_context_keyed,
+    encode_contexts,
+    key_prefix,
+)
+from piiguard.crypto.hazmat.aead import TAG_SIZE, Aead, AesSiv
 from piiguard.crypto.hazmat.mac import hmac_digest, hmac_verify
 from piiguard.crypto.keyring import Keyring
 from piiguard.crypto.roots import ROOT_SCOPE
@@ -25,7 +30,7 @@ from piiguard.errors import (
     KeyNotFound,
     contract_error,
 )
-from piiguard.events import AccessEvent, Reveals
+from piiguard.events import AccessEvent, Reveals, Rows
 
 __all__ = ["Envelope"]
 
@@ -66,6 +71,15 @@ def _ciphertext_bytes(ciphertext: object) -> bytes | None:
     if isinstance(ciphertext, bytes | bytearray | memoryview):
         return bytes(ciphertext)
     return None
+
+
+def _values_of(contexts: Sequence[Mapping[str, str]], key: str) -> set[str]:
+    """The distinct values ``key`` has in a batch's contexts."""
+    if isinstance(contexts, Rows):
+        if key == contexts.key:
+            return set(contexts.values)
+        return {contexts.base[key]} if key in contexts.base and contexts.values else set()
+    return {value for context in contexts if (value := context.get(key)) is not None}
 
 
 class Envelope:
@@ -271,24 +285,22 @@ class Envelope:
             raise InvalidArgument("one context per ciphertext")
         # every input checked before anything is opened: a bad context or ciphertext type
         # fails while no plaintext exists in this frame
-        blobs = [_ciphertext_bytes(ciphertext) for ciphertext in ciphertexts]
-        aads = [encode_context(context) for context in contexts]
-        kinds = tuple(sorted({kind for c in contexts if (kind := c.get("kind")) is not None}))
+        from_text = wire.from_text  # texts (the common case) decoded without a call of ours
+        blobs = [
+            from_text(ciphertext) if type(ciphertext) is str else _ciphertext_bytes(ciphertext)
+            for ciphertext in ciphertexts
+        ]
+        aads = encode_contexts(contexts)
+        kinds = tuple(sorted(_values_of(contexts, "kind")))
         who = self._reveals.admit(actor, purpose, action="decrypt", kinds=kinds, count=len(blobs))
         if isinstance(who, Exception):
             blobs.clear()
             raise who
-        out: list[str] = []
-        key_ids: set[int] = set()
-        open_one = self._open
-        for blob, aad in zip(blobs, aads, strict=True):
-            result = open_one(blob, aad)
-            if isinstance(result, DecryptionError):
-                out.clear()
-                self._reveals.release(who, len(blobs))  # all or nothing: none revealed
-                raise result
-            key_ids.add(result[0])
-            out.append(result[1])
+        opened = self._open_many(blobs, aads)
+        if isinstance(opened, DecryptionError):
+            self._reveals.release(who, len(blobs))  # all or nothing: none revealed
+            raise opened
+        out, key_ids = opened
         if not out:
             return out
         reported = self._reveals.record(
@@ -302,12 +314,11 @@ class Envelope:
                 len(out),
                 kinds[0] if len(kinds) == 1 else None,
                 self._subjects(key_ids),
-                rows=tuple(contexts),
+                rows=contexts if isinstance(contexts, Rows) else tuple(contexts),
             )
         )
         if reported is not None:  # a reveal that cannot be recorded does not happen
             out.clear()
-            del result
             raise reported
         return out
 
@@ -323,6 +334,43 @@ class Envelope:
                 }
             )
         )
+
+    def _open_many(
+        self, blobs: list[bytes | None], aads: list[bytes]
+    ) -> tuple[list[str], set[int]] | DecryptionError:
+        """:meth:`_open` of each of a batch, all or nothing, and the key ids used. A
+        current-format blob whose key an earlier one of the batch fetched is opened here
+        with that key; anything else (the first of each key, an older format, a failure)
+        goes through :meth:`_open`, which alone decides what a blob is."""
+        out: list[str] = []
+        key_ids: set[int] = set()
+        fetched: dict[int, Aead] = {}
+        first, open_one, fetch = self._first_byte, self._open, self._keyring.decryption_key
+        for blob, aad in zip(blobs, aads, strict=True):
+            if blob is not None and len(blob) >= _RANDOMIZED_MIN and blob[0] == first:
+                key_id = int.from_bytes(blob[1:_V1], "big")
+                aead = fetched.get(key_id)
+                if aead is not None:
+                    try:
+                        text = aead.decrypt(
+                            blob[_V2 : _V2 + wire.NONCE_SIZE],
+                            blob[_V2 + wire.NONCE_SIZE :],
+                            blob[:_V2] + aad,
+                        ).decode()
+                    except (InvalidTag, UnicodeDecodeError, ValueError):
+                        pass  # _open below tells a context mismatch from tampering
+                    else:
+                        out.append(text)
+                        continue
+            result = open_one(blob, aad)
+            if isinstance(result, DecryptionError):
+                out.clear()
+                return result
+            key_ids.add(result[0])
+            out.append(result[1])
+            if blob is not None and blob[0] == first and result[0] not in fetched:
+                fetched[result[0]] = fetch(result[0])  # cached: opened the blob just now
+        return out, key_ids
 
     def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
         if blob is None or len(blob) < _V1:

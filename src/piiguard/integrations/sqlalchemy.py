@@ -71,6 +71,7 @@ from piiguard.errors import (
     StoreError,
     boundary,
 )
+from piiguard.events import Rows
 from piiguard.guard import Guard
 from piiguard.integrations._values import PENDING_TEXT, is_plain, written
 from piiguard.integrations._values import Pending as _Pending
@@ -234,9 +235,21 @@ def _row_id(values: Sequence[Any], columns: Sequence[Any]) -> str:
 
 def _key_of(state: Any) -> Sequence[Any]:
     """A loaded instance's primary key (its identity), else the key its attributes hold."""
-    if state.identity is not None:
-        return tuple(state.identity)
+    identity_key = state.key
+    if identity_key is not None:
+        return tuple(identity_key[1])
     return tuple(state.mapper.primary_key_from_instance(state.obj()))
+
+
+def _row_ids(states: Sequence[Any], columns: Sequence[Any]) -> list[str]:
+    """:func:`_row_id` of each instance's key; a batch of integer keys (the common case)
+    named without a call per row."""
+    keys = [_key_of(state) for state in states]
+    if len(columns) == 1 and isinstance(columns[0].type, Integer):
+        values = [key[0] for key in keys]
+        if all(type(value) is int for value in values):
+            return list(map(str, values))
+    return [_row_id(key, columns) for key in keys]
 
 
 def _context(column: Column[Any], kind: str, row_id: str) -> dict[str, str]:
@@ -402,7 +415,8 @@ def _on_load(state: Any, context: Any) -> None:
         batch = attributes[_GUARD] = _Batch()
     batch.states.append(weakref.ref(state))
     values = state.dict
-    for key, _, _ in _BY_MAPPER.get(state.mapper) or _encrypted(state.mapper):
+    mapper = state.manager.mapper  # not state.mapper: memoized on each new state, slower
+    for key, _, _ in _BY_MAPPER.get(mapper) or _encrypted(mapper):
         value = values.get(key)
         if type(value) is _Sealed:
             value.batch = batch
@@ -418,22 +432,21 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
     if sealed.batch is not None:
         for ref in sealed.batch.states:
             other = ref()
-            if other is None or other is state or other.mapper is not mapper:
+            if other is None or other is state or other.manager.mapper is not mapper:
                 continue
             value = other.dict.get(key)
             if type(value) is _Sealed and value.plaintext is None:
                 members.append((other, value))
-    base = _context(column, kind.kind, "")
-    contexts = [
-        {**base, "id": _row_id(_key_of(member), mapper.primary_key)} for member, _ in members
-    ]
+    base = {"table": column.table.name, "field": column.name, "kind": kind.kind}
+    ids = _row_ids([member for member, _ in members], mapper.primary_key)
+    contexts = Rows(base, "id", ids)  # _context of each row, factored
     try:
         opened = guard.decrypt_many([value.text for _, value in members], contexts=contexts)
     except DecryptionError:
         if len(members) == 1:
             raise
         # one row of the batch does not open (copied by raw SQL, erased): open this one alone
-        opened = guard.decrypt_many([sealed.text], contexts=contexts[:1])
+        opened = guard.decrypt_many([sealed.text], contexts=[contexts[0]])
         members = members[:1]
     for (_, value), plaintext in zip(members, opened, strict=True):
         value.plaintext = plaintext
