@@ -466,6 +466,13 @@ def test_bind_refuses_autocommit_an_unbound_session_and_changes_nothing(shop: Sh
         guard.bind(connection),
     ):
         pass  # pragma: no cover
+    with (
+        Session(shop.engine) as session,
+        pytest.raises(pg.InvalidArgument, match="on_commit is for a Connection"),
+        guard.bind(session, on_commit=lambda callback: None),
+    ):
+        pass  # pragma: no cover
+    assert guard.keys.counts() == before
 
 
 def test_postgres_bind_refuses_a_connection_that_names_other_piiguard_tables(

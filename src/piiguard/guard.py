@@ -1078,7 +1078,12 @@ class Guard:
         )
 
     @contextmanager
-    def bind(self, target: Session | Connection | Engine) -> Iterator[Connection]:
+    def bind(
+        self,
+        target: Session | Connection | Engine,
+        *,
+        on_commit: Callable[[Callable[[], None]], object] | None = None,
+    ) -> Iterator[Connection]:
         """Make piiguard's writes join the application's transaction, inside the block.
 
         Consent events, retention tracking, vault entries, and the audit events that report
@@ -1096,13 +1101,17 @@ class Guard:
                 commit), a ``Connection`` (its transaction, which the application commits),
                 or an ``Engine`` (a transaction begun here, committed when the block ends and
                 rolled back if it raises). It must reach the store's own database.
+            on_commit: for a ``Connection`` whose transaction a framework commits on the
+                driver's connection (Django: ``transaction.on_commit``, as
+                ``piiguard.integrations.django.bind`` passes it): schedules a callback for
+                after that commit, where piiguard's caches and audit chain catch up.
 
         Yields:
             the application's connection.
 
         Raises:
             InvalidArgument: ``target`` reaches another database, or this context is bound
-                already.
+                already, or ``on_commit`` comes with a target other than a ``Connection``.
         """
 
         def prepare() -> None:
@@ -1111,7 +1120,7 @@ class Guard:
             for purpose in _BOUND_ROOTS:
                 self._keyring.root_key(purpose)
 
-        with joined(self._store, target, self.audit.drain, prepare) as connection:
+        with joined(self._store, target, self.audit.drain, prepare, on_commit) as connection:
             yield connection
 
     @property

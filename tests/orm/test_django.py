@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,16 @@ if not settings.configured:
     )
     django.setup()
 
-from django.db import connections  # noqa: E402
+from django.db import connections, transaction  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import piiguard as pg  # noqa: E402
 from piiguard.integrations import django as pg_dj  # noqa: E402
+from piiguard.keys import LocalKEK  # noqa: E402
 from piiguard.testing import allow_test_reveals  # noqa: E402
-from tests.backends import postgres_schema  # noqa: E402
+from tests.backends import POSTGRES_URL, postgres_schema  # noqa: E402
 from tests.helpers import CANARY_ID, CANARY_PHONE, piiguard_frames_text  # noqa: E402
 from tests.orm.djangoapp.models import Address, Customer  # noqa: E402
 
@@ -357,3 +359,130 @@ def test_settings_never_stay_in_a_frame(tmp_path: Path) -> None:
         del settings.PIIGUARD
         pg_dj._INSTALLED.clear()
         pg_dj._INSTALLED.update(saved)
+
+
+# -- one transaction: pg_dj.bind ---------------------------------------------------------------
+
+
+@pytest.fixture
+def together(alias: str) -> Iterator[tuple[str, pg.Guard]]:
+    """piiguard's store in the application's own database: Django's SQLite file, or its
+    PostgreSQL database with the store in the schema on the alias's search path."""
+    if alias == "pg":
+        url, schema = POSTGRES_URL, SCHEMA
+    else:
+        url, schema = f"sqlite:///{settings.DATABASES['default']['NAME']}", None
+    # the SQLite file (and so the store in it) lives as long as the test process
+    kek = LocalKEK.load_or_generate(Path(settings.DATABASES["default"]["NAME"]).parent / "kek")
+    saved: dict[str, Any] = dict(pg_dj._INSTALLED)
+    with pg.Guard.open(url, kek=kek, schema=schema) as guard:
+        allow_test_reveals(guard)
+        if guard.consent.defined("marketing_sms") is None:
+            guard.consent.register(pg.Purpose("marketing_sms", kinds={"phone"}))
+            guard.consent.publish_notice("v1", purposes=["marketing_sms"])
+        guard.retention.policy(pg.RetentionPolicy("orders", keep=timedelta(days=365)))
+        guard.encrypt("warm", context={"t": "warm"})  # the first key epoch, made outside
+        pg_dj.install(guard)
+        try:
+            yield alias, guard
+        finally:
+            pg_dj._INSTALLED.clear()
+            pg_dj._INSTALLED.update(saved)
+
+
+def test_bind_commits_the_customer_and_the_grant_together(
+    together: tuple[str, pg.Guard],
+) -> None:
+    alias, guard = together
+    user = f"customer-{uuid.uuid4().hex[:8]}"
+    before = sum(1 for _ in guard.audit.events(action="consent_grant"))
+    with pg_dj.bind(using=alias):
+        Customer(user_id=user, phone=CANARY_PHONE).save(using=alias)
+        guard.consent.grant(user, "marketing_sms", notice="v1")
+        assert guard.consent.check(user, "marketing_sms")  # its own write, seen inside
+    assert Customer.objects.using(alias).filter(user_id=user).count() == 1
+    assert guard.consent.check(user, "marketing_sms")
+    assert sum(1 for _ in guard.audit.events(action="consent_grant")) == before + 1
+    assert guard.audit.verify().ok
+
+
+@pytest.mark.parametrize("outer", [False, True])
+def test_a_rollback_in_or_around_bind_takes_the_grant_with_the_customer(
+    together: tuple[str, pg.Guard], outer: bool
+) -> None:
+    """Raised inside the bound block, or by an enclosing atomic block after it ended: the
+    customer, the grant and its audit event are all gone, and nothing cached says otherwise."""
+    alias, guard = together
+    user = f"customer-{uuid.uuid4().hex[:8]}"
+    before = sum(1 for _ in guard.audit.events(action="consent_grant"))
+
+    def fail() -> None:
+        with transaction.atomic(using=alias):
+            with pg_dj.bind(using=alias):
+                Customer(user_id=user, phone=CANARY_PHONE).save(using=alias)
+                guard.consent.grant(user, "marketing_sms", notice="v1")
+                if not outer:
+                    raise RuntimeError
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail()
+    assert Customer.objects.using(alias).filter(user_id=user).count() == 0
+    assert not guard.consent.check(user, "marketing_sms")
+    assert guard.consent.history(user) == []
+    assert sum(1 for _ in guard.audit.events(action="consent_grant")) == before
+    assert guard.audit.verify().ok
+    assert CANARY_PHONE not in _raw(alias)
+
+
+def test_bind_refuses_a_store_in_another_database_and_changes_nothing(
+    shop: str, guard: pg.Guard
+) -> None:
+    """The store in another file or database: bound writes could not commit with the
+    application's, so bind refuses before any write. (A store in another schema of the
+    same PostgreSQL database is the same database: its tables are named with their schema.)"""
+    if shop == "pg" and guard.store.engine.dialect.name == "postgresql":
+        with pg_dj.bind(using=shop):
+            guard.consent.register(pg.Purpose("marketing_sms", kinds={"phone"}))
+            Customer(user_id="customer-x", phone=CANARY_PHONE).save(using=shop)
+        assert guard.consent.defined("marketing_sms") is not None
+        return
+    with pytest.raises(pg.InvalidArgument, match="same"), pg_dj.bind(using=shop):
+        Customer(user_id="customer-x", phone=CANARY_PHONE).save(using=shop)
+    assert Customer.objects.using(shop).count() == 0
+
+
+def test_bind_leaves_djangos_connection_as_it_was(together: tuple[str, pg.Guard]) -> None:
+    """SQLAlchemy's own REGEXP function is not put in place of Django's, and the
+    connection stays open and usable (its commit, rollback and close are Django's)."""
+    alias, guard = together
+    user = f"customer-{uuid.uuid4().hex[:8]}"
+    with pg_dj.bind(using=alias):
+        Customer(user_id=user, phone=CANARY_PHONE).save(using=alias)
+        guard.retention.track("orders", f"order-{user}", subject=user)
+    found = Customer.objects.using(alias).filter(user_id__regex=r"^customer-[0-9a-f]{8}$")
+    assert user in {customer.user_id for customer in found}
+    assert connections[alias].is_usable()
+    with pg.acting(**TESTING):
+        assert Customer.objects.using(alias).get(user_id=user).phone == CANARY_PHONE
+
+
+def test_a_reveal_inside_a_bound_block_that_wrote(together: tuple[str, pg.Guard]) -> None:
+    """PostgreSQL records the reveal beside the application's transaction; SQLite's one
+    writer cannot while Django's transaction holds the file, and says so at once (no
+    wait on a lock its own thread holds)."""
+    alias, _ = together
+    user = f"customer-{uuid.uuid4().hex[:8]}"
+    with pg_dj.bind(using=alias):
+        customer = Customer(user_id=user, phone=CANARY_PHONE)
+        customer.save(using=alias)
+        fresh = Customer.objects.using(alias).get(pk=customer.pk)
+        with pg.acting(**TESTING):
+            if alias == "pg":
+                assert fresh.phone == CANARY_PHONE
+            else:
+                with pytest.raises(pg.EventNotRecorded, match="holds the SQLite file") as held:
+                    _ = fresh.phone
+                assert CANARY_PHONE not in piiguard_frames_text(held.value)
+    with pg.acting(**TESTING):
+        assert Customer.objects.using(alias).get(pk=customer.pk).phone == CANARY_PHONE

@@ -32,16 +32,20 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, time
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import Q
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_save, pre_save
 from django.http import HttpRequest, JsonResponse
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from piiguard.errors import AccessDenied, ConsentRequired, InvalidArgument, boundary
 from piiguard.events import acting as acting_as
@@ -56,6 +60,7 @@ from piiguard.masking import mask
 __all__ = [
     "EncryptedField",
     "acting",
+    "bind",
     "consent",
     "guard",
     "install",
@@ -104,6 +109,129 @@ def _from_settings() -> Guard:
         failure = error
     del environ
     raise failure
+
+
+# -- one transaction -----------------------------------------------------------------------
+
+
+class _DjangoOwned:
+    """Django's driver connection as SQLAlchemy sees it inside :func:`bind`: Django owns its
+    transaction and its life, so SQLAlchemy's commit, rollback and close do nothing, and
+    SQLAlchemy's connect-time set-up (its REGEXP function, a notice handler) leaves
+    Django's connection as it was."""
+
+    __slots__ = ("_driver",)
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    def commit(self) -> None:
+        """Django commits (``transaction.atomic``)."""
+
+    def rollback(self) -> None:
+        """Django rolls back."""
+
+    def close(self) -> None:
+        """Django closes its connections."""
+
+    def create_function(self, *args: Any, **kwargs: Any) -> None:
+        """Django's own SQLite functions (its REGEXP) stay."""
+
+    def add_notice_handler(self, *args: Any) -> None:
+        """No handler of SQLAlchemy's piles up on Django's connection."""
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        cursor = self._driver.cursor(*args, **kwargs)
+        return _TextDates(cursor) if self._driver.__class__.__module__ == "sqlite3" else cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._driver, name)
+
+
+def _as_text(row: Any) -> Any:
+    return tuple(
+        value.isoformat(" ")
+        if isinstance(value, datetime)
+        else value.isoformat()
+        if isinstance(value, date | time)
+        else value
+        for value in row
+    )
+
+
+class _TextDates:
+    """A cursor of Django's SQLite connection, which turns DATETIME, DATE and TIME columns
+    into Python values (its ``detect_types``): rows read back as SQLAlchemy's SQLite
+    dialect expects them, in text."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def fetchone(self) -> Any:
+        row = self._cursor.fetchone()
+        return None if row is None else _as_text(row)
+
+    def fetchmany(self, *args: Any) -> list[Any]:
+        return [_as_text(row) for row in self._cursor.fetchmany(*args)]
+
+    def fetchall(self) -> list[Any]:
+        return [_as_text(row) for row in self._cursor.fetchall()]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (_as_text(row) for row in self._cursor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def _sqlalchemy_url(connection: Any) -> str:
+    """The SQLAlchemy dialect and driver of a Django connection (its address is not
+    needed: SQLAlchemy uses Django's connection itself)."""
+    if connection.vendor == "sqlite":
+        return "sqlite://"
+    if connection.vendor == "postgresql":
+        module = type(connection.connection).__module__.split(".")[0]
+        return "postgresql+psycopg2://" if module == "psycopg2" else "postgresql+psycopg://"
+    raise InvalidArgument("pg_dj.bind works on SQLite and PostgreSQL databases")
+
+
+@contextmanager
+def bind(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Make piiguard's writes join Django's transaction on ``using`` for the block, which
+    runs in ``transaction.atomic(using=using)``: a customer saved and their consent grant
+    (retention tracking, vault entries, the audit events reporting them) commit together
+    or not at all. What must outlive a rollback keeps its own transaction, as with
+    ``guard.bind`` (docs/transactions.md). piiguard's store must be in the same database
+    (the same SQLite file, or the same PostgreSQL database with the store's schema on the
+    connection's search path).
+
+    Raises:
+        InvalidArgument: the store is in another database, the database is neither SQLite
+            nor PostgreSQL, or this context is bound already.
+    """
+    guard_ = guard()
+    with transaction.atomic(using=using):
+        connection = connections[using]
+        driver = connection.connection  # atomic connected it
+        options: dict[str, Any] = {"poolclass": NullPool, "pool_reset_on_return": None}
+        if connection.vendor == "postgresql":
+            options["use_native_hstore"] = False  # no type adapters set on Django's connection
+        engine = create_engine(
+            _sqlalchemy_url(connection), creator=lambda: _DjangoOwned(driver), **options
+        )
+        try:
+            with (
+                engine.connect() as shared,
+                shared.begin(),  # Django's transaction, as SQLAlchemy sees it (no SQL)
+                guard_.bind(
+                    shared, on_commit=functools.partial(transaction.on_commit, using=using)
+                ),
+            ):
+                yield
+        finally:
+            engine.dispose()
 
 
 # -- stored values -------------------------------------------------------------------------

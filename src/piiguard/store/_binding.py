@@ -142,8 +142,11 @@ def _postgres_identity(connection: Connection, meta: str) -> tuple[Any, ...]:
     return tuple(
         connection.execute(
             text(
-                "SELECT current_database(), inet_server_addr(), inet_server_port(), "
-                "pg_postmaster_start_time(), to_regclass(:meta)::oid"
+                # all as text, read alike whatever loaders the driver connection has
+                # (Django's reads an address as str, psycopg's as an IPv4Address)
+                "SELECT current_database()::text, inet_server_addr()::text, "
+                "inet_server_port()::text, extract(epoch from pg_postmaster_start_time())::text, "
+                "to_regclass(:meta)::oid::text"
             ),
             {"meta": meta},
         ).one()
@@ -236,6 +239,25 @@ def _arm(holder: Any) -> Callable[[Binding], None]:
     return arm
 
 
+def _arm_framework(
+    on_commit: Callable[[Callable[[], None]], object], drain: Callable[[], object]
+) -> Callable[[Binding], None]:
+    """Arm a binding through a framework's commit hook: after the commit, what waited for
+    it runs and the waiting events are chained."""
+
+    def arm(binding: Binding) -> None:
+        def after_commit() -> None:
+            binding.committed()
+            try:
+                drain()
+            except Exception as error:  # committed already: the events wait, chained later
+                _log.warning("audit_outbox_drain_deferred", error=type(error).__name__)
+
+        on_commit(after_commit)
+
+    return arm
+
+
 def _autocommits(connection: Connection) -> bool:
     """Whether every statement on ``connection`` commits at once: asked of SQLAlchemy's
     options and of the driver (psycopg's ``autocommit``). (A pysqlite connection without an
@@ -257,6 +279,7 @@ def joined(
     target: object,
     drain: Callable[[], object],
     prepare: Callable[[], None],
+    on_commit: Callable[[Callable[[], None]], object] | None = None,
 ) -> Iterator[Connection]:
     """Bind ``store``'s joined writes to ``target`` for the ``with`` block.
 
@@ -268,9 +291,15 @@ def joined(
       if it raises), then ``drain``.
 
     ``prepare`` runs once the target is known to be usable, before any of its transaction.
+    ``on_commit`` (a ``Connection`` only) schedules a callback for after the commit of a
+    transaction that a framework commits on the driver's connection, not through
+    SQLAlchemy (Django's ``transaction.on_commit``); a transaction that never commits never
+    runs it, so what waited for the commit is dropped with it.
     """
     if not isinstance(target, Session | Connection | Engine):
         raise InvalidArgument("guard.bind takes a SQLAlchemy Session, Connection or Engine")
+    if on_commit is not None and not isinstance(target, Connection):
+        raise InvalidArgument("on_commit is for a Connection whose transaction a framework ends")
     if isinstance(target, Session):
         session = target
         try:
@@ -291,7 +320,8 @@ def joined(
         connection = target
         _refuse_autocommit(connection)
         prepare()
-        with store.bind(lambda: connection, connection.in_transaction, _arm(connection)):
+        arm = _arm(connection) if on_commit is None else _arm_framework(on_commit, drain)
+        with store.bind(lambda: connection, connection.in_transaction, arm):
             yield connection
         return
     try:
