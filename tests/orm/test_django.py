@@ -50,7 +50,7 @@ from piiguard.keys import LocalKEK  # noqa: E402
 from piiguard.testing import allow_test_reveals  # noqa: E402
 from tests.backends import POSTGRES_URL, postgres_schema  # noqa: E402
 from tests.helpers import CANARY_ID, CANARY_PHONE, piiguard_frames_text  # noqa: E402
-from tests.orm.djangoapp.models import Address, Customer  # noqa: E402
+from tests.orm.djangoapp.models import Address, Customer, VipCustomer  # noqa: E402
 
 TESTING = {"actor": "tester", "purpose": "testing"}
 
@@ -76,10 +76,12 @@ def _tables(name: str) -> Iterator[str]:
     with connection.schema_editor() as editor:
         editor.create_model(Customer)
         editor.create_model(Address)
+        editor.create_model(VipCustomer)
     try:
         yield name
     finally:
         with connection.schema_editor() as editor:
+            editor.delete_model(VipCustomer)
             editor.delete_model(Address)
             editor.delete_model(Customer)
 
@@ -135,6 +137,71 @@ def test_many_rows_open_in_one_audited_batch_and_lookup_finds_any_spelling(
     with pytest.raises(pg.InvalidPII) as caught:
         pg_dj.lookup(Customer, "phone", CANARY_ID)
     assert CANARY_ID not in piiguard_frames_text(caught.value)
+
+
+def _decrypts(guard: pg.Guard) -> list[int]:
+    return [e.count for e in guard.audit.events(action="decrypt") if e.result == "ok"]
+
+
+def test_the_rows_of_one_query_open_together_at_the_first_read(shop: str, guard: pg.Guard) -> None:
+    """Reading a field of one row opens it in every row its query loaded (one audited
+    batch); rows of another query wait for their own read; each field opens on its own."""
+    phones = [f"1381234{n:04d}" for n in range(6)]
+    for n, phone in enumerate(phones):
+        Customer(user_id=f"customer-{n}", phone=phone, id_number=CANARY_ID).save(using=shop)
+    first = list(Customer.objects.using(shop).order_by("pk")[:4])
+    second = list(Customer.objects.using(shop).order_by("pk")[4:])
+    with pg.acting(**TESTING):
+        assert first[2].phone == phones[2]
+        assert _decrypts(guard) == [4]
+        assert [c.phone for c in first] == phones[:4]  # opened already: no new event
+        assert _decrypts(guard) == [4]
+        assert [c.phone for c in second] == phones[4:]
+        assert first[0].id_number == CANARY_ID
+    assert _decrypts(guard) == [4, 2, 4]
+    (event,) = [e for e in guard.audit.events(action="decrypt") if e.count == 2]
+    assert len(event.detail["rows"]) == 2
+    assert CANARY_PHONE not in repr(list(guard.audit.events()))
+
+
+def test_a_row_that_does_not_open_does_not_keep_its_query_from_opening(
+    shop: str, guard: pg.Guard
+) -> None:
+    good, copied = (
+        Customer(user_id="customer-1", phone=CANARY_PHONE),
+        Customer(user_id="customer-2", phone="13912345678"),
+    )
+    good.save(using=shop)
+    copied.save(using=shop)
+    with connections[shop].cursor() as cursor:
+        cursor.execute(
+            "UPDATE djangoapp_customer SET phone = (SELECT phone FROM djangoapp_customer "
+            "WHERE id = %s) WHERE id = %s",
+            [good.pk, copied.pk],
+        )
+    rows = list(Customer.objects.using(shop).order_by("pk"))
+    with pg.acting(**TESTING):
+        assert rows[0].phone == CANARY_PHONE  # the batch fails, this row opens alone
+        with pytest.raises(pg.DecryptionError) as refused:
+            _ = rows[1].phone
+    assert CANARY_PHONE not in piiguard_frames_text(refused.value)
+
+
+def test_a_subclass_with_a_from_db_of_its_own_batches_its_rows_too(
+    shop: str, guard: pg.Guard
+) -> None:
+    """Multi-table inheritance: the parent's fields and the child's open per query, and
+    the model's own from_db still runs."""
+    for n in range(3):
+        VipCustomer(user_id=f"vip-{n}", phone=f"1391234567{n}", card="6222021234567890128").save(
+            using=shop
+        )
+    rows = list(VipCustomer.objects.using(shop).order_by("pk"))
+    assert all(row.loaded_by_own_from_db for row in rows)
+    with pg.acting(**TESTING):
+        assert rows[1].card == "6222021234567890128"
+        assert rows[2].phone == "13912345672"
+    assert _decrypts(guard) == [3, 3]
 
 
 def test_a_copied_ciphertext_does_not_open_and_plain_updates_are_refused(

@@ -32,6 +32,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
@@ -47,7 +50,14 @@ from django.http import HttpRequest, JsonResponse
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from piiguard.errors import AccessDenied, ConsentRequired, InvalidArgument, boundary
+from piiguard.errors import (
+    AccessDenied,
+    ConsentRequired,
+    DecryptionError,
+    InvalidArgument,
+    boundary,
+)
+from piiguard.events import Rows
 from piiguard.events import acting as acting_as
 from piiguard.guard import Guard
 from piiguard.integrations._problem import MEDIA_TYPE, access_problem, consent_problem
@@ -246,7 +256,7 @@ class _Opening(DeferredAttribute):  # type: ignore[misc]
             return value
         if isinstance(value, _Sealed):
             if value.plaintext is None:
-                open_all([instance], self.field.attname)
+                _open(instance, self.field, value)
             return value.plaintext
         if isinstance(value, _Pending):
             return value.plaintext
@@ -298,6 +308,7 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
         super().contribute_to_class(cls, name, private_only=private_only)
         if cls._meta.abstract:
             return
+        _batch_loads(cls)
         if self.masked:
             cls.add_to_class(name + _MASKED, models.CharField(max_length=255, null=True))
         if self.searchable:
@@ -346,10 +357,14 @@ def _context(field: EncryptedField, instance: Any) -> dict[str, str]:
     return {
         "table": field.model._meta.db_table,
         "field": field.column,
-        # the key as the database gives it back ("07" for an integer key is stored as 7)
-        "id": str(instance._meta.pk.to_python(instance.pk)),
+        "id": _row_id(instance),
         "kind": field.kind,
     }
+
+
+def _row_id(instance: Any) -> str:
+    """The key as the database gives it back (``"07"`` for an integer key is stored as 7)."""
+    return str(instance._meta.pk.to_python(instance.pk))
 
 
 @boundary
@@ -490,6 +505,90 @@ def _seal_after_insert(
 
 
 @boundary
+# -- reading: the rows one query loaded open together ----------------------------------------
+
+
+class _Batch:
+    """The instances one query loaded: an encrypted field is opened in all of them at its
+    first read in any of them (one ``decrypt_many``, one audit event)."""
+
+    __slots__ = ("members",)
+
+    def __init__(self) -> None:
+        self.members: list[weakref.ref[Any]] = []
+
+
+#: The batch of each query being read, by the list of field names Django passes to every
+#: ``from_db`` call of one query (one list per query; held here, so its id is not reused).
+_LOADING: OrderedDict[int, tuple[list[str], _Batch]] = OrderedDict()
+_LOADING_LOCK = threading.Lock()
+_LOADING_KEPT = 32  # queries read at once (nested ones); an older one starts a new batch
+
+
+def _batch_loads(model: Any) -> None:
+    """Make ``model.from_db`` put the instances of one query in one batch: once per model
+    and its subclasses (a subclass's own ``from_db`` reaches its parent's through
+    ``super()``); a ``from_db`` of the model's own is kept and called."""
+    for klass in model.__mro__:
+        if getattr(klass.__dict__.get("from_db"), "__func__", None) in _BATCHING:
+            return
+    inner = model.from_db.__func__
+
+    def from_db(cls: Any, db: str, field_names: list[str], values: Any) -> Any:
+        instance = inner(cls, db, field_names, values)
+        _join(instance, field_names)
+        return instance
+
+    _BATCHING.add(from_db)
+    model.from_db = classmethod(from_db)
+
+
+#: The ``from_db`` functions that batch (one per model that has encrypted fields).
+_BATCHING: set[Callable[..., Any]] = set()
+
+
+def _join(instance: Any, field_names: list[str]) -> None:
+    """Put a loaded instance in the batch of its query."""
+    sealed = [
+        value
+        for field in _fields_of(type(instance))
+        if type(value := instance.__dict__.get(field.attname)) is _Sealed
+    ]
+    if not sealed:
+        return
+    key = id(field_names)
+    with _LOADING_LOCK:
+        found = _LOADING.get(key)
+        if found is None or found[0] is not field_names:
+            found = _LOADING[key] = (field_names, _Batch())
+            while len(_LOADING) > _LOADING_KEPT:
+                _LOADING.popitem(last=False)
+        batch = found[1]
+    batch.members.append(weakref.ref(instance))
+    for value in sealed:
+        value.batch = batch
+
+
+def _open(instance: Any, field: EncryptedField, sealed: _Sealed) -> None:
+    """Open ``sealed``, and the same field of every instance its query loaded."""
+    members = [instance]
+    if sealed.batch is not None:
+        members += [
+            other
+            for ref in sealed.batch.members
+            if (other := ref()) is not None
+            and other is not instance
+            and type(other) is type(instance)
+        ]
+    try:
+        open_all(members, field.attname)
+    except DecryptionError:
+        if len(members) == 1:
+            raise
+        open_all([instance], field.attname)  # one row does not open (copied, erased): alone
+    sealed.batch = None
+
+
 def open_all(instances: Sequence[Any], name: str) -> list[str | None]:
     """Open one field of many instances in one ``decrypt_many`` (one audit event), by the
     actor and purpose of ``pg.acting``; each instance keeps its plaintext afterwards."""
@@ -505,12 +604,15 @@ def open_all(instances: Sequence[Any], name: str) -> list[str | None]:
         and value.plaintext is None
     ]
     if waiting:
+        base = _context(field, waiting[0][0])
+        del base["id"]
         opened = guard().decrypt_many(
             [value.text for _, value in waiting],
-            contexts=[_context(field, instance) for instance, _ in waiting],
+            contexts=Rows(base, "id", [_row_id(instance) for instance, _ in waiting]),
         )
         for (_, value), plaintext in zip(waiting, opened, strict=True):
             value.plaintext = plaintext
+            value.batch = None
     return [getattr(instance, field.attname) for instance in instances]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from piiguard.integrations import django as pg_dj
@@ -34,4 +36,21 @@ class RegularCustomer(Customer):
 
     class Meta:
         proxy = True
+        app_label = "djangoapp"
+
+
+class VipCustomer(Customer):
+    """Multi-table inheritance: the parent's encrypted fields and one of its own, loaded
+    through a from_db of its own."""
+
+    card = pg_dj.EncryptedField("bank_card", subject="user_id")
+    loaded_by_own_from_db = False
+
+    @classmethod
+    def from_db(cls, db: str, field_names: list[str], values: Any) -> VipCustomer:
+        instance = super().from_db(db, field_names, values)
+        instance.loaded_by_own_from_db = True
+        return instance  # type: ignore[no-any-return]
+
+    class Meta:
         app_label = "djangoapp"
