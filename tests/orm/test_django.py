@@ -39,6 +39,7 @@ if not settings.configured:
     )
     django.setup()
 
+from django import forms  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -553,3 +554,30 @@ def test_a_reveal_inside_a_bound_block_that_wrote(together: tuple[str, pg.Guard]
                 assert CANARY_PHONE not in piiguard_frames_text(held.value)
     with pg.acting(**TESTING):
         assert Customer.objects.using(alias).get(pk=customer.pk).phone == CANARY_PHONE
+
+
+class CustomerForm(forms.ModelForm):  # type: ignore[misc]
+    class Meta:
+        model = Customer
+        fields = ("user_id", "phone", "id_number")
+
+
+def test_a_model_form_checks_the_kind_and_its_errors_never_hold_the_value(
+    shop: str, guard: pg.Guard
+) -> None:
+    wrong_id = CANARY_ID[:-1] + "3"  # a bad check character
+    bad = CustomerForm({"user_id": "customer-1", "phone": "1381234567", "id_number": wrong_id})
+    assert not bad.is_valid()
+    assert set(bad.errors) == {"phone", "id_number"}
+    assert bad.errors["phone"] == ["Enter a valid phone number."]
+    shown = repr(bad.errors.as_data()) + bad.errors.as_json()
+    assert "1381234567" not in shown
+    assert wrong_id not in shown
+    assert isinstance(CustomerForm().fields["phone"].widget, forms.TextInput)
+    good = CustomerForm({"user_id": "customer-1", "phone": "138 1234 5678", "id_number": CANARY_ID})
+    assert good.is_valid(), good.errors
+    customer = good.save(commit=False)
+    customer.save(using=shop)
+    assert Customer.objects.using(shop).get(pk=customer.pk).phone_masked == "138 **** 5678"
+    with pg.acting(**TESTING):
+        assert Customer.objects.using(shop).get(pk=customer.pk).id_number == CANARY_ID

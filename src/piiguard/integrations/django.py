@@ -41,7 +41,9 @@ from datetime import date, datetime, time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import Q
 from django.db.models.query_utils import DeferredAttribute
@@ -318,6 +320,19 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
         pre_save.connect(_saving, weak=False, dispatch_uid="piiguard_saving")
         post_save.connect(_seal_after_insert, weak=False, dispatch_uid="piiguard_sealing")
 
+    @functools.cached_property
+    def validators(self) -> list[Any]:
+        """Django's, and the kind's check: a ``ModelForm`` or ``full_clean`` refuses a value
+        that is not of the kind (not ``save()``, which never validates)."""
+        return [*super().validators, _KindCheck(self.kind)]
+
+    def formfield(self, **kwargs: Any) -> Any:
+        """A one-line text input (not the text area of a ``TextField``) that checks the
+        kind, as the model field does."""
+        return super().formfield(
+            **{"widget": forms.TextInput, "validators": [_KindCheck(self.kind)], **kwargs}
+        )
+
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         return None if value is None or value == PENDING_TEXT else _Sealed(str(value))
 
@@ -351,6 +366,28 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
         if lookup_name not in ("exact", "in", "isnull"):
             return None
         return super().get_lookup(lookup_name)
+
+
+class _KindCheck:
+    """A Django validator: the value is one of the kind's (its message never holds it)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = get_kind(kind)
+
+    def __call__(self, value: Any) -> None:
+        if value is None or value == "" or isinstance(value, _Sealed | _Pending):
+            return
+        valid = self.kind.is_valid(value)
+        del value
+        if not valid:
+            label = self.kind.description or self.kind.name
+            raise ValidationError(f"Enter a valid {label}.", code="invalid")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _KindCheck) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(self.kind.name)
 
 
 def _context(field: EncryptedField, instance: Any) -> dict[str, str]:
