@@ -581,3 +581,25 @@ def test_a_model_form_checks_the_kind_and_its_errors_never_hold_the_value(
     assert Customer.objects.using(shop).get(pk=customer.pk).phone_masked == "138 **** 5678"
     with pg.acting(**TESTING):
         assert Customer.objects.using(shop).get(pk=customer.pk).id_number == CANARY_ID
+
+
+def test_a_primary_key_changed_in_place_seals_the_values_again_or_is_refused(
+    shop: str, guard: pg.Guard
+) -> None:
+    """Django saves a row whose key changed as a new row: values bound to the old key
+    would never open there, so they are sealed again if read, and the save is refused
+    otherwise; a value read after the change still opens (bound to the key it was loaded
+    with)."""
+    line = "北京市朝阳区建国路88号"
+    Address(code="a-1", user_id="customer-1", line=line).save(using=shop)
+    moved = Address.objects.using(shop).get(pk="a-1")
+    moved.code = "a-2"
+    with pytest.raises(pg.InvalidArgument, match="changed primary key"):
+        moved.save(using=shop)
+    assert not Address.objects.using(shop).filter(pk="a-2").exists()
+    with pg.acting(**TESTING):
+        assert moved.line == line
+    moved.save(using=shop)
+    with pg.acting(**TESTING):
+        assert Address.objects.using(shop).get(pk="a-2").line == line
+        assert Address.objects.using(shop).get(pk="a-1").line == line

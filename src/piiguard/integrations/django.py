@@ -409,12 +409,20 @@ def _seal(field: EncryptedField, instance: Any, add: bool = False) -> Any:
     """The value to store: a plain value (just assigned) sealed with the row's key, its
     companions filled; a server-side key's row waits for its key (sealed after the INSERT)."""
     value = instance.__dict__.get(field.attname)
-    if isinstance(value, _Sealed) and add:
-        # a stored value going into a new row (a clone saved with pk=None): bound to the
-        # old row, it would never open here; sealed again if it was read, else refused
+    moved = (
+        isinstance(value, _Sealed)
+        and value.row is not None
+        and instance.pk is not None
+        and value.row != _row_id(instance)
+    )
+    if isinstance(value, _Sealed) and (add or moved):
+        # a stored value going into another row (a clone saved with pk=None, a key
+        # changed in place): bound to the old row, it would never open there; sealed
+        # again if it was read, else refused
         if value.plaintext is None:
             raise InvalidArgument(
-                "a new row carries another row's encrypted value: read or assign it first"
+                "a row carries another row's encrypted value (a new row, or a changed "
+                "primary key): read or assign it first"
             )
         value = value.plaintext
     elif isinstance(value, _Sealed) and field.subject and instance.pk is not None:
@@ -451,7 +459,7 @@ def _seal(field: EncryptedField, instance: Any, add: bool = False) -> Any:
         context=_context(field, instance),
         subject=None if subject is None else str(subject),
     )
-    sealed = instance.__dict__[field.attname] = _Sealed(text, plaintext)
+    sealed = instance.__dict__[field.attname] = _Sealed(text, plaintext, _row_id(instance))
     return sealed
 
 
@@ -520,7 +528,7 @@ def _seal_after_insert(
                     context=_context(field, instance),
                     subject=None if subject is None else str(subject),
                 )
-                sealed[field.attname] = _Sealed(text, value.plaintext)
+                sealed[field.attname] = _Sealed(text, value.plaintext, _row_id(instance))
         if sealed:
             with transaction.atomic(using=instance._state.db):
                 _one(rows.update(**sealed))
@@ -541,7 +549,6 @@ def _seal_after_insert(
             rows.update(**companions)
 
 
-@boundary
 # -- reading: the rows one query loaded open together ----------------------------------------
 
 
@@ -585,7 +592,8 @@ _BATCHING: set[Callable[..., Any]] = set()
 
 
 def _join(instance: Any, field_names: list[str]) -> None:
-    """Put a loaded instance in the batch of its query."""
+    """Note the row a loaded instance's values are bound to (a key changed in place is
+    then seen at ``save()``), and put the instance in the batch of its query."""
     sealed = [
         value
         for field in _fields_of(type(instance))
@@ -593,6 +601,9 @@ def _join(instance: Any, field_names: list[str]) -> None:
     ]
     if not sealed:
         return
+    row = _row_id(instance)
+    for value in sealed:
+        value.row = row
     key = id(field_names)
     with _LOADING_LOCK:
         found = _LOADING.get(key)
@@ -626,6 +637,7 @@ def _open(instance: Any, field: EncryptedField, sealed: _Sealed) -> None:
     sealed.batch = None
 
 
+@boundary
 def open_all(instances: Sequence[Any], name: str) -> list[str | None]:
     """Open one field of many instances in one ``decrypt_many`` (one audit event), by the
     actor and purpose of ``pg.acting``; each instance keeps its plaintext afterwards."""
@@ -645,7 +657,10 @@ def open_all(instances: Sequence[Any], name: str) -> list[str | None]:
         del base["id"]
         opened = guard().decrypt_many(
             [value.text for _, value in waiting],
-            contexts=Rows(base, "id", [_row_id(instance) for instance, _ in waiting]),
+            # the row each value is bound to: its key as loaded, even if changed since
+            contexts=Rows(
+                base, "id", [value.row or _row_id(instance) for instance, value in waiting]
+            ),
         )
         for (_, value), plaintext in zip(waiting, opened, strict=True):
             value.plaintext = plaintext
