@@ -202,8 +202,10 @@ def test_outbox_rows_hold_no_personal_information(shop: Shop) -> None:
 
 def test_bind_refuses_another_database_and_a_second_binding(shop: Shop, tmp_path: Path) -> None:
     other = create_engine(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    before = shop.guard.keys.counts()
     with pytest.raises(pg.InvalidArgument, match="store's own database"), shop.guard.bind(other):
         pass  # pragma: no cover - refused before the block
+    assert shop.guard.keys.counts() == before  # refused before it made any key
     with (
         pytest.raises(pg.InvalidArgument, match="already bound"),
         shop.guard.bind(shop.engine),
@@ -517,3 +519,66 @@ def test_an_audit_read_never_waits_on_a_writer_to_chain_the_outbox(
     assert _actions(guard, "consent_grant") == 1
     guard.close()
     engine.dispose()
+
+
+def test_roots_made_for_a_binding_link_nothing_until_an_artefact_is_made_under_them(
+    shop: Shop, kek: LocalKEK
+) -> None:
+    """guard.bind makes the store-wide roots its writes may need, ahead of the application's
+    transaction: an erasure receipt counts them as linking only once a blind index or token
+    was made. A bound SQLite transaction that made one and rolled back took the mark with
+    it; elsewhere the mark stays (a receipt may overstate, never understate)."""
+    guard = shop.guard
+    with Session(shop.engine) as session, guard.bind(session):
+        session.execute(customers.insert().values(user_id="u-link-1"))
+        session.commit()
+    assert guard.erase("u-link-1").linking == ()
+    with Session(shop.engine) as session, guard.bind(session):
+        session.execute(customers.insert().values(user_id="u-link-2"))
+        guard.blind_index(CANARY_PHONE, field="shop_customers.phone", kind="phone")
+        session.rollback()
+    rolled_back = guard.erase("u-link-2").linking
+    assert rolled_back == (("index",) if _on_postgres(shop) else ())
+    guard.tokens.token(CANARY_PHONE, kind="phone")
+    with Session(shop.engine) as session, guard.bind(session):
+        session.execute(customers.insert().values(user_id="u-link-3"))
+        guard.blind_index(CANARY_PHONE, field="shop_customers.phone", kind="phone")
+        session.commit()
+    assert guard.erase("u-link-3").linking == ("token", "index")
+    url = str(guard.store.engine.url.render_as_string(hide_password=False))
+    schema = guard.store.tables.meta.schema
+    with pg.Guard.open(url, kek=kek, schema=schema) as second:  # what the store says
+        assert second.erase("u-link-4").linking == ("token", "index")
+
+
+def test_binding_after_the_application_wrote_reads_its_keys_or_refuses_at_once(
+    shop: Shop, kek: LocalKEK
+) -> None:
+    """bind makes the keys its writes need before it joins. Made already, they are read,
+    even while the application's SQLite transaction holds the file; not made yet on SQLite,
+    it cannot make them beside that transaction and says so at once (no wait on the lock);
+    on PostgreSQL it makes them beside it."""
+    guard = shop.guard
+    url = str(guard.store.engine.url.render_as_string(hide_password=False))
+    schema = guard.store.tables.meta.schema
+    with shop.engine.connect() as connection:
+        connection.execute(customers.insert().values(user_id="u-first"))
+        if _on_postgres(shop):
+            with guard.bind(connection):
+                guard.consent.grant("u-first", "marketing_sms", notice="v1")
+        else:
+            with (
+                pytest.raises(pg.StoreBusy, match="bind once before") as busy,
+                guard.bind(connection),
+            ):
+                pass  # pragma: no cover - refused before the block
+            assert "guard.bind" not in str(busy.value).split("bind once")[0]
+        connection.commit()
+    with Session(shop.engine) as session, guard.bind(session):  # the keys, made outside
+        session.commit()
+    with pg.Guard.open(url, kek=kek, schema=schema) as second, shop.engine.connect() as app:
+        app.execute(customers.insert().values(user_id="u-second"))  # holds a SQLite file
+        with second.bind(app):  # a fresh Guard reads the keys made: no write, no wait
+            second.consent.grant("u-second", "marketing_sms", notice="v1")
+        app.commit()
+        assert second.consent.check("u-second", "marketing_sms")

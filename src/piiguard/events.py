@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Protocol, overload
 
 from piiguard.errors import AccessDenied, EventNotRecorded, InvalidArgument, ShareRefused
@@ -46,16 +47,31 @@ class Rows(Sequence[Mapping[str, str]]):
         InvalidArgument: ``key`` is also in ``base``, or a value is not a str.
     """
 
-    __slots__ = ("base", "key", "values")
+    __slots__ = ("_base", "_key", "_values")
 
     def __init__(self, base: Mapping[str, str], key: str, values: Sequence[str]) -> None:
         if key in base:
             raise InvalidArgument("the varying key of a batch's contexts is not in its base")
         if not all(type(value) is str for value in values):
             raise InvalidArgument("context values must be str")
-        self.base = dict(base)
-        self.key = key
-        self.values = list(values)
+        self._base: Mapping[str, str] = MappingProxyType(dict(base))
+        self._key = key
+        self._values = tuple(values)
+
+    @property
+    def base(self) -> Mapping[str, str]:
+        """What every row's context holds (read-only)."""
+        return self._base
+
+    @property
+    def key(self) -> str:
+        """The key whose value each row has of its own."""
+        return self._key
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Each row's value of :attr:`key`."""
+        return self._values
 
     def __len__(self) -> int:
         return len(self.values)
@@ -66,8 +82,8 @@ class Rows(Sequence[Mapping[str, str]]):
     def __getitem__(self, index: slice) -> Sequence[Mapping[str, str]]: ...
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return Rows(self.base, self.key, self.values[index])
-        return {**self.base, self.key: self.values[index]}
+            return Rows(self._base, self._key, self._values[index])
+        return {**self._base, self._key: self._values[index]}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -77,8 +93,8 @@ class Rows(Sequence[Mapping[str, str]]):
     def __hash__(self) -> int:
         return hash((tuple(sorted(self.base.items())), self.key, tuple(self.values)))
 
-    def __repr__(self) -> str:
-        return f"Rows({sorted(self.base)} + {self.key!r}, {len(self.values)} rows)"
+    def __repr__(self) -> str:  # keys may be values too (a phone as a key): none shown
+        return f"Rows({len(self._base) + 1} keys, {len(self._values)} rows)"
 
 
 @dataclass(frozen=True, slots=True)

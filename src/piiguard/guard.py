@@ -1114,11 +1114,11 @@ class Guard:
                 already, or ``on_commit`` comes with a target other than a ``Connection``.
         """
 
-        def prepare() -> None:
+        def prepare(wait: bool) -> None:
             # the store-wide root keys bound writes use, made first in transactions of their
             # own: on SQLite none can be made once the application's transaction holds the file
             for purpose in _BOUND_ROOTS:
-                self._keyring.root_key(purpose)
+                self._keyring.prepare_root(purpose, wait=wait)  # linking ones count once used
 
         with joined(self._store, target, self.audit.drain, prepare, on_commit) as connection:
             yield connection

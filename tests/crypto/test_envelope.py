@@ -569,6 +569,13 @@ def test_bad_factored_rows_are_refused_as_single_contexts_are() -> None:
         encode_contexts([{"id": "1"}, {"id": 2}])  # type: ignore[dict-item]
     with pytest.raises(pg.InvalidArgument):
         encode_contexts(Rows({"t": "x" * 70000}, "id", ["1"]))
+    fixed = Rows({PHONE: "t"}, CANARY_ID, ["1"])  # keys may be values too
+    with pytest.raises(AttributeError):
+        fixed.key = "table"  # type: ignore[misc]  # checked once: it cannot change after
+    with pytest.raises(TypeError):
+        fixed.base["id"] = "2"  # type: ignore[index]
+    assert PHONE not in repr(fixed)
+    assert CANARY_ID not in repr(fixed)
     assert encode_contexts(Rows({"t": "x"}, "id", [])) == []
     assert encode_contexts(Rows({}, "id", ["1"])) == [encode_context({"id": "1"})]
 

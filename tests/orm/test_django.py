@@ -42,7 +42,7 @@ if not settings.configured:
 from django import forms  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import piiguard as pg  # noqa: E402
@@ -515,9 +515,11 @@ def test_bind_refuses_a_store_in_another_database_and_changes_nothing(
             Customer(user_id="customer-x", phone=CANARY_PHONE).save(using=shop)
         assert guard.consent.defined("marketing_sms") is not None
         return
+    before = guard.keys.counts()
     with pytest.raises(pg.InvalidArgument, match="same"), pg_dj.bind(using=shop):
         Customer(user_id="customer-x", phone=CANARY_PHONE).save(using=shop)
     assert Customer.objects.using(shop).count() == 0
+    assert guard.keys.counts() == before  # refused before it made any key
 
 
 def test_bind_leaves_djangos_connection_as_it_was(together: tuple[str, pg.Guard]) -> None:
@@ -603,3 +605,54 @@ def test_a_primary_key_changed_in_place_seals_the_values_again_or_is_refused(
     with pg.acting(**TESTING):
         assert Address.objects.using(shop).get(pk="a-2").line == line
         assert Address.objects.using(shop).get(pk="a-1").line == line
+
+
+def _grant_in_a_savepoint_rolled_back(alias: str, guard: pg.Guard, user: str) -> None:
+    def fail() -> None:
+        with transaction.atomic(using=alias):
+            guard.consent.grant(user, "marketing_sms", notice="v1")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail()
+
+
+def test_a_first_write_in_a_savepoint_rolled_back_still_chains_the_commit(
+    together: tuple[str, pg.Guard],
+) -> None:
+    """piiguard's first joined write inside an inner atomic block that rolls back: the
+    grant committed after it is chained into the log at the commit, and read as committed."""
+    alias, guard = together
+    user, other = (f"customer-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    before = sum(1 for _ in guard.audit.events(action="consent_grant"))
+    with pg_dj.bind(using=alias):
+        _grant_in_a_savepoint_rolled_back(alias, guard, other)
+        guard.consent.grant(user, "marketing_sms", notice="v1")
+    assert sum(1 for _ in guard.audit.events(action="consent_grant")) == before + 1
+    assert guard.consent.check(user, "marketing_sms")
+    assert not guard.consent.check(other, "marketing_sms")
+    with pg_dj.bind(using=alias):
+        _grant_in_a_savepoint_rolled_back(alias, guard, other)
+        guard.consent.withdraw(user, "marketing_sms")
+    assert not guard.consent.check(user, "marketing_sms")  # no cached grant outlives it
+
+
+def test_times_read_inside_bind_are_instants_whatever_djangos_time_zone(
+    together: tuple[str, pg.Guard],
+) -> None:
+    """With USE_TZ off, Django reads a PostgreSQL timestamptz as a naive time in TIME_ZONE:
+    piiguard, reading through Django's connection, still reads the instant (its consent
+    evidence, bound to the grant's time, opens)."""
+    alias, guard = together
+    user = f"customer-{uuid.uuid4().hex[:8]}"
+    with override_settings(USE_TZ=False, TIME_ZONE="Asia/Shanghai"):
+        with pg_dj.bind(using=alias):
+            guard.consent.grant(user, "marketing_sms", notice="v1", evidence={"channel": "web"})
+            inside = [event.at for event in guard.consent.history(user)]
+            if alias == "pg":  # a reveal beside the transaction (SQLite's one writer: after)
+                with pg.acting(**TESTING):
+                    assert guard.consent.proof(user, "marketing_sms").evidence == {"channel": "web"}
+        outside = [event.at for event in guard.consent.history(user)]
+        with pg.acting(**TESTING):
+            assert guard.consent.proof(user, "marketing_sms").evidence == {"channel": "web"}
+    assert inside == outside

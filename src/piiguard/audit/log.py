@@ -442,7 +442,7 @@ class AuditLog:
 
         return shown
 
-    def _shown_many(self, key: str, values: list[str]) -> list[str]:
+    def _shown_many(self, key: str, values: Sequence[str]) -> list[str]:
         """:meth:`_shower`'s stored form of many values under one key (a batch's rows)."""
         out: list[str | None] = (
             [value if _looks_like_a_name(value) else None for value in values]

@@ -119,6 +119,7 @@ class Keyring:
         self.scope_key_counts = self._data.scope_key_counts
         self.retire = self._data.retire_scope
         self.root_key = self._roots.root_key
+        self.prepare_root = self._roots.prepare
         self.root_key_by_id = self._roots.root_key_by_id
         self.derived_key = self._roots.derived_key
         self.derived_key_by_id = self._roots.derived_key_by_id

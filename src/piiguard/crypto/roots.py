@@ -5,9 +5,11 @@ subject's own; handed out as bound primitives (:class:`~piiguard.crypto.handles.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from piiguard.crypto._secret import SecretBytes
 from piiguard.crypto.datakeys import DataKeys, row_context
@@ -27,6 +29,11 @@ _DESTROYED = "destroyed"
 _DERIVED_CACHE = 4096
 #: Root-key purposes whose artefacts are the same for equal values, so they link.
 _LINKING = ("token", "index", "deterministic", "fpe")
+_LINKING_SET = frozenset(_LINKING)
+#: The status of a store-wide linking root made ahead of use (``guard.bind`` makes the roots
+#: its writes may need before the application's transaction): it links nothing until an
+#: artefact is made under it, which makes it ``active``.
+_PREPARED, _ACTIVE = "prepared", "active"
 
 
 class RootKeys:
@@ -41,6 +48,11 @@ class RootKeys:
         self._roots: dict[tuple[str, str], tuple[int, SecretBytes]] = {}
         self._derived: dict[tuple[str, bytes, int], tuple[int, SecretBytes]] = {}
         self._handles: dict[tuple[str, bytes], Mac | FF1] = {}
+        #: store-wide linking purposes whose root is known to be ``active`` (committed)
+        self._used: set[str] = set()
+        self._note_used: dict[str, Callable[[], None]] = {
+            purpose: functools.partial(self._used.add, purpose) for purpose in _LINKING
+        }
 
     def drop(self, scopes: set[str] | None) -> None:
         """Forget the roots of these scopes (None: everything), called with the lock held."""
@@ -57,6 +69,19 @@ class RootKeys:
         ``token``, ``fpe``), created on first use: the store-wide one, or a subject's own
         (``scope``), which a shred of that subject destroys. Root keys are never used with
         nonces, so they have no use limit; they are not cached beyond the life of the Guard."""
+        return self._root_key(purpose, scope)
+
+    def prepare(self, purpose: str, *, wait: bool = True) -> None:
+        """Make the store-wide root of ``purpose`` ahead of its use, in a transaction of its
+        own (what ``guard.bind`` needs before the application's transaction holds a SQLite
+        file). A linking root made here is ``prepared``: erasure receipts do not count it as
+        linking until an artefact is made under it. ``wait=False``: a SQLite file another
+        connection holds is a StoreBusy at once."""
+        self._root_key(purpose, ROOT_SCOPE, prepared=True, wait=wait)
+
+    def _root_key(
+        self, purpose: str, scope: str, *, prepared: bool = False, wait: bool = True
+    ) -> tuple[int, SecretBytes]:
         with self._data._lock:
             if scope != ROOT_SCOPE:
                 self._data._check_liveness()
@@ -65,7 +90,16 @@ class RootKeys:
                 return found
             keys = self._store.tables.keys
             name = f"{_ROOT}:{purpose}"
-            with self._store.transaction() as connection:
+            live = (keys.c.scope == scope, keys.c.purpose == name, keys.c.status != _DESTROYED)
+            # read first: the root is usually made already, and a read waits on no writer
+            # (not on an application's transaction that holds the SQLite file either)
+            with self._store.engine.connect() as connection:
+                made = connection.execute(
+                    select(keys.c.key_id).where(*live).order_by(keys.c.key_id).limit(1)
+                ).scalar_one_or_none()
+            if made is not None:
+                return self._remember_root(self._data._row(int(made)))
+            with self._store.transaction(wait=wait) as connection:
                 self._store.serialize(connection, f"{name}:{scope}")  # whoever comes first
                 key_id = connection.execute(
                     select(keys.c.key_id)
@@ -77,9 +111,41 @@ class RootKeys:
                 ).scalar_one_or_none()
                 if key_id is None:
                     key_id, secret = self._data._create(connection, scope, name, 64, 0)
+                    if prepared and scope == ROOT_SCOPE and purpose in _LINKING_SET:
+                        connection.execute(
+                            update(keys).where(keys.c.key_id == key_id).values(status=_PREPARED)
+                        )
                     root = self._roots[(scope, purpose)] = (key_id, secret)
                     return root
             return self._remember_root(self._data._row(int(key_id)))
+
+    def _in_use(self, purpose: str) -> None:
+        """An artefact is being made under the store-wide root of a linking purpose: a
+        ``prepared`` root becomes ``active`` (it links from now on). Marked in a transaction
+        of its own, so a rollback of the application's leaves it marked (erasure receipts
+        may overstate, never understate); with the application's transaction only where
+        its own cannot run (a bound SQLite transaction that holds the file)."""
+        keys = self._store.tables.keys
+        this_root = (
+            keys.c.scope == ROOT_SCOPE,
+            keys.c.purpose == f"{_ROOT}:{purpose}",
+            keys.c.status == _PREPARED,
+        )
+        with self._store.engine.connect() as connection:
+            prepared = connection.execute(select(keys.c.key_id).where(*this_root)).first()
+        if prepared is None:  # active already, or not made yet (made active when it is)
+            if self._roots.get((ROOT_SCOPE, purpose)) is not None:
+                self._used.add(purpose)
+            return
+        binding = self._store.bound()
+        if binding is not None and binding.holds_the_file():
+            with self._store.joining() as connection:
+                connection.execute(update(keys).where(*this_root).values(status=_ACTIVE))
+            binding.after_commit(self._note_used[purpose])
+            return
+        with self._store.transaction() as connection:
+            connection.execute(update(keys).where(*this_root).values(status=_ACTIVE))
+        self._used.add(purpose)
 
     def _remember_root(self, row: Any) -> tuple[int, SecretBytes]:
         secret = self._epochs.unwrap(row, row_context(row))
@@ -115,6 +181,8 @@ class RootKeys:
         """A key derived by HKDF from a root key: one per label (field, column), cached."""
         if scope != ROOT_SCOPE:
             return self._derive(self.root_key(purpose, scope), purpose, label, size)
+        if purpose in _LINKING_SET and purpose not in self._used:
+            self._in_use(purpose)
         found = self._derived.get((purpose, label, size))
         if found is None:
             found = self._derive(self.root_key(purpose), purpose, label, size)
@@ -126,6 +194,8 @@ class RootKeys:
     def mac(self, purpose: str, label: bytes) -> Mac:
         """A bound HMAC under the key derived for ``label`` (keyed tokens): a handle, so
         the caller never holds the key."""
+        if purpose in _LINKING_SET and purpose not in self._used:
+            self._in_use(purpose)
         found = self._handles.get((purpose, label))
         if not isinstance(found, Mac):
             key_id, key = self.derived_key(purpose, label, 32)
@@ -135,6 +205,8 @@ class RootKeys:
     def ff1(self, purpose: str, label: bytes, alphabet: str) -> FF1:
         """An FF1 cipher under the AES-256 key derived for ``label`` (format-preserving
         tokens), built here so the key bytes stay in the key layer."""
+        if purpose in _LINKING_SET and purpose not in self._used:
+            self._in_use(purpose)
         found = self._handles.get((purpose, label + b"|" + alphabet.encode()))
         if not isinstance(found, FF1):
             _, key = self.derived_key(purpose, label, 32)
@@ -158,15 +230,17 @@ class RootKeys:
         return key_id, SecretBytes(hkdf(self._suite.mac, secret, b"piiguard/v1/" + label, size))
 
     def linking_purposes(self) -> tuple[str, ...]:
-        """Purposes whose store-wide root key exists: artefacts made under them (keyed
-        tokens, blind indexes, FPE tokens, deterministic ciphertexts without ``subject=``)
-        still link a subject's values after that subject's keys are shredded."""
+        """Purposes under whose store-wide root key artefacts were made (keyed tokens,
+        blind indexes, FPE tokens, deterministic ciphertexts without ``subject=``): they
+        still link a subject's values after that subject's keys are shredded. A root made
+        ahead of use and never used (``prepared``) links nothing."""
         keys = self._store.tables.keys
         with self._store.engine.connect() as connection:
             names = connection.execute(
                 select(keys.c.purpose).where(
                     keys.c.scope == ROOT_SCOPE,
                     keys.c.purpose.in_([f"{_ROOT}:{p}" for p in _LINKING]),
+                    keys.c.status != _PREPARED,
                 )
             ).scalars()
             found = {str(name).removeprefix(f"{_ROOT}:") for name in names}

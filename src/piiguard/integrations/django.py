@@ -154,7 +154,16 @@ class _DjangoOwned:
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         cursor = self._driver.cursor(*args, **kwargs)
-        return _TextDates(cursor) if self._driver.__class__.__module__ == "sqlite3" else cursor
+        if self._driver.__class__.__module__ == "sqlite3":
+            return _TextDates(cursor)
+        adapters = getattr(cursor, "adapters", None)  # psycopg 3: this cursor's own copy
+        if adapters is not None:
+            # Django's loader reads a timestamptz in its TIME_ZONE, naive when USE_TZ is
+            # off; piiguard reads instants (aware), whatever the session's time zone
+            from psycopg.types.datetime import TimestamptzLoader  # noqa: PLC0415
+
+            adapters.register_loader("timestamptz", TimestamptzLoader)
+        return cursor
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._driver, name)
@@ -233,13 +242,16 @@ def bind(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         engine = create_engine(
             _sqlalchemy_url(connection), creator=lambda: _DjangoOwned(driver), **options
         )
+        # what piiguard asks to run after the commit, relayed by one callback registered
+        # here, at this block's level: a savepoint rolled back inside the block (where
+        # piiguard's first write may have been) does not take it along
+        after_commit: list[Callable[[], None]] = []
+        transaction.on_commit(lambda: [action() for action in after_commit], using=using)
         try:
             with (
                 engine.connect() as shared,
                 shared.begin(),  # Django's transaction, as SQLAlchemy sees it (no SQL)
-                guard_.bind(
-                    shared, on_commit=functools.partial(transaction.on_commit, using=using)
-                ),
+                guard_.bind(shared, on_commit=after_commit.append),
             ):
                 yield
         finally:

@@ -278,7 +278,7 @@ def joined(
     store: Store,
     target: object,
     drain: Callable[[], object],
-    prepare: Callable[[], None],
+    prepare: Callable[[bool], None],
     on_commit: Callable[[Callable[[], None]], object] | None = None,
 ) -> Iterator[Connection]:
     """Bind ``store``'s joined writes to ``target`` for the ``with`` block.
@@ -290,7 +290,9 @@ def joined(
     - an ``Engine``: a transaction begun here and committed when the block ends (rolled back
       if it raises), then ``drain``.
 
-    ``prepare`` runs once the target is known to be usable, before any of its transaction.
+    ``prepare(wait)`` runs once the target is known to be usable and to reach the store,
+    before any of its transaction; ``wait`` is false when the application's SQLite
+    connection is inside a transaction already (it may hold the file: no waiting on it).
     ``on_commit`` (a ``Connection`` only) schedules a callback for after the commit of a
     transaction that a framework commits on the driver's connection, not through
     SQLAlchemy (Django's ``transaction.on_commit``); a transaction that never commits never
@@ -307,7 +309,7 @@ def joined(
         except SQLAlchemyError as error:
             raise _refusal(error) from None
         _refuse_autocommit(application)
-        prepare()
+        _prepare(store, application, prepare)
 
         def arm_session(binding: Binding) -> None:
             _DRAINS[session] = drain
@@ -319,7 +321,7 @@ def joined(
     if isinstance(target, Connection):
         connection = target
         _refuse_autocommit(connection)
-        prepare()
+        _prepare(store, connection, prepare)
         arm = _arm(connection) if on_commit is None else _arm_framework(on_commit, drain)
         with store.bind(lambda: connection, connection.in_transaction, arm):
             yield connection
@@ -330,7 +332,8 @@ def joined(
         raise _refusal(error) from None
     with own:
         _refuse_autocommit(own)
-        prepare()
+        _prepare(store, own, prepare)
+        own.rollback()  # the checks' reads: the block's transaction begins below
         with (
             own.begin(),
             store.bind(lambda: own, own.in_transaction, lambda _: None) as binding,
@@ -345,6 +348,33 @@ def joined(
         drain()
     except Exception as error:  # committed already: the events wait, chained later
         _log.warning("audit_outbox_drain_deferred", error=type(error).__name__)
+
+
+def _prepare(store: Store, application: Connection, prepare: Callable[[bool], None]) -> None:
+    """Refuse a target that cannot carry the store's writes, then make what the binding
+    needs made beforehand: a refused target changes nothing. On SQLite, an application
+    connection inside a transaction may hold the file, so nothing here waits on it."""
+    refusal = store.bind_refusal(application)
+    if refusal is not None:
+        raise refusal
+    hurry = application.dialect.name == "sqlite" and _driver_in_transaction(application)
+    try:
+        prepare(not hurry)
+    except StoreBusy:
+        if not hurry:
+            raise
+        raise StoreBusy(
+            "piiguard makes its store-wide keys before it joins a transaction, and the "
+            "application's transaction already holds the SQLite file: bind once before the "
+            "application's first write (at start-up, or before the transaction begins)"
+        ) from None
+
+
+def _driver_in_transaction(connection: Connection) -> bool:
+    try:
+        return bool(getattr(connection.connection.dbapi_connection, "in_transaction", False))
+    except InvalidRequestError:  # pragma: no cover - a connection between transactions
+        return False
 
 
 def _refuse_autocommit(connection: Connection) -> None:

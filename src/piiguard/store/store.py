@@ -353,21 +353,25 @@ class Store:
         """Make the writes that describe application state (see :meth:`joining`) go through
         the application's connection (``source()``) in this context, committing or rolling
         back with it; ``arm`` hears of the first such write of each transaction."""
-        if self.bound() is not None:
-            raise InvalidArgument("piiguard is already bound to a transaction in this context")
-        application = source()
-        meta = self.tables.meta
-        named = f'"{meta.schema}".{meta.name}' if meta.schema else meta.name
-        with self.engine.connect() as own:
-            refusal = same_database(own, application, named)
+        refusal = self.bind_refusal(source())
         if refusal is not None:
             raise refusal
-        binding = Binding(source, in_transaction, arm, application.dialect.name)
+        binding = Binding(source, in_transaction, arm, source().dialect.name)
         token = self._binding.set(binding)
         try:
             yield binding
         finally:
             self._binding.reset(token)
+
+    def bind_refusal(self, application: Connection) -> InvalidArgument | None:
+        """Why this context cannot bind to ``application`` (bound already, another
+        database), or None: asked before anything is written for the binding."""
+        if self.bound() is not None:
+            return InvalidArgument("piiguard is already bound to a transaction in this context")
+        meta = self.tables.meta
+        named = f'"{meta.schema}".{meta.name}' if meta.schema else meta.name
+        with self.engine.connect() as own:
+            return same_database(own, application, named)
 
     def bound(self) -> Binding | None:
         """The application transaction this context joins, or None."""
