@@ -4,7 +4,9 @@ the record of every share, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -954,3 +956,48 @@ def test_a_number_json_cannot_hold_is_refused_before_anything_is_made(
 def test_cross_border_thresholds_are_checked(numbers: dict[str, int]) -> None:
     with pytest.raises(pg.InvalidArgument):
         pg.CrossBorderThresholds(**numbers)
+
+
+def _opens(token: str, private: Any) -> bool:
+    try:
+        _open(token, private)
+    except Exception:  # another key's JWE: jwcrypto's own errors
+        return False
+    return True
+
+
+def test_recipients_registered_at_once_by_several_instances_stay_usable(
+    store_target: StoreTarget, kek: LocalKEK, shop: pg.Guard, clock: SettableClock
+) -> None:
+    """Instances registering one recipient with other terms at the same moment: the row
+    ends with the terms of the registration the audit log records last, so the recipient
+    is never taken for a row put back (found by a review: it was then refused everywhere
+    until registered again)."""
+    url, schema = store_target
+    keys = [_key() for _ in range(4)]
+    with contextlib.ExitStack() as stack:
+        guards = [
+            stack.enter_context(pg.Guard.open(url, kek=kek, schema=schema, clock=clock))
+            for _ in range(4)
+        ]
+        for _ in range(3):
+            start = threading.Barrier(len(guards))
+
+            def register(guard: pg.Guard, key: Any, start: threading.Barrier = start) -> None:
+                start.wait()
+                guard.sharing.register(_courier(key))
+
+            threads = [
+                threading.Thread(target=register, args=(guard, key))
+                for guard, key in zip(guards, keys, strict=True)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert [r.name for r in shop.sharing.recipients()] == ["sf-express"]
+            token = shop.share(
+                _order(), to="sf-express", purpose="delivery", subject="u1", actor="a"
+            )
+            opened = [key for key in keys if _opens(token, key)]
+            assert len(opened) == 1

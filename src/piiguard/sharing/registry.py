@@ -203,7 +203,8 @@ class Sharing:
     @boundary
     def register(self, recipient: Recipient) -> Recipient:
         """Register a recipient, or replace its terms (a new key, assessment or contract).
-        Takes effect on every instance at once."""
+        Takes effect on every instance at once. Of two registrations of one recipient at
+        the same moment, the one the audit log records last holds."""
         if not isinstance(recipient, Recipient):
             raise InvalidArgument("register takes a pg.Recipient")
         table = self._store.tables.recipients
@@ -219,6 +220,11 @@ class Sharing:
         )
         with self._store.changing() as connection:  # every instance's cache sees it
             self._store.serialize(connection, "recipients")
+            if not self._newest(recipient.name, definition):
+                # another instance registered this recipient after this event: its row is
+                # (or will be) the newest terms; writing this one over it would make the
+                # recipient look rolled back, and refused everywhere
+                return recipient
             found = connection.execute(
                 select(table.c.name).where(table.c.name == recipient.name)
             ).first()
