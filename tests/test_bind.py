@@ -189,6 +189,49 @@ def test_a_row_put_in_the_outbox_by_hand_is_never_chained(shop: Shop) -> None:
     assert guard.audit.verify().ok
 
 
+def test_a_sealed_outbox_row_put_back_after_it_was_chained_is_never_chained_again(
+    shop: Shop,
+) -> None:
+    """An insider who copied an outbox row (its seal holds) before it was chained, and puts
+    it back afterwards, or twice at once, gets no second event: each row carries a one-time
+    name the chaining remembers."""
+    guard = shop.guard
+    outbox = guard.store.tables.audit_outbox
+    with shop.engine.connect() as connection:
+        with guard.bind(connection):
+            guard.consent.grant("u-replay", "marketing_sms", notice="v1")
+        connection.commit()
+    with guard.store.engine.connect() as connection:
+        (saved,) = connection.execute(select(outbox.c.row, outbox.c.mac)).all()
+    assert guard.audit.drain() == 1
+    assert _actions(guard, "consent_grant") == 1
+    with guard.store.transaction() as connection:
+        for _ in range(2):
+            connection.execute(outbox.insert().values(row=saved.row, mac=saved.mac))
+    assert guard.audit.drain() == 0
+    assert _actions(guard, "consent_grant") == 1
+    refused = list(guard.audit.events(action="audit_outbox_refused"))
+    assert [event.count for event in refused] == [2]
+    assert guard.audit.verify().ok
+
+
+def test_an_outbox_row_written_before_schema_12_is_still_chained(shop: Shop) -> None:
+    """A row an earlier piiguard sealed (no one-time name) waiting at the upgrade."""
+    from piiguard.audit.chain import outbox_seal
+
+    guard = shop.guard
+    body = (
+        '{"action":"consent_grant","actor":"svc:old","at_us":1,"count":1,"detail":"{}",'
+        '"kind":null,"purpose":"marketing_sms","result":"ok","subjects":"[]"}'
+    )
+    seal = outbox_seal(guard.audit._chain_mac(), body.encode())
+    with guard.store.transaction() as connection:
+        connection.execute(guard.store.tables.audit_outbox.insert().values(row=body, mac=seal))
+    assert guard.audit.drain() == 1
+    assert [event.actor for event in guard.audit.events(action="consent_grant")] == ["svc:old"]
+    assert guard.audit.verify().ok
+
+
 def test_outbox_rows_hold_no_personal_information(shop: Shop) -> None:
     guard = shop.guard
     with Session(shop.engine) as session, guard.bind(session):

@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import re
+import secrets
 import threading
 import time
 import unicodedata
@@ -362,8 +363,10 @@ class AuditLog:
     # -- the outbox (events of a bound application transaction) ---------------------------
 
     def _defer(self, binding: Binding, row: dict[str, Any]) -> None:
-        """Write an event's stored form to the outbox, in the application's transaction."""
-        body = json.dumps(row, sort_keys=True, separators=(",", ":")).encode()
+        """Write an event's stored form to the outbox, in the application's transaction,
+        under a one-time name that the chaining remembers (a copy put back is refused)."""
+        wrapped = {"event": row, "once": secrets.token_hex(16)}
+        body = json.dumps(wrapped, sort_keys=True, separators=(",", ":")).encode()
         seal = outbox_seal(self._chain_mac(), body)  # before the write: it may make the key
         binding.write().execute(
             insert(self._store.tables.audit_outbox).values(row=body.decode(), mac=seal)
@@ -389,8 +392,9 @@ class AuditLog:
         """Chain the events waiting in the outbox into the log; return how many.
 
         Serialised with every other writer on the log's head, so two instances never chain
-        the same row. A row whose seal does not hold (put there by hand) is deleted and not
-        chained; an ``audit_outbox_refused`` event says how many.
+        the same row. A row whose seal does not hold (put there by hand), or a sealed copy
+        of a row chained before (put back), is deleted and not chained; an
+        ``audit_outbox_refused`` event says how many.
         """
         self._pending = False
         outbox = self._store.tables.audit_outbox
@@ -405,23 +409,55 @@ class AuditLog:
                 rows = connection.execute(select(outbox).order_by(outbox.c.id).limit(_PAGE)).all()
                 if not rows:
                     return chained
-                batch, refused = [], 0
+                entries: list[tuple[_Ticket, str | None]] = []
+                refused = 0
                 for row in rows:
                     body = str(row.row).encode()
-                    if _same(outbox_seal(mac, body), bytes(row.mac)):
-                        batch.append(_Ticket(json.loads(body)))
-                    else:
+                    if not _same(outbox_seal(mac, body), bytes(row.mac)):
                         refused += 1
+                        continue
+                    stored = json.loads(body)
+                    if "once" in stored and "event" in stored:
+                        entries.append((_Ticket(stored["event"]), str(stored["once"])))
+                    else:  # written before schema 12, with no one-time name
+                        entries.append((_Ticket(stored), None))
+                before = self._chained_before(connection, [o for _, o in entries if o])
+                batch, taken, replayed = [], set(), 0
+                for ticket, once in entries:
+                    if once is not None and (once in before or once in taken):
+                        replayed += 1  # a copy of a row chained already, put back
+                        continue
+                    if once is not None:
+                        taken.add(once)
+                    batch.append(ticket)
+                if replayed:
+                    _log.error("audit_outbox_replayed", count=replayed)
+                    refused += replayed
                 if refused:
                     _log.error("audit_outbox_refused", count=refused)
                     refusal = AccessEvent("audit_outbox_refused", "piiguard", None, self._clock())
                     batch.append(_Ticket(self._row(refusal)))
                     batch[-1].row["count"] = refused
                 self._append_in(connection, batch, mac)
+                if taken:
+                    connection.execute(
+                        insert(self._store.tables.audit_outbox_chained),
+                        [{"once": once} for once in sorted(taken)],
+                    )
                 connection.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
                 chained += len(rows) - refused
             if len(rows) < _PAGE:
                 return chained
+
+    def _chained_before(self, connection: Connection, onces: list[str]) -> set[str]:
+        """Which of these one-time names an earlier drain chained: the rows that carry
+        them are copies put back."""
+        if not onces:
+            return set()
+        chained = self._store.tables.audit_outbox_chained
+        return set(
+            connection.execute(select(chained.c.once).where(chained.c.once.in_(onces))).scalars()
+        )
 
     def _record_prune(self, count: int) -> None:
         current = current_acting()

@@ -27,8 +27,9 @@ __all__ = ["SCHEMA_VERSION", "Tables"]
 #: notice purposes as rows, notice order and text hash; 7: audit log; 8: access grants, audit
 #: events indexed by actor and time (not actor and seq), and the access watch's events;
 #: 9: recipients, shares, subject requests and impact assessments; 10: registrations indexed;
-#: 11: the audit outbox (events written in an application's transaction, chained after it)
-SCHEMA_VERSION = 11
+#: 11: the audit outbox (events written in an application's transaction, chained after it);
+#: 12: the outbox rows chained so far, by their one-time name (a copy put back is refused)
+SCHEMA_VERSION = 12
 
 
 class Tables:
@@ -247,6 +248,13 @@ class Tables:
             Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
             Column("row", Text, nullable=False),  # JSON: the event's stored form
             Column("mac", LargeBinary(32), nullable=False),
+        )
+        # the one-time name of every outbox row chained: a sealed copy of a row put back
+        # after it was chained is refused, not chained twice
+        self.audit_outbox_chained = Table(
+            "piiguard_audit_outbox_chained",
+            self.metadata,
+            Column("once", String(32), primary_key=True),
         )
         # just-in-time grants of a role (guard.access.grant): who, which role, until when
         self.access_grants = Table(
