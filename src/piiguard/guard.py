@@ -1117,6 +1117,7 @@ class Guard:
         def prepare(wait: bool) -> None:
             # the store-wide root keys bound writes use, made first in transactions of their
             # own: on SQLite none can be made once the application's transaction holds the file
+            self._keyring.settle_linking()  # marks an earlier bound transaction owes
             for purpose in _BOUND_ROOTS:
                 self._keyring.prepare_root(purpose, wait=wait)  # linking ones count once used
 

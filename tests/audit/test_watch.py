@@ -414,7 +414,7 @@ def test_a_version_7_store_gains_grants_blocks_and_the_actor_index(
             )
     watch = pg.AccessWatch(limits={"*": 1}, block=True, refresh=timedelta(0))
     with _open(store_target, kek, clock, watch) as guard:
-        assert guard.store.schema_version == SCHEMA_VERSION == 11
+        assert guard.store.schema_version == SCHEMA_VERSION == 12
         with guard.store.engine.connect() as connection:
             names = {
                 i["name"] for i in inspect(connection).get_indexes("piiguard_audit_events", schema)

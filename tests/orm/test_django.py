@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy as copy_module
+import pickle
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ if not settings.configured:
     django.setup()
 
 from django import forms  # noqa: E402
+from django.core.exceptions import ValidationError  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
@@ -605,6 +608,14 @@ def test_a_primary_key_changed_in_place_seals_the_values_again_or_is_refused(
     with pg.acting(**TESTING):
         assert Address.objects.using(shop).get(pk="a-2").line == line
         assert Address.objects.using(shop).get(pk="a-1").line == line
+    for copy in (pickle.loads, copy_module.deepcopy):  # a copy knows its row too
+        loaded = Address.objects.using(shop).get(pk="a-1")
+        copied = copy(pickle.dumps(loaded)) if copy is pickle.loads else copy(loaded)
+        copied.code = "a-2"
+        with pytest.raises(pg.InvalidArgument, match="changed primary key"):
+            copied.save(using=shop)
+    with pg.acting(**TESTING):
+        assert Address.objects.using(shop).get(pk="a-2").line == line
 
 
 def _grant_in_a_savepoint_rolled_back(alias: str, guard: pg.Guard, user: str) -> None:
@@ -656,3 +667,21 @@ def test_times_read_inside_bind_are_instants_whatever_djangos_time_zone(
         with pg.acting(**TESTING):
             assert guard.consent.proof(user, "marketing_sms").evidence == {"channel": "web"}
     assert inside == outside
+
+
+def test_full_clean_leaves_values_nobody_read_alone(shop: str, guard: pg.Guard) -> None:
+    """Django reads every field to validate it: a stored value nobody read is not revealed
+    (nor audited) by full_clean, nor its query's batch; a value assigned is checked."""
+    for n in range(3):
+        Customer(user_id=f"customer-{n}", phone=f"1381234567{n}", id_number=CANARY_ID).save(
+            using=shop
+        )
+    rows = list(Customer.objects.using(shop).order_by("pk"))
+    rows[0].full_clean()  # no pg.acting: nothing is revealed
+    assert _decrypts(guard) == []
+    rows[1].phone = "1381234"
+    with pytest.raises(ValidationError) as refused:
+        rows[1].full_clean()
+    assert set(refused.value.message_dict) == {"phone"}
+    assert "1381234" not in str(refused.value)
+    assert _decrypts(guard) == []

@@ -10,6 +10,7 @@ serialised on the chain's head row. A failed write fails every reveal it was to 
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import json
 import os
@@ -409,7 +410,7 @@ class AuditLog:
                 rows = connection.execute(select(outbox).order_by(outbox.c.id).limit(_PAGE)).all()
                 if not rows:
                     return chained
-                entries: list[tuple[_Ticket, str | None]] = []
+                entries: list[tuple[_Ticket, str]] = []
                 refused = 0
                 for row in rows:
                     body = str(row.row).encode()
@@ -419,16 +420,16 @@ class AuditLog:
                     stored = json.loads(body)
                     if "once" in stored and "event" in stored:
                         entries.append((_Ticket(stored["event"]), str(stored["once"])))
-                    else:  # written before schema 12, with no one-time name
-                        entries.append((_Ticket(stored), None))
-                before = self._chained_before(connection, [o for _, o in entries if o])
+                    else:  # written before schema 12: named by its digest (its time is in it)
+                        name = "b" + hashlib.sha256(body).hexdigest()[:31]
+                        entries.append((_Ticket(stored), name))
+                before = self._chained_before(connection, [once for _, once in entries])
                 batch, taken, replayed = [], set(), 0
                 for ticket, once in entries:
-                    if once is not None and (once in before or once in taken):
+                    if once in before or once in taken:
                         replayed += 1  # a copy of a row chained already, put back
                         continue
-                    if once is not None:
-                        taken.add(once)
+                    taken.add(once)
                     batch.append(ticket)
                 if replayed:
                     _log.error("audit_outbox_replayed", count=replayed)

@@ -14,6 +14,7 @@ rotation, and a forked child's reset.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import weakref
@@ -120,6 +121,7 @@ class Keyring:
         self.retire = self._data.retire_scope
         self.root_key = self._roots.root_key
         self.prepare_root = self._roots.prepare
+        self.settle_linking = functools.partial(self._roots.settle, quietly=True)
         self.root_key_by_id = self._roots.root_key_by_id
         self.derived_key = self._roots.derived_key
         self.derived_key_by_id = self._roots.derived_key_by_id

@@ -5,8 +5,6 @@ subject's own; handed out as bound primitives (:class:`~piiguard.crypto.handles.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,7 +16,7 @@ from piiguard.crypto.ff1 import FF1
 from piiguard.crypto.handles import Mac
 from piiguard.crypto.hazmat.mac import hkdf
 from piiguard.crypto.suites import Suite
-from piiguard.errors import KeyDestroyed, KeyNotFound
+from piiguard.errors import KeyDestroyed, KeyNotFound, PiiGuardError
 from piiguard.store import Store
 
 __all__ = ["ROOT_SCOPE", "RootKeys"]
@@ -50,9 +48,8 @@ class RootKeys:
         self._handles: dict[tuple[str, bytes], Mac | FF1] = {}
         #: store-wide linking purposes whose root is known to be ``active`` (committed)
         self._used: set[str] = set()
-        self._note_used: dict[str, Callable[[], None]] = {
-            purpose: functools.partial(self._used.add, purpose) for purpose in _LINKING
-        }
+        #: purposes with artefacts made whose ``active`` mark is not written yet
+        self._owed: set[str] = set()
 
     def drop(self, scopes: set[str] | None) -> None:
         """Forget the roots of these scopes (None: everything), called with the lock held."""
@@ -119,33 +116,64 @@ class RootKeys:
                     return root
             return self._remember_root(self._data._row(int(key_id)))
 
+    def _linking(self, purpose: str) -> None:
+        """Before an artefact of a store-wide linking purpose is handed out (its root
+        exists by now): make sure an erasure receipt will count the purpose."""
+        if self._owed:
+            self.settle(quietly=True)
+        if purpose in _LINKING_SET and purpose not in self._used and purpose not in self._owed:
+            self._in_use(purpose)
+
     def _in_use(self, purpose: str) -> None:
-        """An artefact is being made under the store-wide root of a linking purpose: a
-        ``prepared`` root becomes ``active`` (it links from now on). Marked in a transaction
-        of its own, so a rollback of the application's leaves it marked (erasure receipts
-        may overstate, never understate); with the application's transaction only where
-        its own cannot run (a bound SQLite transaction that holds the file)."""
+        """A ``prepared`` root becomes ``active`` (it links from now on), in a transaction of
+        its own before the artefact exists, so no rollback takes the mark back (a receipt may
+        overstate, never understate). Where that transaction cannot run (a bound SQLite
+        transaction holds the file) the mark is owed: counted by this process's receipts,
+        and written as soon as it can be."""
         keys = self._store.tables.keys
-        this_root = (
+        with self._store.engine.connect() as connection:
+            prepared = connection.execute(
+                select(keys.c.key_id).where(*self._prepared_root(purpose))
+            ).first()
+        if prepared is None:  # active (made in use, or marked by another instance)
+            self._used.add(purpose)
+            return
+        binding = self._store.bound()
+        if binding is not None and binding.holds_the_file():
+            self._owed.add(purpose)
+            return
+        self._mark_active(purpose, wait=True)
+
+    def _prepared_root(self, purpose: str) -> tuple[Any, ...]:
+        keys = self._store.tables.keys
+        return (
             keys.c.scope == ROOT_SCOPE,
             keys.c.purpose == f"{_ROOT}:{purpose}",
             keys.c.status == _PREPARED,
         )
-        with self._store.engine.connect() as connection:
-            prepared = connection.execute(select(keys.c.key_id).where(*this_root)).first()
-        if prepared is None:  # active already, or not made yet (made active when it is)
-            if self._roots.get((ROOT_SCOPE, purpose)) is not None:
-                self._used.add(purpose)
-            return
+
+    def _mark_active(self, purpose: str, *, wait: bool) -> None:
+        keys = self._store.tables.keys
+        with self._store.transaction(wait=wait) as connection:
+            connection.execute(
+                update(keys).where(*self._prepared_root(purpose)).values(status=_ACTIVE)
+            )
+        self._used.add(purpose)
+        self._owed.discard(purpose)
+
+    def settle(self, *, quietly: bool = False) -> None:
+        """Write the marks owed (see :meth:`_in_use`) now that a transaction of piiguard's
+        own can run; one that still cannot stays owed (``quietly``) or raises."""
         binding = self._store.bound()
         if binding is not None and binding.holds_the_file():
-            with self._store.joining() as connection:
-                connection.execute(update(keys).where(*this_root).values(status=_ACTIVE))
-            binding.after_commit(self._note_used[purpose])
             return
-        with self._store.transaction() as connection:
-            connection.execute(update(keys).where(*this_root).values(status=_ACTIVE))
-        self._used.add(purpose)
+        for purpose in sorted(self._owed):
+            try:
+                self._mark_active(purpose, wait=not quietly)
+            except PiiGuardError:
+                if not quietly:
+                    raise
+                return
 
     def _remember_root(self, row: Any) -> tuple[int, SecretBytes]:
         secret = self._epochs.unwrap(row, row_context(row))
@@ -181,37 +209,34 @@ class RootKeys:
         """A key derived by HKDF from a root key: one per label (field, column), cached."""
         if scope != ROOT_SCOPE:
             return self._derive(self.root_key(purpose, scope), purpose, label, size)
-        if purpose in _LINKING_SET and purpose not in self._used:
-            self._in_use(purpose)
         found = self._derived.get((purpose, label, size))
         if found is None:
             found = self._derive(self.root_key(purpose), purpose, label, size)
             if len(self._derived) >= _DERIVED_CACHE:
                 self._derived.clear()
             self._derived[(purpose, label, size)] = found
+        self._linking(purpose)
         return found
 
     def mac(self, purpose: str, label: bytes) -> Mac:
         """A bound HMAC under the key derived for ``label`` (keyed tokens): a handle, so
         the caller never holds the key."""
-        if purpose in _LINKING_SET and purpose not in self._used:
-            self._in_use(purpose)
         found = self._handles.get((purpose, label))
         if not isinstance(found, Mac):
             key_id, key = self.derived_key(purpose, label, 32)
             found = self._handles[(purpose, label)] = Mac(key_id, self._suite.mac, key)
+        self._linking(purpose)
         return found
 
     def ff1(self, purpose: str, label: bytes, alphabet: str) -> FF1:
         """An FF1 cipher under the AES-256 key derived for ``label`` (format-preserving
         tokens), built here so the key bytes stay in the key layer."""
-        if purpose in _LINKING_SET and purpose not in self._used:
-            self._in_use(purpose)
         found = self._handles.get((purpose, label + b"|" + alphabet.encode()))
         if not isinstance(found, FF1):
             _, key = self.derived_key(purpose, label, 32)
             found = FF1(key, alphabet)
             self._handles[(purpose, label + b"|" + alphabet.encode())] = found
+        self._linking(purpose)
         return found
 
     def derived_key_by_id(
@@ -233,7 +258,9 @@ class RootKeys:
         """Purposes under whose store-wide root key artefacts were made (keyed tokens,
         blind indexes, FPE tokens, deterministic ciphertexts without ``subject=``): they
         still link a subject's values after that subject's keys are shredded. A root made
-        ahead of use and never used (``prepared``) links nothing."""
+        ahead of use and never used (``prepared``) links nothing; one this process made
+        artefacts under counts, its mark written or not."""
+        self.settle(quietly=True)
         keys = self._store.tables.keys
         with self._store.engine.connect() as connection:
             names = connection.execute(
@@ -244,4 +271,4 @@ class RootKeys:
                 )
             ).scalars()
             found = {str(name).removeprefix(f"{_ROOT}:") for name in names}
-        return tuple(p for p in _LINKING if p in found)
+        return tuple(p for p in _LINKING if p in found or p in self._owed)

@@ -35,8 +35,8 @@ class Sealed:
     def __hash__(self) -> int:
         return hash(self.text)
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (Sealed, (self.text,))
+    def __reduce__(self) -> tuple[Any, tuple[str, None, str | None]]:
+        return (Sealed, (self.text, None, self.row))  # never the plaintext; the row it is for
 
 
 class Pending:

@@ -323,6 +323,7 @@ class EncryptedField(models.TextField):  # type: ignore[misc]
         if cls._meta.abstract:
             return
         _batch_loads(cls)
+        _clean_without_reading(cls)
         if self.masked:
             cls.add_to_class(name + _MASKED, models.CharField(max_length=255, null=True))
         if self.searchable:
@@ -601,6 +602,32 @@ def _batch_loads(model: Any) -> None:
 
 #: The ``from_db`` functions that batch (one per model that has encrypted fields).
 _BATCHING: set[Callable[..., Any]] = set()
+#: The ``clean_fields`` methods that leave unread values alone (one per such model).
+_CLEANING: set[Callable[..., Any]] = set()
+
+
+def _clean_without_reading(model: Any) -> None:
+    """Make ``model.clean_fields`` (``full_clean``, a ``ModelForm``) skip encrypted values
+    loaded and not read: Django reads every field to validate it, which would reveal (and
+    audit) each one, and a value nobody read was not changed. Once per model hierarchy."""
+    for klass in model.__mro__:
+        if klass.__dict__.get("clean_fields") in _CLEANING:
+            return
+    inner = model.clean_fields
+
+    def clean_fields(self: Any, exclude: Any = None) -> Any:
+        unread = {
+            field.name
+            for field in _fields_of(type(self))
+            if type(value := self.__dict__.get(field.attname)) is _Sealed
+            and value.plaintext is None
+        }
+        if unread:
+            exclude = set(exclude or ()) | unread
+        return inner(self, exclude=exclude)
+
+    _CLEANING.add(clean_fields)
+    model.clean_fields = clean_fields
 
 
 def _join(instance: Any, field_names: list[str]) -> None:
