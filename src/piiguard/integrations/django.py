@@ -657,23 +657,41 @@ def _join(instance: Any, field_names: list[str]) -> None:
 
 
 def _open(instance: Any, field: EncryptedField, sealed: _Sealed) -> None:
-    """Open ``sealed``, and the same field of every instance its query loaded."""
+    """Open ``sealed``, and the same field of every instance its query loaded that still
+    waits for it. The batch keeps only instances with a value left to open (a query read
+    with ``.iterator()`` keeps adding to it); a batch that does not open is left, and each
+    of its values opens alone."""
+    batch = sealed.batch
     members = [instance]
-    if sealed.batch is not None:
-        members += [
-            other
-            for ref in sealed.batch.members
-            if (other := ref()) is not None
-            and other is not instance
-            and type(other) is type(instance)
-        ]
+    if batch is not None:
+        alive: list[weakref.ref[Any]] = []
+        for ref in batch.members:
+            other = ref()
+            if other is None or not _waiting(other):
+                continue
+            alive.append(ref)
+            if other is not instance and type(other) is type(instance):
+                members.append(other)
+        batch.members = alive
     try:
         open_all(members, field.attname)
     except DecryptionError:
         if len(members) == 1:
             raise
-        open_all([instance], field.attname)  # one row does not open (copied, erased): alone
+        for member in members:  # one row does not open (copied, erased): each alone
+            value = member.__dict__.get(field.attname)
+            if isinstance(value, _Sealed):
+                value.batch = None
+        open_all([instance], field.attname)
     sealed.batch = None
+
+
+def _waiting(instance: Any) -> bool:
+    """Whether an instance has an encrypted value loaded and not opened yet."""
+    return any(
+        type(value := instance.__dict__.get(field.attname)) is _Sealed and value.plaintext is None
+        for field in _fields_of(type(instance))
+    )
 
 
 @boundary

@@ -429,14 +429,25 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
     column, kind = next((c, k) for name, c, k in _encrypted(mapper) if name == key)
     guard = _guard_of(column.table)
     members: list[tuple[Any, _Sealed]] = [(state, sealed)]
-    if sealed.batch is not None:
-        for ref in sealed.batch.states:
+    batch = sealed.batch
+    if batch is not None:
+        # the batch keeps the rows with a value of this column left to open (a query read
+        # with yield_per keeps adding to it): each row is looked at once, not at every read
+        alive: list[weakref.ref[Any]] = []
+        for ref in batch.states:
             other = ref()
-            if other is None or other is state or other.manager.mapper is not mapper:
+            if other is None:
                 continue
-            value = other.dict.get(key)
-            if type(value) is _Sealed and value.plaintext is None:
-                members.append((other, value))
+            if other.manager.mapper is mapper:
+                value = other.dict.get(key)
+                if type(value) is _Sealed and value.plaintext is None:
+                    alive.append(ref)
+                    if other is not state:
+                        members.append((other, value))
+                    continue
+            if _waiting(other):  # another column (or mapper) still to open
+                alive.append(ref)
+        batch.states = alive
     base = {"table": column.table.name, "field": column.name, "kind": kind.kind}
     ids = _row_ids([member for member, _ in members], mapper.primary_key)
     contexts = Rows(base, "id", ids)  # _context of each row, factored
@@ -445,13 +456,24 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
     except DecryptionError:
         if len(members) == 1:
             raise
-        # one row of the batch does not open (copied by raw SQL, erased): open this one alone
+        # one row of the batch does not open (copied by raw SQL, erased): each opens alone
+        for _, value in members:
+            value.batch = None
         opened = guard.decrypt_many([sealed.text], contexts=[contexts[0]])
         members = members[:1]
     for (_, value), plaintext in zip(members, opened, strict=True):
         value.plaintext = plaintext
         value.batch = None
     return opened[0]
+
+
+def _waiting(state: Any) -> bool:
+    """Whether a loaded row has an Encrypted value not opened yet."""
+    values = state.dict
+    return any(
+        type(value := values.get(name)) is _Sealed and value.plaintext is None
+        for name, _, _ in _encrypted(state.manager.mapper)
+    )
 
 
 class _DecryptingAttribute(InstrumentedAttribute[Any]):
