@@ -143,6 +143,16 @@ def test_many_rows_open_in_one_audited_batch_and_lookup_finds_any_spelling(
     assert CANARY_ID not in piiguard_frames_text(caught.value)
 
 
+def _copy_phone(alias: str, source: int, target: int) -> None:
+    """What an insider with SQL access does: copy one row's ciphertext into another row."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "UPDATE djangoapp_customer SET phone = (SELECT phone FROM djangoapp_customer "
+            "WHERE id = %s) WHERE id = %s",
+            [source, target],
+        )
+
+
 def _decrypts(guard: pg.Guard) -> list[int]:
     return [e.count for e in guard.audit.events(action="decrypt") if e.result == "ok"]
 
@@ -177,12 +187,7 @@ def test_a_row_that_does_not_open_does_not_keep_its_query_from_opening(
     )
     good.save(using=shop)
     copied.save(using=shop)
-    with connections[shop].cursor() as cursor:
-        cursor.execute(
-            "UPDATE djangoapp_customer SET phone = (SELECT phone FROM djangoapp_customer "
-            "WHERE id = %s) WHERE id = %s",
-            [good.pk, copied.pk],
-        )
+    _copy_phone(shop, good.pk, copied.pk)
     rows = list(Customer.objects.using(shop).order_by("pk"))
     with pg.acting(**TESTING):
         assert rows[0].phone == CANARY_PHONE  # the batch fails, this row opens alone
@@ -215,12 +220,7 @@ def test_a_copied_ciphertext_does_not_open_and_plain_updates_are_refused(
     first.save(using=shop)
     second = Customer(user_id="customer-2", phone="13912345678")
     second.save(using=shop)
-    with connections[shop].cursor() as cursor:
-        cursor.execute(
-            "UPDATE djangoapp_customer SET phone = (SELECT phone FROM djangoapp_customer "
-            "WHERE id = %s) WHERE id = %s",
-            [first.pk, second.pk],
-        )
+    _copy_phone(shop, first.pk, second.pk)
     with pg.acting(**TESTING), pytest.raises(pg.DecryptionError):
         _ = Customer.objects.using(shop).get(pk=second.pk).phone
     with pytest.raises(pg.InvalidArgument) as refused:

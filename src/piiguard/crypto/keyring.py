@@ -14,7 +14,6 @@ rotation, and a forked child's reset.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 import weakref
@@ -121,7 +120,7 @@ class Keyring:
         self.retire = self._data.retire_scope
         self.root_key = self._roots.root_key
         self.prepare_root = self._roots.prepare
-        self.settle_linking = functools.partial(self._roots.settle, quietly=True)
+        self.settle_linking = self._roots.settle
         self.root_key_by_id = self._roots.root_key_by_id
         self.derived_key = self._roots.derived_key
         self.derived_key_by_id = self._roots.derived_key_by_id

@@ -99,12 +99,7 @@ class RootKeys:
             with self._store.transaction(wait=wait) as connection:
                 self._store.serialize(connection, f"{name}:{scope}")  # whoever comes first
                 key_id = connection.execute(
-                    select(keys.c.key_id)
-                    .where(
-                        keys.c.scope == scope, keys.c.purpose == name, keys.c.status != _DESTROYED
-                    )
-                    .order_by(keys.c.key_id)
-                    .limit(1)
+                    select(keys.c.key_id).where(*live).order_by(keys.c.key_id).limit(1)
                 ).scalar_one_or_none()
                 if key_id is None:
                     key_id, secret = self._data._create(connection, scope, name, 64, 0)
@@ -120,7 +115,7 @@ class RootKeys:
         """Before an artefact of a store-wide linking purpose is handed out (its root
         exists by now): make sure an erasure receipt will count the purpose."""
         if self._owed:
-            self.settle(quietly=True)
+            self.settle()
         if purpose in _LINKING_SET and purpose not in self._used and purpose not in self._owed:
             self._in_use(purpose)
 
@@ -161,18 +156,16 @@ class RootKeys:
         self._used.add(purpose)
         self._owed.discard(purpose)
 
-    def settle(self, *, quietly: bool = False) -> None:
-        """Write the marks owed (see :meth:`_in_use`) now that a transaction of piiguard's
-        own can run; one that still cannot stays owed (``quietly``) or raises."""
+    def settle(self) -> None:
+        """Write the marks owed (see :meth:`_in_use`) if a transaction of piiguard's own can
+        run now without waiting; what still cannot stays owed for the next try."""
         binding = self._store.bound()
         if binding is not None and binding.holds_the_file():
             return
         for purpose in sorted(self._owed):
             try:
-                self._mark_active(purpose, wait=not quietly)
+                self._mark_active(purpose, wait=False)
             except PiiGuardError:
-                if not quietly:
-                    raise
                 return
 
     def _remember_root(self, row: Any) -> tuple[int, SecretBytes]:
@@ -260,7 +253,7 @@ class RootKeys:
         still link a subject's values after that subject's keys are shredded. A root made
         ahead of use and never used (``prepared``) links nothing; one this process made
         artefacts under counts, its mark written or not."""
-        self.settle(quietly=True)
+        self.settle()
         keys = self._store.tables.keys
         with self._store.engine.connect() as connection:
             names = connection.execute(

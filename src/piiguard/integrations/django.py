@@ -508,7 +508,16 @@ def _one(written: int) -> None:
 
 
 def _fields_of(model: Any) -> list[EncryptedField]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
+    """A model's encrypted fields, found once per model (every loaded row asks)."""
+    found = _FIELDS.get(model)
+    if found is None:
+        found = _FIELDS[model] = [
+            f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)
+        ]
+    return found
+
+
+_FIELDS: dict[Any, list[EncryptedField]] = {}
 
 
 def _saving(sender: Any, instance: Any, **_: Any) -> None:

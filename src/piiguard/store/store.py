@@ -352,10 +352,8 @@ class Store:
     ) -> Iterator[Binding]:
         """Make the writes that describe application state (see :meth:`joining`) go through
         the application's connection (``source()``) in this context, committing or rolling
-        back with it; ``arm`` hears of the first such write of each transaction."""
-        refusal = self.bind_refusal(source())
-        if refusal is not None:
-            raise refusal
+        back with it; ``arm`` hears of the first such write of each transaction. The caller
+        asked :meth:`bind_refusal` first (before anything was made for the binding)."""
         binding = Binding(source, in_transaction, arm, source().dialect.name)
         token = self._binding.set(binding)
         try:
