@@ -285,11 +285,15 @@ class Envelope:
             raise InvalidArgument("one context per ciphertext")
         # every input checked before anything is opened: a bad context or ciphertext type
         # fails while no plaintext exists in this frame
-        from_text = wire.from_text  # texts (the common case) decoded without a call of ours
-        blobs = [
-            from_text(ciphertext) if type(ciphertext) is str else _ciphertext_bytes(ciphertext)
-            for ciphertext in ciphertexts
-        ]
+        if set(map(type, ciphertexts)) <= {str}:  # texts only: the common case
+            blobs = wire.from_texts(ciphertexts)  # type: ignore[arg-type]
+        else:
+            blobs = [
+                wire.from_text(ciphertext)
+                if type(ciphertext) is str
+                else _ciphertext_bytes(ciphertext)
+                for ciphertext in ciphertexts
+            ]
         aads = encode_contexts(contexts)
         kinds = tuple(sorted(_values_of(contexts, "kind")))
         who = self._reveals.admit(actor, purpose, action="decrypt", kinds=kinds, count=len(blobs))
@@ -344,32 +348,33 @@ class Envelope:
         goes through :meth:`_open`, which alone decides what a blob is."""
         out: list[str] = []
         key_ids: set[int] = set()
-        fetched: dict[int, Aead] = {}
-        first, open_one, fetch = self._first_byte, self._open, self._keyring.decryption_key
+        fetched: dict[bytes, Aead] = {}  # by a current-format blob's version and key id
+        open_one, fetch, first = self._open, self._keyring.decryption_key, self._first_byte
+        append, minimum, nonce_end = out.append, _RANDOMIZED_MIN, _V2 + wire.NONCE_SIZE
         for blob, aad in zip(blobs, aads, strict=True):
-            if blob is not None and len(blob) >= _RANDOMIZED_MIN and blob[0] == first:
-                key_id = int.from_bytes(blob[1:_V1], "big")
-                aead = fetched.get(key_id)
+            if blob is not None and len(blob) >= minimum:
+                aead = fetched.get(blob[:_V1])
                 if aead is not None:
                     try:
-                        text = aead.decrypt(
-                            blob[_V2 : _V2 + wire.NONCE_SIZE],
-                            blob[_V2 + wire.NONCE_SIZE :],
-                            blob[:_V2] + aad,
-                        ).decode()
+                        append(
+                            aead.decrypt(
+                                blob[_V2:nonce_end], blob[nonce_end:], blob[:_V2] + aad
+                            ).decode()
+                        )
                     except (InvalidTag, UnicodeDecodeError, ValueError):
                         pass  # _open below tells a context mismatch from tampering
                     else:
-                        out.append(text)
                         continue
             result = open_one(blob, aad)
             if isinstance(result, DecryptionError):
                 out.clear()
                 return result
             key_ids.add(result[0])
-            out.append(result[1])
-            if blob is not None and blob[0] == first and result[0] not in fetched:
-                fetched[result[0]] = fetch(result[0])  # cached: opened the blob just now
+            append(result[1])
+            if blob is not None and blob[0] == first and len(blob) >= minimum:
+                header = blob[:_V1]
+                if header not in fetched:  # the next blobs under this key open here
+                    fetched[header] = fetch(result[0])  # cached: opened the blob just now
         return out, key_ids
 
     def _open(self, blob: bytes | None, aad_context: bytes) -> tuple[int, str] | DecryptionError:
