@@ -12,10 +12,19 @@ import hmac
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-__all__ = ["Digest", "encode", "seal", "sealed"]
+__all__ = ["Digest", "Names", "encode", "seal", "sealed"]
 
 _SEAL_DOMAIN = b"piiguard-record-seal-v1"
 _NONE = b"\xff\xff\xff\xff"
+
+
+class Names(Protocol):
+    """A keyed hash handle (the keyring's ``KeyedHash``): names many values fast."""
+
+    def names(
+        self, prefix: bytes, texts: Sequence[str] | Sequence[bytes], *, chars: int, tag: str = ""
+    ) -> list[str]:
+        """``tag`` and the digest's first ``chars`` hex characters, per text."""
 
 
 class Digest(Protocol):
@@ -26,6 +35,9 @@ class Digest(Protocol):
 
     def digest_many(self, items: Sequence[bytes]) -> list[bytes]:
         """The MAC of each of ``items``."""
+
+    def keyed_hash(self) -> Names | None:
+        """A faster keyed hash under a key derived from this one, where the suite has one."""
 
 
 def encode(value: object) -> bytes:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text, update
 
 import piiguard as pg
 from piiguard.audit.chain import FIELDS, GENESIS
-from piiguard.audit.log import AuditLog
+from piiguard.audit.log import AuditLog, _rows_of
 from piiguard.events import Rows
 from piiguard.keys import LocalKEK
 from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
@@ -107,7 +107,54 @@ def test_a_batch_given_factored_is_recorded_as_the_same_batch_of_mappings(
     assert CANARY_PHONE not in repr(factored)
     common = factored.detail.get("common", {})
     shown = [{**common, **row}["id"] for row in factored.detail["rows"]]
-    assert shown == [shop.audit.stored_form("id", row_id) for row_id in ids]
+    # a value every row shares is stored once, as a context value; one that varies, per row
+    form = shop.audit.stored_form if "id" in common else shop.audit.batch_form
+    assert shown == [form("id", row_id) for row_id in ids]
+    assert ("id" in common) is (len(set(ids)) == 1)
+
+
+@pytest.mark.parametrize(("suite", "tag"), [("aes256gcm", "k:"), ("sm4gcm", "h:")])
+def test_a_batch_stores_its_rows_by_column_with_a_keyed_name_per_row(
+    store_target: StoreTarget, kek: LocalKEK, suite: str, tag: str
+) -> None:
+    """A batch is stored column by column (each varying key once, a name per row), read
+    back as one mapping per row; a row id is named by the context key's keyed hash (keyed
+    BLAKE2s, ``k:``) or, in the SM suite, HMAC-SM3 (``h:``): never in clear."""
+    url, schema = store_target
+    with pg.Guard.open(url, kek=kek, schema=schema, suite=suite) as guard:
+        allow_test_reveals(guard)
+        ids = [f"{n}" for n in range(1, 6)] + [CANARY_PHONE]  # a key can be a value
+        contexts = [{"table": "orders", "field": "phone", "id": row_id} for row_id in ids]
+        texts = guard.encrypt_many([CANARY_PHONE] * len(ids), contexts=contexts)
+        guard.decrypt_many(texts, contexts=contexts, actor="svc:sms", purpose="testing")
+        (event,) = guard.audit.events(action="decrypt")
+        named = [row["id"] for row in event.detail["rows"]]
+        assert named == [guard.audit.batch_form("id", row_id) for row_id in ids]
+        assert all(name.startswith(tag) and len(name) == 22 for name in named)
+        # the SM suite's rows are named as its contexts are; the others' by the faster hash
+        same = guard.audit.batch_form("id", "1") == guard.audit.stored_form("id", "1")
+        assert same is (tag == "h:")
+        table = guard._store.tables.audit_events
+        with guard._store.engine.connect() as connection:
+            (stored,) = connection.execute(
+                select(table.c.detail).where(table.c.action == "decrypt")
+            ).scalars()
+        assert '"columns":{"id":[' in stored
+        assert '"rows"' not in stored
+        assert CANARY_PHONE not in stored
+        assert guard.audit.verify().ok
+
+
+def test_batches_stored_row_by_row_read_as_they_were() -> None:
+    """Events written by earlier versions hold a batch's rows as mappings: read unchanged;
+    a column that skips a row (a key some rows lack) leaves that row without the key."""
+    legacy = {"common": {"table": "orders"}, "rows": [{"id": "h:01"}, {"id": "h:02"}]}
+    assert _rows_of(dict(legacy)) == legacy
+    columns = {"common": {}, "columns": {"field": ["a", "b"], "view": [None, "masked"]}}
+    assert _rows_of(columns) == {
+        "common": {},
+        "rows": [{"field": "a"}, {"field": "b", "view": "masked"}],
+    }
 
 
 def test_events_filter_by_actor_action_purpose_and_time(shop: pg.Guard) -> None:

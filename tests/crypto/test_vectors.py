@@ -10,7 +10,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from piiguard.crypto import SUITES
-from piiguard.crypto.handles import Mac
+from piiguard.crypto.handles import KeyedHash, Mac
 from piiguard.crypto.hazmat.aead import AesSiv, Sm4Gcm
 from piiguard.crypto.hazmat.mac import hmac_verify
 from piiguard.keys.secret import SecretBytes
@@ -120,6 +120,34 @@ def test_wycheproof_hmac_sha256_through_the_key_handle(
     tag, message = _hex(case["tag"]), _hex(case["msg"])
     for full in (mac.digest(message), mac.digest_many([b"other", message])[1]):
         assert (full[: len(tag)] == tag) is (case["result"] == "valid")
+
+
+_BLAKE2S = json.loads((VECTORS / "blake2s_keyed_kat.json").read_text())
+
+
+def test_keyed_blake2s_known_answers_through_the_handle() -> None:
+    """The keyed hash that names a batch's rows is keyed BLAKE2s-256 (RFC 7693, keyed with
+    the key block, not HMAC): the published keyed answers, each item from one copied
+    state, and truncated as asked."""
+    handle = KeyedHash(_hex(_BLAKE2S["key"]))
+    items = [bytes(range(vector["len"])) for vector in _BLAKE2S["vectors"]]
+    expected = [vector["hash"] for vector in _BLAKE2S["vectors"]]
+    assert handle.hex_many(items) == expected
+    assert handle.hex_many(items[::-1], 20) == [h[:20] for h in expected[::-1]]
+    assert "000102" not in repr(handle)
+
+
+def test_a_mac_derives_its_keyed_hash_and_sm3_has_none() -> None:
+    """The keyed hash of a MAC is under a key derived from the MAC's (so two MACs give two
+    unrelated hashes); an HMAC-SM3 key gives none (the SM suite keeps to SM algorithms)."""
+    one, two = (Mac(1, "sha256", SecretBytes(bytes([n]) * 32)) for n in (1, 2))
+    first, second = one.keyed_hash(), two.keyed_hash()
+    assert first is not None
+    assert second is not None
+    assert first is one.keyed_hash()
+    assert first.hex_many([b"id\x007"]) != second.hex_many([b"id\x007"])
+    assert KeyedHash(bytes([1]) * 32).hex_many([b"x"]) != first.hex_many([b"x"])
+    assert Mac(1, "sm3", SecretBytes(bytes(32))).keyed_hash() is None
 
 
 def test_sm4_known_answer_gb_t_32907() -> None:

@@ -17,19 +17,60 @@ from piiguard.keys.secret import SecretBytes
 
 _BLOCK = 64  # SHA-256's block size, which HMAC pads its key to (RFC 2104)
 
-__all__ = ["Mac"]
+#: What the keyed BLAKE2s key of a :class:`Mac` is derived from (HMAC of this label under the
+#: MAC's key). No other input of the MAC's is this: every context digest holds a 0 byte.
+_KEYED_HASH_LABEL = b"piiguard keyed hash/blake2s-256"
+
+__all__ = ["KeyedHash", "Mac"]
+
+
+class KeyedHash:
+    """Keyed BLAKE2s-256 (RFC 7693) under one key it never shows: a keyed digest of many
+    short items at under half the cost of HMAC-SHA256 per item (the key is absorbed once;
+    an item costs one copy of that state)."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hashlib.blake2s(key=key)
+
+    def hex_many(self, items: Sequence[bytes], chars: int = 64) -> list[str]:
+        """The digest of each item in hex, its first ``chars`` characters."""
+        return self.names(b"", items, chars=chars)
+
+    def names(
+        self, prefix: bytes, texts: Sequence[str] | Sequence[bytes], *, chars: int, tag: str = ""
+    ) -> list[str]:
+        """``tag`` and the first ``chars`` hex characters of the digest of ``prefix`` and
+        each text (UTF-8, lone surrogates kept): the prefix absorbed once for all."""
+        out = []
+        start = self._keyed.copy()
+        start.update(prefix)
+        new = start.copy
+        for text in texts:
+            state = new()
+            state.update(text if type(text) is bytes else text.encode("utf-8", "surrogatepass"))  # type: ignore[union-attr]
+            out.append(tag + state.hexdigest()[:chars])
+        return out
+
+    def __repr__(self) -> str:
+        return "KeyedHash(<redacted>)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a key handle cannot be pickled")
 
 
 class Mac:
     """HMAC under one key, identified by the id of the root key it derives from."""
 
-    __slots__ = ("_digest", "_inner", "_outer", "key_id")
+    __slots__ = ("_digest", "_inner", "_keyed", "_outer", "key_id")
 
     def __init__(self, key_id: int, algorithm: str, key: SecretBytes) -> None:
         self.key_id = key_id
         self._digest: Callable[[bytes], bytes] = functools.partial(hmac_digest, algorithm, key)
         self._inner: Any = None
         self._outer: Any = None
+        self._keyed: KeyedHash | None = None
         if algorithm == "sha256":
             # HMAC's inner and outer hash states after the padded key (RFC 2104), set up
             # once: a message then costs two state copies and its own blocks, where a fresh
@@ -63,6 +104,15 @@ class Mac:
             outer.update(inner.digest())
             out.append(outer.digest())
         return out
+
+    def keyed_hash(self) -> KeyedHash | None:
+        """A :class:`KeyedHash` under a key derived from this MAC's, for naming many values
+        fast; None for an HMAC-SM3 key (whoever chose the SM suite keeps to SM algorithms)."""
+        if self._inner is None:
+            return None
+        if self._keyed is None:
+            self._keyed = KeyedHash(self.digest(_KEYED_HASH_LABEL))
+        return self._keyed
 
     def __repr__(self) -> str:
         return f"Mac(key_id={self.key_id}, <redacted>)"
