@@ -144,6 +144,39 @@ def test_a_query_opens_a_column_for_all_its_rows_at_once_on_first_access(
     assert event.detail["common"]["table"] == "customers"
 
 
+def test_a_query_read_in_chunks_opens_each_chunk_once(shop: Session, guard: pg.Guard) -> None:
+    """With yield_per, the first read in each chunk opens the rows loaded so far that are
+    still closed: no row twice, every row once."""
+    phones = [f"1381234{n:04d}" for n in range(12)]
+    shop.add_all([Customer(user_id=f"customer-{n}", phone=p) for n, p in enumerate(phones)])
+    shop.commit()
+    shop.expunge_all()
+    with pg.acting(**TESTING):
+        read = [
+            c.phone
+            for c in shop.scalars(
+                select(Customer).order_by(Customer.id).execution_options(yield_per=5)
+            )
+        ]
+    assert read == phones
+    assert [event.count for event in _decrypts(guard)] == [5, 5, 2]
+
+
+def test_rows_the_application_let_go_of_are_not_opened(shop: Session, guard: pg.Guard) -> None:
+    """The batch holds its values weakly: a row dropped before the first read is not
+    revealed with the rows still held."""
+    shop.add_all([Customer(user_id=f"customer-{n}", phone=f"1381234{n:04d}") for n in range(8)])
+    shop.commit()
+    shop.expunge_all()
+    customers = shop.scalars(select(Customer).order_by(Customer.id)).all()
+    kept = customers[2:4]
+    del customers
+    with pg.acting(**TESTING):
+        assert [c.phone for c in kept] == ["13812340002", "13812340003"]
+    (event,) = _decrypts(guard)
+    assert event.count == 2
+
+
 def test_client_side_and_composite_keys(shop: Session, guard: pg.Guard) -> None:
     allow_test_reveals(guard)
     customer = Customer(user_id="customer-1", phone=CANARY_PHONE)

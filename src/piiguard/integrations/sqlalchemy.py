@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import uuid
 import weakref
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,12 +87,16 @@ _MASKED, _INDEX = "_masked", "_index"
 
 
 class _Batch:
-    """The instances one query loaded: opened together on first access."""
+    """The values one query loaded, by mapper and column: the first read of a column in
+    any of its rows opens it in all of them. Values are held weakly: a row the application
+    let go of is not opened."""
 
-    __slots__ = ("states",)
+    __slots__ = ("columns",)
 
     def __init__(self) -> None:
-        self.states: list[weakref.ref[Any]] = []
+        self.columns: defaultdict[tuple[Mapper[Any], str], list[weakref.ref[_Sealed]]] = (
+            defaultdict(list)
+        )
 
 
 class Encrypted(TypeDecorator[str]):
@@ -241,10 +246,9 @@ def _key_of(state: Any) -> Sequence[Any]:
     return tuple(state.mapper.primary_key_from_instance(state.obj()))
 
 
-def _row_ids(states: Sequence[Any], columns: Sequence[Any]) -> list[str]:
-    """:func:`_row_id` of each instance's key; a batch of integer keys (the common case)
-    named without a call per row."""
-    keys = [_key_of(state) for state in states]
+def _row_ids(keys: Sequence[Sequence[Any]], columns: Sequence[Any]) -> list[str]:
+    """:func:`_row_id` of each key; a batch of integer keys (the common case) named without
+    a call per row."""
     if len(columns) == 1 and isinstance(columns[0].type, Integer):
         values = [key[0] for key in keys]
         if all(type(value) is int for value in values):
@@ -409,17 +413,33 @@ def _on_load(state: Any, context: Any) -> None:
     """Rows of one query share a batch: the first access opens the column in all of them."""
     if context is None:  # session.merge of a new instance: no query, no batch
         return
+    mapper = state.manager.mapper  # not state.mapper: memoized on each new state, slower
+    columns = _LOADING.get(mapper)
+    if columns is None:
+        columns = _loading(mapper)
+    if not columns:
+        return
     attributes = context.attributes
     batch = attributes.get(_GUARD)
     if batch is None:
         batch = attributes[_GUARD] = _Batch()
-    batch.states.append(weakref.ref(state))
-    values = state.dict
-    mapper = state.manager.mapper  # not state.mapper: memoized on each new state, slower
-    for key, _, _ in _BY_MAPPER.get(mapper) or _encrypted(mapper):
+    values, identity, found, held = state.dict, state.key, batch.columns, weakref.ref
+    for key, column in columns:
         value = values.get(key)
         if type(value) is _Sealed:
-            value.batch = batch
+            value.batch, value.identity = batch, identity
+            found[column].append(held(value))
+
+
+_LOADING: dict[Mapper[Any], tuple[tuple[str, tuple[Mapper[Any], str]], ...]] = {}
+
+
+def _loading(mapper: Mapper[Any]) -> tuple[tuple[str, tuple[Mapper[Any], str]], ...]:
+    """(attribute key, batch key) of each Encrypted column a load of ``mapper`` fills."""
+    columns = tuple((key, (mapper, key)) for key, _, _ in _encrypted(mapper))
+    if mapper.configured:
+        _LOADING[mapper] = columns
+    return columns
 
 
 @boundary
@@ -428,52 +448,36 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
     mapper = state.mapper
     column, kind = next((c, k) for name, c, k in _encrypted(mapper) if name == key)
     guard = _guard_of(column.table)
-    members: list[tuple[Any, _Sealed]] = [(state, sealed)]
+    members = [sealed]
     batch = sealed.batch
     if batch is not None:
-        # the batch keeps the rows with a value of this column left to open (a query read
-        # with yield_per keeps adding to it): each row is looked at once, not at every read
-        alive: list[weakref.ref[Any]] = []
-        for ref in batch.states:
-            other = ref()
-            if other is None:
-                continue
-            if other.manager.mapper is mapper:
-                value = other.dict.get(key)
-                if type(value) is _Sealed and value.plaintext is None:
-                    alive.append(ref)
-                    if other is not state:
-                        members.append((other, value))
-                    continue
-            if _waiting(other):  # another column (or mapper) still to open
-                alive.append(ref)
-        batch.states = alive
+        for ref in batch.columns.get((mapper, key), ()):
+            value = ref()
+            if value is not None and value.plaintext is None and value is not sealed:
+                members.append(value)
+    own = sealed.identity
+    identities = [own[1] if own is not None else _key_of(state)]
+    identities += [value.identity[1] for value in members[1:]]
     base = {"table": column.table.name, "field": column.name, "kind": kind.kind}
-    ids = _row_ids([member for member, _ in members], mapper.primary_key)
-    contexts = Rows(base, "id", ids)  # _context of each row, factored
+    contexts = Rows(base, "id", _row_ids(identities, mapper.primary_key))  # factored
     try:
-        opened = guard.decrypt_many([value.text for _, value in members], contexts=contexts)
+        opened = guard.decrypt_many([value.text for value in members], contexts=contexts)
     except DecryptionError:
         if len(members) == 1:
             raise
         # one row of the batch does not open (copied by raw SQL, erased): each opens alone
-        for _, value in members:
+        for value in members:
             value.batch = None
+        batch.columns.pop((mapper, key), None)  # members > 1: the batch is there
         opened = guard.decrypt_many([sealed.text], contexts=[contexts[0]])
         members = members[:1]
-    for (_, value), plaintext in zip(members, opened, strict=True):
+    else:
+        if batch is not None:  # every value of the column opened: rows a query read with
+            batch.columns.pop((mapper, key), None)  # yield_per loads later make a new list
+    for value, plaintext in zip(members, opened, strict=True):
         value.plaintext = plaintext
         value.batch = None
     return opened[0]
-
-
-def _waiting(state: Any) -> bool:
-    """Whether a loaded row has an Encrypted value not opened yet."""
-    values = state.dict
-    return any(
-        type(value := values.get(name)) is _Sealed and value.plaintext is None
-        for name, _, _ in _encrypted(state.manager.mapper)
-    )
 
 
 class _DecryptingAttribute(InstrumentedAttribute[Any]):
@@ -482,6 +486,13 @@ class _DecryptingAttribute(InstrumentedAttribute[Any]):
     __slots__ = ()
 
     def __get__(self, instance: object | None, owner: Any) -> Any:
+        try:  # an opened value (every read but a batch's first) without SQLAlchemy's path
+            found = instance.__dict__.get(self.key)
+        except AttributeError:  # the class attribute, or an instance without a __dict__
+            pass
+        else:
+            if type(found) is _Sealed and found.plaintext is not None:
+                return found.plaintext
         value = super().__get__(instance, owner)
         if instance is None:
             return value
