@@ -1,6 +1,8 @@
 """The ORM: loading 10,000 customers and reading each one's phone, through an Encrypted column
 (decrypted in one batch, one audit event) against the same model with a plaintext column,
-on SQLite files."""
+on SQLite files. The bar compares rows that differ only in that column; a second row, with
+no bar, adds the masked companion column (one more plain column to load) to the encrypted
+model, as a list page's model would have it."""
 
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ class Base(DeclarativeBase):
 
 class Encrypted(Base):
     __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    phone: Mapped[str] = mapped_column(pg_sa.Encrypted("phone", subject="user_id"))
+
+
+class Masked(Base):
+    __tablename__ = "masked_customers"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[str] = mapped_column(String(40))
     phone: Mapped[str] = mapped_column(pg_sa.Encrypted("phone", subject="user_id", masked=True))
@@ -55,14 +64,15 @@ def orm() -> list[Ratio]:
         Base.metadata.create_all(engine)
         phones = [f"138{n:08d}" for n in range(ROWS)]
         with Session(engine) as session:
-            rows = [
-                pg_sa.seal_row(
-                    Encrypted.__table__,  # type: ignore[arg-type]
-                    {"id": n + 1, "user_id": f"u{n % 500}", "phone": phone},
-                )
-                for n, phone in enumerate(phones)
-            ]
-            session.execute(insert(Encrypted), rows)
+            for model in (Encrypted, Masked):
+                rows = [
+                    pg_sa.seal_row(
+                        model.__table__,  # type: ignore[arg-type]
+                        {"id": n + 1, "user_id": f"u{n % 500}", "phone": phone},
+                    )
+                    for n, phone in enumerate(phones)
+                ]
+                session.execute(insert(model), rows)
             session.execute(
                 insert(Plain),
                 [{"id": n + 1, "user_id": f"u{n % 500}", "phone": p} for n, p in enumerate(phones)],
@@ -70,10 +80,8 @@ def orm() -> list[Ratio]:
             session.commit()
         times = best_ns(
             {
-                "encrypted": Case(
-                    "load(e, Encrypted)", {"load": _load, "e": engine, "Encrypted": Encrypted}
-                ),
-                "plain": Case("load(e, Plain)", {"load": _load, "e": engine, "Plain": Plain}),
+                name: Case(f"load(e, {name})", {"load": _load, "e": engine, name: model})
+                for name, model in (("Encrypted", Encrypted), ("Plain", Plain), ("Masked", Masked))
             },
             number=1,
             rounds=15,
@@ -82,8 +90,15 @@ def orm() -> list[Ratio]:
     return [
         Ratio(
             f"ORM load of {ROWS:,} rows, each phone read: Encrypted / plaintext",
-            times["encrypted"],
-            times["plain"],
+            times["Encrypted"],
+            times["Plain"],
             2.0,
-        )
+        ),
+        Ratio(
+            "  the same, with a masked companion column",
+            times["Masked"],
+            times["Plain"],
+            None,
+            "info",
+        ),
     ]
