@@ -155,6 +155,9 @@ def test_batches_stored_row_by_row_read_as_they_were() -> None:
         "common": {},
         "rows": [{"field": "a"}, {"field": "b", "view": "masked"}],
     }
+    # columns changed in the table (verify() reports it) are shown as stored, not refused
+    for changed in ({"id": ["k:1"], "view": ["a", "b"]}, {"id": 5}, ["k:1"]):
+        assert _rows_of({"columns": changed}) == {"columns": changed}
 
 
 def test_events_filter_by_actor_action_purpose_and_time(shop: pg.Guard) -> None:

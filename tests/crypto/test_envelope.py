@@ -613,3 +613,20 @@ def test_a_batch_mixing_keys_opens_each_value_and_fails_whole_on_one_bad_row(
             guard.decrypt_many(bad_texts, contexts=bad_contexts, **TESTING_REVEAL)
         assert type(raised.value) is error
         assert "1381234567" not in piiguard_frames_text(raised.value)
+
+
+def test_characters_moved_between_rows_texts_fail_the_batch(guard: pg.Guard) -> None:
+    """An insider moves characters from one row's ciphertext to the next (the column keeps
+    its total length): each changed row fails alone, and so does the batch."""
+    contexts = [{**CONTEXT, "id": f"r{n}"} for n in range(3)]
+    texts = [guard.encrypt(f"1381234567{n}", context=c) for n, c in enumerate(contexts)]
+    moved = [
+        [texts[0], texts[1] + texts[2][:4], texts[2][4:]],
+        [texts[0], texts[1] + texts[2], ""],
+        [texts[0], texts[1][:-1], texts[1][-1] + texts[2]],
+    ]
+    for batch in moved:
+        with pytest.raises(pg.DecryptionError):
+            guard.decrypt_many(batch, contexts=contexts, **TESTING_REVEAL)
+        with pytest.raises(pg.DecryptionError):
+            guard.decrypt(batch[1], context=contexts[1], **TESTING_REVEAL)

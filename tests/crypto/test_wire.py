@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,3 +45,30 @@ def test_a_column_of_one_length_with_one_changed_character_decodes_as_each_alone
     assert wire.from_texts(texts) == [wire.from_text(text) for text in texts]
     unchanged = [n for n, blob in enumerate(blobs) if wire.to_text(blob) == texts[n]]
     assert [wire.from_texts(texts)[n] for n in unchanged] == [blobs[n] for n in unchanged]
+
+
+@given(st.integers(1, 40), st.data())
+def test_a_column_cut_again_at_other_places_decodes_as_each_alone(
+    size: int, data: st.DataObject
+) -> None:
+    """An insider moving characters from one row's text to the next keeps the column's
+    total length but not each text's: those texts are decoded one by one, as from_text
+    decodes them (seen: ["ZA", "oQbN", ""] was cut as if each were 2 characters)."""
+    blobs = data.draw(st.lists(st.binary(min_size=size, max_size=size), min_size=2, max_size=6))
+    joined = "".join(wire.to_text(blob) for blob in blobs)
+    cuts = sorted(
+        data.draw(
+            st.lists(st.integers(0, len(joined)), min_size=len(blobs) - 1, max_size=len(blobs) - 1)
+        )
+    )
+    bounds = [0, *cuts, len(joined)]
+    texts = [joined[start:end] for start, end in itertools.pairwise(bounds)]
+    assert wire.from_texts(texts) == [wire.from_text(text) for text in texts]
+
+
+def test_texts_of_several_lengths_are_never_cut_as_one_column() -> None:
+    assert wire.from_texts(["ZA", "oQbN", ""]) == [
+        wire.from_text("ZA"),
+        wire.from_text("oQbN"),
+        wire.from_text(""),
+    ]

@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import StatementError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient, mapped_column
 
 import piiguard as pg
 import piiguard.integrations.sqlalchemy as pg_sa
@@ -175,6 +175,46 @@ def test_rows_the_application_let_go_of_are_not_opened(shop: Session, guard: pg.
         assert [c.phone for c in kept] == ["13812340002", "13812340003"]
     (event,) = _decrypts(guard)
     assert event.count == 2
+
+
+def test_a_value_replaced_before_the_first_read_is_not_opened(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """SQLAlchemy keeps a replaced value until the flush: the batch leaves it closed."""
+    shop.add_all([Customer(user_id=f"customer-{n}", phone=f"1381234{n:04d}") for n in range(3)])
+    shop.commit()
+    shop.expunge_all()
+    customers = shop.scalars(select(Customer).order_by(Customer.id)).all()
+    customers[0].phone = "13912345670"
+    customers[2].phone = None  # type: ignore[assignment]
+    with pg.acting(**TESTING):
+        assert customers[1].phone == "13812340001"
+    (event,) = _decrypts(guard)
+    assert event.count == 1
+
+
+def test_a_row_copied_to_a_new_key_before_its_first_read_does_not_open_there(
+    shop: Session, guard: pg.Guard
+) -> None:
+    """A loaded row made transient and added under a new key carries the old row's
+    ciphertext: it does not open as the new row, alone or in its query's batch (the batch
+    binds each value to its row's key at the read, not at the load)."""
+    shop.add_all([Customer(user_id="customer-1", phone=CANARY_PHONE)] * 1)
+    shop.add(Customer(user_id="customer-2", phone="13812340002"))
+    shop.commit()
+    shop.expunge_all()
+    copied, other = shop.scalars(select(Customer).order_by(Customer.id)).all()
+    shop.expunge(copied)
+    make_transient(copied)
+    copied.id = 77
+    shop.add(copied)
+    shop.flush()
+    with pg.acting(**TESTING):
+        assert other.phone == "13812340002"  # the batch fails on the copy; each opens alone
+        with pytest.raises(pg.DecryptionError) as caught:
+            _ = copied.phone
+    assert CANARY_PHONE not in piiguard_frames_text(caught.value)
+    assert [event.count for event in _decrypts(guard)] == [1]
 
 
 def test_client_side_and_composite_keys(shop: Session, guard: pg.Guard) -> None:

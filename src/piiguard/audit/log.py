@@ -1109,13 +1109,18 @@ def _event(row: Any) -> AuditEvent:
 def _rows_of(detail: dict[str, Any]) -> dict[str, Any]:
     """A stored detail as events show it: a batch's ``columns`` as ``rows``, one mapping
     per row (the form earlier versions of piiguard stored)."""
-    columns = detail.pop("columns", None)
-    if columns:
-        keys = list(columns)
-        detail["rows"] = [
-            {key: value for key, value in zip(keys, values, strict=True) if value is not None}
-            for values in zip(*columns.values(), strict=True)
-        ]
+    columns = detail.get("columns")
+    if not isinstance(columns, dict) or not columns:
+        return detail
+    lists = list(columns.values())
+    if not all(isinstance(values, list) for values in lists) or len(set(map(len, lists))) != 1:
+        return detail  # changed in the table (verify() says so): shown as stored
+    keys = list(columns)
+    del detail["columns"]
+    detail["rows"] = [
+        {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+        for values in zip(*lists, strict=True)
+    ]
     return detail
 
 

@@ -138,10 +138,11 @@ def from_texts(texts: Sequence[str]) -> list[bytes | None]:
     fill = _FILL.get(remainder)
     if fill is None or not size:  # a length of 1 (mod 4) is refused by from_text
         return [from_text(text) for text in texts]
+    if len(set(map(len, texts))) != 1:  # texts of several lengths: each alone
+        return [from_text(text) for text in texts]
     joined = fill.join(texts) + fill
     if (
-        len(joined) != len(texts) * (size + len(fill))  # one length, else not this way
-        or not joined.isascii()
+        not joined.isascii()
         or "+" in joined
         or "/" in joined
         or "=" in joined

@@ -69,15 +69,19 @@ def _trim(run: str) -> str | None:
     title = _TITLE_IN.search(run, 1)
     if title is not None:
         run = run[: title.start()]
-    surname = run[:2] if run[:2] in COMPOUND_SURNAMES else run[:1]
-    if surname not in SURNAMES and surname not in COMPOUND_SURNAMES:
-        return None
-    given = 0
-    for char in run[len(surname) : len(surname) + 2]:
-        if char in _STOP_SET:
-            break
-        given += 1
-    return run[: len(surname) + given] if given else None
+    # a compound surname first (欧阳娜); a run that is one alone (公玉) is a surname and a
+    # given character, when its first character is a surname
+    for surname in (run[:2], run[:1]) if run[:2] in COMPOUND_SURNAMES else (run[:1],):
+        if surname not in SURNAMES and surname not in COMPOUND_SURNAMES:
+            continue
+        given = 0
+        for char in run[len(surname) : len(surname) + 2]:
+            if char in _STOP_SET:
+                break
+            given += 1
+        if given:
+            return run[: len(surname) + given]
+    return None
 
 
 _STOP_SET = frozenset(_STOP)

@@ -18,14 +18,14 @@ class Sealed:
     """A stored value: its ciphertext, and its plaintext once opened. Neither its repr nor
     a pickle or deep copy holds the plaintext (a copy opens the value again, audited)."""
 
-    __slots__ = ("__weakref__", "batch", "identity", "plaintext", "row", "text")
+    __slots__ = ("__weakref__", "batch", "loaded", "plaintext", "row", "text")
 
     def __init__(self, text: str, plaintext: str | None = None, row: str | None = None) -> None:
         self.text = text
         self.plaintext = plaintext
         self.batch: Any = None  # the rows one query loaded with it
         self.row = row  # the row id it is bound to, where the integration keeps it (Django)
-        self.identity: Any = None  # the identity its row was loaded under (SQLAlchemy)
+        self.loaded: Any = None  # the instance state it was loaded into (SQLAlchemy)
 
     def __repr__(self) -> str:
         return "<encrypted>"

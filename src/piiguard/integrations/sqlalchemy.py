@@ -88,8 +88,9 @@ _MASKED, _INDEX = "_masked", "_index"
 
 class _Batch:
     """The values one query loaded, by mapper and column: the first read of a column in
-    any of its rows opens it in all of them. Values are held weakly: a row the application
-    let go of is not opened."""
+    any of its rows opens it in all of them, each bound to its row's key as it is then.
+    Values are held weakly: a row the application let go of is not opened, nor a value it
+    replaced."""
 
     __slots__ = ("columns",)
 
@@ -423,11 +424,11 @@ def _on_load(state: Any, context: Any) -> None:
     batch = attributes.get(_GUARD)
     if batch is None:
         batch = attributes[_GUARD] = _Batch()
-    values, identity, found, held = state.dict, state.key, batch.columns, weakref.ref
+    values, found, held = state.dict, batch.columns, weakref.ref
     for key, column in columns:
         value = values.get(key)
         if type(value) is _Sealed:
-            value.batch, value.identity = batch, identity
+            value.batch, value.loaded = batch, state
             found[column].append(held(value))
 
 
@@ -448,18 +449,23 @@ def _open(state: Any, key: str, sealed: _Sealed) -> str:
     mapper = state.mapper
     column, kind = next((c, k) for name, c, k in _encrypted(mapper) if name == key)
     guard = _guard_of(column.table)
-    members = [sealed]
+    members, keys = [sealed], [_key_of(state)]
     batch = sealed.batch
     if batch is not None:
         for ref in batch.columns.get((mapper, key), ()):
             value = ref()
-            if value is not None and value.plaintext is None and value is not sealed:
-                members.append(value)
-    own = sealed.identity
-    identities = [own[1] if own is not None else _key_of(state)]
-    identities += [value.identity[1] for value in members[1:]]
+            if value is None or value.plaintext is not None or value is sealed:
+                continue
+            loaded = value.loaded
+            if key in loaded.committed_state:  # replaced since the load: not the row's value
+                continue
+            identity = loaded.key  # the row's key now (a copy made transient has none)
+            if identity is None and loaded.obj() is None:
+                continue
+            members.append(value)
+            keys.append(identity[1] if identity is not None else _key_of(loaded))
     base = {"table": column.table.name, "field": column.name, "kind": kind.kind}
-    contexts = Rows(base, "id", _row_ids(identities, mapper.primary_key))  # factored
+    contexts = Rows(base, "id", _row_ids(keys, mapper.primary_key))  # factored
     try:
         opened = guard.decrypt_many([value.text for value in members], contexts=contexts)
     except DecryptionError:
