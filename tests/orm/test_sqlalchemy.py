@@ -186,7 +186,7 @@ def test_a_value_replaced_before_the_first_read_is_not_opened(
     shop.expunge_all()
     customers = shop.scalars(select(Customer).order_by(Customer.id)).all()
     customers[0].phone = "13912345670"
-    customers[2].phone = None  # type: ignore[assignment]
+    customers[2].phone = None
     with pg.acting(**TESTING):
         assert customers[1].phone == "13812340001"
     (event,) = _decrypts(guard)
