@@ -367,6 +367,7 @@ class Guard:
             store,
             chain_mac=lambda: keyring.mac("audit", b"audit/chain"),
             context_mac=lambda: keyring.mac("audit", b"audit/context"),
+            rows_sealer=lambda key_id: keyring.sealer("audit", b"audit/rows", key_id),
             checkpoint_mac=lambda: keyring.mac("audit", b"audit/checkpoint"),
             clock=clock,
             pseudonym=keyring.subject_scope,

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-__all__ = ["Digest", "Names", "encode", "seal", "sealed"]
+__all__ = ["Digest", "Names", "Sealing", "encode", "seal", "sealed"]
 
 _SEAL_DOMAIN = b"piiguard-record-seal-v1"
 _NONE = b"\xff\xff\xff\xff"
@@ -25,6 +25,18 @@ class Names(Protocol):
         self, prefix: bytes, texts: Sequence[str] | Sequence[bytes], *, chars: int, tag: str = ""
     ) -> list[str]:
         """``tag`` and the digest's first ``chars`` hex characters, per text."""
+
+
+class Sealing(Protocol):
+    """An AEAD handle (the keyring's ``Sealer``): seals and opens, never shows its key."""
+
+    key_id: int
+
+    def seal(self, data: bytes, aad: bytes) -> bytes:
+        """A fresh nonce and the ciphertext of ``data`` bound to ``aad``."""
+
+    def open(self, sealed: bytes, aad: bytes) -> bytes | None:
+        """What :meth:`seal` sealed, or None."""
 
 
 class Digest(Protocol):

@@ -5,6 +5,7 @@ directly in the database (SQLite and PostgreSQL), or recomputes plain SHA-256 ha
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +18,7 @@ from sqlalchemy import delete, select, text, update
 
 import piiguard as pg
 from piiguard.audit.chain import FIELDS, GENESIS
-from piiguard.audit.log import AuditLog, _rows_of
+from piiguard.audit.log import AuditLog
 from piiguard.events import Rows
 from piiguard.keys import LocalKEK
 from piiguard.testing import DEFAULT_START, SettableClock, allow_test_reveals
@@ -114,12 +115,13 @@ def test_a_batch_given_factored_is_recorded_as_the_same_batch_of_mappings(
 
 
 @pytest.mark.parametrize(("suite", "tag"), [("aes256gcm", "k:"), ("sm4gcm", "h:")])
-def test_a_batch_stores_its_rows_by_column_with_a_keyed_name_per_row(
+def test_a_batch_is_stored_sealed_and_read_with_a_keyed_name_per_row(
     store_target: StoreTarget, kek: LocalKEK, suite: str, tag: str
 ) -> None:
-    """A batch is stored column by column (each varying key once, a name per row), read
-    back as one mapping per row; a row id is named by the context key's keyed hash (keyed
-    BLAKE2s, ``k:``) or, in the SM suite, HMAC-SM3 (``h:``): never in clear."""
+    """A batch's row ids are stored sealed in one text (no digest per row, nothing in
+    clear), and read back as one mapping per row, each id named by the context key's keyed
+    hash (keyed BLAKE2s, ``k:``; HMAC-SM3, ``h:``, in the SM suite), as a second instance
+    on the same store names them too."""
     url, schema = store_target
     with pg.Guard.open(url, kek=kek, schema=schema, suite=suite) as guard:
         allow_test_reveals(guard)
@@ -134,30 +136,45 @@ def test_a_batch_stores_its_rows_by_column_with_a_keyed_name_per_row(
         # the SM suite's rows are named as its contexts are; the others' by the faster hash
         same = guard.audit.batch_form("id", "1") == guard.audit.stored_form("id", "1")
         assert same is (tag == "h:")
-        table = guard._store.tables.audit_events
-        with guard._store.engine.connect() as connection:
-            (stored,) = connection.execute(
-                select(table.c.detail).where(table.c.action == "decrypt")
-            ).scalars()
-        assert '"columns":{"id":[' in stored
-        assert '"rows"' not in stored
+        stored = _stored_details(guard)[-1]
+        assert set(json.loads(stored)) == {"common", "sealed"}
         assert CANARY_PHONE not in stored
+        assert not any(name in stored for name in named)
         assert guard.audit.verify().ok
+    with pg.Guard.open(url, kek=kek, schema=schema, suite=suite) as again:
+        (event,) = again.audit.events(action="decrypt")
+        assert [row["id"] for row in event.detail["rows"]] == named
 
 
-def test_batches_stored_row_by_row_read_as_they_were() -> None:
-    """Events written by earlier versions hold a batch's rows as mappings: read unchanged;
-    a column that skips a row (a key some rows lack) leaves that row without the key."""
-    legacy = {"common": {"table": "orders"}, "rows": [{"id": "h:01"}, {"id": "h:02"}]}
-    assert _rows_of(dict(legacy)) == legacy
-    columns = {"common": {}, "columns": {"field": ["a", "b"], "view": [None, "masked"]}}
-    assert _rows_of(columns) == {
-        "common": {},
-        "rows": [{"field": "a"}, {"field": "b", "view": "masked"}],
-    }
-    # columns changed in the table (verify() reports it) are shown as stored, not refused
-    for changed in ({"id": ["k:1"], "view": ["a", "b"]}, {"id": 5}, ["k:1"]):
-        assert _rows_of({"columns": changed}) == {"columns": changed}
+def test_a_batch_changed_in_the_table_reads_as_stored_and_fails_verification(
+    shop: pg.Guard,
+) -> None:
+    """An insider swaps, edits or unseals a batch's sealed rows: reading the log still
+    works (the batch is shown as stored, its rows unnamed), and verify names the event."""
+    contexts = [{"table": "orders", "field": "phone", "id": f"o{n}"} for n in range(3)]
+    texts = [shop.encrypt(CANARY_PHONE, context=c) for c in contexts]
+    shop.decrypt_many(texts, contexts=contexts, actor="svc:sms", purpose="testing")
+    shop.decrypt_many(texts[:2], contexts=contexts[:2], actor="svc:sms", purpose="testing")
+    events = shop.store.tables.audit_events
+    first, second = (json.loads(detail) for detail in _stored_details(shop))
+    swapped = {**first, "sealed": second["sealed"]}  # another batch's rows: 2, not 3
+    flipped = {**first, "sealed": {**first["sealed"], "text": "A" + first["sealed"]["text"][1:]}}
+    legacy = {"common": first["common"], "rows": [{"id": "h:01"}, {"id": "h:02"}]}
+    for changed in (swapped, flipped, {**first, "sealed": {"key": "x"}}, legacy):
+        _execute(
+            shop,
+            update(events)
+            .where(events.c.action == "decrypt", events.c.count == 3)
+            .values(detail=json.dumps(changed)),
+        )
+        (event, _) = shop.audit.events(action="decrypt")
+        if changed is legacy:
+            assert event.detail["rows"] == legacy["rows"]  # earlier versions' form, as is
+        elif changed is swapped:
+            assert len(event.detail["rows"]) == 2  # opens: the chain is what catches it
+        else:
+            assert "rows" not in event.detail
+        assert not shop.audit.verify().ok
 
 
 def test_events_filter_by_actor_action_purpose_and_time(shop: pg.Guard) -> None:
@@ -519,6 +536,7 @@ def test_a_log_emptied_by_a_prune_still_verifies(
         guard.store,
         chain_mac=lambda: keyring.mac("audit", b"audit/chain"),
         context_mac=lambda: keyring.mac("audit", b"audit/context"),
+        rows_sealer=lambda key_id: keyring.sealer("audit", b"audit/rows", key_id),
         checkpoint_mac=lambda: keyring.mac("audit", b"audit/checkpoint"),
         clock=clock,
         pseudonym=keyring.subject_scope,
@@ -699,3 +717,11 @@ def test_an_actor_named_by_personal_information_is_refused_and_nothing_is_stored
     assert "personal information" in str(raised.value)
     assert actor not in str(raised.value)
     assert _rows(shop) == []
+
+
+def _stored_details(guard: pg.Guard) -> list[str]:
+    """The batch events' details as the table holds them, oldest first."""
+    events = guard.store.tables.audit_events
+    with guard.store.engine.connect() as connection:
+        query = select(events.c.detail).where(events.c.action == "decrypt").order_by(events.c.seq)
+        return [str(detail) for detail in connection.execute(query).scalars()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from piiguard.crypto import SUITES
-from piiguard.crypto.handles import KeyedHash, Mac
+from piiguard.crypto.handles import KeyedHash, Mac, Sealer
 from piiguard.crypto.hazmat.aead import AesSiv, Sm4Gcm
 from piiguard.crypto.hazmat.mac import hmac_verify
 from piiguard.keys.secret import SecretBytes
@@ -148,6 +149,24 @@ def test_a_mac_derives_its_keyed_hash_and_sm3_has_none() -> None:
     assert first.hex_many([b"id\x007"]) != second.hex_many([b"id\x007"])
     assert KeyedHash(bytes([1]) * 32).hex_many([b"x"]) != first.hex_many([b"x"])
     assert Mac(1, "sm3", SecretBytes(bytes(32))).keyed_hash() is None
+
+
+@pytest.mark.parametrize("suite", ["aes256gcm", "sm4gcm"])
+def test_a_sealer_is_the_suites_aead_with_a_fresh_nonce(suite: str) -> None:
+    """The audit's sealed rows: the suite's AEAD (Wycheproof and RFC 8998 above), a fresh
+    nonce each time, bound to its associated data; anything else opens to None."""
+    key = bytes(range(32))[: SUITES[suite].dek_size]
+    sealer = Sealer(7, SUITES[suite].aead(key))
+    sealed = sealer.seal(b'{"id":["1","2"]}', b"rows")
+    assert sealer.seal(b'{"id":["1","2"]}', b"rows") != sealed
+    assert SUITES[suite].aead(key).decrypt(sealed[:12], sealed[12:], b"rows") == b'{"id":["1","2"]}'
+    assert sealer.open(sealed, b"rows") == b'{"id":["1","2"]}'
+    flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    for wrong, aad in ((sealed, b"other"), (flipped, b"rows"), (b"short", b"rows")):
+        assert sealer.open(wrong, aad) is None
+    assert "0001" not in repr(sealer)
+    with pytest.raises(TypeError):
+        pickle.dumps(sealer)
 
 
 def test_sm4_known_answer_gb_t_32907() -> None:

@@ -9,6 +9,7 @@ serialised on the chain's head row. A failed write fails every reveal it was to 
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -30,10 +31,14 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 
 from piiguard.audit.chain import GENESIS, Digest, checkpoint_signature, link, outbox_seal
 from piiguard.detect import PATTERN_KINDS, scan
-from piiguard.errors import AuditLogBroken, InvalidArgument, boundary
+from piiguard.errors import AuditLogBroken, InvalidArgument, PiiGuardError, boundary
 from piiguard.events import AccessEvent, Rows, actor_name, current_acting
 from piiguard.kinds import sensitive_kinds
+from piiguard.seals import Sealing
 from piiguard.store import Binding, Store
+
+#: What a batch's sealed values are bound to: nothing else is sealed under their key.
+_ROWS_AAD = b"piiguard audit batch rows v1"
 
 __all__ = ["JOINED", "AuditEvent", "AuditHead", "AuditLog", "AuditReport", "IncidentScope"]
 #: Actions whose change joins an application's transaction under ``guard.bind``: their
@@ -239,6 +244,8 @@ class AuditLog:
         store: where events are kept.
         chain_mac: the MAC the chain is computed with (a key the KEK wraps).
         context_mac: the MAC row ids and tokens are digested with before they are stored.
+        rows_sealer: the AEAD a batch's varying values (row ids) are sealed with, by the id
+            of the key to open with (None: the current one).
         checkpoint_mac: the MAC checkpoints are signed with (another key the KEK wraps).
         clock: the current time (timezone-aware).
         pseudonym: a subject id's keyed pseudonym (how events name subjects).
@@ -254,6 +261,7 @@ class AuditLog:
         *,
         chain_mac: Callable[[], Digest],
         context_mac: Callable[[], Digest],
+        rows_sealer: Callable[[int | None], Sealing],
         checkpoint_mac: Callable[[], Digest],
         clock: Callable[[], datetime],
         pseudonym: Callable[[str], str],
@@ -265,6 +273,7 @@ class AuditLog:
         self._store = store
         self._chain_mac = chain_mac
         self._context_mac = context_mac
+        self._rows_sealer = rows_sealer
         self._checkpoint_mac = checkpoint_mac
         self._clock = clock
         self._pseudonym = pseudonym
@@ -507,13 +516,13 @@ class AuditLog:
         self, rows: Sequence[Mapping[str, str]], label: Callable[[str], str]
     ) -> dict[str, Any]:
         """A batch's contexts as stored: ``common`` (what every row shares, digested once)
-        and ``columns`` (each varying key's value in each row, None where a row has none),
-        each key's values digested in one batch. Read back as ``rows`` (:func:`_event`)."""
+        and ``sealed`` (each varying key's value in each row, None where a row has none,
+        sealed as one text). Read back as ``rows``, each value named (:meth:`_opened`)."""
         shown = self._shower()
         if isinstance(rows, Rows) and len(set(rows.values)) > 1:  # already factored
             shared = {label(key): shown(key, value) for key, value in rows.base.items()}
-            columns = {label(rows.key): self._shown_many(rows.key, rows.values)}
-            return {"common": shared, "columns": columns} if shared else {"columns": columns}
+            sealed = self._sealed({rows.key: list(rows.values)})
+            return {"common": shared, "sealed": sealed} if shared else {"sealed": sealed}
         first, count = rows[0], len(rows)
         keys = list(first)
         known = set(keys)
@@ -526,16 +535,64 @@ class AuditLog:
             value = first.get(key)
             if value is not None and column.count(value) == count:
                 common[label(key)] = shown(key, value)
-                continue
-            present = [n for n, found in enumerate(column) if found is not None]
-            stored = self._shown_many(key, [column[n] for n in present])  # type: ignore[misc]
-            named: list[str | None] = [None] * count
-            for n, text in zip(present, stored, strict=True):
-                named[n] = text
-            varying[label(key)] = named
+            else:
+                varying[key] = column
         if not varying:  # every row alike: one row, as the rows each would say
             return {"common": common, "rows": [{} for _ in rows]}
-        return {"common": common, "columns": varying} if common else {"columns": varying}
+        sealed = self._sealed(varying)
+        return {"common": common, "sealed": sealed} if common else {"sealed": sealed}
+
+    def _sealed(self, columns: Mapping[str, list[str | None]]) -> dict[str, Any]:
+        """A batch's varying values as stored: one sealed JSON text (a seal per batch, not a
+        digest per row), with the id of its key."""
+        sealer = self._rows_sealer(None)
+        data = json.dumps(columns, separators=(",", ":")).encode()
+        text = base64.urlsafe_b64encode(sealer.seal(data, _ROWS_AAD)).decode()
+        return {"key": sealer.key_id, "text": text}
+
+    def _opened(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """A stored detail as events show it: a sealed batch as ``rows``, one mapping per
+        row, each varying value named by :meth:`_shown_many` (never in clear). A batch that
+        does not open (changed in the table: :meth:`verify` says so) is shown as stored;
+        batches stored before sealing (``rows``) read as they are."""
+        sealed = detail.get("sealed")
+        if not isinstance(sealed, dict):
+            return detail
+        columns = self._unsealed(sealed)
+        if columns is None:
+            return detail
+        shown = self._shower()
+        names = []
+        for key, column in columns.items():
+            present = [n for n, value in enumerate(column) if value is not None]
+            named: list[str | None] = [None] * len(column)
+            stored = self._shown_many(key, [column[n] for n in present])  # type: ignore[misc]
+            for n, text in zip(present, stored, strict=True):
+                named[n] = text
+            names.append((key if _looks_like_a_name(key) else shown("", key), named))
+        del detail["sealed"]
+        detail["rows"] = [
+            {key: value for (key, _), value in zip(names, values, strict=True) if value is not None}
+            for values in zip(*(named for _, named in names), strict=True)
+        ]
+        return detail
+
+    def _unsealed(self, sealed: Mapping[str, Any]) -> dict[str, list[str | None]] | None:
+        """The columns of a sealed batch, or None when it does not open or is malformed."""
+        try:
+            sealer = self._rows_sealer(int(sealed["key"]))
+            data = sealer.open(base64.urlsafe_b64decode(str(sealed["text"])), _ROWS_AAD)
+            columns = None if data is None else json.loads(data)
+        except (KeyError, TypeError, ValueError, PiiGuardError):
+            return None
+        if not isinstance(columns, dict) or not columns:
+            return None
+        lists = list(columns.values())
+        if not all(isinstance(c, list) for c in lists) or len(set(map(len, lists))) != 1:
+            return None
+        if not all(v is None or isinstance(v, str) for c in lists for v in c):
+            return None
+        return columns
 
     def _row(self, event: AccessEvent) -> dict[str, Any]:
         """The stored form of an event: ids digested, contexts of a batch factored."""
@@ -986,13 +1043,18 @@ class AuditLog:
                     query = query.where(events.c.seq < before)
                 page = connection.execute(query.order_by(events.c.seq.desc()).limit(64)).all()
                 for row in page:
-                    event = _event(row)
+                    event = self._event(row)
                     context = event.detail.get("context") or {}
                     if all(context.get(key) == value for key, value in wanted.items()):
                         return event
                 if len(page) < 64:
                     return None
                 before = int(page[-1].seq)
+
+    def _event(self, row: Any) -> AuditEvent:
+        """A stored event as :meth:`events` gives it (a sealed batch opened and named)."""
+        detail = json.loads(row.detail)
+        return _stored_event(row, self._opened(detail) if "sealed" in detail else detail)
 
     def stored_form(self, key: str, value: str) -> str:
         """How a context value under ``key`` is stored in an event (in clear for a schema
@@ -1035,7 +1097,7 @@ class AuditLog:
             self._drain_quietly()
         with self._store.engine.connect() as connection:
             for row in self._pages(connection, conditions):
-                event = _event(row)
+                event = self._event(row)
                 if named is None or named in event.subjects:
                     yield event
 
@@ -1091,7 +1153,7 @@ def _same(left: bytes, right: bytes) -> bool:
     return hmac.compare_digest(left, right)
 
 
-def _event(row: Any) -> AuditEvent:
+def _stored_event(row: Any, detail: dict[str, Any]) -> AuditEvent:
     return AuditEvent(
         seq=int(row.seq),
         at=moment(int(row.at_us)),
@@ -1102,26 +1164,8 @@ def _event(row: Any) -> AuditEvent:
         result=row.result,
         count=int(row.count),
         subjects=tuple(json.loads(row.subjects)),
-        detail=_rows_of(json.loads(row.detail)),
+        detail=detail,
     )
-
-
-def _rows_of(detail: dict[str, Any]) -> dict[str, Any]:
-    """A stored detail as events show it: a batch's ``columns`` as ``rows``, one mapping
-    per row (the form earlier versions of piiguard stored)."""
-    columns = detail.get("columns")
-    if not isinstance(columns, dict) or not columns:
-        return detail
-    lists = list(columns.values())
-    if not all(isinstance(values, list) for values in lists) or len(set(map(len, lists))) != 1:
-        return detail  # changed in the table (verify() says so): shown as stored
-    keys = list(columns)
-    del detail["columns"]
-    detail["rows"] = [
-        {key: value for key, value in zip(keys, values, strict=True) if value is not None}
-        for values in zip(*lists, strict=True)
-    ]
-    return detail
 
 
 def _reset_in_child() -> None:

@@ -12,7 +12,12 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from cryptography.exceptions import InvalidTag
+
+from piiguard.crypto._nonces import random_nonce
+from piiguard.crypto.hazmat.aead import Aead
 from piiguard.crypto.hazmat.mac import hmac_digest
+from piiguard.crypto.wire import NONCE_SIZE
 from piiguard.keys.secret import SecretBytes
 
 _BLOCK = 64  # SHA-256's block size, which HMAC pads its key to (RFC 2104)
@@ -21,7 +26,37 @@ _BLOCK = 64  # SHA-256's block size, which HMAC pads its key to (RFC 2104)
 #: MAC's key). No other input of the MAC's is this: every context digest holds a 0 byte.
 _KEYED_HASH_LABEL = b"piiguard keyed hash/blake2s-256"
 
-__all__ = ["KeyedHash", "Mac"]
+__all__ = ["KeyedHash", "Mac", "Sealer"]
+
+
+class Sealer:
+    """An AEAD under one key it never shows, named by the id of the root key it derives
+    from: for what piiguard keeps in its own tables and reads back only itself (a batch's
+    row ids in the audit log)."""
+
+    __slots__ = ("_aead", "key_id")
+
+    def __init__(self, key_id: int, aead: Aead) -> None:
+        self.key_id = key_id
+        self._aead = aead
+
+    def seal(self, data: bytes, aad: bytes) -> bytes:
+        """A fresh nonce and the ciphertext of ``data`` bound to ``aad``."""
+        nonce = random_nonce()
+        return nonce + self._aead.encrypt(nonce, data, aad)
+
+    def open(self, sealed: bytes, aad: bytes) -> bytes | None:
+        """What :meth:`seal` sealed, or None when ``sealed`` was not sealed so."""
+        try:
+            return self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], aad)
+        except (InvalidTag, ValueError):
+            return None
+
+    def __repr__(self) -> str:
+        return f"Sealer(key_id={self.key_id}, <redacted>)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a key handle cannot be pickled")
 
 
 class KeyedHash:

@@ -125,6 +125,7 @@ class Keyring:
         self.derived_key = self._roots.derived_key
         self.derived_key_by_id = self._roots.derived_key_by_id
         self.mac = self._roots.mac
+        self.sealer = self._roots.sealer
         self.ff1 = self._roots.ff1
         self.linking_purposes = self._roots.linking_purposes
         self.subject_scope = self._pseudonyms.subject_scope

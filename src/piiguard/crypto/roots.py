@@ -13,7 +13,7 @@ from piiguard.crypto._secret import SecretBytes
 from piiguard.crypto.datakeys import DataKeys, row_context
 from piiguard.crypto.epochs import Epochs
 from piiguard.crypto.ff1 import FF1
-from piiguard.crypto.handles import Mac
+from piiguard.crypto.handles import Mac, Sealer
 from piiguard.crypto.hazmat.mac import hkdf
 from piiguard.crypto.suites import Suite
 from piiguard.errors import KeyDestroyed, KeyNotFound, PiiGuardError
@@ -45,7 +45,7 @@ class RootKeys:
         self._suite = suite
         self._roots: dict[tuple[str, str], tuple[int, SecretBytes]] = {}
         self._derived: dict[tuple[str, bytes, int], tuple[int, SecretBytes]] = {}
-        self._handles: dict[tuple[str, bytes], Mac | FF1] = {}
+        self._handles: dict[tuple[str, bytes], Mac | FF1 | Sealer] = {}
         #: store-wide linking purposes whose root is known to be ``active`` (committed)
         self._used: set[str] = set()
         #: purposes with artefacts made whose ``active`` mark is not written yet
@@ -219,6 +219,20 @@ class RootKeys:
             key_id, key = self.derived_key(purpose, label, 32)
             found = self._handles[(purpose, label)] = Mac(key_id, self._suite.mac, key)
         self._linking(purpose)
+        return found
+
+    def sealer(self, purpose: str, label: bytes, key_id: int | None = None) -> Sealer:
+        """A bound AEAD (the suite's) under the key derived for ``label`` from the current
+        root, or from the root with ``key_id`` (to open what was sealed under it)."""
+        size = self._suite.dek_size
+        if key_id is None:
+            key_id, key = self.derived_key(purpose, label, size)
+        else:
+            key_id, key = self.derived_key_by_id(purpose, label, size, key_id)
+        name = (purpose, b"sealer|%d|" % key_id + label)
+        found = self._handles.get(name)
+        if not isinstance(found, Sealer):
+            found = self._handles[name] = Sealer(key_id, self._suite.aead(bytes(key)))
         return found
 
     def ff1(self, purpose: str, label: bytes, alphabet: str) -> FF1:
