@@ -474,8 +474,9 @@ class Guard:
             recorded=lambda action, context: _operation(self._reveals, action, context=context),
             name_refusal=_actor_refusal,
             made=lambda: {
-                str((e.detail.get("context") or {}).get("assessment"))
+                str(e.detail["context"].get("assessment"))
                 for e in self.audit.events(action="assessment")
+                if isinstance(e.detail.get("context"), dict)
             },
             stored=self.audit.stored_form,
         )

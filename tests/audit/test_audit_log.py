@@ -160,7 +160,8 @@ def test_a_batch_changed_in_the_table_reads_as_stored_and_fails_verification(
     swapped = {**first, "sealed": second["sealed"]}  # another batch's rows: 2, not 3
     flipped = {**first, "sealed": {**first["sealed"], "text": "A" + first["sealed"]["text"][1:]}}
     legacy = {"common": first["common"], "rows": [{"id": "h:01"}, {"id": "h:02"}]}
-    for changed in (swapped, flipped, {**first, "sealed": {"key": "x"}}, legacy):
+    infinite = {**first, "sealed": {**first["sealed"], "key": float("inf")}}  # "Infinity"
+    for changed in (swapped, flipped, {**first, "sealed": {"key": "x"}}, infinite, legacy):
         _execute(
             shop,
             update(events)
@@ -174,6 +175,28 @@ def test_a_batch_changed_in_the_table_reads_as_stored_and_fails_verification(
             assert len(event.detail["rows"]) == 2  # opens: the chain is what catches it
         else:
             assert "rows" not in event.detail
+        assert not shop.audit.verify().ok
+
+
+def test_a_detail_changed_into_anything_still_reads_and_scopes(shop: pg.Guard) -> None:
+    """Whatever an insider writes over an event's detail (not JSON, nested past any limit,
+    the wrong shapes), the log is still read and scoped, and verify names the event."""
+    contexts = [{"table": "orders", "field": "phone", "id": f"o{n}"} for n in range(2)]
+    texts = [shop.encrypt(CANARY_PHONE, context=c) for c in contexts]
+    shop.decrypt_many(texts, contexts=contexts, actor="svc:sms", purpose="testing")
+    events = shop.store.tables.audit_events
+    for changed in (
+        "{not json",
+        "[" * 100_000 + "]" * 100_000,
+        '"a string"',
+        '{"rows": "abc", "common": []}',
+        '{"rows": [1, 2], "context": "x"}',
+        '{"rows": [{"kind": ["phone"], "view": ["masked"], "table": 1}]}',
+    ):
+        _execute(shop, update(events).where(events.c.action == "decrypt").values(detail=changed))
+        (event,) = shop.audit.events(action="decrypt")
+        assert event.count == 2
+        assert shop.audit.scope().events == 1
         assert not shop.audit.verify().ok
 
 

@@ -580,10 +580,13 @@ class AuditLog:
     def _unsealed(self, sealed: Mapping[str, Any]) -> dict[str, list[str | None]] | None:
         """The columns of a sealed batch, or None when it does not open or is malformed."""
         try:
-            sealer = self._rows_sealer(int(sealed["key"]))
+            key_id = sealed["key"]
+            if type(key_id) is not int:  # JSON gives floats (Infinity), strings, ...
+                return None
+            sealer = self._rows_sealer(key_id)
             data = sealer.open(base64.urlsafe_b64decode(str(sealed["text"])), _ROWS_AAD)
             columns = None if data is None else json.loads(data)
-        except (KeyError, TypeError, ValueError, PiiGuardError):
+        except (KeyError, TypeError, ValueError, OverflowError, PiiGuardError):
             return None
         if not isinstance(columns, dict) or not columns:
             return None
@@ -1000,7 +1003,8 @@ class AuditLog:
             seen_actors.add(event.actor)
             if event.purpose is not None:
                 seen_purposes.add(event.purpose)
-            recipient = (event.detail.get("context") or {}).get("recipient")
+            context = event.detail.get("context")
+            recipient = context.get("recipient") if isinstance(context, dict) else None
             if recipient is not None:
                 recipients.add(str(recipient))
             first = first or event.at
@@ -1044,8 +1048,10 @@ class AuditLog:
                 page = connection.execute(query.order_by(events.c.seq.desc()).limit(64)).all()
                 for row in page:
                     event = self._event(row)
-                    context = event.detail.get("context") or {}
-                    if all(context.get(key) == value for key, value in wanted.items()):
+                    context = event.detail.get("context")
+                    if isinstance(context, dict) and all(
+                        context.get(key) == value for key, value in wanted.items()
+                    ):
                         return event
                 if len(page) < 64:
                     return None
@@ -1053,7 +1059,12 @@ class AuditLog:
 
     def _event(self, row: Any) -> AuditEvent:
         """A stored event as :meth:`events` gives it (a sealed batch opened and named)."""
-        detail = json.loads(row.detail)
+        try:
+            detail = json.loads(row.detail)
+        except (ValueError, RecursionError):  # changed in the table: verify() names it
+            return _stored_event(row, {"unreadable": True})
+        if not isinstance(detail, dict):
+            return _stored_event(row, {"unreadable": True})
         return _stored_event(row, self._opened(detail) if "sealed" in detail else detail)
 
     def stored_form(self, key: str, value: str) -> str:
@@ -1102,15 +1113,24 @@ class AuditLog:
                     yield event
 
 
+def _batch_rows(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each row of a batch with what the rows share, skipping what is not a mapping (a
+    detail changed in the table)."""
+    common, rows = detail.get("common"), detail.get("rows")
+    common = common if isinstance(common, dict) else {}
+    if not isinstance(rows, list):
+        return []
+    return [{**common, **row} for row in rows if isinstance(row, dict)]
+
+
 def _fields(detail: Mapping[str, Any]) -> set[str]:
     """``table.field`` of each context an event names (one, or a batch's rows)."""
-    contexts = [detail.get("context") or {}]
-    common = detail.get("common") or {}
-    contexts += [{**common, **row} for row in detail.get("rows", ())]
+    context = detail.get("context")
+    contexts = [context] if isinstance(context, dict) else []
     return {
         f"{context['table']}.{context['field']}"
-        for context in contexts
-        if "table" in context and "field" in context
+        for context in contexts + _batch_rows(detail)
+        if isinstance(context.get("table"), str) and isinstance(context.get("field"), str)
     }
 
 
@@ -1118,11 +1138,10 @@ def _kinds(event: AuditEvent) -> set[str]:
     """The kinds an event revealed in clear (a masked value, or a token only the shop can
     resolve, does not reveal its kind's value)."""
     found = {event.kind} if event.kind else set()
-    common = event.detail.get("common") or {}
-    for row in event.detail.get("rows", ()):
-        shown = {**common, **row}
-        if shown.get("kind") and shown.get("view") not in _NOT_REVEALED:
-            found.add(shown["kind"])
+    for shown in _batch_rows(event.detail):
+        kind, view = shown.get("kind"), shown.get("view")
+        if isinstance(kind, str) and kind and not (isinstance(view, str) and view in _NOT_REVEALED):
+            found.add(kind)
     return found
 
 
