@@ -36,6 +36,10 @@ if not settings.configured:
         INSTALLED_APPS=["tests.orm.djangoapp"],
         ROOT_URLCONF=__name__,
         USE_TZ=True,
+        # what override_settings(TIME_ZONE=...) restores the process's zone to afterwards
+        # (os.environ["TZ"], time.tzset()): Django's default, America/Chicago, would move
+        # date.today() of every later test in the run a day back for six hours each night
+        TIME_ZONE="UTC",
         ALLOWED_HOSTS=["testserver"],
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
     )
