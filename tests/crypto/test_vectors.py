@@ -133,8 +133,8 @@ def test_keyed_blake2s_known_answers_through_the_handle() -> None:
     handle = KeyedHash(_hex(_BLAKE2S["key"]))
     items = [bytes(range(vector["len"])) for vector in _BLAKE2S["vectors"]]
     expected = [vector["hash"] for vector in _BLAKE2S["vectors"]]
-    assert handle.hex_many(items) == expected
-    assert handle.hex_many(items[::-1], 20) == [h[:20] for h in expected[::-1]]
+    assert handle.names(b"", items, chars=64) == expected
+    assert handle.names(b"", items[::-1], chars=20) == [h[:20] for h in expected[::-1]]
     assert "000102" not in repr(handle)
 
 
@@ -146,8 +146,10 @@ def test_a_mac_derives_its_keyed_hash_and_sm3_has_none() -> None:
     assert first is not None
     assert second is not None
     assert first is one.keyed_hash()
-    assert first.hex_many([b"id\x007"]) != second.hex_many([b"id\x007"])
-    assert KeyedHash(bytes([1]) * 32).hex_many([b"x"]) != first.hex_many([b"x"])
+    assert first.names(b"id\x00", ["7"], chars=64) != second.names(b"id\x00", ["7"], chars=64)
+    assert KeyedHash(bytes([1]) * 32).names(b"", [b"x"], chars=64) != first.names(
+        b"", [b"x"], chars=64
+    )
     assert Mac(1, "sm3", SecretBytes(bytes(32))).keyed_hash() is None
 
 

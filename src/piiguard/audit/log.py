@@ -488,29 +488,30 @@ class AuditLog:
 
         return shown
 
-    def _shown_many(self, key: str, values: Sequence[str]) -> list[str]:
-        """How each of many values under one key that varies between a batch's rows is
-        stored: in clear when :meth:`_shower` keeps it so, else a keyed digest from the
-        context MAC's keyed hash (``k:``, keyed BLAKE2s; HMAC-SM3's ``h:`` in the SM
-        suite), which costs under half of HMAC per row. Batches recorded by earlier
-        versions of piiguard hold :meth:`_shower`'s ``h:`` form there."""
+    def _shown_many(self, key: str, values: Sequence[str | None]) -> list[str | None]:
+        """How events name each of many values under one key that varies between a batch's
+        rows (None where a row has none): in clear when :meth:`_shower` keeps it so, else a
+        keyed digest from the context MAC's keyed hash (``k:``, keyed BLAKE2s; HMAC-SM3's
+        ``h:`` in the SM suite), under half of HMAC's cost per row. Batches recorded by
+        earlier versions of piiguard hold :meth:`_shower`'s ``h:`` form there."""
         prefix = key.encode("utf-8", "surrogatepass") + b"\x00"
         mac = self._context_mac()
         keyed = mac.keyed_hash()
-
-        def digested(texts: Sequence[str]) -> list[str]:
-            if keyed is not None:
-                return keyed.names(prefix, texts, chars=20, tag="k:")
-            data = [prefix + text.encode("utf-8", "surrogatepass") for text in texts]
-            return ["h:" + digest[:10].hex() for digest in mac.digest_many(data)]
-
-        if key not in SCHEMA_KEYS:  # a row id: every value digested
-            return digested(values)
-        out = [value if _looks_like_a_name(value) else None for value in values]
-        todo = [n for n, found in enumerate(out) if found is None]
-        for n, digest in zip(todo, digested([values[n] for n in todo]), strict=True):
+        in_clear = key in SCHEMA_KEYS
+        out = [
+            value if in_clear and value is not None and _looks_like_a_name(value) else None
+            for value in values
+        ]
+        texts = [(n, v) for n, v in enumerate(values) if v is not None and out[n] is None]
+        todo = [n for n, _ in texts]
+        if keyed is not None:
+            digests = keyed.names(prefix, [text for _, text in texts], chars=20, tag="k:")
+        else:
+            data = [prefix + text.encode("utf-8", "surrogatepass") for _, text in texts]
+            digests = ["h:" + digest[:10].hex() for digest in mac.digest_many(data)]
+        for n, digest in zip(todo, digests, strict=True):
             out[n] = digest
-        return out  # type: ignore[return-value]
+        return out
 
     def _factored(
         self, rows: Sequence[Mapping[str, str]], label: Callable[[str], str]
@@ -562,18 +563,12 @@ class AuditLog:
         if columns is None:
             return detail
         shown = self._shower()
-        names = []
-        for key, column in columns.items():
-            present = [n for n, value in enumerate(column) if value is not None]
-            named: list[str | None] = [None] * len(column)
-            stored = self._shown_many(key, [column[n] for n in present])  # type: ignore[misc]
-            for n, text in zip(present, stored, strict=True):
-                named[n] = text
-            names.append((key if _looks_like_a_name(key) else shown("", key), named))
+        labels = [_label(key, shown) for key in columns]
+        named = [self._shown_many(key, column) for key, column in columns.items()]
         del detail["sealed"]
         detail["rows"] = [
-            {key: value for (key, _), value in zip(names, values, strict=True) if value is not None}
-            for values in zip(*(named for _, named in names), strict=True)
+            {label: value for label, value in zip(labels, values, strict=True) if value is not None}
+            for values in zip(*named, strict=True)
         ]
         return detail
 
@@ -601,8 +596,8 @@ class AuditLog:
         """The stored form of an event: ids digested, contexts of a batch factored."""
         shown = self._shower()
 
-        def label(key: str) -> str:  # a key may be a value too ({"13812345678": "o1"})
-            return key if _looks_like_a_name(key) else shown("", key)
+        def label(key: str) -> str:
+            return _label(key, shown)
 
         def named(key: str, value: str | None) -> str | None:
             return None if value is None else shown(key, value)
@@ -1073,10 +1068,11 @@ class AuditLog:
         return self._shower()(key, value)
 
     def batch_form(self, key: str, value: str) -> str:
-        """How a value under ``key`` that differs between a batch's rows (a row id) is
-        stored in the batch's ``rows``: a faster keyed digest than :meth:`stored_form`'s.
-        Batches recorded by earlier versions of piiguard hold :meth:`stored_form` there."""
-        return self._shown_many(_text(key), [_text(value)])[0]
+        """How events name a value under ``key`` that differs between a batch's rows (a row
+        id) in the batch's ``rows`` (it is stored sealed): a faster keyed digest than
+        :meth:`stored_form`'s. Batches recorded by earlier versions of piiguard hold
+        :meth:`stored_form` there."""
+        return str(self._shown_many(_text(key), [_text(value)])[0])
 
     def events(
         self,
@@ -1111,6 +1107,12 @@ class AuditLog:
                 event = self._event(row)
                 if named is None or named in event.subjects:
                     yield event
+
+
+def _label(key: str, shown: Callable[[str, str], str]) -> str:
+    """How an event names a context key: as it is when it looks like a name, else digested
+    (a key may be a value too: {"13812345678": "o1"})."""
+    return key if _looks_like_a_name(key) else shown("", key)
 
 
 def _batch_rows(detail: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -69,10 +69,6 @@ class KeyedHash:
     def __init__(self, key: bytes) -> None:
         self._keyed = hashlib.blake2s(key=key)
 
-    def hex_many(self, items: Sequence[bytes], chars: int = 64) -> list[str]:
-        """The digest of each item in hex, its first ``chars`` characters."""
-        return self.names(b"", items, chars=chars)
-
     def names(
         self, prefix: bytes, texts: Sequence[str] | Sequence[bytes], *, chars: int, tag: str = ""
     ) -> list[str]:

@@ -226,12 +226,11 @@ class RootKeys:
         root, or from the root with ``key_id`` (to open what was sealed under it)."""
         size = self._suite.dek_size
         if key_id is None:
-            key_id, key = self.derived_key(purpose, label, size)
-        else:
-            key_id, key = self.derived_key_by_id(purpose, label, size, key_id)
+            key_id = self.derived_key(purpose, label, size)[0]  # the current root's id
         name = (purpose, b"sealer|%d|" % key_id + label)
         found = self._handles.get(name)
-        if not isinstance(found, Sealer):
+        if not isinstance(found, Sealer):  # derived once per root, not at each read
+            _, key = self.derived_key_by_id(purpose, label, size, key_id)
             found = self._handles[name] = Sealer(key_id, self._suite.aead(bytes(key)))
         return found
 
